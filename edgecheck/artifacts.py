@@ -1,0 +1,135 @@
+"""The artifacts directory: what the build stage hands to the measure stage.
+
+Layout::
+
+    DIR/manifest.json                      schema-versioned index of everything below
+    DIR/store/features-<key>.npz           standardized test (and train) features, labels
+    DIR/store/model-<key>/model.tflite     one int8 model per architecture
+    DIR/store/model-<key>/entry.json       its size, metrics and hashes (written last)
+
+Entries are content-addressed: the key hashes every input that shapes them, so
+a rebuild with the same inputs reuses them. Reading verifies every file's
+sha256: a missing or changed file is an error that names it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .architecture import Architecture
+from .errors import EdgecheckError
+from .files import sha256_file
+
+MANIFEST_SCHEMA = "edgecheck.manifest/1"
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass
+class ModelEntry:
+    """One model ready to measure: plain data from the manifest, paths made absolute."""
+
+    name: str
+    tflite: Path
+    arch: Architecture | None  # None for a user's own model
+    size: dict  # params, macs, weight_bytes, bias_bytes, layer_sizes
+    metrics: dict = field(default_factory=dict)  # float and int8 accuracy / macro_f1
+    sha256: str = ""
+    predictions: Path | None = None  # the build's int8 predictions on the test windows
+    edgetpu_tflite: Path | None = None
+    compiler: dict | None = None  # parsed Edge TPU compiler log, when compiled
+    origin: str = "built"  # "built" by edgecheck, or "user" (--model)
+
+    @property
+    def key(self) -> str:
+        """Identifies the model across runs: architecture and content."""
+        return f"{self.name}@{self.sha256[:12]}" if self.sha256 else self.name
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "arch": self.arch.to_dict() if self.arch else None,
+            "size": self.size,
+            "metrics": self.metrics,
+            "sha256": self.sha256,
+            "tflite": str(self.tflite),
+            "edgetpu_tflite": str(self.edgetpu_tflite) if self.edgetpu_tflite else None,
+            "compiler": self.compiler,
+            "origin": self.origin,
+        }
+
+
+@dataclass
+class Artifacts:
+    root: Path
+    manifest: dict
+    models: list[ModelEntry]
+    manifest_sha256: str
+
+    def test_features(self) -> tuple[np.ndarray, np.ndarray]:
+        """Standardized float test features and labels, for inputs and accuracy checks."""
+        f = self.root / self.manifest["features"]["path"]
+        with np.load(f, allow_pickle=False) as z:
+            return z["F_test"], z["y_test"]
+
+
+def load(root: str | Path, verify: bool = True) -> Artifacts:
+    """Read and verify ``root/manifest.json`` and the files it lists."""
+    root = Path(root)
+    mpath = root / MANIFEST_NAME
+    if not root.is_dir():
+        raise EdgecheckError(f"--artifacts: {root} is not a directory")
+    if not mpath.is_file():
+        raise EdgecheckError(f"--artifacts: {mpath} not found (build one with: edgecheck build --out {root})")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise EdgecheckError(f"{mpath}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
+        found = manifest.get("schema") if isinstance(manifest, dict) else type(manifest).__name__
+        raise EdgecheckError(f"{mpath}: schema is {found!r}, this edgecheck reads {MANIFEST_SCHEMA!r}")
+    try:
+        feat = manifest["features"]
+        _verify(root / feat["path"], feat["sha256"], verify)
+        models = []
+        for m in manifest["models"]:
+            tfl = root / m["files"]["tflite"]["path"]
+            for f in m["files"].values():
+                _verify(root / f["path"], f["sha256"], verify)
+            etpu = m["files"].get("edgetpu_tflite")
+            preds = m["files"].get("int8_predictions")
+            models.append(ModelEntry(
+                name=m["name"], tflite=tfl, arch=Architecture.from_dict(m["arch"]), size=m["size"],
+                metrics=m.get("metrics", {}), sha256=m["files"]["tflite"]["sha256"],
+                predictions=(root / preds["path"]) if preds else None,
+                edgetpu_tflite=(root / etpu["path"]) if etpu else None, compiler=m.get("compiler"),
+            ))
+    except (KeyError, TypeError) as e:
+        raise EdgecheckError(f"{mpath}: malformed manifest, missing or wrong field {e}") from None
+    return Artifacts(root, manifest, models, sha256_file(mpath))
+
+
+def _verify(path: Path, sha256: str, check_hash: bool) -> None:
+    if not path.is_file():
+        raise EdgecheckError(f"artifacts: {path} is listed in the manifest but missing")
+    if check_hash and sha256_file(path) != sha256:
+        raise EdgecheckError(f"artifacts: {path} does not match its sha256 in the manifest (changed or corrupt)")
+
+
+def user_model(path: str | Path) -> ModelEntry:
+    """A user's own .tflite (``--model``): size read from the file, no accuracy."""
+    from .modelfile import read_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise EdgecheckError(f"--model: file {path} not found")
+    info = read_model(path)
+    size = {"params": info.params, "macs": info.macs, "weight_bytes": info.weight_bytes,
+            "bias_bytes": sum(d.bias_bytes for d in info.dense_layers),
+            "layer_sizes": ([info.dense_layers[0].in_features] + [d.out_features for d in info.dense_layers])
+            if info.dense_layers else []}
+    compiled = info.compiled_for_edgetpu
+    return ModelEntry(name=path.stem, tflite=path, arch=None, size=size, sha256=sha256_file(path),
+                      edgetpu_tflite=path if compiled else None, origin="user")

@@ -1,0 +1,206 @@
+"""The build stage: data -> spectrograms -> trained networks -> int8 .tflite -> artifacts.
+
+Runs in its own process (``edgecheck build``): it imports TensorFlow, which the
+measuring process never does. Content-addressed, so a second build with the
+same inputs reuses every file and never imports TensorFlow.
+"""
+from __future__ import annotations
+
+import io
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import artifacts as art
+from .architecture import Architecture, format_grid, parse_grid, size_of
+from .data import Dataset, load_dataset, split_dataset
+from .environment import BUILD_PACKAGES, git_commit, package_versions
+from .errors import EdgecheckError
+from .files import atomic_write_bytes, atomic_write_json, hash_of, sha256_file
+from .metrics import agreement, scores
+from .spectrogram import SpectrogramConfig, Standardizer, config_for, features
+from .train import TrainConfig
+
+# Bump when a change to the build would change what a given key produces.
+BUILD_REVISION = 1
+
+
+@dataclass
+class BuildOptions:
+    grid: str = "smoke"
+    dataset: str = "collar"
+    out: Path = Path(".edgecheck/artifacts")
+    seed: int = 0
+    n_fft: int | None = None
+    hop: int | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    verbose: bool = False
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _features_file(ds: Dataset, opts: BuildOptions, store: Path, log: Callable[[str], None]) -> tuple[Path, dict]:
+    split = split_dataset(ds, seed=opts.seed)
+    spec = config_for(ds.sampling_rate, ds.X.shape[2], opts.n_fft, opts.hop)
+    key = hash_of({"rev": BUILD_REVISION, "data": ds.content_hash(), "spec": spec.to_dict(), "split": split.to_dict(),
+                   "seed": opts.seed, "cap": opts.train.max_train_windows})[:16]
+    path = store / f"features-{key}.npz"
+    info = {"key": key, "spectrogram": spec.to_dict(), "split": split.to_dict()}
+    if path.is_file():
+        log(f"features: reusing {path.name}")
+        return path, info
+    t0 = time.perf_counter()
+    log(f"features: {ds.X.shape[0]} windows -> log spectrograms (n_fft={spec.n_fft}, hop={spec.hop_length}) ...")
+    F = features(ds.X, spec)
+    train = split.train
+    if train.size > opts.train.max_train_windows:
+        train = np.sort(np.random.default_rng(opts.seed).choice(train, opts.train.max_train_windows, replace=False))
+    std = Standardizer.fit(F[train])
+    buf = io.BytesIO()
+    np.savez(buf, F_train=std.apply(F[train]), y_train=ds.y[train], F_val=std.apply(F[split.val]),
+             y_val=ds.y[split.val], F_test=std.apply(F[split.test]), y_test=ds.y[split.test],
+             mean=std.mean, std=std.std, n_classes=np.int64(ds.n_classes))
+    atomic_write_bytes(path, buf.getvalue())
+    log(f"features: {F.shape[1]} per window, done in {time.perf_counter() - t0:.1f} s")
+    return path, info
+
+
+def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions, folder: Path,
+                 log: Callable[[str], None]) -> dict:
+    """Train, convert and evaluate one architecture; writes model.tflite then entry.json.
+
+    The int8 predictions on the test windows are kept, so the measure stage can
+    check that a device computes what the build computed."""
+    from .interpreter import make_interpreter, predict
+    from .quantize import check_edgetpu_ready, to_int8_tflite
+    from .train import float_predict, train
+
+    t0 = time.perf_counter()
+    model, tinfo = train(arch, z["F_train"], z["y_train"], z["F_val"], z["y_val"], n_classes, opts.train)
+    import contextlib
+
+    with contextlib.redirect_stdout(sys.stderr if opts.verbose else io.StringIO()):
+        tfl = to_int8_tflite(model, z["F_train"])
+    tpath = atomic_write_bytes(folder / "model.tflite", tfl)
+    summary = check_edgetpu_ready(tpath)
+    p_float = float_predict(model, z["F_test"])
+    p_int8 = predict(make_interpreter(tpath, threads=1), z["F_test"]).argmax(axis=1)
+    buf = io.BytesIO()
+    np.save(buf, p_int8.astype(np.int16))
+    ppath = atomic_write_bytes(folder / "int8_predictions.npy", buf.getvalue())
+    size = size_of(arch, z["F_train"].shape[1], n_classes)
+    if size.params != tinfo["keras_params"] or size.weight_bytes != summary["weight_bytes"]:
+        raise EdgecheckError(
+            f"{arch.name}: size mismatch: formula {size.params} params / {size.weight_bytes} B, Keras "
+            f"{tinfo['keras_params']} params, tflite {summary['weight_bytes']} B"
+        )
+    entry = {
+        "name": arch.name,
+        "arch": arch.to_dict(),
+        "size": size.to_dict(),
+        "metrics": {
+            "float": scores(z["y_test"], p_float, n_classes),
+            "int8": scores(z["y_test"], p_int8, n_classes),
+            "int8_float_agreement": agreement(p_float, p_int8),
+            "test_windows": int(z["y_test"].size),
+            "evaluated_by": "build stage: Keras (float) and the host's TFLite interpreter (int8)",
+        },
+        "training": tinfo,
+        "tflite": {"operators": summary["operators"], "dense_weight_quantization": summary["dense_weight_quantization"],
+                   "input": summary["inputs"][0], "output": summary["outputs"][0]},
+        "files": {
+            "tflite": {"path": "model.tflite", "sha256": sha256_file(tpath), "bytes": tpath.stat().st_size},
+            "int8_predictions": {"path": ppath.name, "sha256": sha256_file(ppath), "bytes": ppath.stat().st_size},
+        },
+        "build_seconds": round(time.perf_counter() - t0, 2),
+    }
+    # The Edge TPU compile step (devices issue) slots in here: compile tpath, keep
+    # the *_edgetpu.tflite and its log beside it, and record the parsed log.
+    atomic_write_json(folder / "entry.json", entry)
+    return entry
+
+
+def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
+    """Build (or reuse) every model of the grid; returns the manifest it wrote."""
+    t_start = time.perf_counter()
+    archs = parse_grid(opts.grid)
+    ds = load_dataset(opts.dataset, seed=opts.seed)
+    out = Path(opts.out)
+    store = out / "store"
+    fpath, finfo = _features_file(ds, opts, store, log)
+    with np.load(fpath, allow_pickle=False) as f:
+        z = {k: f[k] for k in f.files}
+    n_classes = int(z["n_classes"])
+    versions = package_versions(BUILD_PACKAGES)
+    # The key holds what shapes a model; TensorFlow/Keras versions too, since they change training numerics.
+    tf_versions = {k: versions.get(k) for k in ("tensorflow-cpu", "tensorflow", "keras")}
+    entries = []
+    todo = []
+    for arch in archs:
+        key = hash_of({"rev": BUILD_REVISION, "features": finfo["key"], "arch": arch.to_dict(),
+                       "train": opts.train.to_dict(), "tf": tf_versions})[:16]
+        folder = store / f"model-{key}"
+        entry_path = folder / "entry.json"
+        entry = None
+        if entry_path.is_file():
+            import json
+
+            try:
+                entry = json.loads(entry_path.read_text())
+                tpath = folder / entry["files"]["tflite"]["path"]
+                if not tpath.is_file() or sha256_file(tpath) != entry["files"]["tflite"]["sha256"]:
+                    entry = None
+            except (ValueError, KeyError, OSError):
+                entry = None
+        entries.append((arch, folder, entry))
+        if entry is None:
+            todo.append(arch)
+    if todo:
+        log(f"build: {len(archs) - len(todo)} of {len(archs)} models reused, training {len(todo)}")
+    else:
+        log(f"build: all {len(archs)} models reused from {store}")
+    done_s: list[float] = []
+    built = 0
+    models = []
+    for arch, folder, entry in entries:
+        if entry is None:
+            built += 1
+            eta = ""
+            if done_s:
+                left = (sum(done_s) / sum(a.layers * a.width ** 2 for a in todo[: len(done_s)])) * sum(
+                    a.layers * a.width ** 2 for a in todo[len(done_s):])
+                eta = f", about {left:.0f} s left"
+            log(f"build: [{built}/{len(todo)}] training {arch.name}{eta}")
+            entry = _build_model(arch, z, n_classes, opts, folder, log)
+            done_s.append(entry["build_seconds"])
+            m = entry["metrics"]
+            log(f"build: {arch.name}: int8 macro-F1 {m['int8']['macro_f1']:.3f} (float {m['float']['macro_f1']:.3f}), "
+                f"{entry['build_seconds']:.1f} s")
+        rel = folder.relative_to(out)
+        e = dict(entry)
+        e["files"] = {k: {**v, "path": str(rel / v["path"])} for k, v in entry["files"].items()}
+        models.append(e)
+    manifest = {
+        "schema": art.MANIFEST_SCHEMA,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "grid": {"spec": opts.grid, "architectures": format_grid(archs)},
+        "dataset": ds.describe(),
+        "features": {"path": str(fpath.relative_to(out)), "sha256": sha256_file(fpath),
+                     "n_features": int(z["F_test"].shape[1]), **finfo},
+        "seed": opts.seed,
+        "train": opts.train.to_dict(),
+        "versions": versions,
+        "git": git_commit(),
+        "edgetpu_compiler": None,
+        "models": models,
+        "build_seconds": round(time.perf_counter() - t_start, 2),
+    }
+    atomic_write_json(out / art.MANIFEST_NAME, manifest)
+    log(f"build: wrote {out / art.MANIFEST_NAME} ({len(models)} models) in {manifest['build_seconds']:.1f} s")
+    return manifest

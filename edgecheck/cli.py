@@ -1,0 +1,72 @@
+"""The ``edgecheck`` command: build, inspect, devices.
+
+Errors from bad input print as one line naming the file or option, exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import EdgecheckError
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from .build import BuildOptions, build
+    from .train import TrainConfig
+
+    tc = TrainConfig(max_epochs=args.epochs, seed=args.seed) if args.epochs else TrainConfig(seed=args.seed)
+    build(BuildOptions(grid=args.grid, dataset=args.dataset, out=Path(args.out), seed=args.seed,
+                       n_fft=args.n_fft, hop=args.hop, train=tc, verbose=args.verbose))
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .modelfile import read_model
+
+    print(json.dumps(read_model(args.model).summary(), indent=2))
+    return 0
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from .devices import select
+
+    sel = select(["cpu", "a53"])
+    out = {"found": [d.to_dict() for d in sel.devices], "not_found": sel.skipped}
+    print(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="edgecheck", description="Edge TPU vs CPU: which chip, at what cost?")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build int8 .tflite artifacts for a grid of architectures (needs the build extra)")
+    b.add_argument("--grid", default="default", help="default, smoke, or e.g. 1x32,2x64 or 'layers=1-4;widths=32,64'")
+    b.add_argument("--dataset", default="collar", help="collar, basicmotions, a .npz/.csv file or a UCI HAR folder")
+    b.add_argument("--out", required=True, help="artifacts directory (content-addressed; reused when inputs match)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--n-fft", type=int, default=None, help="STFT frame length (default 64, shorter for short windows)")
+    b.add_argument("--hop", type=int, default=None, help="STFT hop (default n_fft/2)")
+    b.add_argument("--epochs", type=int, default=None, help="training epoch cap (default 12)")
+    b.add_argument("--verbose", action="store_true", help="show the converter's own output")
+    b.set_defaults(func=_cmd_build)
+
+    i = sub.add_parser("inspect", help="print a .tflite's size, operators and quantization as JSON")
+    i.add_argument("model")
+    i.set_defaults(func=_cmd_inspect)
+
+    d = sub.add_parser("devices", help="list the devices found on this machine")
+    d.set_defaults(func=_cmd_devices)
+
+    args = p.parse_args(argv)
+    try:
+        return args.func(args)
+    except EdgecheckError as e:
+        print(f"edgecheck: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

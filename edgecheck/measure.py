@@ -1,0 +1,140 @@
+"""Measuring one model on one device: the object the benchmark tests use.
+
+Timing is pytest-benchmark's (``benchmark.pedantic``): warm-up rounds, then at
+least ``rounds`` rounds of ``iterations`` back-to-back invokes each, enough that
+the timer's overhead is negligible. The per-round times (seconds per invoke)
+are the raw samples kept in the results; every model's entry is written as soon
+as it is measured.
+"""
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .artifacts import ModelEntry
+from .devices import Device, peak_rss_bytes
+from .environment import cpufreq
+from .metrics import agreement, scores
+from .results import ResultsFile, entry_key
+from .stats import summarize
+
+
+@dataclass(frozen=True)
+class TimingOptions:
+    rounds: int = 20  # timed rounds (the raw samples)
+    warmup_rounds: int = 2
+    round_seconds: float = 0.01  # target duration of one round; sets iterations per round
+    accuracy_windows: int = 0  # test windows run on the device for accuracy; 0 = all
+
+
+def iterations_for(seconds_per_invoke: float, round_seconds: float) -> int:
+    """Invokes per round so one round lasts about ``round_seconds``."""
+    if not seconds_per_invoke > 0:
+        return 1
+    return max(1, int(math.ceil(round_seconds / seconds_per_invoke)))
+
+
+def _calibrate(invoke, budget: float = 0.005) -> float:
+    """Seconds per invoke from back-to-back calls lasting at least ``budget``."""
+    n, t0 = 0, time.perf_counter()
+    while True:
+        invoke()
+        n += 1
+        dt = time.perf_counter() - t0
+        if dt >= budget or n >= 10_000:
+            return dt / n
+
+
+def model_record(model: ModelEntry) -> dict:
+    return {"name": model.name, "sha256": model.sha256, "origin": model.origin,
+            "arch": model.arch.to_dict() if model.arch else None, "size": model.size, "metrics": model.metrics}
+
+
+@dataclass
+class Recorder:
+    """Measures (model, device) pairs and appends each to the results file."""
+
+    results: ResultsFile
+    timing: TimingOptions
+    test_features: tuple[np.ndarray, np.ndarray] | None = None  # standardized float features, labels
+    n_classes: int | None = None
+
+    def already_done(self, model: ModelEntry, device: Device) -> dict | None:
+        key = entry_key({"model": model_record(model), "device": device.to_dict()})
+        return self.results.done(key)
+
+    def measure(self, benchmark, model: ModelEntry, device: Device) -> dict:
+        """Time ``model`` on ``device`` with ``benchmark``; record and return the entry.
+
+        A failure is recorded as a failed entry (the error kept) and re-raised, so
+        one model's failure never loses what was measured before it."""
+        entry = {"model": model_record(model), "device": device.to_dict(), "kind": device.kind,
+                 "provenance": device.provenance, "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        try:
+            entry.update(self._measure_local(benchmark, model, device))
+            entry["status"] = "ok"
+        except BaseException as e:
+            entry["status"] = "failed"
+            entry["error"] = f"{type(e).__name__}: {e}"
+            entry["traceback"] = traceback.format_exc(limit=8)
+            self.results.add(entry)
+            raise
+        self.results.add(entry)
+        extra = {"model": model.name, "device": device.name, "kind": device.kind, "provenance": device.provenance,
+                 **{k: model.size.get(k) for k in ("params", "macs", "weight_bytes")}}
+        for prec in ("float", "int8"):
+            for metric, v in model.metrics.get(prec, {}).items():
+                extra[f"{prec}_{metric}"] = v
+        if "on_device" in entry:
+            extra["device_int8_macro_f1"] = entry["on_device"].get("macro_f1")
+            extra["device_agreement_with_build"] = entry["on_device"].get("agreement_with_build")
+        benchmark.extra_info.update(extra)
+        return entry
+
+    def _measure_local(self, benchmark, model: ModelEntry, device: Device) -> dict:
+        freq_before = cpufreq().get("frequency_mhz")
+        runner = device.open(model)
+        if self.test_features is not None and model.origin == "built":
+            runner.set_input(self.test_features[0][0])
+            input_note = "first test window"
+        else:
+            runner.set_zero_input()
+            input_note = "zeros (no test data for this model)"
+        runner.first_invoke()
+        per_invoke = _calibrate(runner.invoke)
+        iterations = iterations_for(per_invoke, self.timing.round_seconds)
+        benchmark.pedantic(runner.invoke, rounds=self.timing.rounds, iterations=iterations,
+                           warmup_rounds=self.timing.warmup_rounds)
+        out: dict = {
+            "load_seconds": runner.load_seconds,
+            "first_invoke_seconds": runner.first_invoke_seconds,
+            "input": input_note,
+        }
+        stats = getattr(benchmark, "stats", None)
+        if stats is not None and getattr(stats, "stats", None) is not None:
+            samples = [float(s) for s in stats.stats.data]
+            out["latency"] = {"unit": "s", "statistic": "seconds per invoke, one sample per round",
+                              "iterations_per_round": iterations, "rounds": len(samples),
+                              "warmup_rounds": self.timing.warmup_rounds, "samples": samples,
+                              "stats": summarize(samples), "timer": "time.perf_counter (pytest-benchmark)"}
+        else:
+            out["latency"] = None  # --benchmark-disable: ran once, nothing timed
+        if self.test_features is not None and model.origin == "built":
+            F, y = self.test_features
+            if self.timing.accuracy_windows:
+                F, y = F[: self.timing.accuracy_windows], y[: self.timing.accuracy_windows]
+            pred = runner.predict(F)
+            on_dev = {**scores(y, pred, self.n_classes or int(y.max()) + 1), "windows": int(y.size)}
+            if model.predictions is not None:
+                built = np.load(model.predictions)[: y.size]
+                on_dev["agreement_with_build"] = agreement(pred, built)
+            out["on_device"] = on_dev
+        freq_after = cpufreq().get("frequency_mhz")
+        out["frequency_mhz"] = {"before": freq_before, "after": freq_after}
+        out["peak_rss_bytes"] = peak_rss_bytes()
+        return out

@@ -1,0 +1,208 @@
+"""What is inside a .tflite file, read from the flatbuffer itself.
+
+Operators with versions, tensors with their quantization, and per dense layer
+the weight and bias bytes and MACs. The interpreter is not used here: after
+``allocate_tensors()`` LiteRT reports expanded per-channel scales even for a
+per-tensor model, so quantization is read from the file (see stack.md).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EdgecheckError
+
+EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
+
+
+@dataclass
+class TensorInfo:
+    index: int
+    name: str
+    shape: list[int]
+    dtype: str
+    buffer_bytes: int
+    scale: list[float]
+    zero_point: list[int]
+    quantized_dimension: int
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scale) > 1
+
+
+@dataclass
+class OperatorInfo:
+    name: str
+    version: int
+    inputs: list[int]
+    outputs: list[int]
+
+
+@dataclass
+class DenseLayer:
+    """One FULLY_CONNECTED operator: the unit the twins cost."""
+
+    in_features: int
+    out_features: int
+    weight_bytes: int
+    bias_bytes: int
+    macs: int
+    weight_dtype: str
+    weight_quantization: str  # "per-tensor", "per-channel" or "none"
+    input_bytes: int
+    output_bytes: int
+
+
+@dataclass
+class ModelInfo:
+    path: str
+    file_bytes: int
+    operators: list[OperatorInfo]
+    tensors: list[TensorInfo]
+    inputs: list[int]
+    outputs: list[int]
+    dense_layers: list[DenseLayer] = field(default_factory=list)
+
+    @property
+    def operator_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op in self.operators:
+            counts[op.name] = counts.get(op.name, 0) + 1
+        return counts
+
+    @property
+    def compiled_for_edgetpu(self) -> bool:
+        return any(op.name == EDGETPU_CUSTOM_OP for op in self.operators)
+
+    @property
+    def params(self) -> int:
+        return sum(d.in_features * d.out_features + d.out_features for d in self.dense_layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(d.macs for d in self.dense_layers)
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(d.weight_bytes for d in self.dense_layers)
+
+    def tensor(self, i: int) -> TensorInfo:
+        return self.tensors[i]
+
+    def summary(self) -> dict:
+        """What ``edgecheck inspect`` prints."""
+
+        def io(i: int) -> dict:
+            t = self.tensors[i]
+            return {"name": t.name, "dtype": t.dtype, "shape": t.shape,
+                    "quantization": {"scale": t.scale, "zero_point": t.zero_point}}
+
+        quant = sorted({d.weight_quantization for d in self.dense_layers})
+        return {
+            "path": self.path,
+            "file_bytes": self.file_bytes,
+            "params": self.params,
+            "macs": self.macs,
+            "weight_bytes": self.weight_bytes,
+            "bias_bytes": sum(d.bias_bytes for d in self.dense_layers),
+            "dense_layers": [asdict(d) for d in self.dense_layers],
+            "dense_weight_quantization": quant[0] if len(quant) == 1 else quant,
+            "operators": [{"name": op.name, "version": op.version} for op in self.operators],
+            "operator_counts": self.operator_counts,
+            "compiled_for_edgetpu": self.compiled_for_edgetpu,
+            "inputs": [io(i) for i in self.inputs],
+            "outputs": [io(i) for i in self.outputs],
+        }
+
+
+def _dtype_names() -> dict[int, str]:
+    import tflite
+
+    return {getattr(tflite.TensorType, n): n.lower() for n in dir(tflite.TensorType) if n.isupper()}
+
+
+_ITEMSIZE = {"int8": 1, "uint8": 1, "int16": 2, "float16": 2, "int32": 4, "float32": 4, "int64": 8, "float64": 8}
+
+
+def read_model(path: str | Path) -> ModelInfo:
+    """Parse a .tflite file; errors name the file."""
+    try:
+        import tflite
+    except ImportError as e:  # pragma: no cover - tflite is a core dependency
+        raise EdgecheckError("reading .tflite files needs the package tflite") from e
+    path = Path(path)
+    try:
+        buf = path.read_bytes()
+    except OSError as e:
+        raise EdgecheckError(f"{path}: cannot read model file ({e.strerror or e})") from None
+    if len(buf) < 8 or buf[4:8] != b"TFL3":
+        raise EdgecheckError(f"{path}: not a TFLite flatbuffer (no TFL3 identifier)")
+    try:
+        model = tflite.Model.GetRootAsModel(buf, 0)
+        if model.SubgraphsLength() < 1:
+            raise EdgecheckError(f"{path}: model has no subgraph")
+        sg = model.Subgraphs(0)
+        dtypes = _dtype_names()
+        tensors = []
+        for i in range(sg.TensorsLength()):
+            t = sg.Tensors(i)
+            q = t.Quantization()
+            scale = q.ScaleAsNumpy().tolist() if q is not None and not q.ScaleIsNone() else []
+            zp = q.ZeroPointAsNumpy().tolist() if q is not None and not q.ZeroPointIsNone() else []
+            b = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
+            nbytes = 0
+            if b is not None:
+                nbytes = b.DataLength() or int(b.Size())
+            shape = t.ShapeAsNumpy().tolist() if not t.ShapeIsNone() else []
+            tensors.append(TensorInfo(
+                index=i, name=(t.Name() or b"").decode("utf-8", "replace"), shape=[int(s) for s in shape],
+                dtype=dtypes.get(t.Type(), str(t.Type())), buffer_bytes=int(nbytes),
+                scale=[float(s) for s in scale], zero_point=[int(z) for z in zp],
+                quantized_dimension=int(q.QuantizedDimension()) if q is not None else 0,
+            ))
+        ops = []
+        for i in range(sg.OperatorsLength()):
+            op = sg.Operators(i)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            name = tflite.BUILTIN_OPCODE2NAME.get(builtin, str(builtin))
+            if name == "CUSTOM":
+                name = (code.CustomCode() or b"CUSTOM").decode("utf-8", "replace")
+            ops.append(OperatorInfo(name, int(code.Version()), [int(x) for x in op.InputsAsNumpy()],
+                                    [int(x) for x in op.OutputsAsNumpy()]))
+        inputs = [int(x) for x in sg.InputsAsNumpy()]
+        outputs = [int(x) for x in sg.OutputsAsNumpy()]
+    except EdgecheckError:
+        raise
+    except Exception as e:  # a corrupt flatbuffer raises anything from struct to IndexError
+        raise EdgecheckError(f"{path}: corrupt or unsupported TFLite file ({type(e).__name__}: {e})") from None
+    info = ModelInfo(str(path), len(buf), ops, tensors, inputs, outputs)
+    info.dense_layers = [_dense(info, op) for op in ops if op.name == "FULLY_CONNECTED"]
+    return info
+
+
+def _nbytes(t: TensorInfo) -> int:
+    return int(np.prod(t.shape, dtype=np.int64)) * _ITEMSIZE.get(t.dtype, 4) if t.shape else 0
+
+
+def _dense(info: ModelInfo, op: OperatorInfo) -> DenseLayer:
+    x = info.tensors[op.inputs[0]]
+    w = info.tensors[op.inputs[1]]
+    has_bias = len(op.inputs) > 2 and op.inputs[2] >= 0
+    b = info.tensors[op.inputs[2]] if has_bias else None
+    out_f, in_f = (w.shape + [1, 1])[:2]
+    y = info.tensors[op.outputs[0]]
+    if not w.scale:
+        quant = "none"
+    else:
+        quant = "per-channel" if w.per_channel else "per-tensor"
+    return DenseLayer(
+        in_features=int(in_f), out_features=int(out_f),
+        weight_bytes=w.buffer_bytes or _nbytes(w),
+        bias_bytes=(b.buffer_bytes or _nbytes(b)) if b is not None else 0,
+        macs=int(in_f) * int(out_f), weight_dtype=w.dtype, weight_quantization=quant,
+        input_bytes=_nbytes(x), output_bytes=_nbytes(y),
+    )

@@ -1,0 +1,193 @@
+"""The pytest plugin: options, the session that prepares artifacts and devices,
+parametrization of the benchmarks, fixtures and the end-of-run table.
+
+Loaded through the ``pytest11`` entry point (``edgecheck``). Nothing heavy
+happens unless a collected test asks for ``edgecheck_model``: plain unit tests
+pay nothing. The build runs in a separate process; this process never imports
+TensorFlow.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from . import artifacts as art
+from .devices import Selection, select
+from .environment import MEASURE_PACKAGES, git_commit, machine, package_versions
+from .errors import EdgecheckError
+from .measure import Recorder, TimingOptions
+from .results import ResultsFile
+
+SESSION_KEY = pytest.StashKey["EdgecheckSession"]()
+DEFAULT_RESULTS = ".edgecheck/results/latest.json"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("edgecheck", "edgecheck: Edge TPU vs CPU benchmarks")
+    g.addoption("--device", action="append", default=None, metavar="NAME",
+                help="device(s) to measure: auto (default), cpu, a53; repeatable, comma-separated lists accepted")
+    g.addoption("--grid", default="default", help="architecture grid: default, smoke, or e.g. 1x32,2x64 (default: default)")
+    g.addoption("--dataset", default="collar",
+                help="collar (synthetic, default), basicmotions, a .npz/.csv file or a UCI HAR folder")
+    g.addoption("--artifacts", default=None, metavar="DIR",
+                help="prebuilt artifacts directory: measure it, never build (a board has no TensorFlow)")
+    g.addoption("--model", action="append", default=None, metavar="PATH",
+                help="benchmark this .tflite instead of a grid; repeatable")
+    g.addoption("--results", default=DEFAULT_RESULTS, metavar="PATH",
+                help=f"results JSON written after every model (default {DEFAULT_RESULTS})")
+    g.addoption("--resume", action="store_true", help="keep finished entries of --results and measure only the rest")
+    g.addoption("--build-dir", default=".edgecheck/artifacts", metavar="DIR",
+                help="where built artifacts are cached (default .edgecheck/artifacts/<grid>-<dataset>)")
+    g.addoption("--cpu-threads", type=int, default=1, help="interpreter threads on the cpu device (default 1)")
+    g.addoption("--a53-threads", type=int, default=1, help="interpreter threads on the a53 device, 1-4 (default 1)")
+    g.addoption("--rounds", type=int, default=20, help="timed rounds per model, each one raw sample (default 20)")
+    g.addoption("--round-time", type=float, default=0.01,
+                help="target seconds per round; sets invokes per round (default 0.01)")
+
+
+@dataclass
+class EdgecheckSession:
+    """Everything one pytest session knows about edgecheck: built lazily, once."""
+
+    config: pytest.Config
+    models: list[art.ModelEntry] = field(default_factory=list)
+    artifacts: art.Artifacts | None = None
+    selection: Selection | None = None
+    recorder: Recorder | None = None
+    error: str | None = None
+    prepared: bool = False
+
+    def option(self, name: str):
+        return self.config.getoption(name)
+
+    def prepare(self) -> None:
+        if self.prepared:
+            return
+        self.prepared = True
+        try:
+            self._prepare()
+        except EdgecheckError as e:
+            self.error = str(e)
+
+    def _prepare(self) -> None:
+        opt = self.option
+        if opt("rounds") < 1:
+            raise EdgecheckError(f"--rounds: must be >= 1, got {opt('rounds')}")
+        if not opt("round_time") > 0:
+            raise EdgecheckError(f"--round-time: must be > 0 seconds, got {opt('round_time')}")
+        if opt("cpu_threads") < 1:
+            raise EdgecheckError(f"--cpu-threads: must be >= 1, got {opt('cpu_threads')}")
+        self.selection = select(opt("device"), cpu_threads=opt("cpu_threads"), a53_threads=opt("a53_threads"))
+        if opt("model"):
+            self.models = [art.user_model(p) for p in opt("model")]
+        else:
+            root = Path(opt("artifacts")) if opt("artifacts") else self._build()
+            self.artifacts = art.load(root)
+            self.models = self.artifacts.models
+        header = {
+            "run": {"argv": sys.argv, "devices_requested": opt("device") or ["auto"],
+                    "devices": [d.to_dict() for d in self.selection.devices],
+                    "devices_skipped": self.selection.skipped, "grid": opt("grid"), "dataset": opt("dataset")},
+            "environment": {"machine": machine(), "versions": package_versions(MEASURE_PACKAGES), "git": git_commit()},
+            "artifacts": self._artifacts_header(),
+        }
+        results = ResultsFile.start(opt("results"), header, resume=opt("resume"))
+        features = self.artifacts.test_features() if self.artifacts else None
+        n_classes = len(self.artifacts.manifest["dataset"]["classes"]) if self.artifacts else None
+        timing = TimingOptions(rounds=opt("rounds"), round_seconds=opt("round_time"))
+        self.recorder = Recorder(results, timing, features, n_classes)
+
+    def _artifacts_header(self) -> dict | None:
+        if self.artifacts is None:
+            return {"models": [str(m.tflite) for m in self.models], "origin": "user"}
+        m = self.artifacts.manifest
+        return {"root": str(self.artifacts.root), "manifest_sha256": self.artifacts.manifest_sha256,
+                "grid": m["grid"], "dataset": {k: m["dataset"][k] for k in ("name", "sha256", "windows", "classes")},
+                "features": {k: m["features"][k] for k in ("key", "spectrogram", "n_features")},
+                "build_versions": m["versions"], "build_git": m.get("git")}
+
+    def _build(self) -> Path:
+        """Build (or reuse) the grid's artifacts in a child process that may import TensorFlow."""
+        opt = self.option
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{opt('grid')}-{Path(opt('dataset')).name}")
+        out = Path(opt("build_dir")) / safe
+        cmd = [sys.executable, "-m", "edgecheck", "build", "--grid", opt("grid"), "--dataset", opt("dataset"),
+               "--out", str(out)]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        capman = self.config.pluginmanager.getplugin("capturemanager")
+        tw = self.config.get_terminal_writer()
+        tw.line(f"edgecheck: building or reusing artifacts: {' '.join(cmd[2:])}")
+        if capman is not None:
+            with capman.global_and_fixture_disabled():
+                proc = subprocess.run(cmd, env=env)
+        else:
+            proc = subprocess.run(cmd, env=env)
+        if proc.returncode != 0:
+            raise EdgecheckError(f"edgecheck build failed (exit {proc.returncode}); command: {' '.join(cmd)}")
+        return out
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SESSION_KEY] = EdgecheckSession(config)
+    config.addinivalue_line("markers", "edgecheck: a benchmark parametrized over edgecheck's models and devices")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "edgecheck_model" not in metafunc.fixturenames or "device" not in metafunc.fixturenames:
+        return
+    session = metafunc.config.stash[SESSION_KEY]
+    session.prepare()
+    if session.error:
+        metafunc.parametrize(["edgecheck_model", "device"],
+                             [pytest.param(None, None, marks=pytest.mark.usefixtures("_edgecheck_error"),
+                                           id="setup-error")])
+        return
+    params = []
+    for model in session.models:
+        for dev in session.selection.devices:
+            params.append(pytest.param(model, dev, id=f"{model.name}-{dev.name}"))
+        for name, reason in session.selection.skipped.items():
+            params.append(pytest.param(model, None, id=f"{model.name}-{name}", marks=pytest.mark.skip(reason=f"{name}: {reason}")))
+    metafunc.parametrize(["edgecheck_model", "device"], params)
+
+
+@pytest.fixture
+def _edgecheck_error(request: pytest.FixtureRequest) -> None:
+    raise pytest.UsageError(request.config.stash[SESSION_KEY].error)
+
+
+@pytest.fixture
+def edgecheck_session(request: pytest.FixtureRequest) -> EdgecheckSession:
+    session = request.config.stash[SESSION_KEY]
+    session.prepare()
+    if session.error:
+        raise pytest.UsageError(session.error)
+    return session
+
+
+@pytest.fixture
+def edgecheck(edgecheck_session: EdgecheckSession) -> Recorder:
+    """The recorder: ``edgecheck.measure(benchmark, edgecheck_model, device)``."""
+    return edgecheck_session.recorder
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or session.recorder is None:
+        if session is not None and session.error:
+            terminalreporter.write_line(f"edgecheck: {session.error}", red=True)
+        return
+    from .report import results_table
+
+    data = session.recorder.results.data
+    terminalreporter.section("edgecheck results")
+    for line in results_table(data):
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"results: {session.recorder.results.path}")
+    if "tensorflow" in sys.modules:
+        terminalreporter.write_line("edgecheck: WARNING: TensorFlow was imported in the measuring process", red=True)

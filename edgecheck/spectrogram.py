@@ -1,0 +1,98 @@
+"""Joint time-frequency features: log-magnitude STFT per channel, flattened.
+
+The config object travels with every artifact, so a model's input can be
+recomputed exactly. librosa is imported only when features are computed (the
+build stage); the measuring process reads finished features from the artifacts.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .errors import EdgecheckError
+
+
+@dataclass(frozen=True)
+class SpectrogramConfig:
+    sampling_rate: float  # Hz, from the dataset
+    n_fft: int = 64
+    hop_length: int = 32
+    window: str = "hann"
+    center: bool = True
+    log_floor: float = 1e-6  # features are log(|STFT| + log_floor)
+
+    def __post_init__(self) -> None:
+        if self.n_fft < 2:
+            raise EdgecheckError(f"spectrogram: n_fft must be >= 2, got {self.n_fft}")
+        if self.hop_length < 1:
+            raise EdgecheckError(f"spectrogram: hop_length must be >= 1, got {self.hop_length}")
+
+    def n_freqs(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames librosa's stft produces for a window of ``n_samples``."""
+        if self.center:
+            return 1 + n_samples // self.hop_length
+        if n_samples < self.n_fft:
+            raise EdgecheckError(f"spectrogram: window of {n_samples} samples is shorter than n_fft={self.n_fft}")
+        return 1 + (n_samples - self.n_fft) // self.hop_length
+
+    def n_features(self, n_channels: int, n_samples: int) -> int:
+        return n_channels * self.n_freqs() * self.n_frames(n_samples)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SpectrogramConfig":
+        return cls(**d)
+
+
+def config_for(sampling_rate: float, n_samples: int, n_fft: int | None = None, hop: int | None = None) -> SpectrogramConfig:
+    """Default STFT settings: 64-point frames with 50 % overlap, shrunk for short windows."""
+    if n_fft is None:
+        n_fft = 64
+        while n_fft > 8 and n_fft > n_samples // 2:
+            n_fft //= 2
+    if hop is None:
+        hop = max(1, n_fft // 2)
+    return SpectrogramConfig(sampling_rate=float(sampling_rate), n_fft=int(n_fft), hop_length=int(hop))
+
+
+def log_spectrogram(X: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    """[windows, channels, samples] -> [windows, channels, freqs, frames] float32."""
+    try:
+        import librosa
+    except ImportError as e:
+        raise EdgecheckError("computing spectrograms needs librosa (pip install 'edgecheck[build]')") from e
+    if X.shape[-1] < 2:
+        raise EdgecheckError(f"spectrogram: windows of {X.shape[-1]} samples are too short")
+    S = librosa.stft(
+        np.ascontiguousarray(X, dtype=np.float32), n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+        window=cfg.window, center=cfg.center,
+    )
+    return np.log(np.abs(S) + cfg.log_floor).astype(np.float32)
+
+
+def features(X: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    """Flattened log spectrograms, one row per window: the network's input."""
+    S = log_spectrogram(X, cfg)
+    return S.reshape(S.shape[0], -1)
+
+
+@dataclass
+class Standardizer:
+    """Per-feature mean and std from the training split; kept with the model."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, F: np.ndarray) -> "Standardizer":
+        std = F.std(axis=0)
+        return cls(F.mean(axis=0).astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32))
+
+    def apply(self, F: np.ndarray) -> np.ndarray:
+        return ((F - self.mean) / self.std).astype(np.float32)
