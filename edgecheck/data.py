@@ -452,16 +452,28 @@ def split_dataset(ds: Dataset, seed: int = 0, test_fraction: float = 0.3, val_fr
         n_val = max(1, int(round(val_fraction * rest.size)))
         return Split(np.sort(rest[n_val:]), np.sort(rest[:n_val]), test, "fixed by the dataset")
     if ds.groups is not None:
-        uniq = rng.permutation(np.unique(ds.groups))
-        if uniq.size >= 3:
-            n_test = max(1, int(round(test_fraction * uniq.size)))
-            n_val = max(1, int(round(val_fraction * uniq.size)))
-            test_g, val_g = uniq[:n_test], uniq[n_test : n_test + n_val]
+        uniq = np.unique(ds.groups)
+        if uniq.size < 2:
+            raise EdgecheckError(f"dataset {ds.name!r}: one group only; cannot split by group (drop groups to split by window)")
+        n_test = min(uniq.size - 1, max(1, int(round(test_fraction * uniq.size))))
+        n_val = max(0, min(uniq.size - n_test - 1, int(round(val_fraction * uniq.size))))
+        for _attempt in range(200):  # redraw until training holds every class; never leak a group
+            perm = rng.permutation(uniq)
+            test_g, val_g, train_g = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
             test = idx[np.isin(ds.groups, test_g)]
-            val = idx[np.isin(ds.groups, val_g)]
-            train = idx[~np.isin(ds.groups, np.concatenate([test_g, val_g]))]
-            if np.unique(ds.y[train]).size == ds.n_classes:
-                return Split(train, val, test, f"by group: {n_test} test, {n_val} validation groups")
+            train = idx[np.isin(ds.groups, train_g)]
+            if np.unique(ds.y[train]).size < ds.n_classes:
+                continue
+            if n_val:
+                val = idx[np.isin(ds.groups, val_g)]
+            else:  # too few groups for a validation group: validate on training windows of other draws
+                cut = rng.permutation(train)
+                k = max(1, int(round(val_fraction * train.size)))
+                val, train = np.sort(cut[:k]), np.sort(cut[k:])
+            return Split(train, val, test, f"by group: {n_test} test, {n_val} validation groups")
+        raise EdgecheckError(
+            f"dataset {ds.name!r}: cannot split its {uniq.size} groups so that training holds every class"
+        )
     perm = rng.permutation(idx)
     n_test = max(1, int(round(test_fraction * n)))
     n_val = max(1, int(round(val_fraction * n)))

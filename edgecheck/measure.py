@@ -73,6 +73,10 @@ class Recorder:
 
         A failure is recorded as a failed entry (the error kept) and re-raised, so
         one model's failure never loses what was measured before it."""
+        if self.already_done(model, device) is not None:
+            import pytest
+
+            pytest.skip(f"already measured in {self.results.path} (--resume)")
         entry = {"model": model_record(model), "device": device.to_dict(), "kind": device.kind,
                  "provenance": device.provenance, "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         try:

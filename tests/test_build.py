@@ -1,0 +1,119 @@
+"""The build stage end to end on the smoke grid (a real TensorFlow build in a child process)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import run_edgecheck
+from edgecheck import artifacts as art
+from edgecheck.architecture import parse_grid, size_of
+from edgecheck.errors import EdgecheckError
+from edgecheck.files import sha256_file
+from edgecheck.interpreter import make_interpreter, predict
+from edgecheck.modelfile import read_model
+
+
+def test_manifest_records_provenance(smoke_artifacts):
+    m = json.loads((smoke_artifacts / "manifest.json").read_text())
+    assert m["schema"] == art.MANIFEST_SCHEMA
+    assert m["dataset"]["name"] == "collar" and len(m["dataset"]["sha256"]) == 64
+    assert m["features"]["spectrogram"]["n_fft"] == 64 and m["features"]["spectrogram"]["sampling_rate"] == 25.0
+    for pkg in ("tensorflow-cpu", "keras", "ai-edge-litert", "numpy", "edgecheck"):
+        assert pkg in m["versions"], pkg
+    assert [e["name"] for e in m["models"]] == [a.name for a in parse_grid("smoke")]
+    for e in m["models"]:
+        f = smoke_artifacts / e["files"]["tflite"]["path"]
+        assert sha256_file(f) == e["files"]["tflite"]["sha256"]
+
+
+def test_sizes_match_keras_and_tflite(smoke_artifacts):
+    a = art.load(smoke_artifacts)
+    n_in = a.manifest["features"]["n_features"]
+    assert n_in == 3 * 33 * 9
+    for model in a.models:
+        info = read_model(model.tflite)
+        expected = size_of(model.arch, n_in, 4)
+        assert info.params == expected.params == model.size["params"]
+        assert info.macs == expected.macs and info.weight_bytes == expected.weight_bytes
+        assert sum(d.bias_bytes for d in info.dense_layers) == expected.bias_bytes
+        assert {d.weight_quantization for d in info.dense_layers} == {"per-tensor"}
+        s = info.summary()
+        assert s["inputs"][0]["dtype"] == "int8" and s["inputs"][0]["shape"] == [1, n_in]
+        assert s["outputs"][0]["dtype"] == "int8"
+        assert set(info.operator_counts) == {"FULLY_CONNECTED"}
+
+
+def test_int8_agrees_with_float(smoke_artifacts):
+    a = art.load(smoke_artifacts)
+    F, y = a.test_features()
+    for model in a.models:
+        met = model.metrics
+        assert met["int8_float_agreement"] >= 0.95, model.name
+        assert met["int8"]["macro_f1"] >= met["float"]["macro_f1"] - 0.01, model.name
+        assert 0.6 < met["int8"]["macro_f1"] < 1.0
+        # the stored predictions are what this interpreter computes now
+        pred = predict(make_interpreter(model.tflite), F[:300]).argmax(axis=1)
+        assert np.array_equal(pred, np.load(model.predictions)[:300])
+
+
+def test_rebuild_reuses_everything(smoke_artifacts):
+    before = {p: p.stat().st_mtime_ns for p in smoke_artifacts.rglob("*.tflite")}
+    proc = run_edgecheck("build", "--grid", "smoke", "--out", str(smoke_artifacts))
+    assert "all 3 models reused" in proc.stderr
+    assert "features: reusing" in proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in smoke_artifacts.rglob("*.tflite")} == before
+
+
+def test_changed_file_is_refused(smoke_artifacts, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_artifacts, copy)
+    victim = art.load(copy).models[1].tflite
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\0")
+    with pytest.raises(EdgecheckError, match=f"{victim}.*does not match its sha256"):
+        art.load(copy)
+    victim.unlink()
+    with pytest.raises(EdgecheckError, match=f"{victim} is listed in the manifest but missing"):
+        art.load(copy)
+    (copy / "manifest.json").write_text('{"schema": "other/9"}')
+    with pytest.raises(EdgecheckError, match="schema is 'other/9'"):
+        art.load(copy)
+    with pytest.raises(EdgecheckError, match="not found"):
+        art.load(tmp_path)
+
+
+def test_interrupted_entry_is_rebuilt(smoke_artifacts, tmp_path):
+    """A model folder without entry.json (the build died mid-model) is never trusted."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_artifacts, copy)
+    folder = art.load(copy).models[0].tflite.parent
+    (folder / "entry.json").unlink()
+    proc = run_edgecheck("build", "--grid", "smoke", "--out", str(copy))
+    assert "2 of 3 models reused, training 1" in proc.stderr
+    assert (folder / "entry.json").is_file()
+    art.load(copy)
+
+
+def test_build_bad_input_is_one_clear_line(tmp_path):
+    proc = run_edgecheck("build", "--grid", "3y", "--out", str(tmp_path / "x"), check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("edgecheck: error: grid '3y'")
+    assert "Traceback" not in proc.stderr
+    proc = run_edgecheck("build", "--grid", "smoke", "--dataset", str(tmp_path / "none.npz"),
+                         "--out", str(tmp_path / "x"), check=False)
+    assert proc.returncode == 2 and "none.npz not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_inspect_prints_json(smoke_artifacts, tmp_path):
+    model = art.load(smoke_artifacts).models[0]
+    out = json.loads(run_edgecheck("inspect", str(model.tflite)).stdout)
+    assert out["params"] == model.size["params"] and out["dense_weight_quantization"] == "per-tensor"
+    assert out["operators"][0] == {"name": "FULLY_CONNECTED", "version": out["operators"][0]["version"]}
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"hello world, not a model")
+    proc = run_edgecheck("inspect", str(junk), check=False)
+    assert proc.returncode == 2 and "not a TFLite flatbuffer" in proc.stderr

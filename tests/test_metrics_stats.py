@@ -1,0 +1,39 @@
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import f1_score
+
+from edgecheck.metrics import accuracy, agreement, macro_f1
+from edgecheck.stats import median_ci, summarize
+
+labels = st.lists(st.integers(0, 4), min_size=1, max_size=60)
+
+
+@settings(max_examples=200)
+@given(labels, st.data())
+def test_macro_f1_matches_scikit_learn(y_true, data):
+    y_pred = data.draw(st.lists(st.integers(0, 4), min_size=len(y_true), max_size=len(y_true)))
+    assert np.isclose(macro_f1(y_true, y_pred), f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+def test_accuracy_and_agreement():
+    assert accuracy([0, 1, 1, 2], [0, 1, 2, 2]) == 0.75
+    assert agreement([1, 1], [1, 0]) == 0.5
+
+
+def test_summarize():
+    s = summarize([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert s["median"] == 3.0 and s["min"] == 1.0 and s["max"] == 100.0 and s["n"] == 5
+    assert s["iqr"] == s["q3"] - s["q1"] == 2.0
+    assert s["cv"] > 1  # the outlier makes it unstable
+    assert summarize([2.0] * 10)["cv"] == 0
+
+
+def test_median_ci_contains_median_and_narrows():
+    rng = np.random.default_rng(0)
+    small = rng.lognormal(0, 0.1, 20)
+    big = rng.lognormal(0, 0.1, 2000)
+    lo, hi = median_ci(small)
+    assert lo <= np.median(small) <= hi
+    lo2, hi2 = median_ci(big)
+    assert hi2 - lo2 < hi - lo

@@ -1,0 +1,125 @@
+"""The pytest plugin driven the way users drive it: `pytest benchmarks ...` in a child process."""
+import json
+
+import pytest
+
+from conftest import REPO, run_pytest
+from edgecheck import artifacts as art
+from edgecheck.devices import is_cortex_a53, parse_device_option, select
+from edgecheck.errors import EdgecheckError
+from edgecheck.results import load
+
+FAST = ("--rounds", "3", "--round-time", "0.001")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(smoke_artifacts, tmp_path_factory):
+    d = tmp_path_factory.mktemp("run")
+    results, bench = d / "results.json", d / "bench.json"
+    proc = run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results", str(results),
+                      f"--benchmark-json={bench}", *FAST)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc, load(results), json.loads(bench.read_text())
+
+
+def test_results_file(smoke_run):
+    proc, data, _ = smoke_run
+    assert data["measuring_process"]["tensorflow_imported"] is False
+    assert data["environment"]["versions"]["ai-edge-litert"]
+    assert data["artifacts"]["dataset"]["name"] == "collar"
+    assert len(data["entries"]) == 3
+    for e in data["entries"]:
+        assert e["status"] == "ok" and e["kind"] == "measured"
+        assert e["provenance"].startswith("measured on cpu")
+        lat = e["latency"]
+        assert lat["rounds"] == 3 == len(lat["samples"]) and lat["iterations_per_round"] >= 1
+        assert lat["stats"]["median"] > 0 and lat["unit"] == "s"
+        assert e["on_device"]["agreement_with_build"] == 1.0
+        assert e["load_seconds"] > 0 and e["first_invoke_seconds"] > 0 and e["peak_rss_bytes"] > 0
+    assert "edgecheck results" in proc.stdout and "measured" in proc.stdout
+
+
+def test_benchmark_json_extra_info(smoke_run):
+    _, _, bench = smoke_run
+    assert set(bench) >= {"machine_info", "commit_info", "benchmarks", "datetime", "version"}
+    for b in bench["benchmarks"]:
+        ei = b["extra_info"]
+        assert ei["device"] == "cpu" and ei["provenance"].startswith("measured on cpu")
+        assert ei["params"] > 0 and ei["macs"] > 0 and ei["weight_bytes"] > 0
+        assert 0 < ei["int8_macro_f1"] <= 1 and 0 < ei["float_macro_f1"] <= 1
+        assert len(b["stats"]["data"]) == 3
+
+
+def test_resume_measures_only_the_rest(smoke_artifacts, tmp_path):
+    results = tmp_path / "r.json"
+    first = run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
+                       str(results), "-k", "1x16", *FAST)
+    assert first.returncode == 0, first.stdout[-2000:]
+    assert len(load(results)["entries"]) == 1
+    second = run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
+                        str(results), "--resume", "-rs", *FAST)
+    assert second.returncode == 0, second.stdout[-2000:]
+    assert "already measured" in second.stdout
+    data = load(results)
+    assert sorted(e["model"]["name"] for e in data["entries"]) == ["1x16", "1x64", "2x32"]
+
+
+def test_user_model(smoke_artifacts, tmp_path):
+    model = art.load(smoke_artifacts).models[0].tflite
+    results = tmp_path / "r.json"
+    proc = run_pytest("benchmarks", "--model", str(model), "--device", "cpu", "--results", str(results), *FAST)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    (e,) = load(results)["entries"]
+    assert e["model"]["origin"] == "user" and e["input"].startswith("zeros") and "on_device" not in e
+
+
+def test_a53_skips_on_other_hosts(smoke_artifacts, tmp_path):
+    if is_cortex_a53():
+        pytest.skip("this host is a Cortex-A53")
+    proc = run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "a53", "-rs",
+                      "--results", str(tmp_path / "r.json"), *FAST)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "3 skipped" in proc.stdout and "not an Arm Cortex-A53" in proc.stdout
+
+
+def test_bad_options_are_clear(smoke_artifacts, tmp_path):
+    proc = run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "gpu",
+                      "--results", str(tmp_path / "r.json"))
+    assert proc.returncode != 0 and "unknown device 'gpu'" in proc.stdout + proc.stderr
+    proc = run_pytest("benchmarks", "--artifacts", str(tmp_path / "missing"), "--results", str(tmp_path / "r.json"))
+    assert proc.returncode != 0 and "is not a directory" in proc.stdout + proc.stderr
+
+
+# A verbatim /proc/cpuinfo block of a Raspberry Pi 3 (Cortex-A53) on 64-bit Raspberry Pi OS.
+RPI3_CPUINFO = """processor\t: 0
+BogoMIPS\t: 38.40
+Features\t: fp asimd evtstrm crc32 cpuid
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x0
+CPU part\t: 0xd03
+CPU revision\t: 4
+"""
+# and of a Raspberry Pi 4 (Cortex-A72), which is not an A53
+RPI4_CPUINFO = RPI3_CPUINFO.replace("0xd03", "0xd08").replace("0x0\n", "0x0\n").replace("revision\t: 4", "revision\t: 3")
+
+
+def test_a53_detection():
+    assert is_cortex_a53(RPI3_CPUINFO)
+    assert not is_cortex_a53(RPI4_CPUINFO)
+    assert not is_cortex_a53("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) CPU\n")
+    sel = select(["auto"], cpuinfo_text=RPI3_CPUINFO)
+    assert [d.name for d in sel.devices] == ["a53"]
+    sel = select(["auto"], cpuinfo_text="model name: x86")
+    assert [d.name for d in sel.devices] == ["cpu"]
+    sel = select(["cpu,a53"], cpuinfo_text="model name: x86")
+    assert "a53" in sel.skipped and [d.name for d in sel.devices] == ["cpu"]
+
+
+def test_device_option_parsing():
+    assert parse_device_option(None) == ["auto"]
+    assert parse_device_option(["cpu, a53", "cpu"]) == ["cpu", "a53"]
+    with pytest.raises(EdgecheckError, match="unknown device 'tpu2'"):
+        parse_device_option(["tpu2"])
+    with pytest.raises(EdgecheckError, match="--a53-threads"):
+        select(["a53"], a53_threads=5, cpuinfo_text=RPI3_CPUINFO)
