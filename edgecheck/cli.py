@@ -29,6 +29,21 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_parse_compiler_log(args: argparse.Namespace) -> int:
+    from .compilerlog import parse
+
+    path = Path(args.log)
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as e:
+        raise EdgecheckError(f"{path}: cannot read compiler log ({e.strerror or e})") from None
+    log = parse(text, source=str(path))
+    for w in log.warnings:
+        print(f"edgecheck: warning: {w}", file=sys.stderr)
+    print(json.dumps(log.to_dict(), indent=2))
+    return 0
+
+
 def _cmd_devices(args: argparse.Namespace) -> int:
     from .devices import select
 
@@ -56,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("inspect", help="print a .tflite's size, operators and quantization as JSON")
     i.add_argument("model")
     i.set_defaults(func=_cmd_inspect)
+
+    c = sub.add_parser("parse-compiler-log", help="print an edgetpu_compiler log as JSON, one entry per model")
+    c.add_argument("log")
+    c.set_defaults(func=_cmd_parse_compiler_log)
 
     d = sub.add_parser("devices", help="list the devices found on this machine")
     d.set_defaults(func=_cmd_devices)
