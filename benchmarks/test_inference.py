@@ -13,7 +13,7 @@ def test_inference(benchmark, edgecheck, edgecheck_model, device):
         assert entry["latency"]["stats"]["median"] > 0
         assert entry["latency"]["rounds"] >= edgecheck.timing.rounds
     on_device = entry.get("on_device")
-    if on_device and "agreement_with_build" in on_device:
+    if on_device and "agreement_with_build" in on_device and device.exact_cpu_kernels:
         # The same int8 model on a CPU interpreter must give the build's predictions.
         assert on_device["agreement_with_build"] >= 0.99, (
             f"{edgecheck_model.name} on {device.name} agrees with the build's int8 predictions on only "

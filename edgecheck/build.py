@@ -120,8 +120,30 @@ def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions
         },
         "build_seconds": round(time.perf_counter() - t0, 2),
     }
-    # The Edge TPU compile step (devices issue) slots in here: compile tpath, keep
-    # the *_edgetpu.tflite and its log beside it, and record the parsed log.
+    atomic_write_json(folder / "entry.json", entry)
+    return entry
+
+
+def _compile_for_edgetpu(compiler: str, folder: Path, entry: dict, log: Callable[[str], None]) -> dict:
+    """Compile a model with edgetpu_compiler; keep the *_edgetpu.tflite, its log and the parsed figures."""
+    from .compilerlog import CompilerFailure, parse
+    from .edgetpu import compile_model
+
+    out, text = compile_model(compiler, folder / entry["files"]["tflite"]["path"], folder)
+    atomic_write_bytes(folder / "edgetpu_compiler.log", text.encode())
+    entry = dict(entry)
+    try:
+        parsed = parse(text, source=str(folder / "edgetpu_compiler.log"))
+    except CompilerFailure as e:
+        log(f"build: {entry['name']}: Edge TPU compilation failed: {e}")
+        entry["compiler"] = {"failed": e.kind, "message": str(e), "version": e.version}
+    else:
+        entry["compiler"] = parsed.to_dict()
+        for w in parsed.warnings:
+            log(f"build: warning: {entry['name']}: {w}")
+        if out.is_file():
+            entry["files"] = {**entry["files"], "edgetpu_tflite": {
+                "path": out.name, "sha256": sha256_file(out), "bytes": out.stat().st_size}}
     atomic_write_json(folder / "entry.json", entry)
     return entry
 
@@ -165,6 +187,11 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
         log(f"build: {len(archs) - len(todo)} of {len(archs)} models reused, training {len(todo)}")
     else:
         log(f"build: all {len(archs)} models reused from {store}")
+    from .edgetpu import compiler_version, find_compiler
+
+    compiler = find_compiler()
+    if compiler is None:
+        log("build: edgetpu_compiler not found: models are not compiled for the Edge TPU (x86-64 Debian only)")
     done_s: list[float] = []
     built = 0
     models = []
@@ -182,6 +209,8 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
             m = entry["metrics"]
             log(f"build: {arch.name}: int8 macro-F1 {m['int8']['macro_f1']:.3f} (float {m['float']['macro_f1']:.3f}), "
                 f"{entry['build_seconds']:.1f} s")
+        if compiler and "compiler" not in entry:
+            entry = _compile_for_edgetpu(compiler, folder, entry, log)
         rel = folder.relative_to(out)
         e = dict(entry)
         e["files"] = {k: {**v, "path": str(rel / v["path"])} for k, v in entry["files"].items()}
@@ -197,7 +226,7 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
         "train": opts.train.to_dict(),
         "versions": versions,
         "git": git_commit(),
-        "edgetpu_compiler": None,
+        "edgetpu_compiler": {"path": compiler, "version": compiler_version(compiler)} if compiler else None,
         "models": models,
         "build_seconds": round(time.perf_counter() - t_start, 2),
     }

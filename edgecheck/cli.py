@@ -46,9 +46,24 @@ def _cmd_parse_compiler_log(args: argparse.Namespace) -> int:
 
 def _cmd_devices(args: argparse.Namespace) -> int:
     from .devices import select
+    from .edgetpu import find_compiler, find_edge_tpus, runtime_info
+    from .environment import cpufreq
 
-    sel = select(["cpu", "a53"])
-    out = {"found": [d.to_dict() for d in sel.devices], "not_found": sel.skipped}
+    sel = select(["cpu", "a53", "tpu"])
+    freq = cpufreq()
+    problems = [t.note for t in find_edge_tpus() if t.note]
+    if freq.get("governor") not in (None, "performance"):
+        problems.append(f"CPU governor is {freq['governor']!r}: latencies vary with frequency; "
+                        "for stable numbers set it to 'performance'")
+    out = {
+        "found": [d.to_dict() for d in sel.devices],
+        "not_found": sel.skipped,
+        "edge_tpus": [t.to_dict() for t in find_edge_tpus()],
+        "edgetpu_runtime": runtime_info(),
+        "edgetpu_compiler": find_compiler(),
+        "cpu_frequency": freq,
+        "problems": problems,
+    }
     print(json.dumps(out, indent=2, default=str))
     return 0
 

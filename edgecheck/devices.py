@@ -22,7 +22,7 @@ MEASURED = "measured"
 SIMULATED = "simulated"
 
 # Names --device accepts. auto is resolved by select().
-KNOWN_DEVICES = ("auto", "cpu", "a53")
+KNOWN_DEVICES = ("auto", "cpu", "a53", "tpu")
 
 CORTEX_A53_PART = "0xd03"
 
@@ -55,6 +55,11 @@ class Device:
 
     @property
     def provenance(self) -> str:
+        if self.kind == MEASURED and self.name == "tpu":
+            pkg = self.metadata.get("interpreter", {})
+            return (f"measured on tpu ({self.metadata.get('connection')} Edge TPU, libedgetpu "
+                    f"{self.metadata.get('runtime', {}).get('version', '?')}, {pkg.get('distribution', '?')} "
+                    f"{pkg.get('version', '?')})")
         if self.kind == MEASURED:
             pkg = self.metadata.get("interpreter", {})
             return (f"measured on {self.name} ({self.metadata.get('cpu_model', 'unknown CPU')}, "
@@ -66,9 +71,29 @@ class Device:
         return {"name": self.name, "kind": self.kind, "threads": self.threads, "key": self.key,
                 "provenance": self.provenance, "metadata": public}
 
+    def cannot_run(self, model: ModelEntry) -> str | None:
+        """Why this device cannot run ``model`` (a skip reason), or None."""
+        if self.name != "tpu" and model.origin == "user" and model.edgetpu_tflite == model.tflite:
+            return f"{model.tflite} is compiled for the Edge TPU (edgetpu-custom-op): only the tpu device runs it"
+        if self.name == "tpu" and model.edgetpu_tflite is None:
+            return (f"{model.name} has no compiled *_edgetpu.tflite: build on an x86-64 host with edgetpu_compiler "
+                    "installed, or pass --model my_edgetpu.tflite")
+        return None
+
+    @property
+    def exact_cpu_kernels(self) -> bool:
+        """True when the device runs the same CPU kernels as the build, so predictions must match."""
+        return self.kind == MEASURED and self.name in ("cpu", "a53")
+
     def open(self, model: ModelEntry) -> "LocalRunner":
         if self.kind != MEASURED:
             raise EdgecheckError(f"device {self.name} is {self.kind}; it has no interpreter to open")
+        if self.name == "tpu":
+            from .edgetpu import load_delegate
+
+            pkg = self.metadata["_package"]
+            delegate = load_delegate(self.metadata.get("selector"), pkg.module)
+            return LocalRunner.open(model.edgetpu_tflite, 1, pkg, delegates=[delegate])
         return LocalRunner.open(model.tflite, self.threads, self.metadata["_package"])
 
 
@@ -81,9 +106,9 @@ class LocalRunner:
     first_invoke_seconds: float = float("nan")
 
     @classmethod
-    def open(cls, path: Path, threads: int, package: InterpreterPackage) -> "LocalRunner":
+    def open(cls, path: Path, threads: int, package: InterpreterPackage, delegates: list | None = None) -> "LocalRunner":
         t0 = time.perf_counter()
-        interp = make_interpreter(path, threads=threads, package=package)
+        interp = make_interpreter(path, threads=threads, package=package, delegates=delegates)
         return cls(interp, time.perf_counter() - t0)
 
     def set_input(self, row: np.ndarray) -> None:
@@ -127,7 +152,8 @@ def _cpu_device(name: str, threads: int) -> Device:
 @dataclass
 class Selection:
     devices: list[Device]
-    skipped: dict[str, str]  # device name -> reason it does not run here
+    skipped: dict[str, str]  # requested device -> reason it does not run here (its benchmarks skip)
+    absent: dict[str, str] = field(default_factory=dict)  # what auto looked for and did not find
 
 
 def parse_device_option(values: list[str] | None) -> list[str]:
@@ -145,19 +171,44 @@ def parse_device_option(values: list[str] | None) -> list[str]:
     return names or ["auto"]
 
 
+def _tpu_device(selector: str | None) -> tuple[Device | None, str | None]:
+    """The Edge TPU device, or the reason it is not usable here."""
+    import ctypes.util
+
+    from .edgetpu import delegate_library, find_edge_tpus, runtime_info
+
+    tpus = find_edge_tpus()
+    if not tpus:
+        return None, "no Edge TPU found (no /dev/apex_* node, no USB device 18d1:9302 or 1a6e:089a)"
+    if ctypes.util.find_library("edgetpu") is None:
+        return None, (f"an Edge TPU is present but the runtime library {delegate_library()} is not installed "
+                      "(install libedgetpu1-std or libedgetpu1-max from Coral's apt repository)")
+    blocked = [t for t in tpus if t.accessible is False]
+    if blocked and len(blocked) == len(tpus):
+        return None, blocked[0].note
+    pkg = find_package()
+    chosen = tpus[0]
+    meta = {"edge_tpus": [t.to_dict() for t in tpus], "connection": chosen.type, "usb_speed": chosen.usb_speed,
+            "selector": selector, "runtime": runtime_info(), "host_cpu": cpu_model(),
+            "clock": "libedgetpu default (PCIe: max 500 MHz; USB: std 250 MHz, max 500 MHz)",
+            "interpreter": {"module": pkg.module, "distribution": pkg.distribution, "version": pkg.version},
+            "_package": pkg}
+    return Device(name="tpu", kind=MEASURED, threads=1, metadata=meta), None
+
+
 def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
-           cpuinfo_text: str | None = None) -> Selection:
+           cpuinfo_text: str | None = None, tpu_selector: str | None = None) -> Selection:
     """The devices of this session. auto = every real device found: the host CPU
-    (called a53 when it is a Cortex-A53)."""
+    (called a53 when it is a Cortex-A53) and the Edge TPU when one is usable."""
     names = parse_device_option(values)
     a53_host = is_cortex_a53(cpuinfo_text)
     wanted: list[str] = []
     for n in names:
         if n == "auto":
-            wanted.append("a53" if a53_host else "cpu")
+            wanted += ["a53" if a53_host else "cpu", "tpu"]
         else:
             wanted.append(n)
-    devices, skipped = [], {}
+    devices, skipped, absent = [], {}, {}
     for n in dict.fromkeys(wanted):
         if n == "cpu":
             if a53_host:
@@ -171,4 +222,12 @@ def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
                 devices.append(_cpu_device("a53", a53_threads))
             else:
                 skipped[n] = "this host's CPU is not an Arm Cortex-A53 (no CPU part 0xd03 in /proc/cpuinfo)"
-    return Selection(devices, skipped)
+        elif n == "tpu":
+            dev, reason = _tpu_device(tpu_selector)
+            if dev is not None:
+                devices.append(dev)
+            elif "tpu" in names:
+                skipped[n] = reason
+            else:
+                absent[n] = reason
+    return Selection(devices, skipped, absent)

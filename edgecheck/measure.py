@@ -52,7 +52,8 @@ def _calibrate(invoke, budget: float = 0.005) -> float:
 
 def model_record(model: ModelEntry) -> dict:
     return {"name": model.name, "sha256": model.sha256, "origin": model.origin,
-            "arch": model.arch.to_dict() if model.arch else None, "size": model.size, "metrics": model.metrics}
+            "arch": model.arch.to_dict() if model.arch else None, "size": model.size, "metrics": model.metrics,
+            "compiler": model.compiler}
 
 
 @dataclass

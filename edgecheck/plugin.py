@@ -30,7 +30,9 @@ DEFAULT_RESULTS = ".edgecheck/results/latest.json"
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("edgecheck", "edgecheck: Edge TPU vs CPU benchmarks")
     g.addoption("--device", action="append", default=None, metavar="NAME",
-                help="device(s) to measure: auto (default), cpu, a53; repeatable, comma-separated lists accepted")
+                help="device(s) to measure: auto (default), cpu, a53, tpu; repeatable, comma-separated lists accepted")
+    g.addoption("--tpu-device", default=None, metavar="SEL",
+                help="which Edge TPU: ':0', 'usb', 'usb:1', 'pci:0' (default: the first found)")
     g.addoption("--grid", default="default", help="architecture grid: default, smoke, or e.g. 1x32,2x64 (default: default)")
     g.addoption("--dataset", default="collar",
                 help="collar (synthetic, default), basicmotions, a .npz/.csv file or a UCI HAR folder")
@@ -82,17 +84,19 @@ class EdgecheckSession:
             raise EdgecheckError(f"--round-time: must be > 0 seconds, got {opt('round_time')}")
         if opt("cpu_threads") < 1:
             raise EdgecheckError(f"--cpu-threads: must be >= 1, got {opt('cpu_threads')}")
-        self.selection = select(opt("device"), cpu_threads=opt("cpu_threads"), a53_threads=opt("a53_threads"))
+        self.selection = select(opt("device"), cpu_threads=opt("cpu_threads"), a53_threads=opt("a53_threads"),
+                                tpu_selector=opt("tpu_device"))
         if opt("model"):
             self.models = [art.user_model(p) for p in opt("model")]
         else:
             root = Path(opt("artifacts")) if opt("artifacts") else self._build()
             self.artifacts = art.load(root)
             self.models = self.artifacts.models
+        self._probe_tpu()
         header = {
             "run": {"argv": sys.argv, "devices_requested": opt("device") or ["auto"],
                     "devices": [d.to_dict() for d in self.selection.devices],
-                    "devices_skipped": self.selection.skipped, "grid": opt("grid"), "dataset": opt("dataset")},
+                    "devices_skipped": self.selection.skipped, "devices_absent": self.selection.absent, "grid": opt("grid"), "dataset": opt("dataset")},
             "environment": {"machine": machine(), "versions": package_versions(MEASURE_PACKAGES), "git": git_commit()},
             "artifacts": self._artifacts_header(),
         }
@@ -101,6 +105,21 @@ class EdgecheckSession:
         n_classes = len(self.artifacts.manifest["dataset"]["classes"]) if self.artifacts else None
         timing = TimingOptions(rounds=opt("rounds"), round_seconds=opt("round_time"))
         self.recorder = Recorder(results, timing, features, n_classes)
+
+    def _probe_tpu(self) -> None:
+        """Load the delegate and invoke once in a child process first: a delegate can abort its process."""
+        tpu = next((d for d in self.selection.devices if d.name == "tpu"), None)
+        if tpu is None:
+            return
+        model = next((m.edgetpu_tflite for m in self.models if m.edgetpu_tflite is not None), None)
+        if model is None:
+            return  # every tpu benchmark skips with its own reason
+        from .edgetpu import probe
+
+        ok, message = probe(str(model), tpu.metadata.get("selector"))
+        if not ok:
+            self.selection.devices.remove(tpu)
+            self.selection.skipped["tpu"] = f"the Edge TPU probe failed in a child process: {message}"
 
     def _artifacts_header(self) -> dict | None:
         if self.artifacts is None:
@@ -150,7 +169,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for model in session.models:
         for dev in session.selection.devices:
-            params.append(pytest.param(model, dev, id=f"{model.name}-{dev.name}"))
+            reason = dev.cannot_run(model)
+            marks = [pytest.mark.skip(reason=f"{dev.name}: {reason}")] if reason else []
+            params.append(pytest.param(model, dev, id=f"{model.name}-{dev.name}", marks=marks))
         for name, reason in session.selection.skipped.items():
             params.append(pytest.param(model, None, id=f"{model.name}-{name}", marks=pytest.mark.skip(reason=f"{name}: {reason}")))
     metafunc.parametrize(["edgecheck_model", "device"], params)
