@@ -44,6 +44,46 @@ def _cmd_parse_compiler_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from . import results as res
+    from .calibrate import cpu_points, fit_board, fit_cpu_form
+    from .files import atomic_write_json
+    from .twins import load_constants
+
+    paths = list(args.results)
+    if not paths:
+        if args.device != "cpu":
+            raise EdgecheckError(f"calibrate --device {args.device}: give RESULTS.json files measured on a Coral board")
+        import subprocess
+
+        tmp = Path(tempfile.mkdtemp(prefix="edgecheck-calibrate-")) / "results.json"
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__).parent.parent / "benchmarks"),
+               "--device", "cpu", "--grid", args.grid, "--results", str(tmp)]
+        print(f"calibrate: measuring a sweep: {' '.join(cmd[2:])}", file=sys.stderr)
+        if subprocess.run(cmd).returncode not in (0,):
+            raise EdgecheckError("calibrate: the measuring sweep failed")
+        paths = [str(tmp)]
+    results = [res.load(p) for p in paths]
+    if args.device == "cpu":
+        report = fit_cpu_form(cpu_points(results, "cpu"))
+        for h in report["held_out"]:
+            print(f"{h['model']:>8}  measured {h['measured_s'] * 1e6:9.1f} us  predicted {h['predicted_s'] * 1e6:9.1f} us"
+                  f"  {h['error_pct']:+6.1f} %")
+        print(f"held-out median absolute percentage error: {report['held_out_mdape_pct']:.1f} % "
+              f"(fitted on {len(report['fitted_on'])} models of <= 1 M parameters; train {report['train_mdape_pct']:.1f} %)")
+        if args.out:
+            atomic_write_json(args.out, {"schema": "edgecheck.cpu-form-fit/1", "results": paths, **report})
+        return 0
+    constants, report = fit_board(results, paths, load_constants(args.constants), args.device)
+    print(json.dumps(report, indent=2))
+    out = args.out or f"fixtures/twins/{args.device}-fitted.json"
+    atomic_write_json(out, constants)
+    print(f"wrote {out}: use it with --twin-constants {out}")
+    return 0
+
+
 def _cmd_devices(args: argparse.Namespace) -> int:
     from .devices import select
     from .edgetpu import find_compiler, find_edge_tpus, runtime_info
@@ -90,6 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("parse-compiler-log", help="print an edgetpu_compiler log as JSON, one entry per model")
     c.add_argument("log")
     c.set_defaults(func=_cmd_parse_compiler_log)
+
+    k = sub.add_parser("calibrate", help="fit a twin's constants to measured results and print the fit's error")
+    k.add_argument("--device", required=True, choices=["cpu", "a53", "tpu"])
+    k.add_argument("results", nargs="*", help="results JSON files (cpu: measured here if none are given)")
+    k.add_argument("--grid", default="default", help="grid for the cpu sweep when no results are given")
+    k.add_argument("--constants", default=None, help="base constants file (default: the packaged table)")
+    k.add_argument("-o", "--out", default=None, help="where to write the fitted constants (or the cpu fit report)")
+    k.set_defaults(func=_cmd_calibrate)
 
     d = sub.add_parser("devices", help="list the devices found on this machine")
     d.set_defaults(func=_cmd_devices)

@@ -22,7 +22,8 @@ MEASURED = "measured"
 SIMULATED = "simulated"
 
 # Names --device accepts. auto is resolved by select().
-KNOWN_DEVICES = ("auto", "cpu", "a53", "tpu")
+KNOWN_DEVICES = ("auto", "cpu", "a53", "tpu", "tpu-sim", "a53-sim")
+TWIN_OF = {"tpu": "tpu-sim", "a53": "a53-sim"}
 
 CORTEX_A53_PART = "0xd03"
 
@@ -51,6 +52,11 @@ class Device:
     @property
     def key(self) -> str:
         """The device configuration results are matched on."""
+        if self.kind == SIMULATED:
+            m = self.metadata
+            cfg = f"link={m['link']},clock={m['clock_hz'] / 1e6:g}MHz" if self.name == "tpu-sim" else \
+                f"threads={self.threads},clock={m['clock_hz'] / 1e6:g}MHz"
+            return f"{self.name}:{cfg},constants={m['constants_sha256'][:12]}"
         return f"{self.name}:threads={self.threads}"
 
     @property
@@ -64,7 +70,12 @@ class Device:
             pkg = self.metadata.get("interpreter", {})
             return (f"measured on {self.name} ({self.metadata.get('cpu_model', 'unknown CPU')}, "
                     f"{pkg.get('distribution', '?')} {pkg.get('version', '?')}, {self.threads} thread(s))")
-        return f"simulated by {self.name}"
+        m = self.metadata
+        if self.name == "tpu-sim":
+            return (f"simulated by the Edge TPU twin ({m['link']}, {m['clock_hz'] / 1e6:g} MHz, "
+                    f"constants {m['constants_sha256'][:12]})")
+        return (f"simulated by the Cortex-A53 twin ({self.threads} thread(s), {m['clock_hz'] / 1e6:g} MHz, "
+                f"constants {m['constants_sha256'][:12]})")
 
     def to_dict(self) -> dict:
         public = {k: v for k, v in self.metadata.items() if not k.startswith("_")}
@@ -73,6 +84,8 @@ class Device:
 
     def cannot_run(self, model: ModelEntry) -> str | None:
         """Why this device cannot run ``model`` (a skip reason), or None."""
+        if self.kind == SIMULATED and model.origin == "user" and model.edgetpu_tflite == model.tflite:
+            return f"{model.tflite} is compiled for the Edge TPU; the twins need the CPU .tflite it came from"
         if self.name != "tpu" and model.origin == "user" and model.edgetpu_tflite == model.tflite:
             return f"{model.tflite} is compiled for the Edge TPU (edgetpu-custom-op): only the tpu device runs it"
         if self.name == "tpu" and model.edgetpu_tflite is None:
@@ -196,10 +209,33 @@ def _tpu_device(selector: str | None) -> tuple[Device | None, str | None]:
     return Device(name="tpu", kind=MEASURED, threads=1, metadata=meta), None
 
 
+def twin_device(name: str, constants_path: str | None = None, tpu_link: str = "pcie", tpu_clock_mhz: float = 500,
+                a53_threads: int = 1) -> Device:
+    """A simulated device: the twin, its configuration and the constants' fingerprint."""
+    from .twins import LINKS, load_constants
+
+    c = load_constants(constants_path)
+    meta = {"twin": name, "constants_sha256": c.sha256, "constants_path": c.path, "_constants": c}
+    if name == "tpu-sim":
+        if tpu_link not in LINKS:
+            raise EdgecheckError(f"--tpu-link: unknown link {tpu_link!r}; use {', '.join(LINKS)}")
+        clock = float(tpu_clock_mhz) * 1e6
+        if clock not in [float(x) for x in c.value("tpu", "clocks_hz")]:
+            raise EdgecheckError(f"--tpu-clock: {tpu_clock_mhz:g} MHz is not an Edge TPU clock (63, 125, 250, 500)")
+        meta.update(link=tpu_link, clock_hz=clock)
+        return Device(name, SIMULATED, 1, meta)
+    if not 1 <= a53_threads <= 4:
+        raise EdgecheckError(f"--a53-threads: must be 1 to 4, got {a53_threads}")
+    meta.update(clock_hz=float(c.value("a53", "clock_hz")))
+    return Device(name, SIMULATED, a53_threads, meta)
+
+
 def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
-           cpuinfo_text: str | None = None, tpu_selector: str | None = None) -> Selection:
-    """The devices of this session. auto = every real device found: the host CPU
-    (called a53 when it is a Cortex-A53) and the Edge TPU when one is usable."""
+           cpuinfo_text: str | None = None, tpu_selector: str | None = None, twin_options: dict | None = None) -> Selection:
+    """The devices of this session. auto = every real device found (the host CPU,
+    called a53 when it is a Cortex-A53, and a usable Edge TPU) plus the twin of
+    every real device that is missing."""
+    twin_options = {"a53_threads": a53_threads, **(twin_options or {})}
     names = parse_device_option(values)
     a53_host = is_cortex_a53(cpuinfo_text)
     wanted: list[str] = []
@@ -230,4 +266,11 @@ def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
                 skipped[n] = reason
             else:
                 absent[n] = reason
+        elif n in TWIN_OF.values():
+            devices.append(twin_device(n, **twin_options))
+    if "auto" in names:  # the twin of every real device that is missing
+        real = {d.name for d in devices}
+        for dev_name, twin in TWIN_OF.items():
+            if dev_name not in real and twin not in {d.name for d in devices}:
+                devices.append(twin_device(twin, **twin_options))
     return Selection(devices, skipped, absent)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import ModelEntry
-from .devices import Device, peak_rss_bytes
+from .devices import SIMULATED, Device, peak_rss_bytes
 from .environment import cpufreq
 from .metrics import agreement, scores
 from .results import ResultsFile, entry_key
@@ -56,6 +56,27 @@ def model_record(model: ModelEntry) -> dict:
             "compiler": model.compiler}
 
 
+def simulate(model: ModelEntry, device: Device) -> dict:
+    """A twin's prediction for ``model``: one deterministic value, labelled simulated."""
+    from .twins import predict_a53, predict_tpu, workload
+
+    c = device.metadata["_constants"]
+    w = workload(model.tflite)
+    if device.name == "tpu-sim":
+        p = predict_tpu(w, c, device.metadata["link"], device.metadata["clock_hz"], model.compiler)
+    else:
+        p = predict_a53(w, c, device.threads, device.metadata["clock_hz"])
+    split = p.breakdown.get("cache_split_from")
+    return {
+        "latency": {"unit": "s", "statistic": "predicted seconds per invoke (deterministic, one value)",
+                    "samples": [p.latency_s], "rounds": 1, "stats": summarize([p.latency_s]), "simulated": True},
+        "energy": {"unit": "J", "total_j": p.energy_j, "power_w": p.power_w, "dynamic_j": None,
+                   "provenance": f"simulated: {device.name} power model x predicted latency"},
+        "twin": {"breakdown": p.breakdown, "constants_sha256": c.sha256, "constants_path": c.path,
+                 "compiler_log_used": split == "compiler log"},
+    }
+
+
 @dataclass
 class Recorder:
     """Measures (model, device) pairs and appends each to the results file."""
@@ -81,7 +102,10 @@ class Recorder:
         entry = {"model": model_record(model), "device": device.to_dict(), "kind": device.kind,
                  "provenance": device.provenance, "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         try:
-            entry.update(self._measure_local(benchmark, model, device))
+            if device.kind == SIMULATED:
+                entry.update(simulate(model, device))
+            else:
+                entry.update(self._measure_local(benchmark, model, device))
             entry["status"] = "ok"
         except BaseException as e:
             entry["status"] = "failed"
@@ -95,6 +119,9 @@ class Recorder:
         for prec in ("float", "int8"):
             for metric, v in model.metrics.get(prec, {}).items():
                 extra[f"{prec}_{metric}"] = v
+        if "energy" in entry:
+            extra["energy_per_inference_j"] = entry["energy"]["total_j"]
+            extra["energy_provenance"] = entry["energy"]["provenance"]
         if "on_device" in entry:
             extra["device_int8_macro_f1"] = entry["on_device"].get("macro_f1")
             extra["device_agreement_with_build"] = entry["on_device"].get("agreement_with_build")

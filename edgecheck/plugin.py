@@ -30,7 +30,8 @@ DEFAULT_RESULTS = ".edgecheck/results/latest.json"
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("edgecheck", "edgecheck: Edge TPU vs CPU benchmarks")
     g.addoption("--device", action="append", default=None, metavar="NAME",
-                help="device(s) to measure: auto (default), cpu, a53, tpu; repeatable, comma-separated lists accepted")
+                help="device(s): auto (default: real devices found plus twins of the missing ones), cpu, a53, tpu, "
+                     "tpu-sim, a53-sim; repeatable, comma-separated lists accepted")
     g.addoption("--tpu-device", default=None, metavar="SEL",
                 help="which Edge TPU: ':0', 'usb', 'usb:1', 'pci:0' (default: the first found)")
     g.addoption("--grid", default="default", help="architecture grid: default, smoke, or e.g. 1x32,2x64 (default: default)")
@@ -47,6 +48,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="where built artifacts are cached (default .edgecheck/artifacts/<grid>-<dataset>)")
     g.addoption("--cpu-threads", type=int, default=1, help="interpreter threads on the cpu device (default 1)")
     g.addoption("--a53-threads", type=int, default=1, help="interpreter threads on the a53 device, 1-4 (default 1)")
+    g.addoption("--tpu-link", default="pcie", choices=["pcie", "usb3", "usb2"],
+                help="tpu-sim: link between host and Edge TPU (default pcie, the Dev Board)")
+    g.addoption("--tpu-clock", type=float, default=500, help="tpu-sim: Edge TPU clock in MHz: 63, 125, 250, 500 (default 500)")
+    g.addoption("--twin-constants", default=None, metavar="PATH",
+                help="twin constants JSON (default: the packaged table; fitted files live in fixtures/twins/)")
     g.addoption("--rounds", type=int, default=20, help="timed rounds per model, each one raw sample (default 20)")
     g.addoption("--round-time", type=float, default=0.01,
                 help="target seconds per round; sets invokes per round (default 0.01)")
@@ -85,7 +91,9 @@ class EdgecheckSession:
         if opt("cpu_threads") < 1:
             raise EdgecheckError(f"--cpu-threads: must be >= 1, got {opt('cpu_threads')}")
         self.selection = select(opt("device"), cpu_threads=opt("cpu_threads"), a53_threads=opt("a53_threads"),
-                                tpu_selector=opt("tpu_device"))
+                                tpu_selector=opt("tpu_device"),
+                                twin_options={"constants_path": opt("twin_constants"), "tpu_link": opt("tpu_link"),
+                                              "tpu_clock_mhz": opt("tpu_clock")})
         if opt("model"):
             self.models = [art.user_model(p) for p in opt("model")]
         else:

@@ -108,10 +108,12 @@ def test_a53_detection():
     assert is_cortex_a53(RPI3_CPUINFO)
     assert not is_cortex_a53(RPI4_CPUINFO)
     assert not is_cortex_a53("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) CPU\n")
+    # auto: the real devices found plus the twin of each missing one (no Edge TPU on these machines)
     sel = select(["auto"], cpuinfo_text=RPI3_CPUINFO)
-    assert [d.name for d in sel.devices] == ["a53"]
+    assert [d.name for d in sel.devices] == ["a53", "tpu-sim"] and "tpu" in sel.absent
     sel = select(["auto"], cpuinfo_text="model name: x86")
-    assert [d.name for d in sel.devices] == ["cpu"]
+    assert [d.name for d in sel.devices] == ["cpu", "tpu-sim", "a53-sim"]
+    assert [d.kind for d in sel.devices] == ["measured", "simulated", "simulated"]
     sel = select(["cpu,a53"], cpuinfo_text="model name: x86")
     assert "a53" in sel.skipped and [d.name for d in sel.devices] == ["cpu"]
 

@@ -1,0 +1,228 @@
+"""Fitting the twins' constants to measurements.
+
+- ``fit_links``: the Edge TPU twin's invoke overhead and link rate per link, by
+  least squares on published latencies (``published_tpu_latency.json``).
+- ``fit_cpu_form``: the evidence that the CPU form (invoke and per-operator
+  overhead, compute rate, memory rate) fits real measurements: fitted on models
+  of at most 1 M parameters, scored on the larger ones (extrapolation).
+- ``fit_board``: A53 and TPU constants from results measured on a Coral board,
+  written as a new constants file (kind "fitted", source the results' sha256).
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EdgecheckError
+from .files import sha256_file
+from .modelfile import DenseLayer
+from .twins import Constants, Workload, cache_split, predict_a53, workload
+
+PUBLISHED = Path(__file__).with_name("published_tpu_latency.json")
+
+
+def published_rows() -> list[dict]:
+    return json.loads(PUBLISHED.read_text())["rows"]
+
+
+def nnls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Non-negative least squares for a handful of columns: the best feasible subset solution."""
+    best, best_err = np.zeros(A.shape[1]), float(np.sum(b**2))
+    for k in range(1, A.shape[1] + 1):
+        for cols in itertools.combinations(range(A.shape[1]), k):
+            x, *_ = np.linalg.lstsq(A[:, cols], b, rcond=None)
+            if np.any(x < 0):
+                continue
+            err = float(np.sum((A[:, cols] @ x - b) ** 2))
+            if err < best_err:
+                best, best_err = np.zeros(A.shape[1]), err
+                best[list(cols)] = x
+    return best
+
+
+def _relative_fit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-negative coefficients minimizing relative (not absolute) squared error."""
+    w = 1.0 / y
+    return nnls(X * w[:, None], y * w)
+
+
+def mdape(pred: np.ndarray, y: np.ndarray) -> float:
+    """Median absolute percentage error."""
+    return float(np.median(np.abs(pred - y) / y) * 100) if len(y) else float("nan")
+
+
+def fit_links(rows: list[dict]) -> dict:
+    """Per link: latency = overhead + streamed bytes / rate, relative least squares."""
+    out = {}
+    for link in sorted({r["link"] for r in rows}):
+        sel = [r for r in rows if r["link"] == link]
+        x = np.array([r["streamed_bytes"] for r in sel], float)
+        y = np.array([r["latency_s"] for r in sel], float)
+        coef = _relative_fit(np.c_[np.ones_like(x), x], y)
+        if coef[1] <= 0:
+            raise EdgecheckError(f"link {link}: the published rows do not determine a transfer rate")
+        pred = coef[0] + coef[1] * x
+        out[link] = {"overhead_s": float(coef[0]), "rate_Bps": float(1 / coef[1]), "rows": len(sel),
+                     "residuals_pct": [round(float(v), 1) for v in (pred - y) / y * 100],
+                     "median_abs_pct_error": mdape(pred, y)}
+    return out
+
+
+# ----------------------------------------------------------------------------
+# Host CPU: does the form fit?
+# ----------------------------------------------------------------------------
+
+
+def read_bandwidth(nbytes: int, repeats: int = 5) -> float:
+    """Bytes/s this process reads a buffer of ``nbytes`` (numpy max over int64 words, call overhead removed).
+
+    The memory rate of the CPU form, measured rather than fitted, so that it can
+    extrapolate past the sizes it was fitted on."""
+    def best_time(size: int) -> tuple[float, int]:
+        a = np.ones(max(size, 64) // 8, np.int64)
+        for _ in range(3):
+            a.max()
+        n = max(5, int(3e8 / max(a.nbytes, 1 << 16)))
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                a.max()
+            best = min(best, (time.perf_counter() - t0) / n)
+        return best, a.nbytes
+
+    t_small, _ = best_time(64)
+    t, size = best_time(nbytes)
+    return size / max(t - t_small, 1e-9)
+
+
+def cpu_points(results: list[dict], device: str = "cpu") -> list[dict]:
+    """(params, macs, bytes, ops, latency) of every ok measured entry of ``device``."""
+    pts = []
+    for data in results:
+        for e in data["entries"]:
+            if e["device"]["name"] != device or e.get("status") != "ok" or not e.get("latency"):
+                continue
+            s = e["model"]["size"]
+            n_layers = max(1, len(s.get("layer_sizes") or [0, 0]) - 1)
+            pts.append({"model": e["model"]["name"], "params": s["params"], "macs": s["macs"],
+                        "bytes": s["weight_bytes"] + s["bias_bytes"], "ops": n_layers,
+                        "latency_s": e["latency"]["stats"]["median"]})
+    if not pts:
+        raise EdgecheckError(f"calibrate: no measured {device} entries in the results given")
+    return sorted(pts, key=lambda p: p["params"])
+
+
+def fit_cpu_form(points: list[dict], max_train_params: int = 1_000_000, bandwidth=read_bandwidth) -> dict:
+    """latency = invoke + ops x per-op + MACs / compute rate + bytes / (efficiency x read bandwidth(bytes)).
+
+    Fitted on models of at most ``max_train_params``; the error on the larger ones is extrapolation."""
+    params = np.array([p["params"] for p in points], float)
+    macs = np.array([p["macs"] for p in points], float)
+    nbytes = np.array([p["bytes"] for p in points], float)
+    ops = np.array([p["ops"] for p in points], float)
+    y = np.array([p["latency_s"] for p in points], float)
+    bw = np.array([bandwidth(int(b)) for b in nbytes])
+    X = np.c_[np.ones_like(y), ops, macs, nbytes / bw]
+    train = params <= max_train_params
+    if train.sum() < 4 or (~train).sum() < 1:
+        raise EdgecheckError(f"calibrate: need >= 4 models of at most {max_train_params} parameters and one larger "
+                             f"(have {int(train.sum())} and {int((~train).sum())})")
+    coef = _relative_fit(X[train], y[train])
+    pred = X @ coef
+    held = ~train
+    return {
+        "form": "invoke + ops*op_overhead + macs/compute_rate + bytes/(memory_efficiency*read_bandwidth(bytes))",
+        "invoke_overhead_s": float(coef[0]), "op_overhead_s": float(coef[1]),
+        "compute_rate_macs_per_s": float(1 / coef[2]) if coef[2] > 0 else float("inf"),
+        "memory_efficiency": float(1 / coef[3]) if coef[3] > 0 else float("inf"),
+        "read_bandwidth_Bps": {p["model"]: float(b) for p, b in zip(points, bw)},
+        "fitted_on": [p["model"] for p, t in zip(points, train) if t],
+        "held_out": [{"model": p["model"], "params": p["params"], "measured_s": p["latency_s"],
+                      "predicted_s": float(q), "error_pct": float((q - p["latency_s"]) / p["latency_s"] * 100)}
+                     for p, q, h in zip(points, pred, held) if h],
+        "train_mdape_pct": mdape(pred[train], y[train]),
+        "held_out_mdape_pct": mdape(pred[held], y[held]),
+    }
+
+
+# ----------------------------------------------------------------------------
+# Board measurements -> fitted twin constants
+# ----------------------------------------------------------------------------
+
+
+def _entries(results: list[dict], device: str) -> list[dict]:
+    out = [e for d in results for e in d["entries"]
+           if e["device"]["name"] == device and e.get("status") == "ok" and e.get("latency")]
+    if not out:
+        raise EdgecheckError(f"calibrate: no measured {device} entries in the results given")
+    return out
+
+
+def _set(c: dict, keys: tuple[str, ...], value: float, source: str) -> None:
+    node = c
+    for k in keys[:-1]:
+        node = node[k]
+    node[keys[-1]] = {"value": value, "kind": "fitted", "source": source}
+
+
+def fit_board(results: list[dict], results_paths: list[str], base: Constants, device: str) -> tuple[dict, dict]:
+    """New constants for the a53 or tpu twin from board measurements; returns (constants, report)."""
+    src = "edgecheck calibrate on " + ", ".join(f"{Path(p).name} (sha256 {sha256_file(p)[:12]})" for p in results_paths)
+    out = copy.deepcopy(base.data)
+    if device == "tpu":
+        es = _entries(results, "tpu")
+        link = es[0]["device"]["metadata"].get("connection", "pcie")
+        link = "pcie" if link == "pci" else ("usb3" if "USB 3" in str(es[0]["device"]["metadata"].get("usb_speed")) else
+                                             "usb2" if link == "usb" else link)
+        rows = []
+        for e in es:
+            comp = (e["model"].get("compiler") or {}).get("models") or []
+            if comp and comp[0].get("off_chip_streamed_bytes") is not None:
+                streamed = sum(m.get("off_chip_streamed_bytes") or 0 for m in comp)
+            else:
+                streamed = cache_split(workload(e["model"]["tflite"]).layers, base.value("tpu", "cache_bytes"))[1] \
+                    if e["model"].get("tflite") else 0
+            rows.append({"link": link, "streamed_bytes": streamed, "latency_s": e["latency"]["stats"]["median"]})
+        fit = fit_links(rows)[link]
+        _set(out, ("tpu", "links", link, "overhead_s"), fit["overhead_s"], src)
+        _set(out, ("tpu", "links", link, "rate_Bps"), fit["rate_Bps"], src)
+        return out, {"device": "tpu", "link": link, **fit}
+    if device == "a53":
+        es = _entries(results, "a53")
+        threads = es[0]["device"].get("threads", 1)
+        pts = cpu_points(results, "a53")
+        y = np.array([p["latency_s"] for p in pts])
+        best = None
+        for mpc in np.linspace(0.5, 8, 31):
+            for dram in np.logspace(8.7, 10.3, 33):
+                trial = copy.deepcopy(out)
+                _set(trial, ("a53", "macs_per_cycle"), float(mpc), src)
+                _set(trial, ("a53", "dram_Bps_per_core"), float(dram), src)
+                c = Constants(trial, "trial", "trial")
+                body = []
+                for p in pts:
+                    # the a53 form needs only MACs, parameter bytes and the operator count
+                    w = Workload([DenseLayer(1, 1, p["macs"], p["bytes"] - p["macs"], p["macs"], "int8",
+                                             "per-tensor", 0, 0)], p["ops"], p["model"])
+                    pr = predict_a53(w, c, threads)
+                    body.append(pr.breakdown["compute_s"] if pr.breakdown["bound"] == "compute" else pr.breakdown["memory_s"])
+                X = np.c_[np.ones_like(y), [p["ops"] for p in pts]]
+                coef = nnls(X / y[:, None], (y - np.array(body)) / y)  # relative error of the whole latency
+                pred = X @ coef + np.array(body)
+                err = float(np.mean(np.abs(pred - y) / y) * 100)  # mean, so every model counts in the choice
+                if best is None or err < best[0]:
+                    best = (err, mpc, dram, coef)
+        err, mpc, dram, coef = best
+        _set(out, ("a53", "macs_per_cycle"), float(mpc), src)
+        _set(out, ("a53", "dram_Bps_per_core"), float(dram), src)
+        _set(out, ("a53", "invoke_overhead_s"), float(coef[0]), src)
+        _set(out, ("a53", "op_overhead_s"), float(coef[1]), src)
+        return out, {"device": "a53", "macs_per_cycle": float(mpc), "dram_Bps_per_core": float(dram),
+                     "invoke_overhead_s": float(coef[0]), "op_overhead_s": float(coef[1]), "mape_pct": err}
+    raise EdgecheckError(f"calibrate: --device must be cpu, a53 or tpu, got {device!r}")

@@ -1,0 +1,87 @@
+"""Calibration recovers known constants from synthetic latencies generated with them."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_edgecheck
+from edgecheck.calibrate import fit_board, fit_cpu_form, fit_links, nnls
+from edgecheck.errors import EdgecheckError
+from edgecheck.twins import load_constants
+
+
+def test_nnls_matches_unconstrained_when_feasible():
+    rng = np.random.default_rng(0)
+    A = rng.uniform(0, 1, (30, 3))
+    x = np.array([0.5, 2.0, 1.0])
+    assert np.allclose(nnls(A, A @ x), x)
+    assert np.all(nnls(A, -A @ x) >= 0)
+
+
+def test_links_recover_overhead_and_rate():
+    rows = [{"link": "usb3", "streamed_bytes": b, "latency_s": 2e-4 + b / 3e8} for b in (0, 1e6, 4e6, 9e6, 2e7)]
+    f = fit_links(rows)["usb3"]
+    assert f["overhead_s"] == pytest.approx(2e-4, rel=1e-6) and f["rate_Bps"] == pytest.approx(3e8, rel=1e-6)
+    assert f["median_abs_pct_error"] < 1e-6
+
+
+def _points(invoke, op, rate, eff, bw):
+    pts = []
+    for layers in (1, 2, 3, 4):
+        for width in (32, 64, 256, 512, 1024, 2048):
+            sizes = [792] + [width] * layers + [4]
+            macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
+            nbytes = macs + 4 * sum(sizes[1:])
+            lat = invoke + (layers + 1) * op + macs / rate + nbytes / (eff * bw(nbytes))
+            pts.append({"model": f"{layers}x{width}", "params": macs + sum(sizes[1:]), "macs": macs, "bytes": nbytes,
+                        "ops": layers + 1, "latency_s": lat})
+    return sorted(pts, key=lambda p: p["params"])
+
+
+def test_cpu_form_recovers_its_constants():
+    bw = lambda n: 8e10 if n < 1 << 20 else 4e10  # noqa: E731 - a two-level cache
+    fit = fit_cpu_form(_points(1e-6, 2e-7, 5e10, 0.8, bw), bandwidth=bw)
+    assert fit["invoke_overhead_s"] == pytest.approx(1e-6, rel=1e-3)
+    assert fit["op_overhead_s"] == pytest.approx(2e-7, rel=1e-3)
+    assert fit["compute_rate_macs_per_s"] == pytest.approx(5e10, rel=1e-3)
+    assert fit["memory_efficiency"] == pytest.approx(0.8, rel=1e-3)
+    assert fit["held_out_mdape_pct"] < 1e-3
+
+
+def test_a53_fit_recovers_constants(tmp_path):
+    from edgecheck.calibrate import _set  # the same writer the fit uses
+    from edgecheck.twins import Constants, Workload, predict_a53
+    from edgecheck.modelfile import DenseLayer
+
+    base = load_constants()
+    truth = json.loads(json.dumps(base.data))
+    for keys, v in ((("a53", "macs_per_cycle"), 3.0), (("a53", "dram_Bps_per_core"), 2e9),
+                    (("a53", "invoke_overhead_s"), 1.2e-5), (("a53", "op_overhead_s"), 2e-6)):
+        _set(truth, keys, v, "truth")
+    ct = Constants(truth, "t", "t")
+    entries = []
+    for p in _points(0, 0, 1, 1, lambda n: 1):
+        w = Workload([DenseLayer(1, 1, p["macs"], p["bytes"] - p["macs"], p["macs"], "int8", "per-tensor", 0, 0)],
+                     p["ops"], p["model"])
+        lat = predict_a53(w, ct, 1).latency_s
+        entries.append({"device": {"name": "a53", "threads": 1, "metadata": {}}, "status": "ok",
+                        "model": {"name": p["model"], "size": {"params": p["params"], "macs": p["macs"],
+                                                               "weight_bytes": p["macs"], "bias_bytes": p["bytes"] - p["macs"],
+                                                               "layer_sizes": [0] * p["ops"] + [0]}},
+                        "latency": {"stats": {"median": lat}}})
+    path = tmp_path / "board.json"
+    path.write_text(json.dumps({"entries": entries}))
+    fitted, report = fit_board([{"entries": entries}], [str(path)], base, "a53")
+    assert report["macs_per_cycle"] == pytest.approx(3.0, rel=0.05)
+    assert report["dram_Bps_per_core"] == pytest.approx(2e9, rel=0.1)
+    assert report["mape_pct"] < 2
+    assert fitted["a53"]["macs_per_cycle"]["kind"] == "fitted" and "board.json" in fitted["a53"]["macs_per_cycle"]["source"]
+
+
+def test_calibrate_cli_errors(tmp_path):
+    proc = run_edgecheck("calibrate", "--device", "tpu", check=False)
+    assert proc.returncode == 2 and "measured on a Coral board" in proc.stderr
+    empty = tmp_path / "r.json"
+    empty.write_text(json.dumps({"schema": "edgecheck.results/1", "entries": []}))
+    proc = run_edgecheck("calibrate", "--device", "cpu", str(empty), check=False)
+    assert proc.returncode == 2 and "no measured cpu entries" in proc.stderr

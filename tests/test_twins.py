@@ -1,0 +1,138 @@
+"""The twins: monotone, physically bounded, the on-chip cliff, honest constants, and the suite on them."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import run_pytest
+from edgecheck import artifacts as art
+from edgecheck.devices import twin_device
+from edgecheck.errors import EdgecheckError
+from edgecheck.modelfile import DenseLayer
+from edgecheck.results import load
+from edgecheck.twins import (DEFAULT_CONSTANTS, Workload, cache_split, load_constants, predict_a53, predict_tpu,
+                             workload)
+
+C = load_constants()
+
+
+def dense_net(n_in, widths, n_out=4):
+    sizes = [n_in] + list(widths) + [n_out]
+    layers = [DenseLayer(a, b, a * b, 4 * b, a * b, "int8", "per-tensor", a, b) for a, b in zip(sizes, sizes[1:])]
+    return Workload(layers, len(layers), "synthetic")
+
+
+nets = st.builds(lambda n_in, L, w: (n_in, L, w), st.integers(8, 2000), st.integers(1, 5), st.integers(4, 3000))
+
+
+@settings(max_examples=200, deadline=None)
+@given(nets, st.integers(1, 512), st.sampled_from(["pcie", "usb3", "usb2"]), st.integers(1, 4))
+def test_more_work_never_predicts_faster(net, extra, link, threads):
+    n_in, L, w = net
+    small, big = dense_net(n_in, [w] * L), dense_net(n_in, [w + extra] * L)
+    assert predict_tpu(big, C, link).latency_s >= predict_tpu(small, C, link).latency_s
+    assert predict_a53(big, C, threads).latency_s >= predict_a53(small, C, threads).latency_s
+    deeper = dense_net(n_in, [w] * (L + 1))
+    assert predict_tpu(deeper, C, link).latency_s >= predict_tpu(small, C, link).latency_s
+    assert predict_a53(deeper, C, threads).latency_s >= predict_a53(small, C, threads).latency_s
+
+
+@settings(max_examples=200, deadline=None)
+@given(nets, st.sampled_from(["pcie", "usb3", "usb2"]), st.sampled_from([63e6, 125e6, 250e6, 500e6]))
+def test_physical_bounds(net, link, clock):
+    n_in, L, w = net
+    net_ = dense_net(n_in, [w] * L)
+    p = predict_tpu(net_, C, link, clock)
+    peak_macs = C.value("tpu", "mac_array") * clock  # every MAC of the array busy every cycle
+    rate = C.value("tpu", "links", link, "rate_Bps")
+    assert p.latency_s >= net_.macs / peak_macs
+    assert p.latency_s >= (net_.io_bytes + p.breakdown["streamed_bytes"]) / rate
+    assert p.breakdown["cached_bytes"] <= C.value("tpu", "cache_bytes")
+    a = predict_a53(net_, C, 4)
+    assert a.latency_s >= net_.macs / (C.value("a53", "macs_per_cycle") * C.value("a53", "clock_hz") * 4)
+    assert a.energy_j == pytest.approx(a.power_w * a.latency_s) and p.energy_j == pytest.approx(p.power_w * p.latency_s)
+
+
+@pytest.mark.parametrize("link", ["usb3", "pcie"])
+def test_on_chip_cliff(link):
+    """A model whose weights exceed the cache predicts at least 2x the largest that fits."""
+    cache = C.value("tpu", "cache_bytes")
+    widths = range(64, 4096, 32)
+    fits = [w for w in widths if cache_split(dense_net(792, [w] * 2).layers, cache)[1] == 0]
+    largest_fit = dense_net(792, [max(fits)] * 2)
+    first_over = dense_net(792, [max(fits) + 32] * 2)
+    assert cache_split(first_over.layers, cache)[1] > 0
+    assert predict_tpu(first_over, C, link).latency_s >= 2 * predict_tpu(largest_fit, C, link).latency_s
+
+
+def test_compiler_log_sets_the_split():
+    net = dense_net(792, [2048] * 4)
+    log = {"models": [{"on_chip_used_bytes": 1000, "off_chip_streamed_bytes": 5_000_000}]}
+    p = predict_tpu(net, C, "pcie", compiler=log)
+    assert p.breakdown["cache_split_from"] == "compiler log" and p.breakdown["streamed_bytes"] == 5_000_000
+    assert predict_tpu(net, C).breakdown["cache_split_from"] == "layer-by-layer estimate"
+
+
+def test_constants_table_is_sourced():
+    def walk(node, path):
+        if isinstance(node, dict) and "value" in node:
+            assert node.get("kind") in {"published", "derived", "fitted", "assumption"}, path
+            assert node.get("source"), path
+            return 1
+        return sum(walk(v, f"{path}.{k}") for k, v in node.items() if isinstance(v, dict)) if isinstance(node, dict) else 0
+
+    data = json.loads(DEFAULT_CONSTANTS.read_text())
+    assert walk(data["tpu"], "tpu") >= 10 and walk(data["a53"], "a53") >= 9
+
+
+def test_fitted_link_constants_match_the_published_rows():
+    from edgecheck.calibrate import fit_links, published_rows
+
+    fits = fit_links(published_rows())
+    for link, f in fits.items():
+        assert C.value("tpu", "links", link, "overhead_s") == pytest.approx(f["overhead_s"], rel=1e-3)
+        assert C.value("tpu", "links", link, "rate_Bps") == pytest.approx(f["rate_Bps"], rel=1e-3)
+    assert fits["usb3"]["median_abs_pct_error"] < 10 and fits["usb2"]["median_abs_pct_error"] < 10
+
+
+def test_bad_twin_options(tmp_path):
+    with pytest.raises(EdgecheckError, match="--tpu-clock"):
+        twin_device("tpu-sim", tpu_clock_mhz=300)
+    with pytest.raises(EdgecheckError, match="--tpu-link"):
+        twin_device("tpu-sim", tpu_link="thunderbolt")
+    bad = tmp_path / "c.json"
+    bad.write_text("{")
+    with pytest.raises(EdgecheckError, match="not valid JSON"):
+        load_constants(bad)
+
+
+def test_twins_cost_built_models_and_refuse_others(smoke_artifacts, tmp_path):
+    m = art.load(smoke_artifacts).models[0]
+    w = workload(m.tflite)
+    assert w.macs == m.size["macs"] and w.param_bytes == m.size["weight_bytes"] + m.size["bias_bytes"]
+    junk = tmp_path / "x.tflite"
+    junk.write_bytes(b"nope")
+    with pytest.raises(EdgecheckError, match="not a TFLite"):
+        workload(junk)
+
+
+def test_suite_runs_on_the_twins(smoke_artifacts, tmp_path):
+    results = tmp_path / "r.json"
+    proc = run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "tpu-sim,a53-sim",
+                      "--results", str(results))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    data = load(results)
+    assert len(data["entries"]) == 6
+    for e in data["entries"]:
+        assert e["kind"] == "simulated" and e["provenance"].startswith("simulated by the")
+        assert "measured" not in e["provenance"]
+        assert e["latency"]["samples"] == [e["latency"]["stats"]["median"]]
+        assert e["twin"]["constants_sha256"] == C.sha256 and e["twin"]["compiler_log_used"] is False
+    assert "simulated" in proc.stdout
+    again = tmp_path / "r2.json"
+    run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "tpu-sim,a53-sim", "--results", str(again))
+    # deterministic: the same model and constants give the same number
+    lat = lambda d: sorted((e["model"]["name"], e["device"]["name"], e["latency"]["samples"][0]) for e in d["entries"])  # noqa: E731
+    assert lat(load(again)) == lat(data)
