@@ -84,6 +84,51 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from . import results as res
+    from .compare import Thresholds, compare, has_regression, summary, table
+    from .files import atomic_write_json
+
+    base, run = res.load(args.baseline), res.load(args.run)
+    th = Thresholds.from_baseline(base, latency=args.latency_threshold, energy=args.energy_threshold,
+                                  accuracy=args.accuracy_threshold)
+    rows = compare(base, run, th, force=args.force)
+    for line in table(rows, only_changes=not args.all):
+        print(line)
+    counts = summary(rows)
+    print("summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    if args.json:
+        atomic_write_json(args.json, {"schema": "edgecheck.comparison/1", "baseline": args.baseline, "run": args.run,
+                                      "summary": counts, "rows": [r.to_dict() for r in rows]})
+    return 1 if has_regression(rows) else 0
+
+
+def _cmd_claims(args: argparse.Namespace) -> int:
+    from . import results as res
+    from .claims import evaluate, load_thresholds, markdown, table
+    from .files import atomic_write_json, atomic_write_text
+
+    claims = evaluate(res.load(args.run), load_thresholds(args.claims))
+    for line in table(claims):
+        print(line)
+    stem = Path(args.out) if args.out else Path(args.run).with_suffix("")
+    atomic_write_text(f"{stem}.claims.md", markdown(claims))
+    atomic_write_json(f"{stem}.claims.json", {"schema": "edgecheck.claims-result/1", "run": args.run,
+                                              "claims": [c.to_dict() for c in claims]})
+    print(f"wrote {stem}.claims.md and {stem}.claims.json")
+    return 1 if any(c.holds is False for c in claims) else 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from . import results as res
+    from .files import atomic_write_json
+
+    merged = res.merge([res.load(p) for p in args.runs], args.runs)
+    atomic_write_json(args.out, merged)
+    print(f"wrote {args.out}: {len(merged['entries'])} entries from {len(args.runs)} runs")
+    return 0
+
+
 def _cmd_devices(args: argparse.Namespace) -> int:
     from .devices import select
     from .edgetpu import find_compiler, find_edge_tpus, runtime_info
@@ -138,6 +183,28 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--constants", default=None, help="base constants file (default: the packaged table)")
     k.add_argument("-o", "--out", default=None, help="where to write the fitted constants (or the cpu fit report)")
     k.set_defaults(func=_cmd_calibrate)
+
+    cp = sub.add_parser("compare", help="compare a run with a baseline; exit 1 on a regression")
+    cp.add_argument("baseline")
+    cp.add_argument("run")
+    cp.add_argument("--force", action="store_true", help="compare even when dataset, config or runtimes differ")
+    cp.add_argument("--latency-threshold", type=float, default=None, help="relative (default 0.10)")
+    cp.add_argument("--energy-threshold", type=float, default=None, help="relative (default 0.10)")
+    cp.add_argument("--accuracy-threshold", type=float, default=None, help="absolute (default 0.01)")
+    cp.add_argument("--all", action="store_true", help="show unchanged rows too")
+    cp.add_argument("--json", default=None, help="write the comparison as JSON")
+    cp.set_defaults(func=_cmd_compare)
+
+    cl = sub.add_parser("claims", help="evaluate the paper's claims on a saved run; writes Markdown and JSON")
+    cl.add_argument("run")
+    cl.add_argument("--claims", default=None, help="thresholds file (default fixtures/claims.json)")
+    cl.add_argument("-o", "--out", default=None, help="output stem (default: the run's path without .json)")
+    cl.set_defaults(func=_cmd_claims)
+
+    mg = sub.add_parser("merge", help="merge results of several runs or boards into one file")
+    mg.add_argument("runs", nargs="+")
+    mg.add_argument("-o", "--out", required=True)
+    mg.set_defaults(func=_cmd_merge)
 
     d = sub.add_parser("devices", help="list the devices found on this machine")
     d.set_defaults(func=_cmd_devices)

@@ -26,7 +26,7 @@ from .stats import summarize
 
 @dataclass(frozen=True)
 class TimingOptions:
-    rounds: int = 20  # timed rounds (the raw samples)
+    rounds: int = 30  # timed rounds (the raw samples); 30 give the comparison its power (tests/test_compare.py)
     warmup_rounds: int = 2
     round_seconds: float = 0.01  # target duration of one round; sets iterations per round
     accuracy_windows: int = 0  # test windows run on the device for accuracy; 0 = all

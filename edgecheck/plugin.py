@@ -53,7 +53,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--tpu-clock", type=float, default=500, help="tpu-sim: Edge TPU clock in MHz: 63, 125, 250, 500 (default 500)")
     g.addoption("--twin-constants", default=None, metavar="PATH",
                 help="twin constants JSON (default: the packaged table; fitted files live in fixtures/twins/)")
-    g.addoption("--rounds", type=int, default=20, help="timed rounds per model, each one raw sample (default 20)")
+    g.addoption("--claims", default=None, metavar="PATH",
+                help="claims thresholds file (default fixtures/claims.json)")
+    g.addoption("--baseline", default=None, metavar="PATH",
+                help="compare this run with a saved baseline at the end; a regression fails the session")
+    g.addoption("--save-baseline", default=None, metavar="PATH", help="save this run as a baseline")
+    g.addoption("--force-baseline", action="store_true",
+                help="compare even when the baseline's dataset, config or device runtimes differ")
+    g.addoption("--rounds", type=int, default=30, help="timed rounds per model, each one raw sample (default 30)")
     g.addoption("--round-time", type=float, default=0.01,
                 help="target seconds per round; sets invokes per round (default 0.01)")
 
@@ -69,6 +76,9 @@ class EdgecheckSession:
     recorder: Recorder | None = None
     error: str | None = None
     prepared: bool = False
+    claims: dict = field(default_factory=dict)  # claim id -> ClaimResult, as the claim tests evaluate them
+    comparison: list | None = None  # rows of the baseline comparison
+    comparison_error: str | None = None
 
     def option(self, name: str):
         return self.config.getoption(name)
@@ -162,6 +172,14 @@ class EdgecheckSession:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = EdgecheckSession(config)
     config.addinivalue_line("markers", "edgecheck: a benchmark parametrized over edgecheck's models and devices")
+    # a twin's benchmark is a prediction, never timed: its unused benchmark fixture is expected
+    config.addinivalue_line("filterwarnings", "ignore:Benchmark fixture was not used at all")
+    config.addinivalue_line("markers", "edgecheck_claim: a check of the paper's claims, run after every benchmark")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Claims read the whole sweep's results: run them after every benchmark."""
+    items.sort(key=lambda item: item.get_closest_marker("edgecheck_claim") is not None)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -205,12 +223,50 @@ def edgecheck(edgecheck_session: EdgecheckSession) -> Recorder:
     return edgecheck_session.recorder
 
 
+@pytest.fixture
+def edgecheck_claims(edgecheck_session: EdgecheckSession):
+    """``edgecheck_claims("C3")``: that claim evaluated over this run's results so far (all devices)."""
+    from .claims import evaluate, load_thresholds
+
+    def get(claim_id: str):
+        thresholds = load_thresholds(edgecheck_session.option("claims"))
+        results = edgecheck_session.recorder.results
+        found = {c.id: c for c in evaluate(results.data, thresholds)}
+        if claim_id not in found:
+            raise pytest.UsageError(f"unknown claim {claim_id!r}")
+        edgecheck_session.claims[claim_id] = found[claim_id]
+        results.update(claims=[c.to_dict() for c in sorted(edgecheck_session.claims.values(), key=lambda c: c.id)])
+        return found[claim_id]
+
+    return get
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     es = session.config.stash.get(SESSION_KEY, None)
-    if es is not None and es.recorder is not None:
-        # evidence for the rule that the measuring process never imports TensorFlow
-        es.recorder.results.update(measuring_process={"tensorflow_imported": "tensorflow" in sys.modules,
-                                                      "pytest_exit_status": int(exitstatus)})
+    if es is None or es.recorder is None:
+        return
+    results = es.recorder.results
+    # evidence for the rule that the measuring process never imports TensorFlow
+    results.update(measuring_process={"tensorflow_imported": "tensorflow" in sys.modules,
+                                      "pytest_exit_status": int(exitstatus)})
+    if es.option("save_baseline"):
+        from .files import atomic_write_json
+
+        atomic_write_json(es.option("save_baseline"), results.data)
+    if es.option("baseline"):
+        from . import results as res
+        from .compare import compare, has_regression
+
+        try:
+            rows = compare(res.load(es.option("baseline")), results.data, force=es.option("force_baseline"))
+        except EdgecheckError as e:
+            es.comparison_error = str(e)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            return
+        es.comparison = rows
+        results.update(comparison={"baseline": es.option("baseline"), "rows": [r.to_dict() for r in rows]})
+        if has_regression(rows):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
@@ -225,6 +281,24 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminalreporter.section("edgecheck results")
     for line in results_table(data):
         terminalreporter.write_line(line)
+    if session.claims:
+        from .claims import table
+
+        terminalreporter.section("edgecheck claims")
+        for line in table(sorted(session.claims.values(), key=lambda c: c.id)):
+            terminalreporter.write_line(line)
+    if session.comparison is not None or session.comparison_error:
+        from .compare import has_regression, summary, table
+
+        terminalreporter.section("edgecheck baseline comparison")
+        if session.comparison_error:
+            terminalreporter.write_line(f"edgecheck: {session.comparison_error}", red=True)
+        else:
+            for line in table(session.comparison, only_changes=True):
+                terminalreporter.write_line(line)
+            counts = summary(session.comparison)
+            terminalreporter.write_line("summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())),
+                                        red=has_regression(session.comparison))
     terminalreporter.write_line(f"results: {session.recorder.results.path}")
     if "tensorflow" in sys.modules:
         terminalreporter.write_line("edgecheck: WARNING: TensorFlow was imported in the measuring process", red=True)

@@ -77,10 +77,41 @@ def load(path: str | Path) -> dict:
     if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise EdgecheckError(f"{path}: schema is {found!r}, this edgecheck reads {RESULTS_SCHEMA!r}")
-    if not isinstance(data.get("entries"), list):
-        raise EdgecheckError(f"{path}: has no list of entries")
-    for i, e in enumerate(data["entries"]):
-        for k in ("model", "device", "status"):
-            if k not in e:
-                raise EdgecheckError(f"{path}: entry {i} has no {k!r}")
+    validate(data, str(path))
     return data
+
+
+SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
+
+
+def validate(data: dict, where: str) -> None:
+    """Check ``data`` against the packaged JSON Schema; the error names the file and the field."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA_FILE.read_text())
+    err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    if err is not None:
+        at = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise EdgecheckError(f"{where}: not a valid results file at {at}: {err.message}")
+
+
+def merge(runs: list[dict], names: list[str]) -> dict:
+    """One results file from several runs (boards): entries of later runs replace earlier ones
+    for the same (model, device configuration); each run's header is kept under ``merged_from``."""
+    if not runs:
+        raise EdgecheckError("merge: no results given")
+    base = runs[0]
+    datasets = {((r.get("artifacts") or {}).get("dataset") or {}).get("sha256") for r in runs}
+    if len(datasets) > 1:
+        raise EdgecheckError(f"merge: the runs used different datasets ({', '.join(map(str, datasets))})")
+    entries: dict[str, dict] = {}
+    for r in runs:
+        for e in r["entries"]:
+            entries[entry_key(e)] = e
+    devices = {d["key"]: d for r in runs for d in (r.get("run") or {}).get("devices", [])}
+    return {"schema": RESULTS_SCHEMA, "created_utc": _now(), "artifacts": base.get("artifacts"),
+            "environment": base.get("environment"),
+            "run": {**(base.get("run") or {}), "devices": list(devices.values())},
+            "merged_from": [{"file": n, "environment": r.get("environment"), "run": r.get("run")}
+                            for n, r in zip(names, runs)],
+            "entries": list(entries.values())}

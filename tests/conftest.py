@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+INFERENCE = "benchmarks/test_inference.py"  # the sweep without the claims (the smoke grid cannot show them)
 
 
 def run_edgecheck(*args: str, cwd: Path | None = None, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -82,6 +82,6 @@ def test_calibrate_cli_errors(tmp_path):
     proc = run_edgecheck("calibrate", "--device", "tpu", check=False)
     assert proc.returncode == 2 and "measured on a Coral board" in proc.stderr
     empty = tmp_path / "r.json"
-    empty.write_text(json.dumps({"schema": "edgecheck.results/1", "entries": []}))
+    empty.write_text(json.dumps({"schema": "edgecheck.results/1", "created_utc": "x", "entries": []}))
     proc = run_edgecheck("calibrate", "--device", "cpu", str(empty), check=False)
     assert proc.returncode == 2 and "no measured cpu entries" in proc.stderr

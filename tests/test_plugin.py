@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import REPO, run_pytest
+from conftest import INFERENCE, REPO, run_pytest
 from edgecheck import artifacts as art
 from edgecheck.devices import is_cortex_a53, parse_device_option, select
 from edgecheck.errors import EdgecheckError
@@ -16,7 +16,7 @@ FAST = ("--rounds", "3", "--round-time", "0.001")
 def smoke_run(smoke_artifacts, tmp_path_factory):
     d = tmp_path_factory.mktemp("run")
     results, bench = d / "results.json", d / "bench.json"
-    proc = run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results", str(results),
+    proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results", str(results),
                       f"--benchmark-json={bench}", *FAST)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc, load(results), json.loads(bench.read_text())
@@ -52,11 +52,11 @@ def test_benchmark_json_extra_info(smoke_run):
 
 def test_resume_measures_only_the_rest(smoke_artifacts, tmp_path):
     results = tmp_path / "r.json"
-    first = run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
+    first = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
                        str(results), "-k", "1x16", *FAST)
     assert first.returncode == 0, first.stdout[-2000:]
     assert len(load(results)["entries"]) == 1
-    second = run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
+    second = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
                         str(results), "--resume", "-rs", *FAST)
     assert second.returncode == 0, second.stdout[-2000:]
     assert "already measured" in second.stdout
@@ -67,7 +67,7 @@ def test_resume_measures_only_the_rest(smoke_artifacts, tmp_path):
 def test_user_model(smoke_artifacts, tmp_path):
     model = art.load(smoke_artifacts).models[0].tflite
     results = tmp_path / "r.json"
-    proc = run_pytest("benchmarks", "--model", str(model), "--device", "cpu", "--results", str(results), *FAST)
+    proc = run_pytest(INFERENCE, "--model", str(model), "--device", "cpu", "--results", str(results), *FAST)
     assert proc.returncode == 0, proc.stdout[-2000:]
     (e,) = load(results)["entries"]
     assert e["model"]["origin"] == "user" and e["input"].startswith("zeros") and "on_device" not in e
@@ -76,17 +76,17 @@ def test_user_model(smoke_artifacts, tmp_path):
 def test_a53_skips_on_other_hosts(smoke_artifacts, tmp_path):
     if is_cortex_a53():
         pytest.skip("this host is a Cortex-A53")
-    proc = run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "a53", "-rs",
+    proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "a53", "-rs",
                       "--results", str(tmp_path / "r.json"), *FAST)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert "3 skipped" in proc.stdout and "not an Arm Cortex-A53" in proc.stdout
 
 
 def test_bad_options_are_clear(smoke_artifacts, tmp_path):
-    proc = run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "gpu",
+    proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "gpu",
                       "--results", str(tmp_path / "r.json"))
     assert proc.returncode != 0 and "unknown device 'gpu'" in proc.stdout + proc.stderr
-    proc = run_pytest("benchmarks", "--artifacts", str(tmp_path / "missing"), "--results", str(tmp_path / "r.json"))
+    proc = run_pytest(INFERENCE, "--artifacts", str(tmp_path / "missing"), "--results", str(tmp_path / "r.json"))
     assert proc.returncode != 0 and "is not a directory" in proc.stdout + proc.stderr
 
 

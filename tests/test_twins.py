@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import run_pytest
+from conftest import INFERENCE, run_pytest
 from edgecheck import artifacts as art
 from edgecheck.devices import twin_device
 from edgecheck.errors import EdgecheckError
@@ -120,7 +120,7 @@ def test_twins_cost_built_models_and_refuse_others(smoke_artifacts, tmp_path):
 
 def test_suite_runs_on_the_twins(smoke_artifacts, tmp_path):
     results = tmp_path / "r.json"
-    proc = run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "tpu-sim,a53-sim",
+    proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "tpu-sim,a53-sim",
                       "--results", str(results))
     assert proc.returncode == 0, proc.stdout[-3000:]
     data = load(results)
@@ -132,7 +132,7 @@ def test_suite_runs_on_the_twins(smoke_artifacts, tmp_path):
         assert e["twin"]["constants_sha256"] == C.sha256 and e["twin"]["compiler_log_used"] is False
     assert "simulated" in proc.stdout
     again = tmp_path / "r2.json"
-    run_pytest("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "tpu-sim,a53-sim", "--results", str(again))
+    run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "tpu-sim,a53-sim", "--results", str(again))
     # deterministic: the same model and constants give the same number
     lat = lambda d: sorted((e["model"]["name"], e["device"]["name"], e["latency"]["samples"][0]) for e in d["entries"])  # noqa: E731
     assert lat(load(again)) == lat(data)
