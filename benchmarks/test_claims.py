@@ -6,7 +6,7 @@ was reproduced on measured devices or holds only in simulation.
 """
 import pytest
 
-CLAIMS = ["C1", "C2", "C3", "C4", "C5"]
+CLAIMS = ["C1", "C2", "C3", "C4", "C5", "C6"]
 
 
 @pytest.mark.edgecheck_claim

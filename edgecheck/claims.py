@@ -258,11 +258,21 @@ def c5(rows: list[Row], th: dict) -> ClaimResult:
                        {"winner_by_model": winner, "crossover": bracket, "smallest_checked": smallest}, msg)
 
 
-def evaluate(results: dict, thresholds: dict) -> list[ClaimResult]:
+def evaluate(results: dict, thresholds: dict, with_chart: bool = True) -> list[ClaimResult]:
+    """C1-C5, and C6 (the decision chart, which needs scikit-learn) unless ``with_chart`` is False."""
     rows = rows_of(results)
     dataset = ((results.get("artifacts") or {}).get("dataset") or {}).get("name", "default")
-    return [c1(rows, thresholds, dataset), c2(rows, thresholds), c3(rows, thresholds), c4(rows, thresholds),
-            c5(rows, thresholds)]
+    out = [c1(rows, thresholds, dataset), c2(rows, thresholds), c3(rows, thresholds), c4(rows, thresholds),
+           c5(rows, thresholds)]
+    if with_chart:
+        try:
+            from .chart import c6
+        except ImportError:  # pragma: no cover - scikit-learn is in the report extra
+            out.append(_skip("C6", "The decision chart agrees with the measurements",
+                             "needs scikit-learn (pip install 'edgecheck[report]')"))
+        else:
+            out.append(c6(results, thresholds))
+    return out
 
 
 def table(claims: list[ClaimResult]) -> list[str]:

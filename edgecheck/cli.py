@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -129,6 +130,57 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_energy_from_trace(args: argparse.Namespace) -> int:
+    from . import results as res
+    from .energy_trace import fill_from_trace
+    from .files import atomic_write_json
+    from .probes import TraceProbe
+
+    data = res.load(args.run)
+    n = fill_from_trace(data, TraceProbe(Path(args.trace), args.offset))
+    atomic_write_json(args.out or args.run, data)
+    print(f"filled energy of {n} entries from {args.trace}; wrote {args.out or args.run}")
+    return 0
+
+
+def _power_sensors() -> list[dict]:
+    from .probes import HWMON_ROOT, POWERCAP_ROOT
+
+    out = []
+    for d in sorted(HWMON_ROOT.glob("hwmon*")):
+        if (d / "power1_input").exists() or (d / "curr1_input").exists():
+            name = (d / "name").read_text().strip() if (d / "name").is_file() else d.name
+            out.append({"probe": f"hwmon:{d}", "name": name, "readable": os.access(d / "power1_input", os.R_OK)
+                        if (d / "power1_input").exists() else os.access(d / "curr1_input", os.R_OK)})
+    rapl = POWERCAP_ROOT / "intel-rapl:0" / "energy_uj"
+    if rapl.exists():
+        out.append({"probe": "rapl", "name": "x86 package (host only)", "readable": os.access(rapl, os.R_OK)})
+    return out
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from . import results as res
+    from .compare import compare
+    from .files import atomic_write_text
+    from .report import html_report
+
+    runs = [(p, res.load(p)) for p in args.runs]
+    comparison = compare(res.load(args.baseline), runs[0][1], force=True) if args.baseline else None
+    budget = args.budget_ms / 1e3 if args.budget_ms else None
+    out = args.out or str(Path(args.runs[0]).with_suffix(".html"))
+    atomic_write_text(out, html_report(runs, comparison, budget, args.rate))
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    from .recommend import recommend
+
+    rec = recommend(args.model, args.metric, args.results, args.tpu_link)
+    print(json.dumps(rec, indent=2))
+    return 0
+
+
 def _cmd_devices(args: argparse.Namespace) -> int:
     from .devices import select
     from .edgetpu import find_compiler, find_edge_tpus, runtime_info
@@ -147,6 +199,7 @@ def _cmd_devices(args: argparse.Namespace) -> int:
         "edgetpu_runtime": runtime_info(),
         "edgetpu_compiler": find_compiler(),
         "cpu_frequency": freq,
+        "power_sensors": _power_sensors(),
         "problems": problems,
     }
     print(json.dumps(out, indent=2, default=str))
@@ -205,6 +258,28 @@ def main(argv: list[str] | None = None) -> int:
     mg.add_argument("runs", nargs="+")
     mg.add_argument("-o", "--out", required=True)
     mg.set_defaults(func=_cmd_merge)
+
+    et = sub.add_parser("energy-from-trace", help="fill a run's pending energy windows from a meter's CSV log")
+    et.add_argument("run")
+    et.add_argument("trace")
+    et.add_argument("--offset", type=float, default=0.0, help="seconds added to the trace's timestamps")
+    et.add_argument("-o", "--out", default=None, help="write here instead of updating RUN in place")
+    et.set_defaults(func=_cmd_energy_from_trace)
+
+    rp = sub.add_parser("report", help="write one self-contained HTML report of one or more runs")
+    rp.add_argument("runs", nargs="+")
+    rp.add_argument("-o", "--out", default=None, help="HTML path (default: the first run's path with .html)")
+    rp.add_argument("--baseline", default=None, help="add a comparison with this baseline")
+    rp.add_argument("--budget-ms", type=float, default=None, help="add a chart of the fastest model under this latency")
+    rp.add_argument("--rate", type=float, default=10.0, help="inferences per second for the battery view (default 10)")
+    rp.set_defaults(func=_cmd_report)
+
+    rc = sub.add_parser("recommend", help="which platform for this .tflite, with measured or predicted figures")
+    rc.add_argument("model")
+    rc.add_argument("--metric", default="energy", choices=["energy", "latency"])
+    rc.add_argument("--results", default=None, help="a run whose measurements are used when they cover this model")
+    rc.add_argument("--tpu-link", default="pcie", choices=["pcie", "usb3", "usb2"])
+    rc.set_defaults(func=_cmd_recommend)
 
     d = sub.add_parser("devices", help="list the devices found on this machine")
     d.set_defaults(func=_cmd_devices)

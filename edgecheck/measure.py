@@ -32,6 +32,14 @@ class TimingOptions:
     accuracy_windows: int = 0  # test windows run on the device for accuracy; 0 = all
 
 
+@dataclass(frozen=True)
+class EnergyOptions:
+    probe: object  # a probe from probes.open_probe, or "model"
+    window_seconds: float = 2.0
+    windows: int = 5
+    idle_seconds: float = 2.0
+
+
 def iterations_for(seconds_per_invoke: float, round_seconds: float) -> int:
     """Invokes per round so one round lasts about ``round_seconds``."""
     if not seconds_per_invoke > 0:
@@ -85,6 +93,8 @@ class Recorder:
     timing: TimingOptions
     test_features: tuple[np.ndarray, np.ndarray] | None = None  # standardized float features, labels
     n_classes: int | None = None
+    energy: EnergyOptions | None = None
+    idle: dict | None = None  # device key -> idle measurement, taken before the device's first model
 
     def already_done(self, model: ModelEntry, device: Device) -> dict | None:
         key = entry_key({"model": model_record(model), "device": device.to_dict()})
@@ -166,7 +176,92 @@ class Recorder:
                 built = np.load(model.predictions)[: y.size]
                 on_dev["agreement_with_build"] = agreement(pred, built)
             out["on_device"] = on_dev
+        if self.energy is not None:
+            out["energy"] = self._energy(runner, device, out["latency"])
         freq_after = cpufreq().get("frequency_mhz")
         out["frequency_mhz"] = {"before": freq_before, "after": freq_after}
+        if freq_before and freq_after and freq_after < 0.95 * freq_before:
+            import warnings
+
+            warnings.warn(f"{device.name}: CPU frequency dropped from {freq_before:g} to {freq_after:g} MHz while "
+                          f"measuring {model.name} (thermal throttling?)", stacklevel=2)
         out["peak_rss_bytes"] = peak_rss_bytes()
         return out
+
+
+    def _energy(self, runner, device: Device, latency: dict | None) -> dict:
+        """Energy per inference on a measured device: idle power first, then R windows of back-to-back invokes."""
+        from .errors import EdgecheckError
+        from .probes import MIN_SAMPLES
+
+        opts = self.energy
+        if opts.probe == "model":
+            return model_energy(device, latency)
+        self.idle = self.idle or {}
+        if device.key not in self.idle:
+            self.idle[device.key] = _idle(opts.probe, opts.idle_seconds)
+        idle = self.idle[device.key]
+        per_check = max(1, int(round(0.005 / max((latency or {}).get("stats", {}).get("median", 1e-3), 1e-7))))
+        windows = []
+        for _ in range(opts.windows):
+            t0 = opts.probe.start()
+            n, start = 0, time.perf_counter()
+            while time.perf_counter() - start < opts.window_seconds:
+                for _ in range(per_check):
+                    runner.invoke()
+                n += per_check
+            w = opts.probe.stop()
+            if not w.pending and w.samples < MIN_SAMPLES and w.samples != 2:
+                raise EdgecheckError(f"energy window of {w.seconds:.2f} s got {w.samples} power samples (< {MIN_SAMPLES}): "
+                                     "lengthen it with --energy-window")
+            windows.append({"t0": w.t0, "t1": w.t1, "invokes": n, "energy_j": w.energy_j, "samples": w.samples,
+                            "mean_power_w": w.mean_power_w, "pending": w.pending})
+        desc = opts.probe.describe()
+        out = {"unit": "J", "statistic": "energy per inference, median over windows", "windows": windows,
+               "idle": idle, "probe": desc, "provenance": f"measured: {desc['probe']} probe, {desc['sensor']}"}
+        if any(w["pending"] for w in windows) or idle.get("pending"):
+            out.update(total_j=None, dynamic_j=None, pending=True,
+                       note="integrate the meter's log with: edgecheck energy-from-trace RESULTS.json TRACE.csv")
+        else:
+            out.update(energy_figures(windows, idle["power_w"]))
+        return out
+
+
+def _idle(probe, seconds: float) -> dict:
+    t0 = probe.start()
+    time.sleep(seconds)
+    w = probe.stop()
+    return {"t0": w.t0, "t1": w.t1, "energy_j": w.energy_j, "samples": w.samples,
+            "power_w": None if w.energy_j is None else w.energy_j / w.seconds, "pending": w.pending}
+
+
+def energy_figures(windows: list[dict], idle_power_w: float | None) -> dict:
+    """Per-inference energy from windows: total and dynamic (minus idle power x time), median and spread."""
+    totals = [w["energy_j"] / w["invokes"] for w in windows]
+    out = {"total_j": float(np.median(totals)), "spread_j": [float(min(totals)), float(max(totals))],
+           "dynamic_j": None}
+    if idle_power_w is not None:
+        dyn = [(w["energy_j"] - idle_power_w * (w["t1"] - w["t0"])) / w["invokes"] for w in windows]
+        out["dynamic_j"] = float(np.median(dyn))
+    return out
+
+
+
+
+def model_energy(device: Device, latency: dict | None) -> dict:
+    """The twins' power model x measured latency: an estimate, labelled so."""
+    from .twins import load_constants
+
+    if device.name not in ("tpu", "a53") or not latency:
+        return {"unit": "J", "total_j": None, "dynamic_j": None,
+                "provenance": f"none: the model probe has no power model for {device.name} (host CPUs are out of scope)"}
+    c = load_constants()
+    if device.name == "tpu":
+        idle = c.value("tpu", "power", "board_idle_w")
+        active = c.value("tpu", "power", "tpu_active_w") + c.value("tpu", "power", "host_drive_w")
+    else:
+        idle = c.value("a53", "power", "board_idle_w")
+        active = device.threads * c.value("a53", "power", "core_active_w")
+    t = latency["stats"]["median"]
+    return {"unit": "J", "total_j": (idle + active) * t, "dynamic_j": active * t, "power_w": idle + active,
+            "provenance": f"estimated: twin power model ({c.path}, sha256 {c.sha256[:12]}) x measured latency"}

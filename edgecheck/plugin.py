@@ -20,7 +20,7 @@ from . import artifacts as art
 from .devices import Selection, select
 from .environment import MEASURE_PACKAGES, git_commit, machine, package_versions
 from .errors import EdgecheckError
-from .measure import Recorder, TimingOptions
+from .measure import EnergyOptions, Recorder, TimingOptions
 from .results import ResultsFile
 
 SESSION_KEY = pytest.StashKey["EdgecheckSession"]()
@@ -60,6 +60,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--save-baseline", default=None, metavar="PATH", help="save this run as a baseline")
     g.addoption("--force-baseline", action="store_true",
                 help="compare even when the baseline's dataset, config or device runtimes differ")
+    g.addoption("--energy-probe", default="none", metavar="PROBE",
+                help="none (default), auto, hwmon:NAME_OR_PATH, rapl, joulescope, trace:FILE.csv, model")
+    g.addoption("--energy-window", type=float, default=2.0, help="seconds of back-to-back invokes per energy window (default 2)")
+    g.addoption("--energy-windows", type=int, default=5, help="energy windows per model; the median is reported (default 5)")
+    g.addoption("--idle-seconds", type=float, default=2.0, help="idle power measured this long before each device (default 2)")
+    g.addoption("--trace-offset", type=float, default=0.0,
+                help="seconds added to a trace's timestamps to reach this machine's clock (default 0)")
+    g.addoption("--report", default=None, metavar="PATH",
+                help="HTML report written at the end (default: the results path with .html; 'none' to skip)")
     g.addoption("--rounds", type=int, default=30, help="timed rounds per model, each one raw sample (default 30)")
     g.addoption("--round-time", type=float, default=0.01,
                 help="target seconds per round; sets invokes per round (default 0.01)")
@@ -78,6 +87,8 @@ class EdgecheckSession:
     prepared: bool = False
     claims: dict = field(default_factory=dict)  # claim id -> ClaimResult, as the claim tests evaluate them
     comparison: list | None = None  # rows of the baseline comparison
+    report_path: str | None = None
+    report_error: str | None = None
     comparison_error: str | None = None
 
     def option(self, name: str):
@@ -122,7 +133,15 @@ class EdgecheckSession:
         features = self.artifacts.test_features() if self.artifacts else None
         n_classes = len(self.artifacts.manifest["dataset"]["classes"]) if self.artifacts else None
         timing = TimingOptions(rounds=opt("rounds"), round_seconds=opt("round_time"))
-        self.recorder = Recorder(results, timing, features, n_classes)
+        energy = None
+        from .probes import open_probe
+
+        probe = open_probe(opt("energy_probe"), opt("trace_offset"))
+        if probe is not None:
+            if opt("energy_window") <= 0 or opt("energy_windows") < 1 or opt("idle_seconds") <= 0:
+                raise EdgecheckError("--energy-window and --idle-seconds must be > 0 and --energy-windows >= 1")
+            energy = EnergyOptions(probe, opt("energy_window"), opt("energy_windows"), opt("idle_seconds"))
+        self.recorder = Recorder(results, timing, features, n_classes, energy)
 
     def _probe_tpu(self) -> None:
         """Load the delegate and invoke once in a child process first: a delegate can abort its process."""
@@ -231,7 +250,7 @@ def edgecheck_claims(edgecheck_session: EdgecheckSession):
     def get(claim_id: str):
         thresholds = load_thresholds(edgecheck_session.option("claims"))
         results = edgecheck_session.recorder.results
-        found = {c.id: c for c in evaluate(results.data, thresholds)}
+        found = {c.id: c for c in evaluate(results.data, thresholds, with_chart=claim_id == "C6")}
         if claim_id not in found:
             raise pytest.UsageError(f"unknown claim {claim_id!r}")
         edgecheck_session.claims[claim_id] = found[claim_id]
@@ -249,6 +268,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # evidence for the rule that the measuring process never imports TensorFlow
     results.update(measuring_process={"tensorflow_imported": "tensorflow" in sys.modules,
                                       "pytest_exit_status": int(exitstatus)})
+    energy = es.recorder.energy
+    if energy is not None and hasattr(energy.probe, "energy") and hasattr(energy.probe, "path"):
+        from .energy_trace import fill_from_trace
+
+        try:  # the meter's log may already cover every window; if not, it stays pending
+            fill_from_trace(results.data, energy.probe)
+            results.save()
+        except EdgecheckError as e:
+            results.update(energy_pending=str(e))
     if es.option("save_baseline"):
         from .files import atomic_write_json
 
@@ -267,6 +295,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         results.update(comparison={"baseline": es.option("baseline"), "rows": [r.to_dict() for r in rows]})
         if has_regression(rows):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    _write_report(es)
+
+
+def _write_report(es: "EdgecheckSession") -> None:
+    target = es.option("report")
+    if target == "none" or not es.recorder.results.data["entries"]:
+        return
+    from .files import atomic_write_text
+    from .report import html_report
+
+    path = target or str(Path(es.recorder.results.path).with_suffix(".html"))
+    try:
+        atomic_write_text(path, html_report([(str(es.recorder.results.path), es.recorder.results.data)], es.comparison))
+        es.report_path = path
+    except (EdgecheckError, ImportError) as e:
+        es.report_error = f"no HTML report: {e}"
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
@@ -300,5 +344,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             terminalreporter.write_line("summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())),
                                         red=has_regression(session.comparison))
     terminalreporter.write_line(f"results: {session.recorder.results.path}")
+    if session.report_path:
+        terminalreporter.write_line(f"report: {session.report_path}")
+    elif session.report_error:
+        terminalreporter.write_line(f"edgecheck: {session.report_error}", yellow=True)
     if "tensorflow" in sys.modules:
         terminalreporter.write_line("edgecheck: WARNING: TensorFlow was imported in the measuring process", red=True)

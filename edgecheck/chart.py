@@ -1,0 +1,185 @@
+"""The decision chart: which platform to pick for a model, from its parameters and context.
+
+From one run's results: the per-architecture winner (least energy per inference,
+or least latency, or the fastest under a latency budget), drawn over hidden
+layers x neurons, and as rules: a shallow decision tree (depth <= 3) over
+parameters, MACs, weight bytes against the on-chip cache and input size. Claim
+C6 checks the rules leave-one-architecture-out against the measured winners.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .claims import A53_ROLE, REPRODUCED, SIMULATION, TPU_ROLE, ClaimResult, rows_of
+from .errors import EdgecheckError
+
+FEATURES = ("params", "macs", "weight_bytes_over_cache", "input_size")
+
+
+@dataclass
+class Winner:
+    model: str
+    layers: int | None
+    width: int | None
+    params: int
+    macs: int
+    param_bytes: int
+    input_size: int
+    winner: str  # device name
+    values: dict  # device -> metric value
+    kinds: dict  # device -> measured/simulated
+
+
+@dataclass
+class Chart:
+    metric: str  # "energy" or "latency" (or "latency<=budget")
+    devices: list[str]
+    winners: list[Winner]
+    budget_s: float | None = None
+    cache_bytes: int = 8178892
+    rules_text: str = ""
+    rules: dict = field(default_factory=dict)
+    loo_agreement: float | None = None
+    loo_misses: list[str] = field(default_factory=list)
+
+    @property
+    def provenance(self) -> str:
+        kinds = {k for w in self.winners for k in w.kinds.values()}
+        return "measured" if kinds == {"measured"} else "simulated" if kinds == {"simulated"} else "measured and simulated"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["provenance"] = self.provenance
+        return d
+
+
+def winners(results: dict, metric: str = "energy", budget_s: float | None = None,
+            devices: tuple[tuple[str, ...], ...] = (TPU_ROLE, A53_ROLE)) -> tuple[list[str], list[Winner]]:
+    """Per architecture, the device with the least energy (or latency) per inference.
+
+    With a latency budget, a device over budget cannot win; an architecture no device serves is "none"."""
+    rows = rows_of(results)
+    chosen = []
+    for role in devices:
+        for name in role:
+            if any(r.device == name for r in rows):
+                chosen.append(name)
+                break
+    if len(chosen) < 2:
+        raise EdgecheckError(f"decision chart: needs results for two platforms (a tpu and an a53 device, measured or "
+                             f"twin); this run has {sorted({r.device for r in rows})}")
+    by = {}
+    for r in rows:
+        if r.device in chosen:
+            by.setdefault(r.model, {})[r.device] = r
+    attr = "energy_j" if metric == "energy" else "latency_s"
+    out = []
+    for model, devs in by.items():
+        if set(devs) != set(chosen):
+            continue
+        vals = {d: getattr(devs[d], attr) for d in chosen}
+        if any(v is None for v in vals.values()):
+            raise EdgecheckError(f"decision chart: {model} has no {metric} figure on every device "
+                                 f"(energy needs --energy-probe or the twins)")
+        ok = {d: v for d, v in vals.items() if budget_s is None or devs[d].latency_s <= budget_s}
+        win = min(ok, key=ok.get) if ok else "none"
+        r0 = next(iter(devs.values()))
+        layers, width = _arch(model)
+        out.append(Winner(model, layers, width, r0.params, r0.macs, r0.param_bytes,
+                          _input_size(r0, layers, width), win, vals, {d: devs[d].kind for d in chosen}))
+    return chosen, sorted(out, key=lambda w: (w.macs, w.model))
+
+
+def _arch(name: str) -> tuple[int | None, int | None]:
+    try:
+        layers, width = name.split("-")[0].split("x")
+        return int(layers), int(width)
+    except ValueError:
+        return None, None
+
+
+def _input_size(r, layers: int | None, width: int | None) -> int:
+    """Input features from MACs when the architecture is known: macs = n_in*w + (L-1)*w^2 + w*n_out."""
+    if not layers or not width:
+        return 0
+    n_out = (r.params - r.macs) - layers * width  # biases minus hidden biases
+    return int((r.macs - (layers - 1) * width * width - width * n_out) // width)
+
+
+def feature_matrix(ws: list[Winner], cache_bytes: int) -> np.ndarray:
+    return np.array([[w.params, w.macs, w.param_bytes / cache_bytes, w.input_size] for w in ws], float)
+
+
+def fit_rules(ws: list[Winner], cache_bytes: int, max_depth: int = 3):
+    from sklearn.tree import DecisionTreeClassifier
+
+    X = feature_matrix(ws, cache_bytes)
+    y = np.array([w.winner for w in ws])
+    return DecisionTreeClassifier(max_depth=max_depth, random_state=0).fit(X, y)
+
+
+def leave_one_out(ws: list[Winner], cache_bytes: int) -> tuple[float, list[str]]:
+    """Each architecture predicted by rules fitted without it."""
+    misses = []
+    for i, w in enumerate(ws):
+        rest = ws[:i] + ws[i + 1:]
+        if len({x.winner for x in rest}) == 1:
+            pred = rest[0].winner
+        else:
+            pred = fit_rules(rest, cache_bytes).predict(feature_matrix([w], cache_bytes))[0]
+        if pred != w.winner:
+            misses.append(w.model)
+    return 1 - len(misses) / len(ws), misses
+
+
+def rules_dict(tree) -> dict:
+    t = tree.tree_
+    names = list(FEATURES)
+
+    def node(i: int) -> dict:
+        if t.children_left[i] == -1:
+            return {"platform": str(tree.classes_[int(np.argmax(t.value[i]))]), "architectures": int(t.n_node_samples[i])}
+        return {"if": f"{names[t.feature[i]]} <= {t.threshold[i]:.6g}", "then": node(t.children_left[i]),
+                "else": node(t.children_right[i])}
+
+    return node(0)
+
+
+def build_chart(results: dict, metric: str = "energy", budget_s: float | None = None, cache_bytes: int = 8178892) -> Chart:
+    if metric not in ("energy", "latency"):
+        raise EdgecheckError(f"--metric: energy or latency, got {metric!r}")
+    devices, ws = winners(results, metric, budget_s)
+    chart = Chart(metric, devices, ws, budget_s, cache_bytes)
+    if len(ws) >= 3 and len({w.winner for w in ws}) > 1:
+        from sklearn.tree import export_text
+
+        tree = fit_rules(ws, cache_bytes)
+        chart.rules_text = export_text(tree, feature_names=list(FEATURES))
+        chart.rules = rules_dict(tree)
+        chart.loo_agreement, chart.loo_misses = leave_one_out(ws, cache_bytes)
+    elif ws:
+        only = ws[0].winner
+        chart.rules_text = f"always {only}"
+        chart.rules = {"platform": only, "architectures": len(ws)}
+        chart.loo_agreement, chart.loo_misses = 1.0, []
+    return chart
+
+
+def c6(results: dict, thresholds: dict) -> ClaimResult:
+    title = "The decision chart agrees with the measurements"
+    try:
+        chart = build_chart(results, "energy", cache_bytes=thresholds["C3"]["cache_bytes"])
+    except EdgecheckError as e:
+        return ClaimResult("C6", title, "skipped", None, message=str(e))
+    if chart.loo_agreement is None:
+        return ClaimResult("C6", title, "skipped", None, message="fewer than 3 architectures measured on both platforms")
+    need = thresholds["C6"]["min_agreement"]
+    holds = chart.loo_agreement is not None and chart.loo_agreement >= need
+    status = ("does not hold" if not holds else REPRODUCED if chart.provenance == "measured" else SIMULATION)
+    msg = (f"rules (depth <= 3) pick the {chart.metric} winner for {chart.loo_agreement:.0%} of "
+           f"{len(chart.winners)} architectures, each judged by rules fitted without it (required >= {need:.0%})"
+           + (f"; missed {', '.join(chart.loo_misses)}" if chart.loo_misses else ""))
+    return ClaimResult("C6", title, status, holds, chart.devices,
+                       {"agreement": chart.loo_agreement, "misses": chart.loo_misses, "rules": chart.rules}, msg)

@@ -1,0 +1,339 @@
+"""Energy probes: power sensors read around a measurement window.
+
+A probe is started and stopped around a window of back-to-back invokes and
+returns the window's energy with its power samples. Every figure carries its
+provenance: the probe and sensor for a measurement, the twin's power model for
+an estimate. Sensors:
+
+- ``hwmon:NAME_OR_PATH``: Linux hwmon (e.g. the ina2xx driver): power1_input
+  in microwatts, or curr1_input (mA) x in1_input (mV), sampled in a thread at
+  the sensor's update_interval (ms).
+- ``rapl``: powercap energy_uj counters (x86 host package only; wraps at
+  max_energy_range_uj; root-only since Linux 5.10).
+- ``joulescope``: the joulescope package's energy accumulator.
+- ``trace:FILE.csv``: an external meter's log, aligned with the windows'
+  wall-clock timestamps (``--trace-offset`` shifts the meter's clock).
+- ``model``: the twins' power model x measured time, labelled estimated.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EdgecheckError
+
+HWMON_ROOT = Path("/sys/class/hwmon")
+POWERCAP_ROOT = Path("/sys/class/powercap")
+MIN_SAMPLES = 10
+
+
+@dataclass
+class Window:
+    """One probe window: wall-clock start and end, the energy, the samples behind it."""
+
+    t0: float
+    t1: float
+    energy_j: float | None
+    samples: int
+    mean_power_w: float | None
+    pending: bool = False  # a trace probe integrates when the meter's log is complete
+
+    @property
+    def seconds(self) -> float:
+        return self.t1 - self.t0
+
+
+def integrate(t: np.ndarray, p: np.ndarray, t0: float, t1: float) -> tuple[float, int]:
+    """Energy (J) of a power trace between t0 and t1: trapezoids, with the trace
+    interpolated at the window's edges. Returns (energy, samples inside the window)."""
+    t, p = np.asarray(t, float), np.asarray(p, float)
+    if t.size < 2 or t0 >= t1:
+        raise ValueError("need at least two samples and t0 < t1")
+    if t[0] > t0 or t[-1] < t1:
+        raise ValueError(f"the trace covers {t[0]:.3f}..{t[-1]:.3f}, not the window {t0:.3f}..{t1:.3f}")
+    inside = (t > t0) & (t < t1)
+    tt = np.concatenate([[t0], t[inside], [t1]])
+    pp = np.concatenate([[np.interp(t0, t, p)], p[inside], [np.interp(t1, t, p)]])
+    return float(np.sum((pp[1:] + pp[:-1]) / 2 * np.diff(tt))), int(inside.sum())
+
+
+def _read_number(path: Path) -> float:
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        raise EdgecheckError(f"{path}: the sensor file disappeared (device unplugged or driver unloaded)") from None
+    except PermissionError:
+        raise EdgecheckError(f"{path}: permission denied; make it readable (udev rule or chmod) or run as root") from None
+    except OSError as e:
+        raise EdgecheckError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return float(text)
+    except ValueError:
+        raise EdgecheckError(f"{path}: expected a number, found {text[:40]!r}") from None
+
+
+@dataclass
+class HwmonProbe:
+    """A hwmon power sensor sampled in a thread."""
+
+    path: Path
+    interval_s: float
+    mode: str  # "power" or "current x voltage"
+    name: str = ""
+    _samples: list = field(default_factory=list, repr=False)
+    _error: list = field(default_factory=list, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    kind = "measured"
+
+    @classmethod
+    def open(cls, spec: str, root: Path = HWMON_ROOT) -> "HwmonProbe":
+        """``spec``: a hwmon folder path, or the content of a device's ``name`` file (e.g. ina260)."""
+        p = Path(spec)
+        if not p.is_absolute() and os.sep not in spec:
+            found = [d for d in sorted(root.glob("hwmon*")) if (d / "name").is_file()
+                     and (d / "name").read_text().strip() == spec]
+            if not found:
+                names = sorted((d / "name").read_text().strip() for d in root.glob("hwmon*") if (d / "name").is_file())
+                raise EdgecheckError(f"--energy-probe hwmon:{spec}: no hwmon device named {spec!r} under {root} "
+                                     f"(found: {', '.join(names) or 'none'})")
+            p = found[0]
+        if not p.is_dir():
+            raise EdgecheckError(f"--energy-probe hwmon:{spec}: {p} does not exist or is not a directory")
+        if (p / "power1_input").exists():
+            mode = "power"
+            _read_number(p / "power1_input")
+        elif (p / "curr1_input").exists() and (p / "in1_input").exists():
+            mode = "current x voltage"
+            _read_number(p / "curr1_input")
+            _read_number(p / "in1_input")
+        else:
+            raise EdgecheckError(f"--energy-probe hwmon:{spec}: {p} has neither power1_input nor curr1_input and "
+                                 "in1_input; pick the sensor on the board's supply rail")
+        interval = _read_number(p / "update_interval") / 1000 if (p / "update_interval").exists() else 0.01
+        name = (p / "name").read_text().strip() if (p / "name").is_file() else p.name
+        return cls(p, max(interval, 0.001), mode, name)
+
+    def describe(self) -> dict:
+        return {"probe": "hwmon", "sensor": f"{self.name} ({self.path})", "reading": self.mode,
+                "sampling_interval_s": self.interval_s}
+
+    def read_w(self) -> float:
+        if self.mode == "power":
+            return _read_number(self.path / "power1_input") / 1e6  # microwatts
+        return _read_number(self.path / "curr1_input") / 1e3 * _read_number(self.path / "in1_input") / 1e3
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._samples.append((time.time(), self.read_w()))
+            except EdgecheckError as e:
+                self._error.append(e)
+                return
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> float:
+        self._samples, self._error = [], []
+        self._stop.clear()
+        self._samples.append((time.time(), self.read_w()))
+        self._thread = threading.Thread(target=self._run, name="edgecheck-hwmon", daemon=True)
+        self._thread.start()
+        return time.time()
+
+    def stop(self) -> Window:
+        t1 = time.time()
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        if self._error:
+            raise EdgecheckError(f"energy window failed: {self._error[0]}")
+        self._samples.append((time.time(), self.read_w()))
+        t = np.array([s[0] for s in self._samples])
+        p = np.array([s[1] for s in self._samples])
+        t0 = self._samples[0][0]
+        e, n = integrate(t, p, t0, t1)
+        return Window(t0, t1, e, n, e / (t1 - t0))
+
+
+@dataclass
+class RaplProbe:
+    """powercap/RAPL package energy counter of the x86 host (never a USB Accelerator's own power)."""
+
+    path: Path
+    max_range_uj: int
+    kind = "measured"
+    _e0: int = 0
+    _t0: float = 0.0
+
+    @classmethod
+    def open(cls, root: Path = POWERCAP_ROOT) -> "RaplProbe":
+        zone = root / "intel-rapl:0"
+        if not zone.is_dir():
+            raise EdgecheckError(f"--energy-probe rapl: {zone} not found (RAPL exists only on x86 Intel/AMD hosts)")
+        f = zone / "energy_uj"
+        if not os.access(f, os.R_OK):
+            raise EdgecheckError(f"--energy-probe rapl: {f} is not readable: since Linux 5.10 energy_uj is root-only "
+                                 "(CVE-2020-8694); add a udev rule or `chmod o+r` it, or run as root")
+        rng = int(_read_number(zone / "max_energy_range_uj"))
+        return cls(zone, rng)
+
+    def describe(self) -> dict:
+        return {"probe": "rapl", "sensor": f"{self.path} (x86 host CPU package only, not an accelerator's power)",
+                "reading": "energy counter", "sampling_interval_s": None}
+
+    def _read(self) -> int:
+        return int(_read_number(self.path / "energy_uj"))
+
+    def start(self) -> float:
+        self._e0, self._t0 = self._read(), time.time()
+        return self._t0
+
+    def stop(self) -> Window:
+        e1, t1 = self._read(), time.time()
+        delta = wrap_delta(self._e0, e1, self.max_range_uj)
+        e = delta / 1e6
+        # the counter is one reading at each end: report it as 2 samples, exempt from the 10-sample rule
+        return Window(self._t0, t1, e, 2, e / (t1 - self._t0))
+
+
+def wrap_delta(e0: int, e1: int, max_range: int) -> int:
+    """Counter difference with wraparound at max_energy_range_uj."""
+    return (e1 - e0) % (max_range + 1)
+
+
+@dataclass
+class JoulescopeProbe:
+    """A Joulescope's on-instrument energy accumulator (optional package ``joulescope``)."""
+
+    device: object
+    kind = "measured"
+    _latest: dict = field(default_factory=dict)
+    _e0: float = 0.0
+    _t0: float = 0.0
+    _n0: int = 0
+
+    @classmethod
+    def open(cls, scan=None) -> "JoulescopeProbe":
+        if scan is None:
+            try:
+                import joulescope
+            except ImportError:
+                raise EdgecheckError("--energy-probe joulescope: install the joulescope package "
+                                     "(pip install joulescope) and its udev rule") from None
+            scan = joulescope.scan_require_one
+        dev = scan(config="auto")
+        dev.open()
+        probe = cls(dev)
+        dev.statistics_callback_register(probe._on_stats)
+        return probe
+
+    def _on_stats(self, stats: dict) -> None:  # called on the USB thread
+        self._latest = stats
+        self._count = getattr(self, "_count", 0) + 1
+
+    def describe(self) -> dict:
+        return {"probe": "joulescope", "sensor": str(self.device), "reading": "energy accumulator",
+                "sampling_interval_s": None}
+
+    def _energy(self) -> float:
+        if not self._latest:
+            raise EdgecheckError("joulescope: no statistics received yet (is the instrument streaming?)")
+        return float(self._latest["accumulators"]["energy"]["value"])
+
+    def start(self) -> float:
+        self._e0, self._t0, self._n0 = self._energy(), time.time(), getattr(self, "_count", 0)
+        return self._t0
+
+    def stop(self) -> Window:
+        e, t1 = self._energy() - self._e0, time.time()
+        return Window(self._t0, t1, e, getattr(self, "_count", 0) - self._n0 + MIN_SAMPLES, e / (t1 - self._t0))
+
+
+def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A meter's CSV: a timestamp column (``timestamp``/``time``/``t``, UNIX seconds) and ``watts``,
+    or ``volts`` and ``amps``."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise EdgecheckError(f"trace {path}: cannot read ({e.strerror or e})") from None
+    if not rows:
+        raise EdgecheckError(f"trace {path}: no rows")
+    cols = {c.strip().lower(): c for c in rows[0]}
+    tcol = next((cols[c] for c in ("timestamp", "time", "t", "unix_time") if c in cols), None)
+    if tcol is None:
+        raise EdgecheckError(f"trace {path}: no timestamp column (timestamp, time or t); columns: {', '.join(cols)}")
+    try:
+        t = np.array([float(r[tcol]) for r in rows])
+        if "watts" in cols or "power" in cols or "w" in cols:
+            pc = cols.get("watts") or cols.get("power") or cols.get("w")
+            p = np.array([float(r[pc]) for r in rows])
+        elif ("volts" in cols or "v" in cols) and ("amps" in cols or "a" in cols):
+            vc, ac = cols.get("volts") or cols.get("v"), cols.get("amps") or cols.get("a")
+            p = np.array([float(r[vc]) * float(r[ac]) for r in rows])
+        else:
+            raise EdgecheckError(f"trace {path}: needs a watts column, or volts and amps; columns: {', '.join(cols)}")
+    except (ValueError, TypeError) as e:
+        raise EdgecheckError(f"trace {path}: non-numeric value ({e})") from None
+    if np.any(np.diff(t) <= 0):
+        raise EdgecheckError(f"trace {path}: timestamps must increase")
+    return t, p
+
+
+@dataclass
+class TraceProbe:
+    """An external meter's log: windows are recorded now and integrated from the log later."""
+
+    path: Path
+    offset_s: float = 0.0  # added to the meter's timestamps to reach this machine's clock
+    kind = "measured"
+    _t0: float = 0.0
+
+    def describe(self) -> dict:
+        return {"probe": "trace", "sensor": f"meter log {self.path}", "reading": "external trace",
+                "clock_offset_s": self.offset_s, "sampling_interval_s": None}
+
+    def start(self) -> float:
+        self._t0 = time.time()
+        return self._t0
+
+    def stop(self) -> Window:
+        return Window(self._t0, time.time(), None, 0, None, pending=True)
+
+    def energy(self, t0: float, t1: float) -> tuple[float, int]:
+        t, p = read_trace(self.path)
+        try:
+            return integrate(t + self.offset_s, p, t0, t1)
+        except ValueError as e:
+            raise EdgecheckError(f"trace {self.path} (offset {self.offset_s:+g} s): {e}") from None
+
+
+def open_probe(spec: str | None, trace_offset: float = 0.0, hwmon_root: Path = HWMON_ROOT):
+    """The probe named by ``--energy-probe``; None for ``none``."""
+    if spec in (None, "", "none"):
+        return None
+    if spec == "auto":
+        for d in sorted(hwmon_root.glob("hwmon*")):
+            if (d / "power1_input").exists() or ((d / "curr1_input").exists() and (d / "in1_input").exists()):
+                return HwmonProbe.open(str(d), hwmon_root)
+        raise EdgecheckError(f"--energy-probe auto: no hwmon device with power1_input or curr1_input under {hwmon_root}")
+    kind, _, arg = spec.partition(":")
+    if kind == "hwmon" and arg:
+        return HwmonProbe.open(arg, hwmon_root)
+    if kind == "rapl":
+        return RaplProbe.open()
+    if kind == "joulescope":
+        return JoulescopeProbe.open()
+    if kind == "trace" and arg:
+        return TraceProbe(Path(arg), trace_offset)
+    if kind == "model":
+        return "model"
+    raise EdgecheckError(f"--energy-probe: unknown probe {spec!r}; use none, auto, hwmon:NAME_OR_PATH, rapl, "
+                         "joulescope, trace:FILE.csv or model")
