@@ -215,7 +215,7 @@ def html_report(runs: list[tuple[str, dict]], comparison: list | None = None, bu
     import base64
     import html
 
-    from .chart import build_chart, c6
+    from .chart import build_chart
     from .claims import evaluate, load_thresholds
 
     name, data = runs[0]
@@ -225,7 +225,7 @@ def html_report(runs: list[tuple[str, dict]], comparison: list | None = None, bu
         data = merge([d for _, d in runs], [n for n, _ in runs])
         name = " + ".join(n for n, _ in runs)
     th = load_thresholds()
-    claims = evaluate(data, th) + [c6(data, th)]
+    claims = evaluate(data, th)
     esc = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>edgecheck report: {esc(name)}</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
@@ -286,5 +286,12 @@ def html_report(runs: list[tuple[str, dict]], comparison: list | None = None, bu
                  "<table><tr><th>model</th><th>device</th><th>kind</th><th>average power (W)</th><th>energy per hour (Wh)</th></tr>"
                  + "".join(f"<tr><td>{esc(r['model'])}</td><td>{esc(r['device'])}</td><td class='{r['kind']}'>{r['kind']}</td>"
                            f"<td>{r['avg_power_w']:.3f}</td><td>{r['wh_per_hour']:.3f}</td></tr>" for r in rows) + "</table>")
-    parts.append("<h2>Results</h2><pre>" + esc("\n".join(results_table(data))) + "</pre></body></html>")
+    parts.append("<h2>Results</h2><pre>" + esc("\n".join(results_table(data))) + "</pre>")
+    # Says on the page when a figure did not load, and leaves a count a headless browser can read.
+    parts.append("<script>window.addEventListener('load',function(){var im=document.images,ok=0;"
+                 "for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;}"
+                 "document.body.setAttribute('data-images-loaded',ok+'/'+im.length);"
+                 "if(ok<im.length){var p=document.createElement('p');p.textContent=(im.length-ok)+' figure(s) failed to load';"
+                 "p.style.color='#cf222e';document.body.insertBefore(p,document.body.firstChild);}});</script>")
+    parts.append("</body></html>")
     return "\n".join(parts)
