@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The measure job: run the suite on a board's devices against the board's committed
+# baseline and write what the workflow uploads into OUT:
+#   results-BOARD.json, benchmark-BOARD.json, report-BOARD.html, summary-BOARD.md
+# EDGECHECK_DEVICES (default "tpu a53") and EDGECHECK_ENERGY_PROBE (default none) adapt it;
+# a local dry run uses the twins:  EDGECHECK_DEVICES="tpu-sim a53-sim" ci/measure.sh ARTIFACTS dry-run out
+set -euo pipefail
+artifacts="${1:?usage: measure.sh ARTIFACTS_DIR BOARD OUT_DIR}"
+board="${2:?board label}"
+out="${3:-out}"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+artifacts="$(cd "$artifacts" && pwd)"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+cd "$here"
+py="${EDGECHECK_PYTHON:-}"  # an interpreter with edgecheck installed; default: the Makefile's .venv
+if [ -z "$py" ]; then make setup >/dev/null; py=.venv/bin/python; fi
+args=()
+for d in ${EDGECHECK_DEVICES:-tpu a53}; do args+=(--device "$d"); done
+args+=(--energy-probe "${EDGECHECK_ENERGY_PROBE:-none}")
+# shellcheck disable=SC2206 # EDGECHECK_PYTEST_ARGS is a list of extra pytest words
+args+=(${EDGECHECK_PYTEST_ARGS:-})
+baseline="fixtures/baselines/${board}.json"
+if [ -f "$baseline" ]; then
+  args+=(--baseline "$baseline")
+else
+  echo "no baseline for board '$board' yet ($baseline): this run can become it (see ci/README.md)"
+fi
+status=0
+"$py" -m pytest benchmarks --artifacts "$artifacts" "${args[@]}" \
+  --results "$out/results-$board.json" --benchmark-json="$out/benchmark-$board.json" \
+  --report "$out/report-$board.html" || status=$?
+summary="$out/summary-$board.md"
+{
+  echo "## edgecheck on $board"
+  echo
+  "$py" -m edgecheck claims "$out/results-$board.json" -o "$out/claims-$board" >/dev/null || true
+  cat "$out/claims-$board.claims.md"
+  if [ -f "$baseline" ]; then
+    echo
+    echo "### Against $baseline"
+    echo '```'
+    "$py" -m edgecheck compare "$baseline" "$out/results-$board.json" || true
+    echo '```'
+  fi
+} > "$summary"
+if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then cat "$summary" >> "$GITHUB_STEP_SUMMARY"; fi
+exit "$status"
