@@ -6,7 +6,9 @@ same inputs reuses every file and never imports TensorFlow.
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -71,6 +73,26 @@ def _features_file(ds: Dataset, opts: BuildOptions, store: Path, log: Callable[[
     return path, info
 
 
+@contextlib.contextmanager
+def _quiet(enabled: bool):
+    """Silence the converter's dumps, which TensorFlow's C++ code writes straight to file descriptor 1."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions, folder: Path,
                  log: Callable[[str], None]) -> dict:
     """Train, convert and evaluate one architecture; writes model.tflite then entry.json.
@@ -83,9 +105,7 @@ def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions
 
     t0 = time.perf_counter()
     model, tinfo = train(arch, z["F_train"], z["y_train"], z["F_val"], z["y_val"], n_classes, opts.train)
-    import contextlib
-
-    with contextlib.redirect_stdout(sys.stderr if opts.verbose else io.StringIO()):
+    with _quiet(not opts.verbose):
         tfl = to_int8_tflite(model, z["F_train"])
     tpath = atomic_write_bytes(folder / "model.tflite", tfl)
     summary = check_edgetpu_ready(tpath)

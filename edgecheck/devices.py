@@ -50,8 +50,14 @@ class Device:
     metadata: dict = field(default_factory=dict)
 
     @property
+    def remote(self) -> str | None:
+        return self.metadata.get("remote")
+
+    @property
     def key(self) -> str:
         """The device configuration results are matched on."""
+        if self.remote:
+            return f"{self.name}@{self.remote}:threads={self.threads}"
         if self.kind == SIMULATED:
             m = self.metadata
             cfg = f"link={m['link']},clock={m['clock_hz'] / 1e6:g}MHz" if self.name == "tpu-sim" else \
@@ -61,6 +67,9 @@ class Device:
 
     @property
     def provenance(self) -> str:
+        if self.remote:
+            return (f"measured on {self.name} at {self.remote} (edgecheck worker, timed on that host, "
+                    f"{self.threads} thread(s))")
         if self.kind == MEASURED and self.name == "tpu":
             pkg = self.metadata.get("interpreter", {})
             return (f"measured on tpu ({self.metadata.get('connection')} Edge TPU, libedgetpu "
@@ -96,7 +105,7 @@ class Device:
     @property
     def exact_cpu_kernels(self) -> bool:
         """True when the device runs the same CPU kernels as the build, so predictions must match."""
-        return self.kind == MEASURED and self.name in ("cpu", "a53")
+        return self.kind == MEASURED and self.name in ("cpu", "a53") and not self.remote
 
     def open(self, model: ModelEntry) -> "LocalRunner":
         if self.kind != MEASURED:
@@ -174,10 +183,16 @@ def parse_device_option(values: list[str] | None) -> list[str]:
     names: list[str] = []
     for v in values or ["auto"]:
         for part in str(v).split(","):
-            part = part.strip().lower()
+            part = part.strip()
+            if "@" not in part:
+                part = part.lower()
             if not part:
                 continue
-            if part not in KNOWN_DEVICES:
+            if "@" in part:
+                from .remote import parse_target
+
+                parse_target(part)  # validates; the device is built in select()
+            elif part not in KNOWN_DEVICES:
                 raise EdgecheckError(f"--device: unknown device {part!r}; known: {', '.join(KNOWN_DEVICES)}")
             if part not in names:
                 names.append(part)
@@ -231,7 +246,8 @@ def twin_device(name: str, constants_path: str | None = None, tpu_link: str = "p
 
 
 def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
-           cpuinfo_text: str | None = None, tpu_selector: str | None = None, twin_options: dict | None = None) -> Selection:
+           cpuinfo_text: str | None = None, tpu_selector: str | None = None, twin_options: dict | None = None,
+           remote_options: dict | None = None) -> Selection:
     """The devices of this session. auto = every real device found (the host CPU,
     called a53 when it is a Cortex-A53, and a usable Edge TPU) plus the twin of
     every real device that is missing."""
@@ -246,7 +262,13 @@ def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
             wanted.append(n)
     devices, skipped, absent = [], {}, {}
     for n in dict.fromkeys(wanted):
-        if n == "cpu":
+        if "@" in n:
+            from .remote import parse_target
+
+            t = parse_target(n, **(remote_options or {}))
+            threads = a53_threads if t.device == "a53" else 1 if t.device == "tpu" else cpu_threads
+            devices.append(Device(t.device, MEASURED, threads, {"remote": t.where, "_target": t}))
+        elif n == "cpu":
             if a53_host:
                 skipped[n] = "this host's CPU is a Cortex-A53: use --device=a53"
             else:

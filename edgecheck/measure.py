@@ -114,6 +114,8 @@ class Recorder:
         try:
             if device.kind == SIMULATED:
                 entry.update(simulate(model, device))
+            elif device.remote:
+                entry.update(self._measure_remote(model, device))
             else:
                 entry.update(self._measure_local(benchmark, model, device))
             entry["status"] = "ok"
@@ -129,7 +131,7 @@ class Recorder:
         for prec in ("float", "int8"):
             for metric, v in model.metrics.get(prec, {}).items():
                 extra[f"{prec}_{metric}"] = v
-        if "energy" in entry:
+        if "energy" in entry and entry["energy"].get("total_j") is not None:
             extra["energy_per_inference_j"] = entry["energy"]["total_j"]
             extra["energy_provenance"] = entry["energy"]["provenance"]
         if "on_device" in entry:
@@ -137,6 +139,32 @@ class Recorder:
             extra["device_agreement_with_build"] = entry["on_device"].get("agreement_with_build")
         benchmark.extra_info.update(extra)
         return entry
+
+    def _measure_remote(self, model: ModelEntry, device: Device) -> dict:
+        """Timed by the worker on the remote host; its per-round samples are the raw samples."""
+        from .errors import EdgecheckError
+        from .remote import WorkerClient
+
+        client = WorkerClient(device.metadata["_target"], rounds=self.timing.rounds,
+                              warmup_rounds=self.timing.warmup_rounds, round_seconds=self.timing.round_seconds,
+                              threads=device.threads)
+        path = model.edgetpu_tflite if device.name == "tpu" else model.tflite
+        line = client.measure_many([(model.name, path)])[model.name]
+        if not line.get("ok"):
+            raise EdgecheckError(f"{model.name} on {device.key}: {line['error']}")
+        samples = [float(x) for x in line["samples"]]
+        return {
+            "load_seconds": line["load_seconds"], "first_invoke_seconds": line["first_invoke_seconds"],
+            "input": "zeros (the worker has no test data)",
+            "latency": {"unit": "s", "statistic": "seconds per invoke, one sample per round",
+                        "iterations_per_round": line["iterations"], "rounds": len(samples),
+                        "warmup_rounds": self.timing.warmup_rounds, "samples": samples, "stats": summarize(samples),
+                        "timer": f"time.perf_counter on {device.remote} (edgecheck worker)"},
+            "worker": {"host": line.get("host"), "interpreter": line.get("interpreter")},
+            **({"energy": {"unit": "J", "total_j": None, "dynamic_j": None,
+                           "provenance": "none: energy probes read this host's sensors, not a remote board's"}}
+               if self.energy is not None else {}),
+        }
 
     def _measure_local(self, benchmark, model: ModelEntry, device: Device) -> dict:
         freq_before = cpufreq().get("frequency_mhz")

@@ -32,6 +32,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--device", action="append", default=None, metavar="NAME",
                 help="device(s): auto (default: real devices found plus twins of the missing ones), cpu, a53, tpu, "
                      "tpu-sim, a53-sim; repeatable, comma-separated lists accepted")
+    g.addoption("--remote-python", default="python3",
+                help="python on a remote board for --device X@ssh://... (default python3)")
+    g.addoption("--ssh-option", action="append", default=[], metavar="OPT",
+                help="extra ssh argument for remote devices, repeatable (e.g. --ssh-option=-i --ssh-option=key)")
     g.addoption("--tpu-device", default=None, metavar="SEL",
                 help="which Edge TPU: ':0', 'usb', 'usb:1', 'pci:0' (default: the first found)")
     g.addoption("--grid", default="default", help="architecture grid: default, smoke, or e.g. 1x32,2x64 (default: default)")
@@ -114,7 +118,9 @@ class EdgecheckSession:
         self.selection = select(opt("device"), cpu_threads=opt("cpu_threads"), a53_threads=opt("a53_threads"),
                                 tpu_selector=opt("tpu_device"),
                                 twin_options={"constants_path": opt("twin_constants"), "tpu_link": opt("tpu_link"),
-                                              "tpu_clock_mhz": opt("tpu_clock")})
+                                              "tpu_clock_mhz": opt("tpu_clock")},
+                                remote_options={"python": opt("remote_python"),
+                                                "ssh_options": tuple(opt("ssh_option"))})
         if opt("model"):
             self.models = [art.user_model(p) for p in opt("model")]
         else:
@@ -174,7 +180,8 @@ class EdgecheckSession:
         out = Path(opt("build_dir")) / safe
         cmd = [sys.executable, "-m", "edgecheck", "build", "--grid", opt("grid"), "--dataset", opt("dataset"),
                "--out", str(out)]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        # TensorFlow's C++ log: 3 hides its harmless "NodeDef mentions attribute" errors; Python errors still show
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
         capman = self.config.pluginmanager.getplugin("capturemanager")
         tw = self.config.get_terminal_writer()
         tw.line(f"edgecheck: building or reusing artifacts: {' '.join(cmd[2:])}")
@@ -216,7 +223,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         for dev in session.selection.devices:
             reason = dev.cannot_run(model)
             marks = [pytest.mark.skip(reason=f"{dev.name}: {reason}")] if reason else []
-            params.append(pytest.param(model, dev, id=f"{model.name}-{dev.name}", marks=marks))
+            dev_id = dev.name if not dev.remote else f"{dev.name}@{dev.remote.replace('ssh://', '')}"
+            params.append(pytest.param(model, dev, id=f"{model.name}-{dev_id}", marks=marks))
         for name, reason in session.selection.skipped.items():
             params.append(pytest.param(model, None, id=f"{model.name}-{name}", marks=pytest.mark.skip(reason=f"{name}: {reason}")))
     metafunc.parametrize(["edgecheck_model", "device"], params)
@@ -234,6 +242,34 @@ def edgecheck_session(request: pytest.FixtureRequest) -> EdgecheckSession:
     if session.error:
         raise pytest.UsageError(session.error)
     return session
+
+
+def _interpreter_factory(session: EdgecheckSession, name: str):
+    dev = next((d for d in session.selection.devices if d.name == name and d.kind == "measured" and not d.remote), None)
+    if dev is None:
+        reason = session.selection.skipped.get(name) or session.selection.absent.get(name) or "not selected (--device)"
+        pytest.skip(f"{name}: {reason}")
+
+    def make(model: art.ModelEntry):
+        """An allocated interpreter for ``model`` on this device (the Edge TPU runs the *_edgetpu.tflite)."""
+        reason = dev.cannot_run(model)
+        if reason:
+            pytest.skip(f"{name}: {reason}")
+        return dev.open(model).interp
+
+    return make
+
+
+@pytest.fixture
+def tpu_interpreter(edgecheck_session: EdgecheckSession):
+    """``tpu_interpreter(model)``: the model's interpreter with the Edge TPU delegate; skips without a TPU."""
+    return _interpreter_factory(edgecheck_session, "tpu")
+
+
+@pytest.fixture
+def a53_interpreter(edgecheck_session: EdgecheckSession):
+    """``a53_interpreter(model)``: the model's CPU interpreter on a Cortex-A53; skips on other hosts."""
+    return _interpreter_factory(edgecheck_session, "a53")
 
 
 @pytest.fixture

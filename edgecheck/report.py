@@ -128,6 +128,16 @@ def chart_figure(chart) -> tuple[bytes, str]:
     return _figure_bytes(fig)
 
 
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str) -> tuple[bytes, str]:
+    """Log x axis, labels, title and legend: the common end of the line plots."""
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _figure_bytes(fig)
+
+
 def pareto_figure(results: dict, op: dict | None) -> tuple[bytes, str]:
     """Macro-F1 against energy per inference, per device, with each device's Pareto front."""
     from .claims import rows_of
@@ -149,12 +159,8 @@ def pareto_figure(results: dict, op: dict | None) -> tuple[bytes, str]:
     if op:
         ax.scatter([op["energy_j"] * 1e6], [op["macro_f1"]], s=160, facecolors="none", edgecolors="black", lw=1.5,
                    label=f"C2 operating point ({op['operating_point']})")
-    ax.set_xscale("log")
-    ax.set_xlabel("energy per inference (uJ, log)")
-    ax.set_ylabel("int8 macro-F1 (test split)")
-    ax.set_title("Accuracy against energy, with Pareto fronts", fontsize=9)
-    ax.legend(fontsize=7)
-    return _figure_bytes(fig)
+    return _finish(fig, ax, "energy per inference (uJ, log)", "int8 macro-F1 (test split)",
+                   "Accuracy against energy, with Pareto fronts")
 
 
 def latency_figure(results: dict, cache_bytes: int) -> tuple[bytes, str]:
@@ -169,13 +175,9 @@ def latency_figure(results: dict, cache_bytes: int) -> tuple[bytes, str]:
                 color=DEVICE_COLORS.get(dev, "#777"), label=f"{dev} ({rs[0].kind})")
     ax.axvline(cache_bytes, color="grey", ls="--", lw=1)
     ax.text(cache_bytes, ax.get_ylim()[1] if ax.has_data() else 1, " on-chip cache", fontsize=7, va="top", color="grey")
-    ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("parameters (log)")
-    ax.set_ylabel("latency per inference (us, log)")
-    ax.set_title("Latency against model size (the Edge TPU's on-chip cliff)", fontsize=9)
-    ax.legend(fontsize=7)
-    return _figure_bytes(fig)
+    return _finish(fig, ax, "parameters (log; about the int8 weight bytes)", "latency per inference (us, log)",
+                   "Latency against model size (the Edge TPU's on-chip cliff)")
 
 
 def battery_rows(results: dict, rate_hz: float) -> list[dict]:
