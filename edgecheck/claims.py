@@ -144,7 +144,9 @@ def c1(rows: list[Row], th: dict, dataset: str) -> ClaimResult:
     best = max(models.values(), key=lambda r: r.f1_int8)
     drops = {}
     for r in models.values():
-        allowance = max(cfg["max_int8_drop"], 1.0 / r.test_windows if r.test_windows else 0.0)
+        # one test window's worth: one flipped window moves macro-F1 by about 1/n (a little more when the
+        # classes it touches are small: 0.02506 for 40 windows in 4 classes), hence the 10 % slack
+        allowance = max(cfg["max_int8_drop"], 1.1 / r.test_windows if r.test_windows else 0.0)
         drops[r.model] = {"float": r.f1_float, "int8": r.f1_int8, "drop": r.f1_float - r.f1_int8,
                           "allowed": allowance, "ok": r.f1_int8 >= r.f1_float - allowance}
     bad = [m for m, d in drops.items() if not d["ok"]]
