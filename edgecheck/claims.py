@@ -138,7 +138,8 @@ def c1(rows: list[Row], th: dict, dataset: str) -> ClaimResult:
     title = "Spectrogram + FFNN classifies well, and int8 quantization costs little"
     models = _per_model(rows)
     if not models:
-        return _skip("C1", title, "no model with accuracy metrics (a --model run has no test data)")
+        return _skip("C1", title, "no result with accuracy metrics in this run (no device ran, or --model "
+                                  "files, which come without test data)")
     cfg = th["C1"]
     need = cfg["min_best_macro_f1"].get(dataset, cfg["min_best_macro_f1"]["default"])
     best = max(models.values(), key=lambda r: r.f1_int8)

@@ -111,8 +111,14 @@ class Device:
         if self.kind != MEASURED:
             raise EdgecheckError(f"device {self.name} is {self.kind}; it has no interpreter to open")
         if self.name == "tpu":
-            from .edgetpu import load_delegate
+            from .edgetpu import load_delegate, pycoral_edgetpu
 
+            pc = pycoral_edgetpu()
+            if pc is not None:  # Google's pycoral: make_interpreter with its device selector (':0', 'usb', 'pci:0')
+                t0 = time.perf_counter()
+                interp = pc.make_interpreter(str(model.edgetpu_tflite), device=self.metadata.get("selector"))
+                interp.allocate_tensors()
+                return LocalRunner(interp, time.perf_counter() - t0)
             pkg = self.metadata["_package"]
             delegate = load_delegate(self.metadata.get("selector"), pkg.module)
             return LocalRunner.open(model.edgetpu_tflite, 1, pkg, delegates=[delegate])

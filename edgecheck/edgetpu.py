@@ -49,8 +49,24 @@ def _read(p: Path) -> str | None:
         return None
 
 
-def find_edge_tpus(dev: Path = Path("/dev"), usb_sysfs: Path = Path("/sys/bus/usb/devices")) -> list[EdgeTpu]:
-    """Edge TPUs visible to this machine, PCIe first; roots are parameters so tests use real layouts."""
+def pycoral_edgetpu():
+    """Google's pycoral.utils.edgetpu when it is installed (from Coral's repository, never PyPI's 'pycoral'), else None."""
+    try:
+        from pycoral.utils import edgetpu  # noqa: PLC0415
+    except Exception:  # noqa: BLE001 - absent, or PyPI's unrelated 'pycoral' without this module
+        return None
+    return edgetpu if hasattr(edgetpu, "list_edge_tpus") and hasattr(edgetpu, "make_interpreter") else None
+
+
+def find_edge_tpus(dev: Path = Path("/dev"), usb_sysfs: Path = Path("/sys/bus/usb/devices"),
+                   use_pycoral: bool = True) -> list[EdgeTpu]:
+    """Edge TPUs visible to this machine, PCIe first; roots are parameters so tests use real layouts.
+    With Google's pycoral installed, its list_edge_tpus() is asked first (what the runtime itself sees)."""
+    pc = pycoral_edgetpu() if use_pycoral else None
+    if pc is not None:
+        listed = [EdgeTpu(t["type"], t["path"], note="listed by pycoral") for t in pc.list_edge_tpus()]
+        if listed:
+            return listed
     found: list[EdgeTpu] = []
     for node in sorted(dev.glob("apex_*")):
         ok = os.access(node, os.R_OK | os.W_OK)
