@@ -24,7 +24,7 @@ from .environment import BUILD_PACKAGES, git_commit, package_versions
 from .errors import EdgecheckError
 from .files import atomic_write_bytes, atomic_write_json, hash_of, sha256_file
 from .metrics import agreement, scores
-from .spectrogram import SpectrogramConfig, Standardizer, config_for, features
+from .spectrogram import Standardizer, config_for, features
 from .train import TrainConfig
 
 # Bump when a change to the build would change what a given key produces.

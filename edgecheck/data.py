@@ -316,7 +316,7 @@ def load_csv(path: Path) -> Dataset:
     if not channels:
         raise EdgecheckError(f"{path}: no channel columns besides window, label, time, group")
     windows: dict[str, list[dict]] = {}
-    for i, row in enumerate(rows, start=2):
+    for row in rows:
         windows.setdefault(row["window"], []).append(row)
     lengths = {len(v) for v in windows.values()}
     if len(lengths) != 1:

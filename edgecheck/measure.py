@@ -12,7 +12,6 @@ import math
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -232,7 +231,7 @@ class Recorder:
         per_check = max(1, int(round(0.005 / max((latency or {}).get("stats", {}).get("median", 1e-3), 1e-7))))
         windows = []
         for _ in range(opts.windows):
-            t0 = opts.probe.start()
+            opts.probe.start()
             n, start = 0, time.perf_counter()
             while time.perf_counter() - start < opts.window_seconds:
                 for _ in range(per_check):
@@ -256,7 +255,7 @@ class Recorder:
 
 
 def _idle(probe, seconds: float) -> dict:
-    t0 = probe.start()
+    probe.start()
     time.sleep(seconds)
     w = probe.stop()
     return {"t0": w.t0, "t1": w.t1, "energy_j": w.energy_j, "samples": w.samples,
@@ -278,18 +277,13 @@ def energy_figures(windows: list[dict], idle_power_w: float | None) -> dict:
 
 def model_energy(device: Device, latency: dict | None) -> dict:
     """The twins' power model x measured latency: an estimate, labelled so."""
-    from .twins import load_constants
+    from .twins import load_constants, power_model
 
     if device.name not in ("tpu", "a53") or not latency:
         return {"unit": "J", "total_j": None, "dynamic_j": None,
                 "provenance": f"none: the model probe has no power model for {device.name} (host CPUs are out of scope)"}
     c = load_constants()
-    if device.name == "tpu":
-        idle = c.value("tpu", "power", "board_idle_w")
-        active = c.value("tpu", "power", "tpu_active_w") + c.value("tpu", "power", "host_drive_w")
-    else:
-        idle = c.value("a53", "power", "board_idle_w")
-        active = device.threads * c.value("a53", "power", "core_active_w")
+    idle, active = power_model(c, device.name, device.threads)
     t = latency["stats"]["median"]
     return {"unit": "J", "total_j": (idle + active) * t, "dynamic_j": active * t, "power_w": idle + active,
             "provenance": f"estimated: twin power model ({c.path}, sha256 {c.sha256[:12]}) x measured latency"}

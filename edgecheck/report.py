@@ -184,20 +184,17 @@ def battery_rows(results: dict, rate_hz: float) -> list[dict]:
     """Average power and energy per hour at ``rate_hz`` inferences per second: idle power plus dynamic energy x rate."""
     from .claims import rows_of
 
+    from .twins import load_constants, power_model
+
     out = []
-    idle_by_device = {}
+    idle_by_device = {}  # measured idle power where a probe measured it
     for e in results.get("entries", []):
-        en = e.get("energy") or {}
-        p_idle = (en.get("idle") or {}).get("power_w")
-        if p_idle is None and e.get("twin"):
-            p_idle = None  # twins: idle from the constants below
+        p_idle = ((e.get("energy") or {}).get("idle") or {}).get("power_w")
         if p_idle is not None:
             idle_by_device[e["device"]["name"]] = p_idle
-    from .twins import load_constants
-
     c = load_constants()
-    idle_by_device.setdefault("tpu-sim", c.value("tpu", "power", "board_idle_w"))
-    idle_by_device.setdefault("a53-sim", c.value("a53", "power", "board_idle_w"))
+    idle_by_device.setdefault("tpu-sim", power_model(c, "tpu")[0])  # the twins' idle power
+    idle_by_device.setdefault("a53-sim", power_model(c, "a53")[0])
     for r in rows_of(results):
         if r.energy_j is None or r.latency_s is None or r.device not in idle_by_device:
             continue

@@ -112,6 +112,17 @@ def cache_split(layers: list[DenseLayer], cache_bytes: int) -> tuple[int, int]:
     return cached, streamed
 
 
+def power_model(c: Constants, device: str, threads: int = 1) -> tuple[float, float]:
+    """(idle, active) watts of the board while ``device`` ("tpu" or "a53") runs inferences:
+    the same supply powers both, so both include the board's idle power."""
+    if device == "tpu":
+        return (c.value("tpu", "power", "board_idle_w"),
+                c.value("tpu", "power", "tpu_active_w") + c.value("tpu", "power", "host_drive_w"))
+    if device == "a53":
+        return c.value("a53", "power", "board_idle_w"), threads * c.value("a53", "power", "core_active_w")
+    raise EdgecheckError(f"no power model for device {device!r} (host CPUs are out of scope)")
+
+
 def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float | None = None,
                 compiler: dict | None = None) -> Prediction:
     """Invoke overhead + I/O and uncached parameters over the link + compute on the MAC array."""
@@ -134,8 +145,7 @@ def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float |
     mac_rate = c.value("tpu", "mac_array") * c.value("tpu", "matvec_utilization") * clock
     compute = w.macs / mac_rate
     latency = overhead + transfer + compute
-    power = c.value("tpu", "power", "board_idle_w") + c.value("tpu", "power", "tpu_active_w") \
-        + c.value("tpu", "power", "host_drive_w")
+    power = sum(power_model(c, "tpu"))
     return Prediction("tpu-sim", latency, power, power * latency, {
         "overhead_s": overhead, "transfer_s": transfer, "compute_s": compute, "cached_bytes": cached,
         "streamed_bytes": streamed, "cache_split_from": split_from, "link": link, "clock_hz": clock})
@@ -155,7 +165,7 @@ def predict_a53(w: Workload, c: Constants, threads: int = 1, clock_hz: float | N
     memory = w.param_bytes / rate
     overhead = c.value("a53", "invoke_overhead_s") + w.n_ops * c.value("a53", "op_overhead_s")
     latency = overhead + max(compute, memory)
-    power = c.value("a53", "power", "board_idle_w") + threads * c.value("a53", "power", "core_active_w")
+    power = sum(power_model(c, "a53", threads))
     return Prediction("a53-sim", latency, power, power * latency, {
         "overhead_s": overhead, "compute_s": compute, "memory_s": memory, "weights_from": where,
         "bound": "compute" if compute >= memory else "memory", "threads": threads, "clock_hz": clock})

@@ -1,6 +1,5 @@
 """The build stage end to end on the smoke grid (a real TensorFlow build in a child process)."""
 import json
-import os
 
 import numpy as np
 import pytest

@@ -6,7 +6,6 @@ import pytest
 
 from conftest import run_edgecheck
 from edgecheck.calibrate import fit_board, fit_cpu_form, fit_links, nnls
-from edgecheck.errors import EdgecheckError
 from edgecheck.twins import load_constants
 
 

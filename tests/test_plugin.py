@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import INFERENCE, REPO, run_pytest
+from conftest import INFERENCE, run_pytest
 from edgecheck import artifacts as art
 from edgecheck.devices import is_cortex_a53, parse_device_option, select
 from edgecheck.errors import EdgecheckError

@@ -1,5 +1,4 @@
 """Energy probes against fake hwmon and powercap trees that mirror the kernel's files and units."""
-import json
 import os
 import threading
 import time

@@ -9,9 +9,9 @@ import tempfile
 import numpy as np
 import pytest
 
-from conftest import REPO, run_edgecheck
+from conftest import run_edgecheck
 from edgecheck import artifacts as art
-from edgecheck.chart import build_chart, c6, leave_one_out, winners
+from edgecheck.chart import build_chart, c6, winners
 from edgecheck.claims import load_thresholds
 from edgecheck.errors import EdgecheckError
 from edgecheck.recommend import recommend

@@ -1,7 +1,6 @@
 """The twins: monotone, physically bounded, the on-chip cliff, honest constants, and the suite on them."""
 import json
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
