@@ -201,7 +201,11 @@ def _energy(model: str, device: str, b: dict, r: dict, th: Thresholds) -> list[R
                     UNCHANGED if same else (REGRESSION if rv > bv else IMPROVEMENT), "simulated: exact comparison")]
     limit = th.for_model(model, "energy")
     change = _rel(rv, bv)
-    spread = f"spread of windows: baseline {be.get('spread', '?')}, run {re_.get('spread', '?')}"
+    def fmt(e: dict) -> str:
+        lo_hi = e.get("spread_j")
+        return f"{lo_hi[0] * 1e6:.3g}-{lo_hi[1] * 1e6:.3g} uJ" if lo_hi else "?"
+
+    spread = f"spread of windows: baseline {fmt(be)}, run {fmt(re_)}"
     verdict = REGRESSION if change > limit else IMPROVEMENT if change < -limit else UNCHANGED
     return [Row(model, device, "energy", bv, rv, change, verdict, f"medians of windows; threshold {limit:.0%}; {spread}")]
 

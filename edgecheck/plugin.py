@@ -62,6 +62,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--baseline", default=None, metavar="PATH",
                 help="compare this run with a saved baseline at the end; a regression fails the session")
     g.addoption("--save-baseline", default=None, metavar="PATH", help="save this run as a baseline")
+    g.addoption("--compare-threshold", action="append", default=[], metavar="METRIC=VALUE",
+                help="override a comparison threshold: latency=0.2, energy=0.1, accuracy=0.02, "
+                     "or per architecture 4x2048:latency=0.3 (repeatable)")
     g.addoption("--force-baseline", action="store_true",
                 help="compare even when the baseline's dataset, config or device runtimes differ")
     g.addoption("--energy-probe", default="none", metavar="PROBE",
@@ -322,7 +325,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from .compare import compare, has_regression
 
         try:
-            rows = compare(res.load(es.option("baseline")), results.data, force=es.option("force_baseline"))
+            baseline = res.load(es.option("baseline"))
+            th = thresholds_from_options(baseline, es.option("compare_threshold"))
+            rows = compare(baseline, results.data, th, force=es.option("force_baseline"))
         except EdgecheckError as e:
             es.comparison_error = str(e)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -332,6 +337,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if has_regression(rows):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     _write_report(es)
+
+
+def thresholds_from_options(baseline: dict, values: list[str]):
+    """The baseline's thresholds, overridden by ``--compare-threshold`` values."""
+    from .compare import Thresholds
+
+    th = Thresholds.from_baseline(baseline)
+    for v in values:
+        key, sep, num = v.partition("=")
+        model, _, metric = key.rpartition(":")
+        try:
+            value = float(num)
+        except ValueError:
+            value = None
+        if not sep or metric not in ("latency", "energy", "accuracy") or value is None or value < 0:
+            raise EdgecheckError(f"--compare-threshold {v!r}: use latency|energy|accuracy=NUMBER, "
+                                 "optionally prefixed by an architecture (4x2048:latency=0.3)")
+        if model:
+            th.per_model.setdefault(model, {})[metric] = value
+        else:
+            setattr(th, metric, value)
+    return th
 
 
 def _write_report(es: "EdgecheckSession") -> None:

@@ -157,3 +157,12 @@ def test_cut_off_and_foreign_results_are_clear(tmp_path):
     p.write_text(json.dumps(bad))
     with pytest.raises(EdgecheckError, match="entries/0/kind"):
         load(p)
+
+
+def test_threshold_options():
+    from edgecheck.plugin import thresholds_from_options
+
+    th = thresholds_from_options({"thresholds": {"latency": 0.2}}, ["energy=0.05", "4x2048:latency=0.3"])
+    assert th.latency == 0.2 and th.energy == 0.05 and th.for_model("4x2048", "latency") == 0.3
+    with pytest.raises(EdgecheckError, match="--compare-threshold 'speed=1'"):
+        thresholds_from_options({}, ["speed=1"])
