@@ -173,6 +173,9 @@ def c6(results: dict, thresholds: dict) -> ClaimResult:
         chart = build_chart(results, "energy", cache_bytes=thresholds["C3"]["cache_bytes"])
     except EdgecheckError as e:
         return ClaimResult("C6", title, "skipped", None, message=str(e))
+    except ImportError:
+        return ClaimResult("C6", title, "skipped", None,
+                           message="the decision chart's rules need scikit-learn (pip install 'edgecheck[report]')")
     if chart.loo_agreement is None:
         return ClaimResult("C6", title, "skipped", None, message="fewer than 3 architectures measured on both platforms")
     need = thresholds["C6"]["min_agreement"]

@@ -145,3 +145,18 @@ def test_report_cli_and_the_run_writes_one(smoke_artifacts, tmp_path):
     out = tmp_path / "other.html"
     run_edgecheck("report", str(results), "-o", str(out), "--rate", "1")
     assert "Battery view at 1 inferences per second" in out.read_text()
+
+
+def test_c6_without_scikit_learn_is_skipped_with_the_reason(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_sklearn(name, *a, **k):
+        if name.startswith("sklearn"):
+            raise ImportError("No module named 'sklearn'")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    claim = c6(grid_results(lambda L, w: "tpu" if macs_of(L, w) >= 20_000 else "a53"), load_thresholds())
+    assert claim.holds is None and "need scikit-learn" in claim.message
