@@ -75,22 +75,27 @@ def _features_file(ds: Dataset, opts: BuildOptions, store: Path, log: Callable[[
 
 @contextlib.contextmanager
 def _quiet(enabled: bool):
-    """Silence the converter's dumps, which TensorFlow's C++ code writes straight to file descriptor 1."""
+    """Silence the converter's dumps, which TensorFlow's C++ code writes straight to file descriptors 1
+    and 2 (a failed conversion still raises, with its message, once they are restored)."""
     if not enabled:
         yield
         return
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved + [devnull]:
+            os.close(fd)
 
 
 def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions, folder: Path,
