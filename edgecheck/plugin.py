@@ -211,6 +211,29 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items.sort(key=lambda item: item.get_closest_marker("edgecheck_claim") is not None)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Say up front how long the sweep should take: a long run should not be a silent one."""
+    es = session.config.stash.get(SESSION_KEY, None)
+    if es is None or es.recorder is None:
+        return
+    pairs = [item.callspec.params for item in session.items
+             if hasattr(item, "callspec") and "device" in item.callspec.params
+             and item.callspec.params.get("device") is not None
+             and not item.get_closest_marker("skip")]
+    measured = [p for p in pairs if p["device"].kind == "measured"]
+    t = es.recorder.timing
+    per_model = (t.rounds + t.warmup_rounds) * t.round_seconds + 0.3  # rounds, plus load and accuracy windows
+    if es.recorder.energy is not None:
+        per_model += es.recorder.energy.windows * es.recorder.energy.window_seconds
+    devices = sorted({p["device"].name for p in measured})
+    estimate = len(measured) * per_model + len({p["device"].key for p in measured}) * (
+        es.recorder.energy.idle_seconds if es.recorder.energy else 0)
+    session.config.get_terminal_writer().line(
+        f"edgecheck: {len(pairs)} benchmarks, {len(measured)} measured"
+        + (f" on {', '.join(devices)}, about {estimate:.0f} s" if measured else "")
+        + f"; {len(pairs) - len(measured)} simulated (instant)")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "edgecheck_model" not in metafunc.fixturenames or "device" not in metafunc.fixturenames:
         return
