@@ -131,17 +131,7 @@ class EdgecheckSession:
             self.artifacts = art.load(root)
             self.models = self.artifacts.models
         self._probe_tpu()
-        header = {
-            "run": {"argv": sys.argv, "devices_requested": opt("device") or ["auto"],
-                    "devices": [d.to_dict() for d in self.selection.devices],
-                    "devices_skipped": self.selection.skipped, "devices_absent": self.selection.absent, "grid": opt("grid"), "dataset": opt("dataset")},
-            "environment": {"machine": machine(), "versions": package_versions(MEASURE_PACKAGES), "git": git_commit()},
-            "artifacts": self._artifacts_header(),
-        }
-        results = ResultsFile.start(opt("results"), header, resume=opt("resume"))
-        features = self.artifacts.test_features() if self.artifacts else None
-        n_classes = len(self.artifacts.manifest["dataset"]["classes"]) if self.artifacts else None
-        timing = TimingOptions(rounds=opt("rounds"), round_seconds=opt("round_time"))
+        # every option is checked before the results file is started, so a typo never wipes the last run's file
         energy = None
         from .probes import open_probe
 
@@ -150,6 +140,18 @@ class EdgecheckSession:
             if opt("energy_window") <= 0 or opt("energy_windows") < 1 or opt("idle_seconds") <= 0:
                 raise EdgecheckError("--energy-window and --idle-seconds must be > 0 and --energy-windows >= 1")
             energy = EnergyOptions(probe, opt("energy_window"), opt("energy_windows"), opt("idle_seconds"))
+        header = {
+            "run": {"argv": sys.argv, "devices_requested": opt("device") or ["auto"],
+                    "devices": [d.to_dict() for d in self.selection.devices],
+                    "devices_skipped": self.selection.skipped, "devices_absent": self.selection.absent,
+                    "grid": opt("grid"), "dataset": opt("dataset")},
+            "environment": {"machine": machine(), "versions": package_versions(MEASURE_PACKAGES), "git": git_commit()},
+            "artifacts": self._artifacts_header(),
+        }
+        results = ResultsFile.start(opt("results"), header, resume=opt("resume"))
+        features = self.artifacts.test_features() if self.artifacts else None
+        n_classes = len(self.artifacts.manifest["dataset"]["classes"]) if self.artifacts else None
+        timing = TimingOptions(rounds=opt("rounds"), round_seconds=opt("round_time"))
         self.recorder = Recorder(results, timing, features, n_classes, energy)
 
     def _probe_tpu(self) -> None:

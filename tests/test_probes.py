@@ -216,7 +216,10 @@ def test_trace_probe_dynamic_energy_within_2_percent(smoke_artifacts, tmp_path):
         assert en["provenance"].startswith("measured: trace probe")
 
 
-def test_bad_probe_option(smoke_artifacts, tmp_path):
+def test_bad_probe_option_keeps_the_last_results(smoke_artifacts, tmp_path):
+    results = tmp_path / "r.json"
+    results.write_text('{"earlier": "run"}')
     proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu",
-                      "--results", str(tmp_path / "r.json"), "--energy-probe", "hwmon:/nonexistent/hwmon7")
+                      "--results", str(results), "--energy-probe", "hwmon:/nonexistent/hwmon7")
     assert proc.returncode != 0 and "/nonexistent/hwmon7 does not exist" in proc.stdout + proc.stderr
+    assert results.read_text() == '{"earlier": "run"}'  # an option error never wipes the previous run's file
