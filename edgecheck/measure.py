@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -94,6 +94,7 @@ class Recorder:
     n_classes: int | None = None
     energy: EnergyOptions | None = None
     idle: dict | None = None  # device key -> idle measurement, taken before the device's first model
+    clients: dict = field(default_factory=dict)  # device key -> WorkerClient: files go to a board once
 
     def already_done(self, model: ModelEntry, device: Device) -> dict | None:
         key = entry_key({"model": model_record(model), "device": device.to_dict()})
@@ -144,9 +145,9 @@ class Recorder:
         from .errors import EdgecheckError
         from .remote import WorkerClient
 
-        client = WorkerClient(device.metadata["_target"], rounds=self.timing.rounds,
-                              warmup_rounds=self.timing.warmup_rounds, round_seconds=self.timing.round_seconds,
-                              threads=device.threads)
+        client = self.clients.setdefault(device.key, WorkerClient(
+            device.metadata["_target"], rounds=self.timing.rounds, warmup_rounds=self.timing.warmup_rounds,
+            round_seconds=self.timing.round_seconds, threads=device.threads))
         path = model.edgetpu_tflite if device.name == "tpu" else model.tflite
         line = client.measure_many([(model.name, path)])[model.name]
         if not line.get("ok"):
