@@ -477,5 +477,8 @@ def split_dataset(ds: Dataset, seed: int = 0, test_fraction: float = 0.3, val_fr
     perm = rng.permutation(idx)
     n_test = max(1, int(round(test_fraction * n)))
     n_val = max(1, int(round(val_fraction * n)))
-    return Split(np.sort(perm[n_test + n_val :]), np.sort(perm[n_test : n_test + n_val]), np.sort(perm[:n_test]),
-                 "random windows (no groups)")
+    train = np.sort(perm[n_test + n_val :])
+    if np.unique(ds.y[train]).size < ds.n_classes:
+        raise EdgecheckError(f"dataset {ds.name!r}: {n} windows are too few for {ds.n_classes} classes: the training "
+                             f"split ({train.size} windows) lacks some class; provide more windows per class")
+    return Split(train, np.sort(perm[n_test : n_test + n_val]), np.sort(perm[:n_test]), "random windows (no groups)")

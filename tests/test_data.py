@@ -78,18 +78,13 @@ def test_npz_bad_input(tmp_path, arrays, message):
     assert str(p) in str(e.value)
 
 
-def test_fewer_windows_than_classes(tmp_path):
-    p = _npz(tmp_path, X=np.zeros((3, 1, 8)), y=np.array([0, 1, 2]), sampling_rate=10.0)
-    # three windows, three classes: allowed; add a fourth class label with only three windows is impossible,
-    # so build it directly through validate
+def test_too_few_windows_per_class_is_refused_at_the_split(tmp_path):
     from edgecheck.data import Dataset, validate
 
-    ds = Dataset("x", np.zeros((3, 1, 8), np.float32), np.array([0, 1, 2]), 10.0, ["a", "b", "c"], ["c0"])
-    assert validate(ds, "x").X.shape[0] == 3
-    ds2 = Dataset("x", np.zeros((1, 1, 8), np.float32), np.array([0]), 10.0, ["a"], ["c0"])
-    with pytest.raises(EdgecheckError, match="at least 2 classes"):
-        validate(ds2, "x")
-    assert load_dataset(str(p)).n_classes == 3
+    ds = validate(Dataset("tiny", np.zeros((4, 1, 8), np.float32), np.array([0, 1, 2, 3]), 10.0,
+                          ["a", "b", "c", "d"], ["c0"]), "tiny")
+    with pytest.raises(EdgecheckError, match="4 windows are too few for 4 classes"):
+        split_dataset(ds)
 
 
 def test_unknown_and_missing(tmp_path):
