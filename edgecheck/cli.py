@@ -173,6 +173,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_chart(args: argparse.Namespace) -> int:
+    from . import results as res
+    from .chart import build_chart
+    from .files import atomic_write_bytes, atomic_write_json, atomic_write_text
+    from .report import chart_figure
+
+    chart = build_chart(res.load(args.run), args.metric, args.budget_ms / 1e3 if args.budget_ms else None)
+    out = Path(args.out)
+    stem = f"decision-chart-{args.metric}" + (f"-under-{args.budget_ms:g}ms" if args.budget_ms else "")
+    png, svg = chart_figure(chart)
+    atomic_write_bytes(out / f"{stem}.png", png)
+    atomic_write_text(out / f"{stem}.svg", svg)
+    atomic_write_text(out / f"{stem}.rules.txt", chart.rules_text + "\n")
+    atomic_write_json(out / f"{stem}.json", {"schema": "edgecheck.decision-chart/1", "run": args.run, **chart.to_dict()})
+    print(chart.rules_text)
+    agreement = "-" if chart.loo_agreement is None else f"{chart.loo_agreement:.0%}"
+    print(f"{chart.provenance}; leave-one-architecture-out agreement {agreement}; wrote {out}/{stem}.{{png,svg,rules.txt,json}}")
+    return 0
+
+
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from .recommend import recommend
 
@@ -273,6 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--budget-ms", type=float, default=None, help="add a chart of the fastest model under this latency")
     rp.add_argument("--rate", type=float, default=10.0, help="inferences per second for the battery view (default 10)")
     rp.set_defaults(func=_cmd_report)
+
+    ch = sub.add_parser("chart", help="the decision chart of a run: PNG, SVG, and its rules as text and JSON")
+    ch.add_argument("run")
+    ch.add_argument("--metric", default="energy", choices=["energy", "latency"])
+    ch.add_argument("--budget-ms", type=float, default=None, help="only devices within this latency can win")
+    ch.add_argument("-o", "--out", default=".", help="output folder (default: here)")
+    ch.set_defaults(func=_cmd_chart)
 
     rc = sub.add_parser("recommend", help="which platform for this .tflite, with measured or predicted figures")
     rc.add_argument("model")

@@ -230,7 +230,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     devices = sorted({p["device"].name for p in measured})
     estimate = len(measured) * per_model + len({p["device"].key for p in measured}) * (
         es.recorder.energy.idle_seconds if es.recorder.energy else 0)
-    session.config.get_terminal_writer().line(
+    tw = session.config.get_terminal_writer()
+    if es.recorder.energy is not None:
+        probe = es.recorder.energy.probe
+        what = "model: the twins' power model x measured latency (estimated)" if probe == "model" else \
+            ", ".join(f"{k} {v}" for k, v in probe.describe().items() if v is not None)
+        tw.line(f"edgecheck: energy probe: {what}")
+    tw.line(
         f"edgecheck: {len(pairs)} benchmarks, {len(measured)} measured"
         + (f" on {', '.join(devices)}, about {estimate:.0f} s" if measured else "")
         + f"; {len(pairs) - len(measured)} simulated (instant)")

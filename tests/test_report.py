@@ -160,3 +160,15 @@ def test_c6_without_scikit_learn_is_skipped_with_the_reason(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_sklearn)
     claim = c6(grid_results(lambda L, w: "tpu" if macs_of(L, w) >= 20_000 else "a53"), load_thresholds())
     assert claim.holds is None and "need scikit-learn" in claim.message
+
+
+def test_chart_cli_writes_png_svg_and_rules(tmp_path):
+    p = tmp_path / "run.json"
+    p.write_text(json.dumps(grid_results(lambda L, w: "tpu" if macs_of(L, w) >= 20_000 else "a53")))
+    proc = run_edgecheck("chart", str(p), "-o", str(tmp_path / "out"))
+    assert "simulated; leave-one-architecture-out agreement" in proc.stdout
+    names = {f.name for f in (tmp_path / "out").iterdir()}
+    assert names == {"decision-chart-energy.png", "decision-chart-energy.svg", "decision-chart-energy.rules.txt",
+                     "decision-chart-energy.json"}
+    rules = json.loads((tmp_path / "out" / "decision-chart-energy.json").read_text())["rules"]
+    assert "if" in rules and (tmp_path / "out" / "decision-chart-energy.png").read_bytes()[:4] == b"\x89PNG"
