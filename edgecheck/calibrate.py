@@ -21,7 +21,7 @@ import numpy as np
 from .errors import EdgecheckError
 from .files import sha256_file
 from .modelfile import DenseLayer
-from .twins import Constants, Workload, cache_split, predict_a53, workload
+from .twins import Constants, Workload, cache_split, predict_a53, workload_from_sizes
 
 PUBLISHED = Path(__file__).with_name("published_tpu_latency.json")
 
@@ -185,9 +185,10 @@ def fit_board(results: list[dict], results_paths: list[str], base: Constants, de
             comp = (e["model"].get("compiler") or {}).get("models") or []
             if comp and comp[0].get("off_chip_streamed_bytes") is not None:
                 streamed = sum(m.get("off_chip_streamed_bytes") or 0 for m in comp)
-            else:
-                streamed = cache_split(workload(e["model"]["tflite"]).layers, base.value("tpu", "cache_bytes"))[1] \
-                    if e["model"].get("tflite") else 0
+            else:  # no compiler log: fill the cache layer by layer from the model's recorded layer sizes
+                sizes = (e["model"].get("size") or {}).get("layer_sizes") or []
+                w = workload_from_sizes(sizes, f"calibrate: {e['model']['name']} (no compiler log, no layer sizes)")
+                streamed = cache_split(w.layers, base.value("tpu", "cache_bytes"))[1]
             rows.append({"link": link, "streamed_bytes": streamed, "latency_s": e["latency"]["stats"]["median"]})
         fit = fit_links(rows)[link]
         _set(out, ("tpu", "links", link, "overhead_s"), fit["overhead_s"], src)

@@ -47,5 +47,5 @@ def recommend(model: str | Path, metric: str = "energy", results_path: str | Non
     best = min(figures, key=lambda d: figures[d][key])
     return {"model": str(model), "metric": metric, "platform": best.replace("-sim", ""),
             "source": f"simulated by the twins (constants sha256 {c.sha256[:12]}); not measured",
-            "params": sum(d.in_features * d.out_features + d.out_features for d in w.layers), "macs": w.macs,
+            "params": w.params, "macs": w.macs,
             "figures": figures}

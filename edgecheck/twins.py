@@ -70,8 +70,22 @@ class Workload:
         return sum(d.weight_bytes + d.bias_bytes for d in self.layers)
 
     @property
+    def params(self) -> int:
+        return sum(d.in_features * d.out_features + d.out_features for d in self.layers)
+
+    @property
     def io_bytes(self) -> int:
         return (self.layers[0].input_bytes + self.layers[-1].output_bytes) if self.layers else 0
+
+
+def workload_from_sizes(layer_sizes: list[int], source: str = "layer sizes") -> Workload:
+    """The int8 dense network [n_in, ..., n_out] as the build makes it (one FULLY_CONNECTED per layer),
+    for results that carry a model's layer sizes but not its file."""
+    if len(layer_sizes) < 2:
+        raise EdgecheckError(f"{source}: needs at least input and output sizes, got {layer_sizes}")
+    layers = [DenseLayer(a, b, a * b, 4 * b, a * b, "int8", "per-tensor", a, b)
+              for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
+    return Workload(layers, len(layers), source)
 
 
 def workload(path: str | Path) -> Workload:

@@ -84,3 +84,26 @@ def test_calibrate_cli_errors(tmp_path):
     empty.write_text(json.dumps({"schema": "edgecheck.results/1", "created_utc": "x", "entries": []}))
     proc = run_edgecheck("calibrate", "--device", "cpu", str(empty), check=False)
     assert proc.returncode == 2 and "no measured cpu entries" in proc.stderr
+
+
+def test_tpu_fit_without_compiler_logs_uses_the_layer_sizes(tmp_path):
+    """Board results whose models have no compiler log: uncached bytes come from the recorded layer sizes."""
+    from edgecheck.twins import cache_split, workload_from_sizes
+
+    base = load_constants()
+    cache = base.value("tpu", "cache_bytes")
+    entries = []
+    for width in (256, 1024, 2048, 2560, 3072):
+        sizes = [792, width, width, width, 4]
+        streamed = cache_split(workload_from_sizes(sizes).layers, cache)[1]
+        entries.append({"device": {"name": "tpu", "metadata": {"connection": "pci"}}, "status": "ok",
+                        "model": {"name": f"3x{width}", "size": {"layer_sizes": sizes}},
+                        "latency": {"stats": {"median": 5e-5 + streamed / 4e8}}})
+    assert sum(cache_split(workload_from_sizes(e["model"]["size"]["layer_sizes"]).layers, cache)[1] > 0
+               for e in entries) >= 2  # the sweep crosses the cache
+    path = tmp_path / "board.json"
+    path.write_text(json.dumps({"entries": entries}))
+    fitted, report = fit_board([{"entries": entries}], [str(path)], base, "tpu")
+    assert report["link"] == "pcie"
+    assert report["overhead_s"] == pytest.approx(5e-5, rel=1e-6) and report["rate_Bps"] == pytest.approx(4e8, rel=1e-6)
+    assert fitted["tpu"]["links"]["pcie"]["rate_Bps"]["kind"] == "fitted"

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import INFERENCE, REPO
+from conftest import REPO
 from edgecheck.results import load
 
 

@@ -9,18 +9,15 @@ from conftest import INFERENCE, run_pytest
 from edgecheck import artifacts as art
 from edgecheck.devices import twin_device
 from edgecheck.errors import EdgecheckError
-from edgecheck.modelfile import DenseLayer
 from edgecheck.results import load
-from edgecheck.twins import (DEFAULT_CONSTANTS, Workload, cache_split, load_constants, predict_a53, predict_tpu,
-                             workload)
+from edgecheck.twins import (DEFAULT_CONSTANTS, cache_split, load_constants, predict_a53, predict_tpu, workload,
+                             workload_from_sizes)
 
 C = load_constants()
 
 
 def dense_net(n_in, widths, n_out=4):
-    sizes = [n_in] + list(widths) + [n_out]
-    layers = [DenseLayer(a, b, a * b, 4 * b, a * b, "int8", "per-tensor", a, b) for a, b in zip(sizes, sizes[1:])]
-    return Workload(layers, len(layers), "synthetic")
+    return workload_from_sizes([n_in] + list(widths) + [n_out], "synthetic")
 
 
 nets = st.builds(lambda n_in, L, w: (n_in, L, w), st.integers(8, 2000), st.integers(1, 5), st.integers(4, 3000))
@@ -111,6 +108,9 @@ def test_twins_cost_built_models_and_refuse_others(smoke_artifacts, tmp_path):
     m = art.load(smoke_artifacts).models[0]
     w = workload(m.tflite)
     assert w.macs == m.size["macs"] and w.param_bytes == m.size["weight_bytes"] + m.size["bias_bytes"]
+    assert w.params == m.size["params"]
+    from_sizes = workload_from_sizes(m.size["layer_sizes"])
+    assert (from_sizes.macs, from_sizes.param_bytes, from_sizes.io_bytes) == (w.macs, w.param_bytes, w.io_bytes)
     junk = tmp_path / "x.tflite"
     junk.write_bytes(b"nope")
     with pytest.raises(EdgecheckError, match="not a TFLite"):
