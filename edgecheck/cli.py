@@ -208,14 +208,15 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 
     sel = select(["cpu", "a53", "tpu"])
     freq = cpufreq()
-    problems = [t.note for t in find_edge_tpus() if t.note]
+    tpus = find_edge_tpus()
+    problems = [t.note for t in tpus if t.note]
     if freq.get("governor") not in (None, "performance"):
         problems.append(f"CPU governor is {freq['governor']!r}: latencies vary with frequency; "
                         "for stable numbers set it to 'performance'")
     out = {
         "found": [d.to_dict() for d in sel.devices],
         "not_found": sel.skipped,
-        "edge_tpus": [t.to_dict() for t in find_edge_tpus()],
+        "edge_tpus": [t.to_dict() for t in tpus],
         "edgetpu_runtime": runtime_info(),
         "edgetpu_compiler": find_compiler(),
         "cpu_frequency": freq,

@@ -204,7 +204,7 @@ def battery_rows(results: dict, rate_hz: float) -> list[dict]:
             continue  # the device cannot sustain this rate
         avg = idle + dynamic * rate_hz
         out.append({"model": r.model, "device": r.device, "kind": r.kind, "avg_power_w": avg,
-                    "wh_per_hour": avg, "dynamic_j": dynamic, "idle_w": idle})
+                    "dynamic_j": dynamic, "idle_w": idle})
     return out
 
 
@@ -282,9 +282,9 @@ def html_report(runs: list[tuple[str, dict]], comparison: list | None = None, bu
     rows = battery_rows(data, rate_hz)
     parts.append(f"<h2>Battery view at {rate_hz:g} inferences per second</h2><p>Average power = idle power + dynamic "
                  "energy per inference x rate; a device that cannot sustain the rate is left out.</p>"
-                 "<table><tr><th>model</th><th>device</th><th>kind</th><th>average power (W)</th><th>energy per hour (Wh)</th></tr>"
+                 "<table><tr><th>model</th><th>device</th><th>kind</th><th>average power (W)</th><th>energy per hour (Wh = W x 1 h)</th></tr>"
                  + "".join(f"<tr><td>{esc(r['model'])}</td><td>{esc(r['device'])}</td><td class='{r['kind']}'>{r['kind']}</td>"
-                           f"<td>{r['avg_power_w']:.3f}</td><td>{r['wh_per_hour']:.3f}</td></tr>" for r in rows) + "</table>")
+                           f"<td>{r['avg_power_w']:.3f}</td><td>{r['avg_power_w']:.3f}</td></tr>" for r in rows) + "</table>")
     parts.append("<h2>Results</h2><pre>" + esc("\n".join(results_table(data))) + "</pre>")
     # Says on the page when a figure did not load, and leaves a count a headless browser can read.
     parts.append("<script>window.addEventListener('load',function(){var im=document.images,ok=0;"
