@@ -16,7 +16,14 @@ import numpy as np
 from .artifacts import ModelEntry
 from .environment import cpu_model, cpufreq, machine
 from .errors import EdgecheckError
-from .interpreter import InterpreterPackage, find_package, make_interpreter, predict, quantize_input
+from .interpreter import (
+    InterpreterPackage,
+    find_package,
+    make_interpreter,
+    predict,
+    quantize_input,
+)
+from .twins import check_a53_threads
 
 MEASURED = "measured"
 SIMULATED = "simulated"
@@ -245,8 +252,7 @@ def twin_device(name: str, constants_path: str | None = None, tpu_link: str = "p
             raise EdgecheckError(f"--tpu-clock: {tpu_clock_mhz:g} MHz is not an Edge TPU clock (63, 125, 250, 500)")
         meta.update(link=tpu_link, clock_hz=clock)
         return Device(name, SIMULATED, 1, meta)
-    if not 1 <= a53_threads <= 4:
-        raise EdgecheckError(f"--a53-threads: must be 1 to 4, got {a53_threads}")
+    check_a53_threads(a53_threads)
     meta.update(clock_hz=float(c.value("a53", "clock_hz")))
     return Device(name, SIMULATED, a53_threads, meta)
 
@@ -257,6 +263,7 @@ def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
     """The devices of this session. auto = every real device found (the host CPU,
     called a53 when it is a Cortex-A53, and a usable Edge TPU) plus the twin of
     every real device that is missing."""
+    check_a53_threads(a53_threads)  # once, for the local a53, its twin and a53@ssh:// alike
     twin_options = {"a53_threads": a53_threads, **(twin_options or {})}
     names = parse_device_option(values)
     a53_host = is_cortex_a53(cpuinfo_text)
@@ -280,8 +287,6 @@ def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
             else:
                 devices.append(_cpu_device("cpu", cpu_threads))
         elif n == "a53":
-            if not 1 <= a53_threads <= 4:
-                raise EdgecheckError(f"--a53-threads: must be 1 to 4, got {a53_threads}")
             if a53_host:
                 devices.append(_cpu_device("a53", a53_threads))
             else:

@@ -165,10 +165,14 @@ def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float |
         "streamed_bytes": streamed, "cache_split_from": split_from, "link": link, "clock_hz": clock})
 
 
+def check_a53_threads(n: int) -> None:
+    if not 1 <= n <= 4:
+        raise EdgecheckError(f"--a53-threads: must be 1 to 4 (the Cortex-A53 cluster has four cores), got {n}")
+
+
 def predict_a53(w: Workload, c: Constants, threads: int = 1, clock_hz: float | None = None) -> Prediction:
     """Interpreter overhead + the larger of NEON compute and weight traffic (L2 or DRAM)."""
-    if not 1 <= threads <= 4:
-        raise EdgecheckError(f"--a53-threads: must be 1 to 4, got {threads}")
+    check_a53_threads(threads)
     clock = float(clock_hz or c.value("a53", "clock_hz"))
     compute = w.macs / (c.value("a53", "macs_per_cycle") * clock * threads)
     if w.param_bytes <= c.value("a53", "l2_bytes"):
