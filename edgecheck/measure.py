@@ -239,7 +239,7 @@ class Recorder:
                     runner.invoke()
                 n += per_check
             w = opts.probe.stop()
-            if not w.pending and w.samples < MIN_SAMPLES and w.samples != 2:
+            if not w.pending and w.samples is not None and w.samples < MIN_SAMPLES:
                 raise EdgecheckError(f"energy window of {w.seconds:.2f} s got {w.samples} power samples (< {MIN_SAMPLES}): "
                                      "lengthen it with --energy-window")
             windows.append({"t0": w.t0, "t1": w.t1, "invokes": n, "energy_j": w.energy_j, "samples": w.samples,

@@ -40,7 +40,7 @@ class Window:
     t0: float
     t1: float
     energy_j: float | None
-    samples: int
+    samples: int | None  # power samples integrated here; None where the instrument integrates (a counter)
     mean_power_w: float | None
     pending: bool = False  # a trace probe integrates when the meter's log is complete
 
@@ -199,8 +199,8 @@ class RaplProbe:
         e1, t1 = self._read(), time.time()
         delta = wrap_delta(self._e0, e1, self.max_range_uj)
         e = delta / 1e6
-        # the counter is one reading at each end: report it as 2 samples, exempt from the 10-sample rule
-        return Window(self._t0, t1, e, 2, e / (t1 - self._t0))
+        # the counter integrates in hardware: no power samples of ours, so the 10-sample rule does not apply
+        return Window(self._t0, t1, e, None, e / (t1 - self._t0))
 
 
 def wrap_delta(e0: int, e1: int, max_range: int) -> int:
@@ -217,7 +217,6 @@ class JoulescopeProbe:
     _latest: dict = field(default_factory=dict)
     _e0: float = 0.0
     _t0: float = 0.0
-    _n0: int = 0
 
     @classmethod
     def open(cls, scan=None) -> "JoulescopeProbe":
@@ -236,7 +235,6 @@ class JoulescopeProbe:
 
     def _on_stats(self, stats: dict) -> None:  # called on the USB thread
         self._latest = stats
-        self._count = getattr(self, "_count", 0) + 1
 
     def describe(self) -> dict:
         return {"probe": "joulescope", "sensor": str(self.device), "reading": "energy accumulator",
@@ -248,12 +246,13 @@ class JoulescopeProbe:
         return float(self._latest["accumulators"]["energy"]["value"])
 
     def start(self) -> float:
-        self._e0, self._t0, self._n0 = self._energy(), time.time(), getattr(self, "_count", 0)
+        self._e0, self._t0 = self._energy(), time.time()
         return self._t0
 
     def stop(self) -> Window:
         e, t1 = self._energy() - self._e0, time.time()
-        return Window(self._t0, t1, e, getattr(self, "_count", 0) - self._n0 + MIN_SAMPLES, e / (t1 - self._t0))
+        # the instrument's accumulator integrates at its own rate (2 MS/s on a JS110): no samples of ours
+        return Window(self._t0, t1, e, None, e / (t1 - self._t0))
 
 
 def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
