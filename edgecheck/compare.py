@@ -274,9 +274,9 @@ def table(rows: list[Row], only_changes: bool = False) -> list[str]:
                      r.verdict + (f" ({r.detail})" if r.verdict != UNCHANGED and r.detail else "")))
     if not body:
         return ["(no differences)" if only_changes else "(nothing to compare)"]
-    widths = [max(len(x[i]) for x in body + [head]) for i in range(6)]
-    fmt = lambda x: "  ".join(c.ljust(w) for c, w in zip(x[:6], widths)) + "  " + x[6]  # noqa: E731
-    return [fmt(head)] + [fmt(x) for x in body]
+    from .report import text_table
+
+    return text_table(head, body, pad_last=False)
 
 
 def summary(rows: list[Row]) -> dict:

@@ -53,10 +53,24 @@ def results_table(data: dict) -> list[str]:
                      "-" if energy is None else _fmt_energy(energy), source))
     if not rows:
         return ["(no results)"]
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).rjust(w) if i in (1, 2, 3, 4, 5, 7, 8, 9) else str(c).ljust(w)  # noqa: E731
-                               for i, (c, w) in enumerate(zip(r, widths)))
-    return [line(header), line(tuple("-" * w for w in widths))] + [line(r) for r in rows]
+    return text_table(header, rows, right={1, 2, 3, 4, 5, 7, 8, 9}, rule=True)
+
+
+def text_table(header: tuple, rows: list[tuple], right: set[int] = frozenset(), rule: bool = False,
+               pad_last: bool = True) -> list[str]:
+    """Aligned plain-text columns; ``right`` holds the right-aligned column indices. With ``pad_last``
+    False the last column is free text (long verdicts) and does not set a width."""
+    n = len(header) if pad_last else len(header) - 1
+    widths = [max(len(str(r[i])) for r in list(rows) + [header]) for i in range(n)]
+
+    def line(r) -> str:
+        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        return "  ".join(cells + ([] if pad_last else [str(r[-1])]))
+
+    out = [line(header)]
+    if rule:
+        out.append("  ".join("-" * w for w in widths))
+    return out + [line(r) for r in rows]
 
 
 # ----------------------------------------------------------------------------
