@@ -3,8 +3,8 @@
 - ``fit_links``: the Edge TPU twin's invoke overhead and link rate per link, by
   least squares on published latencies (``published_tpu_latency.json``).
 - ``fit_cpu_form``: the evidence that the CPU form (invoke and per-operator
-  overhead, compute rate, memory rate) fits real measurements: fitted on models
-  of at most 1 M parameters, scored on the larger ones (extrapolation).
+  overhead, L2 and memory rates, the L2's hits and misses from its geometry) fits real measurements: fitted on models of at most 1 M
+  parameters, scored on the larger ones (extrapolation).
 - ``fit_board``: A53 and TPU constants from results measured on a Coral board,
   written as a new constants file (kind "fitted", source the results' sha256).
 """
@@ -13,11 +13,11 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
+from .cache import CacheGeometry, miss_fraction
 from .errors import EdgecheckError
 from .files import sha256_file
 from .modelfile import DenseLayer
@@ -78,29 +78,6 @@ def fit_links(rows: list[dict]) -> dict:
 # ----------------------------------------------------------------------------
 
 
-def read_bandwidth(nbytes: int, repeats: int = 5) -> float:
-    """Bytes/s this process reads a buffer of ``nbytes`` (numpy max over int64 words, call overhead removed).
-
-    The memory rate of the CPU form, measured rather than fitted, so that it can
-    extrapolate past the sizes it was fitted on."""
-    def best_time(size: int) -> tuple[float, int]:
-        a = np.ones(max(size, 64) // 8, np.int64)
-        for _ in range(3):
-            a.max()
-        n = max(5, int(3e8 / max(a.nbytes, 1 << 16)))
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(n):
-                a.max()
-            best = min(best, (time.perf_counter() - t0) / n)
-        return best, a.nbytes
-
-    t_small, _ = best_time(64)
-    t, size = best_time(nbytes)
-    return size / max(t - t_small, 1e-9)
-
-
 def cpu_points(results: list[dict], device: str = "cpu") -> list[dict]:
     """(params, macs, bytes, ops, latency) of every ok measured entry of ``device``."""
     pts = []
@@ -118,30 +95,41 @@ def cpu_points(results: list[dict], device: str = "cpu") -> list[dict]:
     return sorted(pts, key=lambda p: p["params"])
 
 
-def fit_cpu_form(points: list[dict], max_train_params: int = 1_000_000, bandwidth=read_bandwidth) -> dict:
-    """latency = invoke + ops x per-op + MACs / compute rate + bytes / (efficiency x read bandwidth(bytes)).
+def fit_cpu_form(points: list[dict], cache: CacheGeometry, max_train_params: int = 1_000_000) -> dict:
+    """latency = invoke + ops x per-op + L2-hit bytes / L2 rate + missed bytes / memory rate.
 
-    Fitted on models of at most ``max_train_params``; the error on the larger ones is extrapolation."""
+    The weights' split between hits and misses comes from the cache's geometry
+    (``cache.miss_fraction``), not from the fit. There is no separate compute
+    term: an int8 dense layer at batch 1 does one MAC per weight byte, so
+    compute and streaming from L2 cannot be told apart and the L2 rate holds
+    both. Fitted on models of at most ``max_train_params``; the error on the
+    larger ones is extrapolation."""
     params = np.array([p["params"] for p in points], float)
-    macs = np.array([p["macs"] for p in points], float)
     nbytes = np.array([p["bytes"] for p in points], float)
     ops = np.array([p["ops"] for p in points], float)
     y = np.array([p["latency_s"] for p in points], float)
-    bw = np.array([bandwidth(int(b)) for b in nbytes])
-    X = np.c_[np.ones_like(y), ops, macs, nbytes / bw]
+    miss = np.array([miss_fraction(b, cache) for b in nbytes])
+    X = np.c_[np.ones_like(y), ops, nbytes * (1 - miss), nbytes * miss]
     train = params <= max_train_params
-    if train.sum() < 4 or (~train).sum() < 1:
-        raise EdgecheckError(f"calibrate: need >= 4 models of at most {max_train_params} parameters and one larger "
+    if train.sum() < 5 or (~train).sum() < 1:
+        raise EdgecheckError(f"calibrate: need >= 5 models of at most {max_train_params} parameters and one larger "
                              f"(have {int(train.sum())} and {int((~train).sum())})")
+    if (nbytes[train] * miss[train]).max() < 0.1 * nbytes[train].max():
+        raise EdgecheckError(f"calibrate: no model of at most {max_train_params} parameters spills out of the "
+                             f"{cache.size_bytes >> 10} KiB L{cache.level} cache, so the memory rate beyond it "
+                             "cannot be fitted; add larger models to the sweep")
     coef = _relative_fit(X[train], y[train])
     pred = X @ coef
     held = ~train
+
+    if coef[2] <= 0 or coef[3] <= 0:
+        raise EdgecheckError("calibrate: the fit put no time on reading the weights; are these latencies of dense models?")
     return {
-        "form": "invoke + ops*op_overhead + macs/compute_rate + bytes/(memory_efficiency*read_bandwidth(bytes))",
+        "form": "invoke + ops*op_overhead + bytes*(1-miss)/l2_rate + bytes*miss/memory_rate",
+        "cache": cache.to_dict(),
         "invoke_overhead_s": float(coef[0]), "op_overhead_s": float(coef[1]),
-        "compute_rate_macs_per_s": float(1 / coef[2]) if coef[2] > 0 else float("inf"),
-        "memory_efficiency": float(1 / coef[3]) if coef[3] > 0 else float("inf"),
-        "read_bandwidth_Bps": {p["model"]: float(b) for p, b in zip(points, bw)},
+        "l2_rate_Bps": float(1 / coef[2]), "memory_rate_Bps": float(1 / coef[3]),
+        "miss_fraction": {p["model"]: float(m) for p, m in zip(points, miss)},
         "fitted_on": [p["model"] for p, t in zip(points, train) if t],
         "held_out": [{"model": p["model"], "params": p["params"], "measured_s": p["latency_s"],
                       "predicted_s": float(q), "error_pct": float((q - p["latency_s"]) / p["latency_s"] * 100)}

@@ -93,3 +93,8 @@ def machine() -> dict:
         volatile["temperature_c"] = t
     info["volatile"] = volatile
     return {k: v for k, v in info.items() if v is not None}
+
+
+def measuring_environment() -> dict:
+    """What a measurement ran on: the machine, the measuring packages' versions, the git commit."""
+    return {"machine": machine(), "versions": package_versions(MEASURE_PACKAGES), "git": git_commit()}

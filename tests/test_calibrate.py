@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import run_edgecheck
+from edgecheck.cache import CacheGeometry, miss_fraction
 from edgecheck.calibrate import fit_board, fit_cpu_form, fit_links, nnls
+from edgecheck.errors import EdgecheckError
 from edgecheck.twins import load_constants
 
 
@@ -24,27 +26,48 @@ def test_links_recover_overhead_and_rate():
     assert f["median_abs_pct_error"] < 1e-6
 
 
-def _points(invoke, op, rate, eff, bw):
+def _points(latency=lambda macs, nbytes, ops: 0.0):
+    """The default grid's sizes (792 inputs), with latencies from ``latency(macs, bytes, operators)``."""
     pts = []
     for layers in (1, 2, 3, 4):
         for width in (32, 64, 256, 512, 1024, 2048):
             sizes = [792] + [width] * layers + [4]
             macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
             nbytes = macs + 4 * sum(sizes[1:])
-            lat = invoke + (layers + 1) * op + macs / rate + nbytes / (eff * bw(nbytes))
             pts.append({"model": f"{layers}x{width}", "params": macs + sum(sizes[1:]), "macs": macs, "bytes": nbytes,
-                        "ops": layers + 1, "latency_s": lat})
+                        "ops": layers + 1, "latency_s": latency(macs, nbytes, layers + 1)})
     return sorted(pts, key=lambda p: p["params"])
 
 
+L2 = CacheGeometry(1 << 20, 8)
+
+
 def test_cpu_form_recovers_its_constants():
-    bw = lambda n: 8e10 if n < 1 << 20 else 4e10  # noqa: E731 - a two-level cache
-    fit = fit_cpu_form(_points(1e-6, 2e-7, 5e10, 0.8, bw), bandwidth=bw)
+    def latency(macs, nbytes, ops):
+        m = miss_fraction(nbytes, L2)
+        return 1e-6 + ops * 2e-7 + nbytes * (1 - m) / 1e11 + nbytes * m / 5e10
+
+    fit = fit_cpu_form(_points(latency), L2)
     assert fit["invoke_overhead_s"] == pytest.approx(1e-6, rel=1e-3)
     assert fit["op_overhead_s"] == pytest.approx(2e-7, rel=1e-3)
-    assert fit["compute_rate_macs_per_s"] == pytest.approx(5e10, rel=1e-3)
-    assert fit["memory_efficiency"] == pytest.approx(0.8, rel=1e-3)
-    assert fit["held_out_mdape_pct"] < 1e-3
+    assert fit["l2_rate_Bps"] == pytest.approx(1e11, rel=1e-3)
+    assert fit["memory_rate_Bps"] == pytest.approx(5e10, rel=1e-3)
+    assert fit["held_out_mdape_pct"] < 1e-3 and fit["held_out"] and all(h["params"] > 1e6 for h in fit["held_out"])
+
+
+def test_held_out_error_exposes_a_machine_the_form_does_not_describe():
+    """A hard cliff at the L2 size (no page-colour curve): the small models cannot show it, and the
+    held-out error says so rather than passing."""
+    def latency(macs, nbytes, ops):
+        return 1e-6 + (nbytes / 1e11 if nbytes <= L2.size_bytes else nbytes / 2e10)
+
+    assert fit_cpu_form(_points(latency), L2)["held_out_mdape_pct"] > 25
+
+
+def test_cpu_form_refuses_a_sweep_that_never_leaves_the_cache():
+    """Fitted only on models that fit the L2, the rate beyond it would be a guess."""
+    with pytest.raises(EdgecheckError, match="spills out of the 8192 KiB L2"):
+        fit_cpu_form(_points(lambda macs, nbytes, ops: 1e-6 + nbytes / 1e11), CacheGeometry(8 << 20, 16))
 
 
 def test_a53_fit_recovers_constants(tmp_path):
@@ -59,7 +82,7 @@ def test_a53_fit_recovers_constants(tmp_path):
         _set(truth, keys, v, "truth")
     ct = Constants(truth, "t", "t")
     entries = []
-    for p in _points(0, 0, 1, 1, lambda n: 1):
+    for p in _points():
         w = Workload([DenseLayer(1, 1, p["macs"], p["bytes"] - p["macs"], p["macs"], "int8", "per-tensor", 0, 0)],
                      p["ops"], p["model"])
         lat = predict_a53(w, ct, 1).latency_s
