@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .cache import CacheGeometry, miss_fraction
 from .errors import EdgecheckError
 from .files import sha256_bytes
 from .modelfile import DenseLayer, read_model
@@ -171,19 +172,20 @@ def check_a53_threads(n: int) -> None:
 
 
 def predict_a53(w: Workload, c: Constants, threads: int = 1, clock_hz: float | None = None) -> Prediction:
-    """Interpreter overhead + the larger of NEON compute and weight traffic (L2 or DRAM)."""
+    """Interpreter overhead + the larger of NEON compute and weight traffic: the
+    weights the L2 keeps between inferences come from L2, the rest from LPDDR4
+    (the split from the L2's geometry, ``cache.miss_fraction``)."""
     check_a53_threads(threads)
     clock = float(clock_hz or c.value("a53", "clock_hz"))
     compute = w.macs / (c.value("a53", "macs_per_cycle") * clock * threads)
-    if w.param_bytes <= c.value("a53", "l2_bytes"):
-        rate, where = c.value("a53", "l2_Bps") * threads, "L2"
-    else:
-        rate = min(c.value("a53", "dram_Bps_per_core") * threads, c.value("a53", "dram_Bps_total"))
-        where = "DRAM"
-    memory = w.param_bytes / rate
+    l2 = CacheGeometry(int(c.value("a53", "l2_bytes")), int(c.value("a53", "l2_ways")), int(c.value("a53", "page_bytes")),
+                       source="twin constants a53.l2_*")
+    miss = miss_fraction(w.param_bytes, l2)
+    dram_rate = min(c.value("a53", "dram_Bps_per_core") * threads, c.value("a53", "dram_Bps_total"))
+    memory = w.param_bytes * (1 - miss) / (c.value("a53", "l2_Bps") * threads) + w.param_bytes * miss / dram_rate
     overhead = c.value("a53", "invoke_overhead_s") + w.n_ops * c.value("a53", "op_overhead_s")
     latency = overhead + max(compute, memory)
     power = sum(power_model(c, "a53", threads))
     return Prediction("a53-sim", latency, power, power * latency, {
-        "overhead_s": overhead, "compute_s": compute, "memory_s": memory, "weights_from": where,
+        "overhead_s": overhead, "compute_s": compute, "memory_s": memory, "l2_miss_fraction": miss,
         "bound": "compute" if compute >= memory else "memory", "threads": threads, "clock_hz": clock})

@@ -48,6 +48,11 @@ def test_physical_bounds(net, link, clock):
     assert p.breakdown["cached_bytes"] <= C.value("tpu", "cache_bytes")
     a = predict_a53(net_, C, 4)
     assert a.latency_s >= net_.macs / (C.value("a53", "macs_per_cycle") * C.value("a53", "clock_hz") * 4)
+    # weights come from L2 as far as it keeps them, the rest from LPDDR4: between all-L2 and all-DRAM
+    dram = min(C.value("a53", "dram_Bps_per_core") * 4, C.value("a53", "dram_Bps_total"))
+    assert net_.param_bytes / (C.value("a53", "l2_Bps") * 4) <= a.breakdown["memory_s"] * (1 + 1e-9)
+    assert a.breakdown["memory_s"] <= net_.param_bytes / dram * (1 + 1e-9)
+    assert 0.0 <= a.breakdown["l2_miss_fraction"] <= 1.0
     assert a.energy_j == pytest.approx(a.power_w * a.latency_s) and p.energy_j == pytest.approx(p.power_w * p.latency_s)
 
 
