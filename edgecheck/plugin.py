@@ -18,7 +18,7 @@ import pytest
 
 from . import artifacts as art
 from .devices import Selection, select
-from .environment import MEASURE_PACKAGES, git_commit, machine, package_versions
+from .environment import measuring_environment
 from .errors import EdgecheckError
 from .measure import EnergyOptions, Recorder, TimingOptions
 from .results import ResultsFile
@@ -145,7 +145,7 @@ class EdgecheckSession:
                     "devices": [d.to_dict() for d in self.selection.devices],
                     "devices_skipped": self.selection.skipped, "devices_absent": self.selection.absent,
                     "grid": opt("grid"), "dataset": opt("dataset")},
-            "environment": {"machine": machine(), "versions": package_versions(MEASURE_PACKAGES), "git": git_commit()},
+            "environment": measuring_environment(),
             "artifacts": self._artifacts_header(),
         }
         results = ResultsFile.start(opt("results"), header, resume=opt("resume"))
@@ -206,11 +206,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # a twin's benchmark is a prediction, never timed: its unused benchmark fixture is expected
     config.addinivalue_line("filterwarnings", "ignore:Benchmark fixture was not used at all")
     config.addinivalue_line("markers", "edgecheck_claim: a check of the paper's claims, run after every benchmark")
+    config.addinivalue_line("markers", "edgecheck_after_sweep: reads the whole sweep's results, run after every benchmark")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
-    """Claims read the whole sweep's results: run them after every benchmark."""
-    items.sort(key=lambda item: item.get_closest_marker("edgecheck_claim") is not None)
+    """Claims and other checks of the whole sweep read its results: run them after every benchmark."""
+    items.sort(key=lambda item: any(item.get_closest_marker(m) for m in ("edgecheck_claim", "edgecheck_after_sweep")))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -425,6 +426,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.section("edgecheck claims")
         for line in table(sorted(session.claims.values(), key=lambda c: c.id)):
             terminalreporter.write_line(line)
+    form = data.get("twin_form")
+    if form:
+        terminalreporter.section("edgecheck twin form")
+        terminalreporter.write_line(
+            f"the twins' form fitted on {len(form['fitted_on'])} {form['device']} models of <= 1 M parameters predicts the "
+            f"{len(form['held_out'])} larger ones with a median error of {form['held_out_mdape_pct']:.1f} % "
+            f"(allowed {form['max_held_out_mdape_pct']:g} %)", red=form["held_out_mdape_pct"] > form["max_held_out_mdape_pct"])
     if session.comparison is not None or session.comparison_error:
         from .compare import has_regression, summary, table
 
