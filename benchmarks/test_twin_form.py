@@ -26,8 +26,6 @@ def test_cpu_form_predicts_the_larger_models(edgecheck_session):
     summary = {k: fit[k] for k in ("form", "cache", "invoke_overhead_s", "op_overhead_s", "l2_rate_Bps",
                                    "memory_rate_Bps", "fitted_on", "held_out", "train_mdape_pct", "held_out_mdape_pct")}
     results.update(twin_form={"device": "cpu", "max_held_out_mdape_pct": MAX_HELD_OUT_MDAPE_PCT, **summary})
-    print(f"twin form on cpu: held-out median error {fit['held_out_mdape_pct']:.1f} % on {len(fit['held_out'])} models "
-          f"above 1 M parameters (fitted on {len(fit['fitted_on'])}; train {fit['train_mdape_pct']:.1f} %)")
     assert fit["held_out_mdape_pct"] <= MAX_HELD_OUT_MDAPE_PCT, (
         "the CPU form fitted on the small models misses the larger ones: "
         + ", ".join(f"{h['model']} {h['error_pct']:+.0f} %" for h in fit["held_out"]))

@@ -51,6 +51,7 @@ def read_cache(level: int = 2, cpu: int = 0, root: Path = SYSFS_CPU) -> CacheGeo
     base = Path(root) / f"cpu{cpu}" / "cache"
     if not base.is_dir():
         raise EdgecheckError(f"{base}: no cache information (not Linux, or sysfs not mounted)")
+
     def read(index: Path, name: str) -> str:
         try:
             return (index / name).read_text().strip()

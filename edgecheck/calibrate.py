@@ -3,8 +3,9 @@
 - ``fit_links``: the Edge TPU twin's invoke overhead and link rate per link, by
   least squares on published latencies (``published_tpu_latency.json``).
 - ``fit_cpu_form``: the evidence that the CPU form (invoke and per-operator
-  overhead, L2 and memory rates, the L2's hits and misses from its geometry) fits real measurements: fitted on models of at most 1 M
-  parameters, scored on the larger ones (extrapolation).
+  overhead, L2 and memory rates, the L2's hits and misses from its geometry)
+  fits real measurements: fitted on models of at most 1 M parameters, scored
+  on the larger ones (extrapolation).
 - ``fit_board``: A53 and TPU constants from results measured on a Coral board,
   written as a new constants file (kind "fitted", source the results' sha256).
 """
@@ -119,11 +120,10 @@ def fit_cpu_form(points: list[dict], cache: CacheGeometry, max_train_params: int
                              f"{cache.size_bytes >> 10} KiB L{cache.level} cache, so the memory rate beyond it "
                              "cannot be fitted; add larger models to the sweep")
     coef = _relative_fit(X[train], y[train])
-    pred = X @ coef
-    held = ~train
-
     if coef[2] <= 0 or coef[3] <= 0:
         raise EdgecheckError("calibrate: the fit put no time on reading the weights; are these latencies of dense models?")
+    pred = X @ coef
+    held = ~train
     return {
         "form": "invoke + ops*op_overhead + bytes*(1-miss)/l2_rate + bytes*miss/memory_rate",
         "cache": cache.to_dict(),

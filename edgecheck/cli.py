@@ -73,12 +73,13 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
         report = fit_cpu_form(cpu_points(results, "cpu"), read_cache(level=2))
         l2 = report["cache"]
-        print(f"L2 cache: {l2['size_bytes'] >> 10} KiB, {l2['ways']}-way, {l2['page_colours']} page colours ({l2['source']})")
+        print(f"L2 cache: {l2['size_bytes'] >> 10} KiB, {l2['ways']}-way, {l2['page_colours']} page colours "
+              f"({l2['source']})")
         for h in report["held_out"]:
             print(f"{h['model']:>8}  measured {h['measured_s'] * 1e6:9.1f} us  predicted {h['predicted_s'] * 1e6:9.1f} us"
                   f"  {h['error_pct']:+6.1f} %")
-
-        print(f"fitted: invoke {report['invoke_overhead_s'] * 1e6:.2f} us, per operator {report['op_overhead_s'] * 1e6:.3f} us, "
+        print(f"fitted: invoke {report['invoke_overhead_s'] * 1e6:.2f} us, "
+              f"per operator {report['op_overhead_s'] * 1e6:.3f} us, "
               f"weights from L2 {report['l2_rate_Bps'] / 1e9:.1f} GB/s (compute included: one MAC per weight byte), "
               f"from beyond L2 {report['memory_rate_Bps'] / 1e9:.1f} GB/s")
         print(f"held-out median absolute percentage error: {report['held_out_mdape_pct']:.1f} % "
@@ -266,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("results", nargs="*", help="results JSON files (cpu: measured here if none are given)")
     k.add_argument("--grid", default="default", help="grid for the cpu sweep when no results are given")
     k.add_argument("--constants", default=None, help="base constants file (default: the packaged table)")
-    k.add_argument("-o", "--out", default=None, help="where to write the fitted constants (default fixtures/twins/<device>-fitted.json) or the cpu fit report (default .edgecheck/calibrate/cpu-form.json)")
+    k.add_argument("-o", "--out", default=None,
+                   help="where to write the fitted constants (default fixtures/twins/<device>-fitted.json) "
+                        "or the cpu fit report (default .edgecheck/calibrate/cpu-form.json)")
     k.set_defaults(func=_cmd_calibrate)
 
     cp = sub.add_parser("compare", help="compare a run with a baseline; exit 1 on a regression")

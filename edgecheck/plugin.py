@@ -432,7 +432,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.write_line(
             f"the twins' form fitted on {len(form['fitted_on'])} {form['device']} models of <= 1 M parameters predicts the "
             f"{len(form['held_out'])} larger ones with a median error of {form['held_out_mdape_pct']:.1f} % "
-            f"(allowed {form['max_held_out_mdape_pct']:g} %)", red=form["held_out_mdape_pct"] > form["max_held_out_mdape_pct"])
+            f"(allowed {form['max_held_out_mdape_pct']:g} %)",
+            red=form["held_out_mdape_pct"] > form["max_held_out_mdape_pct"])
     if session.comparison is not None or session.comparison_error:
         from .compare import has_regression, summary, table
 
