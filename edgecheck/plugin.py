@@ -426,14 +426,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.section("edgecheck claims")
         for line in table(sorted(session.claims.values(), key=lambda c: c.id)):
             terminalreporter.write_line(line)
-    form = data.get("twin_form")
-    if form:
+    if data.get("twin_form"):
         terminalreporter.section("edgecheck twin form")
-        terminalreporter.write_line(
-            f"the twins' form fitted on {len(form['fitted_on'])} {form['device']} models of <= 1 M parameters predicts the "
-            f"{len(form['held_out'])} larger ones with a median error of {form['held_out_mdape_pct']:.1f} % "
-            f"(allowed {form['max_held_out_mdape_pct']:g} %)",
-            red=form["held_out_mdape_pct"] > form["max_held_out_mdape_pct"])
+        for device, form in sorted(data["twin_form"].items()):
+            terminalreporter.write_line(
+                f"the twins' form fitted on {len(form['fitted_on'])} {device} models of <= 1 M parameters predicts the "
+                f"{len(form['held_out'])} larger ones with a median error of {form['held_out_mdape_pct']:.1f} % "
+                f"(allowed {form['max_held_out_mdape_pct']:g} %; measured)",
+                red=form["held_out_mdape_pct"] > form["max_held_out_mdape_pct"])
     if session.comparison is not None or session.comparison_error:
         from .compare import has_regression, summary, table
 

@@ -171,6 +171,12 @@ def check_a53_threads(n: int) -> None:
         raise EdgecheckError(f"--a53-threads: must be 1 to 4 (the Cortex-A53 cluster has four cores), got {n}")
 
 
+def a53_l2(c: Constants) -> CacheGeometry:
+    """The Cortex-A53's L2 as the constants describe it (the board's, wherever the results were read)."""
+    return CacheGeometry(int(c.value("a53", "l2_bytes")), int(c.value("a53", "l2_ways")), int(c.value("a53", "page_bytes")),
+                         source=f"{Path(c.path).name}: a53.l2_bytes, l2_ways, page_bytes")
+
+
 def predict_a53(w: Workload, c: Constants, threads: int = 1, clock_hz: float | None = None) -> Prediction:
     """Interpreter overhead + the larger of NEON compute and weight traffic: the
     weights the L2 keeps between inferences come from L2, the rest from LPDDR4
@@ -178,9 +184,7 @@ def predict_a53(w: Workload, c: Constants, threads: int = 1, clock_hz: float | N
     check_a53_threads(threads)
     clock = float(clock_hz or c.value("a53", "clock_hz"))
     compute = w.macs / (c.value("a53", "macs_per_cycle") * clock * threads)
-    l2 = CacheGeometry(int(c.value("a53", "l2_bytes")), int(c.value("a53", "l2_ways")), int(c.value("a53", "page_bytes")),
-                       source="twin constants a53.l2_*")
-    miss = miss_fraction(w.param_bytes, l2)
+    miss = miss_fraction(w.param_bytes, a53_l2(c))
     dram_rate = min(c.value("a53", "dram_Bps_per_core") * threads, c.value("a53", "dram_Bps_total"))
     memory = w.param_bytes * (1 - miss) / (c.value("a53", "l2_Bps") * threads) + w.param_bytes * miss / dram_rate
     overhead = c.value("a53", "invoke_overhead_s") + w.n_ops * c.value("a53", "op_overhead_s")
