@@ -96,6 +96,12 @@ def cpu_points(results: list[dict], device: str = "cpu") -> list[dict]:
     return sorted(pts, key=lambda p: p["params"])
 
 
+def point_workload(p: dict) -> Workload:
+    """A measured point as the twins' workload: the a53 form needs only MACs, parameter bytes and operators."""
+    return Workload([DenseLayer(1, 1, p["macs"], p["bytes"] - p["macs"], p["macs"], "int8", "per-tensor", 0, 0)],
+                    p["ops"], p["model"])
+
+
 def fit_cpu_form(points: list[dict], cache: CacheGeometry, max_train_params: int = 1_000_000) -> dict:
     """latency = invoke + ops x per-op + L2-hit bytes / L2 rate + missed bytes / memory rate.
 
@@ -187,6 +193,8 @@ def fit_board(results: list[dict], results_paths: list[str], base: Constants, de
         threads = es[0]["device"].get("threads", 1)
         pts = cpu_points(results, "a53")
         y = np.array([p["latency_s"] for p in pts])
+        workloads = [point_workload(p) for p in pts]
+        X = np.c_[np.ones_like(y), [p["ops"] for p in pts]]
         best = None
         for mpc in np.linspace(0.5, 8, 31):
             for dram in np.logspace(8.7, 10.3, 33):
@@ -194,16 +202,11 @@ def fit_board(results: list[dict], results_paths: list[str], base: Constants, de
                 _set(trial, ("a53", "macs_per_cycle"), float(mpc), src)
                 _set(trial, ("a53", "dram_Bps_per_core"), float(dram), src)
                 c = Constants(trial, "trial", "trial")
-                body = []
-                for p in pts:
-                    # the a53 form needs only MACs, parameter bytes and the operator count
-                    w = Workload([DenseLayer(1, 1, p["macs"], p["bytes"] - p["macs"], p["macs"], "int8",
-                                             "per-tensor", 0, 0)], p["ops"], p["model"])
-                    pr = predict_a53(w, c, threads)
-                    body.append(pr.breakdown["compute_s"] if pr.breakdown["bound"] == "compute" else pr.breakdown["memory_s"])
-                X = np.c_[np.ones_like(y), [p["ops"] for p in pts]]
-                coef = nnls(X / y[:, None], (y - np.array(body)) / y)  # relative error of the whole latency
-                pred = X @ coef + np.array(body)
+                # the larger of compute and weight traffic; the overheads are fitted below
+                body = np.array([pr.latency_s - pr.breakdown["overhead_s"]
+                                 for pr in (predict_a53(w, c, threads) for w in workloads)])
+                coef = nnls(X / y[:, None], (y - body) / y)  # relative error of the whole latency
+                pred = X @ coef + body
                 err = float(np.mean(np.abs(pred - y) / y) * 100)  # mean, so every model counts in the choice
                 if best is None or err < best[0]:
                     best = (err, mpc, dram, coef)

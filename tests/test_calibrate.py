@@ -71,9 +71,8 @@ def test_cpu_form_refuses_a_sweep_that_never_leaves_the_cache():
 
 
 def test_a53_fit_recovers_constants(tmp_path):
-    from edgecheck.calibrate import _set  # the same writer the fit uses
-    from edgecheck.twins import Constants, Workload, predict_a53
-    from edgecheck.modelfile import DenseLayer
+    from edgecheck.calibrate import _set, point_workload  # the same writer and workloads the fit uses
+    from edgecheck.twins import Constants, predict_a53
 
     base = load_constants()
     truth = json.loads(json.dumps(base.data))
@@ -83,9 +82,7 @@ def test_a53_fit_recovers_constants(tmp_path):
     ct = Constants(truth, "t", "t")
     entries = []
     for p in _points():
-        w = Workload([DenseLayer(1, 1, p["macs"], p["bytes"] - p["macs"], p["macs"], "int8", "per-tensor", 0, 0)],
-                     p["ops"], p["model"])
-        lat = predict_a53(w, ct, 1).latency_s
+        lat = predict_a53(point_workload(p), ct, 1).latency_s
         entries.append({"device": {"name": "a53", "threads": 1, "metadata": {}}, "status": "ok",
                         "model": {"name": p["model"], "size": {"params": p["params"], "macs": p["macs"],
                                                                "weight_bytes": p["macs"], "bias_bytes": p["bytes"] - p["macs"],
