@@ -10,5 +10,5 @@ def _plugin_installed() -> bool:
     return any(ep.value.startswith("edgecheck.plugin") for ep in importlib.metadata.entry_points(group="pytest11"))
 
 
-if not _plugin_installed():
-    pytest_plugins = ["edgecheck.plugin"]
+# pytester drives the plugin in its own tests (tests/test_plugin.py); it adds only the fixture
+pytest_plugins = ["pytester"] + ([] if _plugin_installed() else ["edgecheck.plugin"])

@@ -11,10 +11,10 @@ that CPU or its grid cannot tell the two rates apart. ``edgecheck calibrate
 """
 import pytest
 
-from edgecheck.cache import read_cache
-from edgecheck.calibrate import cpu_points, fit_cpu_form
+from edgecheck.twins.cache import read_cache
+from edgecheck.twins.calibrate import cpu_points, fit_cpu_form
 from edgecheck.errors import EdgecheckError
-from edgecheck.twins import a53_l2, load_constants
+from edgecheck.twins.model import a53_l2, load_constants
 
 MAX_HELD_OUT_MDAPE_PCT = 25.0  # issue 4's acceptance figure
 
@@ -22,9 +22,8 @@ MAX_HELD_OUT_MDAPE_PCT = 25.0  # issue 4's acceptance figure
 @pytest.mark.edgecheck_after_sweep
 @pytest.mark.parametrize("cpu_name", ["cpu", "a53"])
 def test_cpu_form_predicts_the_larger_models(edgecheck_session, cpu_name):
-    results = edgecheck_session.recorder.results
     try:
-        points = cpu_points([results.data], cpu_name)
+        points = cpu_points([edgecheck_session.recorder.results.run], cpu_name)
         if cpu_name == "cpu":
             l2 = read_cache(level=2)
         else:
@@ -32,9 +31,8 @@ def test_cpu_form_predicts_the_larger_models(edgecheck_session, cpu_name):
         fit = fit_cpu_form(points, l2)
     except EdgecheckError as e:
         pytest.skip(f"twin form on {cpu_name}: {e}")
-    forms = dict(results.data.get("twin_form") or {})
-    forms[cpu_name] = {"measured_on": cpu_name, "max_held_out_mdape_pct": MAX_HELD_OUT_MDAPE_PCT, **fit}
-    results.update(twin_form=forms)
+    edgecheck_session.record_twin_form(cpu_name, {"measured_on": cpu_name,
+                                                  "max_held_out_mdape_pct": MAX_HELD_OUT_MDAPE_PCT, **fit})
     assert fit["held_out_mdape_pct"] <= MAX_HELD_OUT_MDAPE_PCT, (
         f"the form fitted on the small models misses the larger ones on {cpu_name}: "
         + ", ".join(f"{h['model']} {h['error_pct']:+.0f} %" for h in fit["held_out"]))

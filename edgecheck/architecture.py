@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-from .errors import EdgecheckError
+from edgecheck.errors import EdgecheckError
 
 ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid")
 

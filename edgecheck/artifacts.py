@@ -9,22 +9,34 @@ Layout::
 
 Entries are content-addressed: the key hashes every input that shapes them, so
 a rebuild with the same inputs reuses them. Reading verifies every file's
-sha256: a missing or changed file is an error that names it.
+sha256 once: a missing or changed file is an error that names it. A loaded
+``ModelEntry`` carries everything measuring needs (its test windows and the
+build's predictions), so the measure stage never goes back to the store.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .architecture import Architecture
-from .errors import EdgecheckError
-from .files import sha256_file
+from edgecheck.architecture import Architecture
+from edgecheck.errors import EdgecheckError
+from edgecheck.files import load_json, sha256_file
 
 MANIFEST_SCHEMA = "edgecheck.manifest/1"
 MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """The standardized float test windows and their labels: the input and the truth for accuracy."""
+
+    __test__ = False  # not a pytest test class
+
+    features: np.ndarray
+    labels: np.ndarray
+    n_classes: int
 
 
 @dataclass
@@ -41,24 +53,23 @@ class ModelEntry:
     edgetpu_tflite: Path | None = None
     compiler: dict | None = None  # parsed Edge TPU compiler log, when compiled
     origin: str = "built"  # "built" by edgecheck, or "user" (--model)
+    test_set: TestSet | None = field(default=None, repr=False)  # built models: the run's test windows
+    build_predictions: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def key(self) -> str:
         """Identifies the model across runs: architecture and content."""
         return f"{self.name}@{self.sha256[:12]}" if self.sha256 else self.name
 
+    def record(self) -> dict:
+        """What a results entry says about this model."""
+        return {"name": self.name, "sha256": self.sha256, "origin": self.origin,
+                "arch": self.arch.to_dict() if self.arch else None, "size": self.size, "metrics": self.metrics,
+                "compiler": self.compiler}
+
     def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "arch": self.arch.to_dict() if self.arch else None,
-            "size": self.size,
-            "metrics": self.metrics,
-            "sha256": self.sha256,
-            "tflite": str(self.tflite),
-            "edgetpu_tflite": str(self.edgetpu_tflite) if self.edgetpu_tflite else None,
-            "compiler": self.compiler,
-            "origin": self.origin,
-        }
+        return {**self.record(), "tflite": str(self.tflite),
+                "edgetpu_tflite": str(self.edgetpu_tflite) if self.edgetpu_tflite else None}
 
 
 @dataclass
@@ -67,12 +78,19 @@ class Artifacts:
     manifest: dict
     models: list[ModelEntry]
     manifest_sha256: str
+    test_set: TestSet | None = None
 
     def test_features(self) -> tuple[np.ndarray, np.ndarray]:
         """Standardized float test features and labels, for inputs and accuracy checks."""
-        f = self.root / self.manifest["features"]["path"]
-        with np.load(f, allow_pickle=False) as z:
-            return z["F_test"], z["y_test"]
+        return self.test_set.features, self.test_set.labels
+
+    def header(self) -> dict:
+        """What a results file records about the artifacts it measured."""
+        m = self.manifest
+        return {"root": str(self.root), "manifest_sha256": self.manifest_sha256,
+                "grid": m["grid"], "dataset": {k: m["dataset"][k] for k in ("name", "sha256", "windows", "classes")},
+                "features": {k: m["features"][k] for k in ("key", "spectrogram", "n_features")},
+                "build_versions": m["versions"], "build_git": m.get("git")}
 
 
 def load(root: str | Path, verify: bool = True) -> Artifacts:
@@ -83,16 +101,12 @@ def load(root: str | Path, verify: bool = True) -> Artifacts:
         raise EdgecheckError(f"--artifacts: {root} is not a directory")
     if not mpath.is_file():
         raise EdgecheckError(f"--artifacts: {mpath} not found (build one with: edgecheck build --out {root})")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise EdgecheckError(f"{mpath}: not valid JSON ({e})") from None
-    if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
-        found = manifest.get("schema") if isinstance(manifest, dict) else type(manifest).__name__
-        raise EdgecheckError(f"{mpath}: schema is {found!r}, this edgecheck reads {MANIFEST_SCHEMA!r}")
+    manifest = load_json(mpath, MANIFEST_SCHEMA, "--artifacts")
     try:
         feat = manifest["features"]
         _verify(root / feat["path"], feat["sha256"], verify)
+        with np.load(root / feat["path"], allow_pickle=False) as z:
+            test_set = TestSet(z["F_test"], z["y_test"], len(manifest["dataset"]["classes"]))
         models = []
         for m in manifest["models"]:
             tfl = root / m["files"]["tflite"]["path"]
@@ -105,10 +119,11 @@ def load(root: str | Path, verify: bool = True) -> Artifacts:
                 metrics=m.get("metrics", {}), sha256=m["files"]["tflite"]["sha256"],
                 predictions=(root / preds["path"]) if preds else None,
                 edgetpu_tflite=(root / etpu["path"]) if etpu else None, compiler=m.get("compiler"),
+                test_set=test_set, build_predictions=np.load(root / preds["path"]) if preds else None,
             ))
     except (KeyError, TypeError) as e:
         raise EdgecheckError(f"{mpath}: malformed manifest, missing or wrong field {e}") from None
-    return Artifacts(root, manifest, models, sha256_file(mpath))
+    return Artifacts(root, manifest, models, sha256_file(mpath), test_set)
 
 
 def _verify(path: Path, sha256: str, check_hash: bool) -> None:
@@ -120,7 +135,7 @@ def _verify(path: Path, sha256: str, check_hash: bool) -> None:
 
 def user_model(path: str | Path) -> ModelEntry:
     """A user's own .tflite (``--model``): size read from the file, no accuracy."""
-    from .modelfile import read_model
+    from edgecheck.modelfile import read_model
 
     path = Path(path)
     if not path.is_file():

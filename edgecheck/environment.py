@@ -11,7 +11,8 @@ import platform
 import subprocess
 from pathlib import Path
 
-from . import __version__
+from edgecheck import __version__
+from edgecheck.sysfs import read_text
 
 BUILD_PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "librosa", "numpy", "ai-edge-litert", "tflite", "pyts")
 MEASURE_PACKAGES = ("numpy", "ai-edge-litert", "tflite-runtime", "tflite", "pytest", "pytest-benchmark", "pycoral")
@@ -41,16 +42,8 @@ def git_commit(path: str | os.PathLike | None = None) -> dict:
         return {}
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace").strip("\x00\n ")
-    except OSError:
-        return None
-
-
 def cpu_model() -> str | None:
-    text = _read("/proc/cpuinfo") or ""
+    text = read_text("/proc/cpuinfo") or ""
     for line in text.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("model name", "Hardware", "Processor"):
@@ -61,17 +54,17 @@ def cpu_model() -> str | None:
 def cpufreq(cpu: int = 0) -> dict:
     base = f"/sys/devices/system/cpu/cpu{cpu}/cpufreq"
     out = {}
-    gov = _read(f"{base}/scaling_governor")
+    gov = read_text(f"{base}/scaling_governor")
     if gov:
         out["governor"] = gov
-    cur = _read(f"{base}/scaling_cur_freq")
+    cur = read_text(f"{base}/scaling_cur_freq")
     if cur and cur.isdigit():
         out["frequency_mhz"] = int(cur) / 1000
     return out
 
 
 def temperature_c() -> float | None:
-    text = _read("/sys/class/thermal/thermal_zone0/temp")
+    text = read_text("/sys/class/thermal/thermal_zone0/temp")
     return int(text) / 1000 if text and text.lstrip("-").isdigit() else None
 
 
@@ -84,7 +77,7 @@ def machine() -> dict:
         "machine": platform.machine(),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "board": _read("/proc/device-tree/model"),
+        "board": read_text("/proc/device-tree/model"),
         "python": platform.python_version(),
     }
     volatile = cpufreq()

@@ -10,7 +10,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from edgecheck.errors import EdgecheckError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -46,6 +48,42 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def load_json(path: str | os.PathLike, schema: str | None, what: str,
+              migrations: dict[str, Callable[[dict], dict]] | None = None) -> dict:
+    """Read a JSON object whose ``schema`` field names its format (asv's ``load_json(path, api_version)``).
+
+    ``what`` names the file's role in errors ("results file", "--claims"). An older schema is
+    upgraded through ``migrations`` (old schema -> function returning the next version's data),
+    one step at a time until ``schema`` is reached; anything else is refused with both names."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except IsADirectoryError:
+        raise EdgecheckError(f"{what}: {path} is a directory, not a JSON file") from None
+    except OSError as e:
+        raise EdgecheckError(f"{what}: cannot read {path} ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise EdgecheckError(f"{what}: {path} is not UTF-8 text (byte {e.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise EdgecheckError(f"{what}: {path} is not valid JSON, perhaps cut off mid-write ({e})") from None
+    if not isinstance(data, dict):
+        raise EdgecheckError(f"{what}: {path} holds a JSON {type(data).__name__}, expected an object")
+    if schema is None:
+        return data
+    seen = set()
+    while data.get("schema") != schema and migrations and data.get("schema") in migrations:
+        found = data.get("schema")
+        if found in seen:  # pragma: no cover - a migration table that loops is a programming error
+            raise RuntimeError(f"migration loop at {found}")
+        seen.add(found)
+        data = migrations[found](data)
+    if data.get("schema") != schema:
+        raise EdgecheckError(f"{what}: {path}: schema is {data.get('schema')!r}, this edgecheck reads {schema!r}")
+    return data
 
 
 def _json_default(obj: Any) -> Any:

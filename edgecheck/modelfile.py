@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EdgecheckError
+from edgecheck.errors import EdgecheckError
 
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 

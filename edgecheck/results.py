@@ -1,87 +1,336 @@
-"""The results JSON of a run: written atomically after every model, read back for
-``--resume``, comparison and reports.
+"""The results of a run: typed entries, one JSON file per run, and the one reader every stage uses.
 
-One file per run; each entry is one (model, device) pair with its raw samples,
-statistics and provenance. A crash mid-run keeps every finished entry.
+A run is a header (what ran, where, with which artifacts) and a list of
+entries, one per (model, device configuration): raw samples, their statistics,
+accuracy, energy and provenance. The dataclasses refuse values no consumer
+could use when they are created (as pyperf's ``Run`` does), the JSON Schema is
+checked on save and on load, and an older file is migrated on load. The file
+is rewritten atomically after every entry, so a crash keeps every finished one.
+
+Consumers read results through ``rows()`` (one flat ``Row`` per entry) or the
+typed ``Entry`` fields; nobody walks raw key paths.
 """
 from __future__ import annotations
 
 import json
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-from .errors import EdgecheckError
-from .files import atomic_write_json
+from edgecheck.errors import EdgecheckError
+from edgecheck.files import atomic_write_json, load_json
+from edgecheck.stats import summarize
 
-RESULTS_SCHEMA = "edgecheck.results/1"
-
-
-def entry_key(entry: dict) -> str:
-    """A (model, device configuration) pair: what --resume matches on."""
-    return f"{entry['model']['name']}@{entry['model']['sha256'][:12]}|{entry['device']['key']}"
-
-
-@dataclass
-class ResultsFile:
-    path: Path
-    data: dict = field(default_factory=dict)
-
-    @classmethod
-    def start(cls, path: str | Path, header: dict, resume: bool = False) -> "ResultsFile":
-        """A new run's file; with ``resume`` the finished entries of an existing file are kept."""
-        path = Path(path)
-        entries: list[dict] = []
-        if resume and path.exists():
-            old = load(path)
-            entries = [e for e in old["entries"] if e.get("status") == "ok"]
-        rf = cls(path, {"schema": RESULTS_SCHEMA, "created_utc": _now(), **header, "entries": entries})
-        rf.save()
-        return rf
-
-    def done(self, key: str) -> dict | None:
-        for e in self.data["entries"]:
-            if entry_key(e) == key and e.get("status") == "ok":
-                return e
-        return None
-
-    def add(self, entry: dict) -> None:
-        key = entry_key(entry)
-        self.data["entries"] = [e for e in self.data["entries"] if entry_key(e) != key] + [entry]
-        self.save()
-
-    def update(self, **fields) -> None:
-        self.data.update(fields)
-        self.save()
-
-    def save(self) -> None:
-        self.data["updated_utc"] = _now()
-        atomic_write_json(self.path, self.data)
+RESULTS_SCHEMA = "edgecheck.results/2"
+SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
+MEASURED, SIMULATED = "measured", "simulated"
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def load(path: str | Path) -> dict:
-    """Read and check a results file; a cut-off or foreign file gets a clear error."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise EdgecheckError(f"{path}: cannot read results file ({e.strerror or e})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise EdgecheckError(f"{path}: not valid JSON, perhaps cut off mid-write ({e})") from None
-    if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
-        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise EdgecheckError(f"{path}: schema is {found!r}, this edgecheck reads {RESULTS_SCHEMA!r}")
-    validate(data, str(path))
-    return data
+def _plain(obj: Any) -> Any:
+    """A dataclass as JSON data, without the optional fields that are unset (None)."""
+    if hasattr(obj, "to_json"):
+        return obj.to_json()
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
 
 
-SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
+def _from(cls, data: dict, where: str):
+    """``cls(**data)`` for the dataclass's own keys; unknown keys are kept in ``extra`` when it has one."""
+    if not isinstance(data, dict):
+        raise EdgecheckError(f"{where}: expected an object, got {type(data).__name__}")
+    names = {f.name for f in fields(cls)}
+    known = {k: v for k, v in data.items() if k in names and k != "extra"}
+    if "extra" in names:
+        known["extra"] = {k: v for k, v in data.items() if k not in names}
+    return cls(**known)
+
+
+def _to(obj, omit_none: bool = True) -> dict:
+    out = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if f.name == "extra":
+            out.update(_plain(v))
+        elif v is not None or not omit_none:
+            out[f.name] = _plain(v)
+    return out
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Robust summary of per-round samples (``stats.summarize``)."""
+
+    n: int
+    min: float
+    max: float
+    mean: float
+    median: float
+    stddev: float | None = None
+    q1: float | None = None
+    q3: float | None = None
+    iqr: float | None = None
+    cv: float | None = None
+    spread_min: float | None = None
+    spread_max: float | None = None
+
+    @classmethod
+    def of(cls, samples: list[float]) -> "Stats":
+        return cls(**summarize(samples))
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class Latency:
+    """Seconds per invoke: the raw per-round samples and their statistics (one value for a twin)."""
+
+    samples: list[float]
+    stats: Stats
+    unit: str = "s"
+    statistic: str | None = None
+    rounds: int | None = None
+    iterations_per_round: int | None = None
+    warmup_rounds: int | None = None
+    timer: str | None = None
+    simulated: bool | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stats, dict):
+            self.stats = _from(Stats, self.stats, "latency.stats")
+        if not self.samples:
+            raise EdgecheckError("latency: no samples")
+        if self.unit != "s":
+            raise EdgecheckError(f"latency: unit must be 's', got {self.unit!r}")
+
+    @classmethod
+    def from_samples(cls, samples: list[float], **kw) -> "Latency":
+        samples = [float(s) for s in samples]
+        return cls(samples=samples, stats=Stats.of(samples), rounds=kw.pop("rounds", len(samples)), **kw)
+
+    @property
+    def median(self) -> float:
+        return self.stats.median
+
+    def to_json(self) -> dict:
+        return _to(self)
+
+
+@dataclass
+class Energy:
+    """Energy per inference (J): total (what a battery pays) and dynamic (minus idle), with provenance."""
+
+    total_j: float | None
+    provenance: str
+    unit: str = "J"
+    dynamic_j: float | None = None
+    power_w: float | None = None
+    spread_j: list[float] | None = None
+    statistic: str | None = None
+    windows: list[dict] | None = None
+    idle: dict | None = None
+    probe: dict | None = None
+    pending: bool | None = None
+    note: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.unit != "J":
+            raise EdgecheckError(f"energy: unit must be 'J', got {self.unit!r}")
+
+    def to_json(self) -> dict:
+        out = _to(self)
+        out.setdefault("total_j", None)  # an energy object always says whether it has a figure
+        return out
+
+
+@dataclass
+class OnDevice:
+    """Accuracy of the model as the device computed it on the test windows."""
+
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    windows: int | None = None
+    agreement_with_build: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return _to(self)
+
+
+@dataclass
+class ModelRecord:
+    """What was measured: the model's identity (name and sha256), size, build metrics and compiler figures."""
+
+    name: str
+    sha256: str
+    size: dict
+    origin: str | None = None
+    arch: dict | None = None
+    metrics: dict | None = None
+    compiler: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        out = _to(self)
+        for k in ("arch", "metrics", "compiler"):  # written as null when absent, as before
+            out.setdefault(k, None)
+        return out
+
+    def metric(self, precision: str, name: str) -> float | None:
+        """A build metric, e.g. ``metric("int8", "macro_f1")``."""
+        return ((self.metrics or {}).get(precision) or {}).get(name)
+
+
+@dataclass
+class DeviceRecord:
+    """Where it was measured (or which twin predicted it): the configuration results are matched on."""
+
+    name: str
+    kind: str
+    key: str
+    threads: int | None = None
+    provenance: str | None = None
+    metadata: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return _to(self)
+
+
+@dataclass
+class Entry:
+    """One (model, device configuration) of a run."""
+
+    model: ModelRecord
+    device: DeviceRecord
+    kind: str
+    provenance: str
+    status: str
+    started_utc: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    latency: Latency | None = None
+    energy: Energy | None = None
+    on_device: OnDevice | None = None
+    load_seconds: float | None = None
+    first_invoke_seconds: float | None = None
+    input: str | None = None
+    frequency_mhz: dict | None = None
+    peak_rss_bytes: int | None = None
+    worker: dict | None = None
+    twin: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in (MEASURED, SIMULATED):
+            raise EdgecheckError(f"entry kind must be {MEASURED!r} or {SIMULATED!r}, got {self.kind!r}")
+        if self.status not in ("ok", "failed"):
+            raise EdgecheckError(f"entry status must be 'ok' or 'failed', got {self.status!r}")
+
+    @property
+    def key(self) -> str:
+        """A (model, device configuration) pair: what --resume and merge match on."""
+        return f"{self.model.name}@{self.model.sha256[:12]}|{self.device.key}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_json(self) -> dict:
+        return _to(self)
+
+    @classmethod
+    def from_json(cls, data: dict, where: str = "entry") -> "Entry":
+        d = dict(data)
+        d["model"] = _from(ModelRecord, d.get("model"), f"{where}.model")
+        d["device"] = _from(DeviceRecord, d.get("device"), f"{where}.device")
+        if d.get("latency") is not None:
+            d["latency"] = _from(Latency, d["latency"], f"{where}.latency")
+        if d.get("energy") is not None:
+            d["energy"] = _from(Energy, d["energy"], f"{where}.energy")
+        if d.get("on_device") is not None:
+            d["on_device"] = _from(OnDevice, d["on_device"], f"{where}.on_device")
+        return _from(cls, d, where)
+
+
+def entry_key(entry: Entry | dict) -> str:
+    """The key of a typed entry or of its JSON form."""
+    if isinstance(entry, Entry):
+        return entry.key
+    return f"{entry['model']['name']}@{entry['model']['sha256'][:12]}|{entry['device']['key']}"
+
+
+# ----------------------------------------------------------------------------
+# A whole run
+# ----------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """A run's header (everything but the entries, kept as plain JSON data) and its typed entries."""
+
+    header: dict
+    entries: list[Entry] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {**self.header, "schema": RESULTS_SCHEMA, "entries": [e.to_json() for e in self.entries]}
+
+    @classmethod
+    def from_json(cls, data: dict, where: str = "results") -> "Run":
+        """Check ``data`` against the schema (migrating an older one) and type its entries."""
+        if data.get("schema") in MIGRATIONS:
+            data = MIGRATIONS[data["schema"]](data)
+        validate(data, where)
+        header = {k: v for k, v in data.items() if k != "entries"}
+        try:
+            entries = [Entry.from_json(e, f"{where}: entries/{i}") for i, e in enumerate(data["entries"])]
+        except (TypeError, ValueError) as e:
+            raise EdgecheckError(f"{where}: {e}") from None
+        return cls(header, entries)
+
+    @classmethod
+    def coerce(cls, data: "Run | dict") -> "Run":
+        """A typed run from either a ``Run`` or its JSON form (as tests and callers hold it)."""
+        if isinstance(data, Run):
+            return data
+        d = dict(data)
+        d.setdefault("schema", RESULTS_SCHEMA)
+        d.setdefault("created_utc", "")
+        return cls.from_json(d, "results")
+
+    @property
+    def artifacts(self) -> dict:
+        return self.header.get("artifacts") or {}
+
+    @property
+    def dataset(self) -> dict:
+        return self.artifacts.get("dataset") or {}
+
+    @property
+    def devices(self) -> list[dict]:
+        return (self.header.get("run") or {}).get("devices", [])
+
+    def ok_entries(self) -> list[Entry]:
+        return [e for e in self.entries if e.ok]
+
+
+def _migrate_1_to_2(data: dict) -> dict:
+    """edgecheck.results/1 -> /2: the same layout; /2 adds keys (never renames them), and is typed on load."""
+    return {**data, "schema": RESULTS_SCHEMA}
+
+
+MIGRATIONS = {"edgecheck.results/1": _migrate_1_to_2}
 
 
 def validate(data: dict, where: str) -> None:
@@ -95,23 +344,139 @@ def validate(data: dict, where: str) -> None:
         raise EdgecheckError(f"{where}: not a valid results file at {at}: {err.message}")
 
 
-def merge(runs: list[dict], names: list[str]) -> dict:
-    """One results file from several runs (boards): entries of later runs replace earlier ones
-    for the same (model, device configuration); each run's header is kept under ``merged_from``."""
+def load(path: str | Path) -> Run:
+    """Read, migrate and check a results file; a cut-off or foreign file gets a clear error."""
+    data = load_json(path, RESULTS_SCHEMA, "results file", MIGRATIONS)
+    return Run.from_json(data, str(path))
+
+
+def save(run: Run, path: str | Path) -> None:
+    """Write ``run`` atomically, after checking it against the schema (a file we cannot read back is never written)."""
+    data = run.to_json()
+    validate(data, f"{path} (not written)")
+    atomic_write_json(path, data)
+
+
+@dataclass
+class ResultsFile:
+    """The results file of the run under way: saved after every entry."""
+
+    path: Path
+    run: Run
+
+    @classmethod
+    def start(cls, path: str | Path, header: dict, resume: bool = False) -> "ResultsFile":
+        """A new run's file; with ``resume`` the finished entries of an existing file are kept."""
+        path = Path(path)
+        entries: list[Entry] = []
+        if resume and path.exists():
+            entries = load(path).ok_entries()
+        rf = cls(path, Run({"schema": RESULTS_SCHEMA, "created_utc": _now(), **header}, entries))
+        rf.save()
+        return rf
+
+    @property
+    def entries(self) -> list[Entry]:
+        return self.run.entries
+
+    def done(self, key: str) -> Entry | None:
+        return next((e for e in self.run.entries if e.key == key and e.ok), None)
+
+    def add(self, entry: Entry) -> None:
+        self.run.entries = [e for e in self.run.entries if e.key != entry.key] + [entry]
+        self.save()
+
+    def update(self, **header_fields) -> None:
+        self.run.header.update(header_fields)
+        self.save()
+
+    def save(self) -> None:
+        self.run.header["updated_utc"] = _now()
+        save(self.run, self.path)
+
+
+# ----------------------------------------------------------------------------
+# The one reader: a flat row per entry
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One ok (model, device) of a run, flattened: what the claims, the chart and the report read."""
+
+    model: str
+    device: str
+    kind: str
+    params: int
+    macs: int
+    param_bytes: int
+    latency_s: float | None
+    energy_j: float | None
+    f1_int8: float | None
+    f1_float: float | None
+    test_windows: int | None
+    streamed_bytes: int | None
+    layer_sizes: tuple[int, ...] = ()
+    sha256: str = ""
+
+    @property
+    def layers_width(self) -> tuple[int | None, int | None]:
+        """(hidden layers, width) of a grid architecture named like 3x512, else (None, None)."""
+        try:
+            layers, width = self.model.split("-")[0].split("x")
+            return int(layers), int(width)
+        except ValueError:
+            return None, None
+
+
+def streamed_bytes(entry: Entry) -> int | None:
+    """Off-chip parameter bytes: the twin's split when a twin predicted it, else the compiler's log."""
+    if entry.twin:
+        s = (entry.twin.get("breakdown") or {}).get("streamed_bytes")
+        if s is not None:
+            return s
+    comp = (entry.model.compiler or {}).get("models") or []
+    return sum(c.get("off_chip_streamed_bytes") or 0 for c in comp) if comp else None
+
+
+def row_of(e: Entry) -> Row:
+    s = e.model.size or {}
+    met = e.model.metrics or {}
+    return Row(model=e.model.name, device=e.device.name, kind=e.kind, params=s.get("params") or 0,
+               macs=s.get("macs") or 0, param_bytes=(s.get("weight_bytes") or 0) + (s.get("bias_bytes") or 0),
+               latency_s=e.latency.median if e.latency else None,
+               energy_j=e.energy.total_j if e.energy else None,
+               f1_int8=e.model.metric("int8", "macro_f1"), f1_float=e.model.metric("float", "macro_f1"),
+               test_windows=met.get("test_windows"), streamed_bytes=streamed_bytes(e),
+               layer_sizes=tuple(s.get("layer_sizes") or ()), sha256=e.model.sha256)
+
+
+def rows(run: Run | dict) -> list[Row]:
+    """Every ok entry of ``run`` as a ``Row``."""
+    return [row_of(e) for e in Run.coerce(run).ok_entries()]
+
+
+def finite(x: float | None) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def merge(runs: list[Run], names: list[str]) -> Run:
+    """One run from several (boards): entries of later runs replace earlier ones for the same
+    (model, device configuration); each run's header is kept under ``merged_from``."""
     if not runs:
         raise EdgecheckError("merge: no results given")
     base = runs[0]
-    datasets = {((r.get("artifacts") or {}).get("dataset") or {}).get("sha256") for r in runs}
+    datasets = {r.dataset.get("sha256") for r in runs}
     if len(datasets) > 1:
         raise EdgecheckError(f"merge: the runs used different datasets ({', '.join(map(str, datasets))})")
-    entries: dict[str, dict] = {}
+    entries: dict[str, Entry] = {}
     for r in runs:
-        for e in r["entries"]:
-            entries[entry_key(e)] = e
-    devices = {d["key"]: d for r in runs for d in (r.get("run") or {}).get("devices", [])}
-    return {"schema": RESULTS_SCHEMA, "created_utc": _now(), "artifacts": base.get("artifacts"),
-            "environment": base.get("environment"),
-            "run": {**(base.get("run") or {}), "devices": list(devices.values())},
-            "merged_from": [{"file": n, "environment": r.get("environment"), "run": r.get("run")}
-                            for n, r in zip(names, runs)],
-            "entries": list(entries.values())}
+        for e in r.entries:
+            entries[e.key] = e
+    devices = {d["key"]: d for r in runs for d in r.devices}
+    header = {"schema": RESULTS_SCHEMA, "created_utc": _now(), "artifacts": base.header.get("artifacts"),
+              "environment": base.header.get("environment"),
+              "run": {**(base.header.get("run") or {}), "devices": list(devices.values())},
+              "merged_from": [{"file": n, "environment": r.header.get("environment"), "run": r.header.get("run")}
+                              for n, r in zip(names, runs)]}
+    return Run(header, list(entries.values()))

@@ -47,3 +47,24 @@ def median_ci(samples: list[float] | np.ndarray, confidence: float = 0.99) -> tu
     lo = max(0, int(math.floor(n / 2 - half)) - 1)
     hi = min(n - 1, int(math.ceil(n / 2 + half)))
     return float(a[lo]), float(a[hi])
+
+
+def rankdata(values) -> np.ndarray:
+    """Ranks 1..n, ties given their average rank (as scipy.stats.rankdata's default)."""
+    v = np.asarray(values, dtype=np.float64)
+    order = np.argsort(v, kind="mergesort")
+    ranks = np.empty(v.size)
+    ranks[order] = np.arange(1, v.size + 1, dtype=np.float64)
+    _, inv, counts = np.unique(v, return_inverse=True, return_counts=True)
+    if np.any(counts > 1):
+        sums = np.bincount(inv, weights=ranks)
+        ranks = (sums / counts)[inv]
+    return ranks
+
+
+def spearman(x, y) -> float:
+    """Rank correlation (average ranks for ties); NaN when either side is constant."""
+    rx, ry = rankdata(x), rankdata(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecheck.cache import SYSFS_CPU, CacheGeometry, miss_fraction, read_cache
+from edgecheck.twins.cache import SYSFS_CPU, CacheGeometry, miss_fraction, read_cache
 from edgecheck.errors import EdgecheckError
 
 # cpu0/cache as Linux lays it out, values copied from an AMD EPYC (Zen 4) host

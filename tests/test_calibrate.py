@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_edgecheck
-from edgecheck.cache import CacheGeometry, miss_fraction
-from edgecheck.calibrate import fit_board, fit_cpu_form, fit_links, nnls
+from support import entry, run_edgecheck
+from edgecheck.twins.cache import CacheGeometry, miss_fraction
+from edgecheck.twins.calibrate import fit_board, fit_cpu_form, fit_links, nnls
 from edgecheck.errors import EdgecheckError
-from edgecheck.twins import load_constants
+from edgecheck.twins.model import load_constants
 
 
 def test_nnls_matches_unconstrained_when_feasible():
@@ -71,8 +71,8 @@ def test_cpu_form_refuses_a_sweep_that_never_leaves_the_cache():
 
 
 def test_a53_fit_recovers_constants(tmp_path):
-    from edgecheck.calibrate import _set, point_workload  # the same writer and workloads the fit uses
-    from edgecheck.twins import Constants, predict_a53
+    from edgecheck.twins.calibrate import _set, point_workload  # the same writer and workloads the fit uses
+    from edgecheck.twins.model import Constants, predict_a53
 
     base = load_constants()
     truth = json.loads(json.dumps(base.data))
@@ -83,11 +83,9 @@ def test_a53_fit_recovers_constants(tmp_path):
     entries = []
     for p in _points():
         lat = predict_a53(point_workload(p), ct, 1).latency_s
-        entries.append({"device": {"name": "a53", "threads": 1, "metadata": {}}, "status": "ok",
-                        "model": {"name": p["model"], "size": {"params": p["params"], "macs": p["macs"],
-                                                               "weight_bytes": p["macs"], "bias_bytes": p["bytes"] - p["macs"],
-                                                               "layer_sizes": [0] * p["ops"] + [0]}},
-                        "latency": {"stats": {"median": lat}}})
+        e = entry(p["model"], p["params"], p["macs"], "a53", "measured", lat, layer_sizes=[0] * p["ops"] + [0])
+        e["model"]["size"]["bias_bytes"] = p["bytes"] - p["macs"]
+        entries.append(e)
     path = tmp_path / "board.json"
     path.write_text(json.dumps({"entries": entries}))
     fitted, report = fit_board([{"entries": entries}], [str(path)], base, "a53")
@@ -108,7 +106,7 @@ def test_calibrate_cli_errors(tmp_path):
 
 def test_tpu_fit_without_compiler_logs_uses_the_layer_sizes(tmp_path):
     """Board results whose models have no compiler log: uncached bytes come from the recorded layer sizes."""
-    from edgecheck.twins import cache_split, workload_from_sizes
+    from edgecheck.twins.model import cache_split, workload_from_sizes
 
     base = load_constants()
     cache = base.value("tpu", "cache_bytes")
@@ -116,9 +114,9 @@ def test_tpu_fit_without_compiler_logs_uses_the_layer_sizes(tmp_path):
     for width in (256, 1024, 2048, 2560, 3072):
         sizes = [792, width, width, width, 4]
         streamed = cache_split(workload_from_sizes(sizes).layers, cache)[1]
-        entries.append({"device": {"name": "tpu", "metadata": {"connection": "pci"}}, "status": "ok",
-                        "model": {"name": f"3x{width}", "size": {"layer_sizes": sizes}},
-                        "latency": {"stats": {"median": 5e-5 + streamed / 4e8}}})
+        macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
+        entries.append(entry(f"3x{width}", macs + sum(sizes[1:]), macs, "tpu", "measured", 5e-5 + streamed / 4e8,
+                             layer_sizes=sizes, metadata={"connection": "pci"}))
     assert sum(cache_split(workload_from_sizes(e["model"]["size"]["layer_sizes"]).layers, cache)[1] > 0
                for e in entries) >= 2  # the sweep crosses the cache
     path = tmp_path / "board.json"

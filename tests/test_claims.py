@@ -3,34 +3,16 @@ import json
 
 import pytest
 
-from conftest import run_edgecheck
-from edgecheck.claims import FAILED, REPRODUCED, SIMULATION, SKIPPED, evaluate, load_thresholds, spearman
-from edgecheck.results import RESULTS_SCHEMA
+from support import entry, run, run_edgecheck
+from edgecheck.judge.claims import FAILED, REPRODUCED, SIMULATION, SKIPPED, cache_bytes, evaluate, load_thresholds
+from edgecheck.stats import spearman
 
 TH = load_thresholds()
-CACHE = TH["C3"]["cache_bytes"]
+CACHE = cache_bytes(TH)
 # (name, params/bytes, macs) of a small sweep with models below and above the TPU's cache
 SWEEP = [("1x32", 29_000, 28_000), ("2x64", 62_000, 61_000), ("1x256", 230_000, 229_000),
          ("2x512", 720_000, 719_000), ("2x1024", 2_000_000, 1_990_000), ("2x2048", 6_000_000, 5_990_000),
          ("3x2048", 10_200_000, 10_190_000), ("4x2048", 14_400_000, 14_390_000)]
-
-
-def entry(name, params, macs, device, kind, latency, energy=None, f1=0.9, f1_float=None, windows=1800):
-    e = {"model": {"name": name, "sha256": "cd" * 32,
-                   "size": {"params": params, "macs": macs, "weight_bytes": macs, "bias_bytes": params - macs},
-                   "metrics": {"int8": {"macro_f1": f1}, "float": {"macro_f1": f1 if f1_float is None else f1_float},
-                               "test_windows": windows}},
-         "device": {"name": device, "kind": kind, "key": device}, "kind": kind, "provenance": kind, "status": "ok",
-         "latency": {"unit": "s", "samples": [latency],
-                     "stats": {"n": 1, "min": latency, "max": latency, "mean": latency, "median": latency}}}
-    if energy is not None:
-        e["energy"] = {"unit": "J", "total_j": energy, "provenance": kind}
-    return e
-
-
-def run(entries, dataset="collar"):
-    return {"schema": RESULTS_SCHEMA, "created_utc": "x", "artifacts": {"dataset": {"name": dataset}},
-            "entries": entries}
 
 
 def paper_like(tpu_kind="simulated", a53_kind="simulated", f1=lambda i: 0.85 + 0.01 * i):

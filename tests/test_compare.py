@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_edgecheck
-from edgecheck.compare import (IMPROVEMENT, REGRESSION, UNCHANGED, Thresholds, _latency, compare,
+from support import load, run_edgecheck
+from edgecheck.judge.compare import (IMPROVEMENT, REGRESSION, UNCHANGED, Thresholds, _latency, compare,
                                fingerprint_differences, has_regression, mann_whitney_p, min_p_reachable)
 from edgecheck.errors import EdgecheckError
-from edgecheck.results import RESULTS_SCHEMA, load
+from edgecheck.results import RESULTS_SCHEMA
 from edgecheck.stats import summarize
 
 ROUNDS = 30  # the suite's default sample count per model
@@ -160,9 +160,12 @@ def test_cut_off_and_foreign_results_are_clear(tmp_path):
 
 
 def test_threshold_options():
-    from edgecheck.plugin import thresholds_from_options
+    import argparse
 
-    th = thresholds_from_options({"thresholds": {"latency": 0.2}}, ["energy=0.05", "4x2048:latency=0.3"])
+    from edgecheck.config import threshold_spec
+
+    th = Thresholds.from_baseline({"thresholds": {"latency": 0.2}},
+                                  [threshold_spec("energy=0.05"), threshold_spec("4x2048:latency=0.3")])
     assert th.latency == 0.2 and th.energy == 0.05 and th.for_model("4x2048", "latency") == 0.3
-    with pytest.raises(EdgecheckError, match="--compare-threshold 'speed=1'"):
-        thresholds_from_options({}, ["speed=1"])
+    with pytest.raises(argparse.ArgumentTypeError, match="'speed=1': use latency|energy|accuracy=NUMBER"):
+        threshold_spec("speed=1")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import run_edgecheck
+from support import run_edgecheck
 from edgecheck.compilerlog import CompilerFailure, parse, parse_size
 
 LOGS = Path(__file__).resolve().parent.parent / "fixtures" / "compiler_logs"

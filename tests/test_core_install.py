@@ -5,8 +5,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
-from edgecheck.results import load
+from support import REPO, load
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgecheck.data import (COLLAR_CLASSES, CollarConfig, UCI_HAR_SIGNALS, basic_motions, load_dataset,
+from edgecheck.build.data import (COLLAR_CLASSES, CollarConfig, UCI_HAR_SIGNALS, basic_motions, load_dataset,
                             split_dataset, synthetic_collar)
 from edgecheck.errors import EdgecheckError
 
@@ -79,7 +79,7 @@ def test_npz_bad_input(tmp_path, arrays, message):
 
 
 def test_too_few_windows_per_class_is_refused_at_the_split(tmp_path):
-    from edgecheck.data import Dataset, validate
+    from edgecheck.build.data import Dataset, validate
 
     ds = validate(Dataset("tiny", np.zeros((4, 1, 8), np.float32), np.array([0, 1, 2, 3]), 10.0,
                           ["a", "b", "c", "d"], ["c0"]), "tiny")

@@ -6,8 +6,9 @@ import pytest
 
 from edgecheck import artifacts as art
 from edgecheck.artifacts import user_model
-from edgecheck.devices import Device, MEASURED
-from edgecheck.edgetpu import find_compiler, find_edge_tpus, probe
+from edgecheck.measure.devices import Device, MEASURED
+from edgecheck.build.compile import find_compiler
+from edgecheck.measure.edgetpu import find_edge_tpus, probe
 
 
 def _usb_device(root, name, vid, pid, speed, busnum=2, devnum=3):
@@ -74,7 +75,7 @@ def test_compiled_user_model_runs_only_on_tpu(smoke_artifacts, tmp_path):
 @pytest.mark.skipif(find_compiler() is None, reason="edgetpu_compiler is not installed (x86-64 Debian, Coral apt repository)")
 def test_real_compiler_compiles_a_built_model(smoke_artifacts, tmp_path):
     from edgecheck.compilerlog import parse
-    from edgecheck.edgetpu import compile_model
+    from edgecheck.build.compile import compile_model
 
     out, text = compile_model(find_compiler(), art.load(smoke_artifacts).models[0].tflite, tmp_path)
     log = parse(text)

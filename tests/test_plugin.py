@@ -3,11 +3,10 @@ import json
 
 import pytest
 
-from conftest import INFERENCE, run_pytest
+from support import INFERENCE, load, run_pytest
 from edgecheck import artifacts as art
-from edgecheck.devices import is_cortex_a53, parse_device_option, select
+from edgecheck.measure.devices import is_cortex_a53, parse_device_option, select
 from edgecheck.errors import EdgecheckError
-from edgecheck.results import load
 
 FAST = ("--rounds", "3", "--round-time", "0.001")
 

@@ -6,11 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from conftest import INFERENCE, run_edgecheck, run_pytest
+from support import INFERENCE, load, run_edgecheck, run_pytest
 from edgecheck.errors import EdgecheckError
-from edgecheck.probes import (HwmonProbe, JoulescopeProbe, RaplProbe, TraceProbe, integrate, open_probe, read_trace,
+from edgecheck.measure.probes import (HwmonProbe, JoulescopeProbe, RaplProbe, TraceProbe, integrate, open_probe, read_trace,
                               wrap_delta)
-from edgecheck.results import load
 
 
 def ina2xx(root, n=0, power_uw=2_500_000, name="ina260", interval_ms=2, with_power=True):

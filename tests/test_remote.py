@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INFERENCE, run_pytest
+from support import INFERENCE, load, run_pytest
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
-from edgecheck.remote import WORKER, Target, WorkerClient, parse_target
-from edgecheck.results import load
+from edgecheck.measure.remote import WORKER, Target, WorkerClient, parse_target
 
 
 def smoke_models(root):

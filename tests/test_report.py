@@ -9,14 +9,14 @@ import tempfile
 import numpy as np
 import pytest
 
-from conftest import run_edgecheck
+from support import INFERENCE, entry, run, run_edgecheck, run_pytest
 from edgecheck import artifacts as art
-from edgecheck.chart import build_chart, c6, winners
-from edgecheck.claims import load_thresholds
+from edgecheck.judge.chart import build_chart, winners
+from edgecheck.judge.claims import c6
+from edgecheck.judge.claims import load_thresholds
 from edgecheck.errors import EdgecheckError
-from edgecheck.recommend import recommend
-from edgecheck.report import html_report
-from test_claims import entry, run
+from edgecheck.judge.recommend import recommend
+from edgecheck.judge.report import html_report
 
 N_IN, N_OUT = 100, 4
 
@@ -134,7 +134,6 @@ def test_report_opens_in_a_headless_browser(tmp_path):
 
 
 def test_report_cli_and_the_run_writes_one(smoke_artifacts, tmp_path):
-    from conftest import INFERENCE, run_pytest
 
     results = tmp_path / "r.json"
     proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu,tpu-sim,a53-sim",

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgecheck.errors import EdgecheckError
-from edgecheck.spectrogram import SpectrogramConfig, Standardizer, config_for, features, log_spectrogram
+from edgecheck.build.spectrogram import SpectrogramConfig, Standardizer, config_for, features, log_spectrogram
 
 
 @settings(max_examples=30, deadline=None)

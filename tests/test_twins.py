@@ -5,12 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import INFERENCE, run_pytest
+from support import INFERENCE, load, run_pytest
 from edgecheck import artifacts as art
-from edgecheck.devices import twin_device
+from edgecheck.measure.devices import twin_device
 from edgecheck.errors import EdgecheckError
-from edgecheck.results import load
-from edgecheck.twins import (DEFAULT_CONSTANTS, cache_split, load_constants, predict_a53, predict_tpu, workload,
+from edgecheck.twins.model import (DEFAULT_CONSTANTS, cache_split, load_constants, predict_a53, predict_tpu, workload,
                              workload_from_sizes)
 
 C = load_constants()
@@ -89,7 +88,7 @@ def test_constants_table_is_sourced():
 
 
 def test_fitted_link_constants_match_the_published_rows():
-    from edgecheck.calibrate import fit_links, published_rows
+    from edgecheck.twins.calibrate import fit_links, published_rows
 
     fits = fit_links(published_rows())
     for link, f in fits.items():

@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
 
-from .cache import CacheGeometry, miss_fraction
-from .errors import EdgecheckError
-from .files import sha256_file
-from .modelfile import DenseLayer
-from .twins import Constants, Workload, cache_split, predict_a53, workload_from_sizes
+from edgecheck.twins.cache import CacheGeometry, miss_fraction
+from edgecheck.errors import EdgecheckError
+from edgecheck.files import load_json, sha256_file
+from edgecheck.modelfile import DenseLayer
+from edgecheck.results import Entry, Run
+from edgecheck.twins.model import Constants, Workload, cache_split, predict_a53, workload_from_sizes
 
 PUBLISHED = Path(__file__).with_name("published_tpu_latency.json")
 
 
 def published_rows() -> list[dict]:
-    return json.loads(PUBLISHED.read_text())["rows"]
+    return load_json(PUBLISHED, "edgecheck.published-latency/1", "published latencies")["rows"]
 
 
 def nnls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -79,20 +79,14 @@ def fit_links(rows: list[dict]) -> dict:
 # ----------------------------------------------------------------------------
 
 
-def cpu_points(results: list[dict], device: str = "cpu") -> list[dict]:
+def cpu_points(results: list[Run | dict], device: str = "cpu") -> list[dict]:
     """(params, macs, bytes, ops, latency) of every ok measured entry of ``device``."""
     pts = []
-    for data in results:
-        for e in data["entries"]:
-            if e["device"]["name"] != device or e.get("status") != "ok" or not e.get("latency"):
-                continue
-            s = e["model"]["size"]
-            n_layers = max(1, len(s.get("layer_sizes") or [0, 0]) - 1)
-            pts.append({"model": e["model"]["name"], "params": s["params"], "macs": s["macs"],
-                        "bytes": s["weight_bytes"] + s["bias_bytes"], "ops": n_layers,
-                        "latency_s": e["latency"]["stats"]["median"]})
-    if not pts:
-        raise EdgecheckError(f"calibrate: no measured {device} entries in the results given")
+    for e in _entries(results, device):
+        s = e.model.size
+        n_layers = max(1, len(s.get("layer_sizes") or [0, 0]) - 1)
+        pts.append({"model": e.model.name, "params": s["params"], "macs": s["macs"],
+                    "bytes": s["weight_bytes"] + s["bias_bytes"], "ops": n_layers, "latency_s": e.latency.median})
     return sorted(pts, key=lambda p: p["params"])
 
 
@@ -150,9 +144,8 @@ def fit_cpu_form(points: list[dict], cache: CacheGeometry, max_train_params: int
 # ----------------------------------------------------------------------------
 
 
-def _entries(results: list[dict], device: str) -> list[dict]:
-    out = [e for d in results for e in d["entries"]
-           if e["device"]["name"] == device and e.get("status") == "ok" and e.get("latency")]
+def _entries(results: list[Run | dict], device: str) -> list[Entry]:
+    out = [e for d in results for e in Run.coerce(d).ok_entries() if e.device.name == device and e.latency]
     if not out:
         raise EdgecheckError(f"calibrate: no measured {device} entries in the results given")
     return out
@@ -171,26 +164,27 @@ def fit_board(results: list[dict], results_paths: list[str], base: Constants, de
     out = copy.deepcopy(base.data)
     if device == "tpu":
         es = _entries(results, "tpu")
-        link = es[0]["device"]["metadata"].get("connection", "pcie")
-        link = "pcie" if link == "pci" else ("usb3" if "USB 3" in str(es[0]["device"]["metadata"].get("usb_speed")) else
+        meta = es[0].device.metadata or {}
+        link = meta.get("connection", "pcie")
+        link = "pcie" if link == "pci" else ("usb3" if "USB 3" in str(meta.get("usb_speed")) else
                                              "usb2" if link == "usb" else link)
         rows = []
         for e in es:
-            comp = (e["model"].get("compiler") or {}).get("models") or []
+            comp = (e.model.compiler or {}).get("models") or []
             if comp and comp[0].get("off_chip_streamed_bytes") is not None:
                 streamed = sum(m.get("off_chip_streamed_bytes") or 0 for m in comp)
             else:  # no compiler log: fill the cache layer by layer from the model's recorded layer sizes
-                sizes = (e["model"].get("size") or {}).get("layer_sizes") or []
-                w = workload_from_sizes(sizes, f"calibrate: {e['model']['name']} (no compiler log, no layer sizes)")
+                sizes = e.model.size.get("layer_sizes") or []
+                w = workload_from_sizes(sizes, f"calibrate: {e.model.name} (no compiler log, no layer sizes)")
                 streamed = cache_split(w.layers, base.value("tpu", "cache_bytes"))[1]
-            rows.append({"link": link, "streamed_bytes": streamed, "latency_s": e["latency"]["stats"]["median"]})
+            rows.append({"link": link, "streamed_bytes": streamed, "latency_s": e.latency.median})
         fit = fit_links(rows)[link]
         _set(out, ("tpu", "links", link, "overhead_s"), fit["overhead_s"], src)
         _set(out, ("tpu", "links", link, "rate_Bps"), fit["rate_Bps"], src)
         return out, {"device": "tpu", "link": link, **fit}
     if device == "a53":
         es = _entries(results, "a53")
-        threads = es[0]["device"].get("threads", 1)
+        threads = es[0].device.threads or 1
         pts = cpu_points(results, "a53")
         y = np.array([p["latency_s"] for p in pts])
         workloads = [point_workload(p) for p in pts]

@@ -2,22 +2,21 @@
 of a feed-forward .tflite from its own structure.
 
 Deterministic: one value per model, no noise. Every constant comes from
-``twin_constants.json`` (with its source) or a fitted file from
+``constants.json`` (with its source) or a fitted file from
 ``edgecheck calibrate``; the fingerprint of a prediction names the constants'
 sha256 and whether a compiler log set the on-chip/off-chip split.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .cache import CacheGeometry, miss_fraction
-from .errors import EdgecheckError
-from .files import sha256_bytes
-from .modelfile import DenseLayer, read_model
+from edgecheck.twins.cache import CacheGeometry, miss_fraction
+from edgecheck.errors import EdgecheckError
+from edgecheck.files import load_json, sha256_bytes
+from edgecheck.modelfile import DenseLayer, read_model
 
-DEFAULT_CONSTANTS = Path(__file__).with_name("twin_constants.json")
+DEFAULT_CONSTANTS = Path(__file__).with_name("constants.json")
 LINKS = ("pcie", "usb3", "usb2")
 # Operators the twins cost: dense layers by their work, the rest by per-operator overhead only.
 CHEAP_OPS = {"QUANTIZE", "DEQUANTIZE", "RELU", "RELU6", "TANH", "LOGISTIC", "SOFTMAX", "RESHAPE"}
@@ -40,18 +39,26 @@ class Constants:
 
 
 def load_constants(path: str | Path | None = None) -> Constants:
+    """The packaged constants, or ``--twin-constants PATH`` (a file written by ``edgecheck calibrate``)."""
     path = Path(path) if path else DEFAULT_CONSTANTS
-    try:
-        raw = path.read_bytes()
-        data = json.loads(raw)
-    except OSError as e:
-        raise EdgecheckError(f"--twin-constants: cannot read {path} ({e.strerror or e})") from None
-    except ValueError as e:
-        raise EdgecheckError(f"--twin-constants: {path} is not valid JSON ({e})") from None
-    if data.get("schema") != "edgecheck.twin-constants/1":
-        raise EdgecheckError(f"--twin-constants: {path} has schema {data.get('schema')!r}, "
-                             "expected 'edgecheck.twin-constants/1'")
-    return Constants(data, sha256_bytes(raw), str(path))
+    data = load_json(path, "edgecheck.twin-constants/1", "--twin-constants")
+    return Constants(data, sha256_bytes(path.read_bytes()), str(path))
+
+
+def check_tpu_link(link: str) -> str:
+    if link not in LINKS:
+        raise EdgecheckError(f"--tpu-link: unknown link {link!r}; use {', '.join(LINKS)}")
+    return link
+
+
+def check_tpu_clock(c: Constants, clock_hz: float | None) -> float:
+    """An Edge TPU clock libedgetpu can set (the constants' ``tpu.clocks_hz``), in Hz."""
+    clock = float(clock_hz or c.value("tpu", "clock_hz"))
+    allowed = [float(x) for x in c.value("tpu", "clocks_hz")]
+    if clock not in allowed:
+        raise EdgecheckError(f"--tpu-clock: {clock / 1e6:g} MHz is not an Edge TPU clock "
+                             f"({', '.join(f'{x / 1e6:g}' for x in allowed)} MHz)")
+    return clock
 
 
 @dataclass
@@ -141,11 +148,8 @@ def power_model(c: Constants, device: str, threads: int = 1) -> tuple[float, flo
 def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float | None = None,
                 compiler: dict | None = None) -> Prediction:
     """Invoke overhead + I/O and uncached parameters over the link + compute on the MAC array."""
-    if link not in LINKS:
-        raise EdgecheckError(f"--tpu-link: unknown link {link!r}; use {', '.join(LINKS)}")
-    clock = float(clock_hz or c.value("tpu", "clock_hz"))
-    if clock not in [float(x) for x in c.value("tpu", "clocks_hz")]:
-        raise EdgecheckError(f"--tpu-clock: {clock / 1e6:g} MHz is not an Edge TPU clock (63, 125, 250, 500 MHz)")
+    check_tpu_link(link)
+    clock = check_tpu_clock(c, clock_hz)
     models = (compiler or {}).get("models") or []
     if models and all(m.get("on_chip_used_bytes") is not None for m in models):
         cached = sum(m["on_chip_used_bytes"] for m in models)

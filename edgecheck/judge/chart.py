@@ -12,8 +12,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .claims import A53_ROLE, REPRODUCED, SIMULATION, TPU_ROLE, ClaimResult, rows_of
-from .errors import EdgecheckError
+from edgecheck.config import EDGE_TPU_CACHE_BYTES
+from edgecheck.errors import EdgecheckError
+from edgecheck.judge.roles import A53_ROLE, TPU_ROLE
+from edgecheck.results import Row, Run, rows
 
 FEATURES = ("params", "macs", "weight_bytes_over_cache", "input_size")
 
@@ -38,7 +40,7 @@ class Chart:
     devices: list[str]
     winners: list[Winner]
     budget_s: float | None = None
-    cache_bytes: int = 8178892
+    cache_bytes: int = EDGE_TPU_CACHE_BYTES
     rules_text: str = ""
     rules: dict = field(default_factory=dict)
     loo_agreement: float | None = None
@@ -55,23 +57,23 @@ class Chart:
         return d
 
 
-def winners(results: dict, metric: str = "energy", budget_s: float | None = None,
+def winners(results: Run | dict, metric: str = "energy", budget_s: float | None = None,
             devices: tuple[tuple[str, ...], ...] = (TPU_ROLE, A53_ROLE)) -> tuple[list[str], list[Winner]]:
     """Per architecture, the device with the least energy (or latency) per inference.
 
     With a latency budget, a device over budget cannot win; an architecture no device serves is "none"."""
-    rows = rows_of(results)
+    rs = rows(results)
     chosen = []
     for role in devices:
         for name in role:
-            if any(r.device == name for r in rows):
+            if any(r.device == name for r in rs):
                 chosen.append(name)
                 break
     if len(chosen) < 2:
         raise EdgecheckError(f"decision chart: needs results for two platforms (a tpu and an a53 device, measured or "
-                             f"twin); this run has {sorted({r.device for r in rows})}")
+                             f"twin); this run has {sorted({r.device for r in rs})}")
     by = {}
-    for r in rows:
+    for r in rs:
         if r.device in chosen:
             by.setdefault(r.model, {})[r.device] = r
     attr = "energy_j" if metric == "energy" else "latency_s"
@@ -86,21 +88,13 @@ def winners(results: dict, metric: str = "energy", budget_s: float | None = None
         ok = {d: v for d, v in vals.items() if budget_s is None or devs[d].latency_s <= budget_s}
         win = min(ok, key=ok.get) if ok else "none"
         r0 = next(iter(devs.values()))
-        layers, width = _arch(model)
+        layers, width = r0.layers_width
         out.append(Winner(model, layers, width, r0.params, r0.macs, r0.param_bytes,
                           _input_size(r0, layers, width), win, vals, {d: devs[d].kind for d in chosen}))
     return chosen, sorted(out, key=lambda w: (w.macs, w.model))
 
 
-def _arch(name: str) -> tuple[int | None, int | None]:
-    try:
-        layers, width = name.split("-")[0].split("x")
-        return int(layers), int(width)
-    except ValueError:
-        return None, None
-
-
-def _input_size(r, layers: int | None, width: int | None) -> int:
+def _input_size(r: Row, layers: int | None, width: int | None) -> int:
     """Input features from MACs when the architecture is known: macs = n_in*w + (L-1)*w^2 + w*n_out."""
     if not layers or not width:
         return 0
@@ -147,7 +141,8 @@ def rules_dict(tree) -> dict:
     return node(0)
 
 
-def build_chart(results: dict, metric: str = "energy", budget_s: float | None = None, cache_bytes: int = 8178892) -> Chart:
+def build_chart(results: Run | dict, metric: str = "energy", budget_s: float | None = None,
+                cache_bytes: int = EDGE_TPU_CACHE_BYTES) -> Chart:
     if metric not in ("energy", "latency"):
         raise EdgecheckError(f"--metric: energy or latency, got {metric!r}")
     devices, ws = winners(results, metric, budget_s)
@@ -165,24 +160,3 @@ def build_chart(results: dict, metric: str = "energy", budget_s: float | None = 
         chart.rules = {"platform": only, "architectures": len(ws)}
         chart.loo_agreement, chart.loo_misses = 1.0, []
     return chart
-
-
-def c6(results: dict, thresholds: dict) -> ClaimResult:
-    title = "The decision chart agrees with the measurements"
-    try:
-        chart = build_chart(results, "energy", cache_bytes=thresholds["C3"]["cache_bytes"])
-    except EdgecheckError as e:
-        return ClaimResult("C6", title, "skipped", None, message=str(e))
-    except ImportError:
-        return ClaimResult("C6", title, "skipped", None,
-                           message="the decision chart's rules need scikit-learn (pip install 'edgecheck[report]')")
-    if chart.loo_agreement is None:
-        return ClaimResult("C6", title, "skipped", None, message="fewer than 3 architectures measured on both platforms")
-    need = thresholds["C6"]["min_agreement"]
-    holds = chart.loo_agreement is not None and chart.loo_agreement >= need
-    status = ("does not hold" if not holds else REPRODUCED if chart.provenance == "measured" else SIMULATION)
-    msg = (f"rules (depth <= 3) pick the {chart.metric} winner for {chart.loo_agreement:.0%} of "
-           f"{len(chart.winners)} architectures, each judged by rules fitted without it (required >= {need:.0%})"
-           + (f"; missed {', '.join(chart.loo_misses)}" if chart.loo_misses else ""))
-    return ClaimResult("C6", title, status, holds, chart.devices,
-                       {"agreement": chart.loo_agreement, "misses": chart.loo_misses, "rules": chart.rules}, msg)

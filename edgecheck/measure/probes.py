@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EdgecheckError
+from edgecheck.errors import EdgecheckError
+from edgecheck.sysfs import read_number, read_text
 
 HWMON_ROOT = Path("/sys/class/hwmon")
 POWERCAP_ROOT = Path("/sys/class/powercap")
@@ -63,19 +64,33 @@ def integrate(t: np.ndarray, p: np.ndarray, t0: float, t1: float) -> tuple[float
     return float(np.sum((pp[1:] + pp[:-1]) / 2 * np.diff(tt))), int(inside.sum())
 
 
-def _read_number(path: Path) -> float:
-    try:
-        text = path.read_text().strip()
-    except FileNotFoundError:
-        raise EdgecheckError(f"{path}: the sensor file disappeared (device unplugged or driver unloaded)") from None
-    except PermissionError:
-        raise EdgecheckError(f"{path}: permission denied; make it readable (udev rule or chmod) or run as root") from None
-    except OSError as e:
-        raise EdgecheckError(f"{path}: cannot read ({e.strerror or e})") from None
-    try:
-        return float(text)
-    except ValueError:
-        raise EdgecheckError(f"{path}: expected a number, found {text[:40]!r}") from None
+@dataclass(frozen=True)
+class HwmonDevice:
+    """One /sys/class/hwmon/hwmonN folder and how it reports power, if it does."""
+
+    path: Path
+    name: str
+    mode: str | None  # "power" (power1_input), "current x voltage" (curr1_input x in1_input), or None
+
+    @classmethod
+    def at(cls, path: Path) -> "HwmonDevice":
+        mode = ("power" if (path / "power1_input").exists() else
+                "current x voltage" if (path / "curr1_input").exists() and (path / "in1_input").exists() else None)
+        return cls(path, read_text(path / "name") or path.name, mode)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return {"power": ("power1_input",), "current x voltage": ("curr1_input", "in1_input")}.get(self.mode, ())
+
+    @property
+    def readable(self) -> bool:
+        return bool(self.files) and all(os.access(self.path / f, os.R_OK) for f in self.files)
+
+
+def hwmon_devices(root: Path = HWMON_ROOT, power_only: bool = True) -> list[HwmonDevice]:
+    """Every hwmon device under ``root`` (sorted); with ``power_only`` those that report power."""
+    found = [HwmonDevice.at(d) for d in sorted(Path(root).glob("hwmon*")) if d.is_dir()]
+    return [d for d in found if d.mode is not None or not power_only]
 
 
 @dataclass
@@ -98,28 +113,23 @@ class HwmonProbe:
         """``spec``: a hwmon folder path, or the content of a device's ``name`` file (e.g. ina260)."""
         p = Path(spec)
         if not p.is_absolute() and os.sep not in spec:
-            found = [d for d in sorted(root.glob("hwmon*")) if (d / "name").is_file()
-                     and (d / "name").read_text().strip() == spec]
+            every = hwmon_devices(root, power_only=False)
+            found = [d for d in every if d.name == spec]
             if not found:
-                names = sorted((d / "name").read_text().strip() for d in root.glob("hwmon*") if (d / "name").is_file())
+                names = sorted(d.name for d in every)
                 raise EdgecheckError(f"--energy-probe hwmon:{spec}: no hwmon device named {spec!r} under {root} "
                                      f"(found: {', '.join(names) or 'none'})")
-            p = found[0]
+            p = found[0].path
         if not p.is_dir():
             raise EdgecheckError(f"--energy-probe hwmon:{spec}: {p} does not exist or is not a directory")
-        if (p / "power1_input").exists():
-            mode = "power"
-            _read_number(p / "power1_input")
-        elif (p / "curr1_input").exists() and (p / "in1_input").exists():
-            mode = "current x voltage"
-            _read_number(p / "curr1_input")
-            _read_number(p / "in1_input")
-        else:
+        dev = HwmonDevice.at(p)
+        if dev.mode is None:
             raise EdgecheckError(f"--energy-probe hwmon:{spec}: {p} has neither power1_input nor curr1_input and "
                                  "in1_input; pick the sensor on the board's supply rail")
-        interval = _read_number(p / "update_interval") / 1000 if (p / "update_interval").exists() else 0.01
-        name = (p / "name").read_text().strip() if (p / "name").is_file() else p.name
-        return cls(p, max(interval, 0.001), mode, name)
+        for f in dev.files:
+            read_number(p / f)  # readable now, or a clear error before the run starts
+        interval = read_number(p / "update_interval") / 1000 if (p / "update_interval").exists() else 0.01
+        return cls(p, max(interval, 0.001), dev.mode, dev.name)
 
     def describe(self) -> dict:
         return {"probe": "hwmon", "sensor": f"{self.name} ({self.path})", "reading": self.mode,
@@ -127,8 +137,8 @@ class HwmonProbe:
 
     def read_w(self) -> float:
         if self.mode == "power":
-            return _read_number(self.path / "power1_input") / 1e6  # microwatts
-        return _read_number(self.path / "curr1_input") / 1e3 * _read_number(self.path / "in1_input") / 1e3
+            return read_number(self.path / "power1_input") / 1e6  # microwatts
+        return read_number(self.path / "curr1_input") / 1e3 * read_number(self.path / "in1_input") / 1e3
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -181,7 +191,7 @@ class RaplProbe:
         if not os.access(f, os.R_OK):
             raise EdgecheckError(f"--energy-probe rapl: {f} is not readable: since Linux 5.10 energy_uj is root-only "
                                  "(CVE-2020-8694); add a udev rule or `chmod o+r` it, or run as root")
-        rng = int(_read_number(zone / "max_energy_range_uj"))
+        rng = int(read_number(zone / "max_energy_range_uj"))
         return cls(zone, rng)
 
     def describe(self) -> dict:
@@ -189,7 +199,7 @@ class RaplProbe:
                 "reading": "energy counter", "sampling_interval_s": None}
 
     def _read(self) -> int:
-        return int(_read_number(self.path / "energy_uj"))
+        return int(read_number(self.path / "energy_uj"))
 
     def start(self) -> float:
         self._e0, self._t0 = self._read(), time.time()
@@ -293,6 +303,7 @@ class TraceProbe:
     path: Path
     offset_s: float = 0.0  # added to the meter's timestamps to reach this machine's clock
     kind = "measured"
+    integrates_later = True  # windows are recorded now; the meter's log is integrated at the end or later
     _t0: float = 0.0
 
     def describe(self) -> dict:
@@ -319,9 +330,8 @@ def open_probe(spec: str | None, trace_offset: float = 0.0, hwmon_root: Path = H
     if spec in (None, "", "none"):
         return None
     if spec == "auto":
-        for d in sorted(hwmon_root.glob("hwmon*")):
-            if (d / "power1_input").exists() or ((d / "curr1_input").exists() and (d / "in1_input").exists()):
-                return HwmonProbe.open(str(d), hwmon_root)
+        for d in hwmon_devices(hwmon_root):
+            return HwmonProbe.open(str(d.path), hwmon_root)
         raise EdgecheckError(f"--energy-probe auto: no hwmon device with power1_input or curr1_input under {hwmon_root}")
     kind, _, arg = spec.partition(":")
     if kind == "hwmon" and arg:

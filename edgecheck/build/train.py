@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .architecture import Architecture
+from edgecheck.architecture import Architecture
 
 
 @dataclass(frozen=True)

@@ -8,29 +8,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import EdgecheckError
-from .files import sha256_file
+from edgecheck.errors import EdgecheckError
+from edgecheck.files import sha256_file
 
 
 def recommend(model: str | Path, metric: str = "energy", results_path: str | None = None, tpu_link: str = "pcie") -> dict:
-    from .twins import load_constants, predict_a53, predict_tpu, workload
+    from edgecheck.twins.model import load_constants, predict_a53, predict_tpu, workload
 
     model = Path(model)
     if not model.is_file():
         raise EdgecheckError(f"recommend: {model} not found")
     sha = sha256_file(model)
     if results_path:
-        from .results import load
+        from edgecheck.results import load
 
-        data = load(results_path)
         figures = {}
-        for e in data["entries"]:
-            if e.get("status") == "ok" and e["model"]["sha256"] == sha and e["device"]["name"] in ("tpu", "a53") \
-                    and e["kind"] == "measured":
-                figures[e["device"]["name"]] = {
-                    "latency_s": e["latency"]["stats"]["median"],
-                    "energy_j": (e.get("energy") or {}).get("total_j"),
-                    "provenance": e["provenance"]}
+        for e in load(results_path).ok_entries():
+            if e.model.sha256 == sha and e.device.name in ("tpu", "a53") and e.kind == "measured" and e.latency:
+                figures[e.device.name] = {"latency_s": e.latency.median,
+                                          "energy_j": e.energy.total_j if e.energy else None,
+                                          "provenance": e.provenance}
         key = "energy_j" if metric == "energy" else "latency_s"
         if set(figures) == {"tpu", "a53"} and all(f[key] is not None for f in figures.values()):
             best = min(figures, key=lambda d: figures[d][key])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EdgecheckError
-from .modelfile import read_model
+from edgecheck.errors import EdgecheckError
+from edgecheck.modelfile import read_model
 
 REPRESENTATIVE_WINDOWS = 200
 

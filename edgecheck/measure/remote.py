@@ -17,9 +17,14 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from .errors import EdgecheckError
+from edgecheck.config import DEFAULTS
+from edgecheck.errors import EdgecheckError
+
+if TYPE_CHECKING:
+    from edgecheck.results import Entry
 
 WORKER = Path(__file__).with_name("worker.py")
 
@@ -52,12 +57,12 @@ def parse_target(spec: str, python: str = "python3", ssh_options: tuple[str, ...
 @dataclass
 class WorkerClient:
     target: Target
-    rounds: int = 30
-    warmup_rounds: int = 2
-    round_seconds: float = 0.01
+    rounds: int = DEFAULTS.rounds
+    warmup_rounds: int = DEFAULTS.warmup_rounds
+    round_seconds: float = DEFAULTS.round_seconds
     threads: int = 1
     tpu_device: str | None = None
-    timeout_s: float = 600.0
+    timeout_s: float = DEFAULTS.worker_timeout_seconds
     _remote_dir: str | None = field(default=None, repr=False)
     _copied: dict = field(default_factory=dict, repr=False)
 
@@ -80,7 +85,8 @@ class WorkerClient:
         if digest in self._copied:
             return self._copied[digest]
         if self._remote_dir is None:
-            r = self._run_remote("mkdir -p /tmp/edgecheck-worker && echo /tmp/edgecheck-worker", timeout=60)
+            r = self._run_remote("mkdir -p /tmp/edgecheck-worker && echo /tmp/edgecheck-worker",
+                                 timeout=DEFAULTS.ssh_connect_timeout_seconds)
             if r.returncode != 0:
                 raise EdgecheckError(f"{self.target.where}: ssh failed: {r.stderr.decode(errors='replace').strip()}")
             self._remote_dir = r.stdout.decode().strip()
@@ -145,3 +151,27 @@ def _death(code: int | None, stderr: bytes, target: Target) -> str:
     else:
         how = f"exited with status {code}"
     return f"the measurement worker at {target.where} {how} while measuring this model" + (f" ({tail})" if tail else "")
+
+
+def measure_remote(device, model, ctx) -> "Entry":
+    """Timed by the worker on the remote host; its per-round samples are the raw samples."""
+    from edgecheck.results import Energy, Latency
+
+    t = ctx.timing
+    client = ctx.clients.setdefault(device.key, WorkerClient(
+        device.target, rounds=t.rounds, warmup_rounds=t.warmup_rounds, round_seconds=t.round_seconds,
+        threads=device.threads))
+    line = client.measure_many([(model.name, device.model_file(model))])[model.name]
+    if not line.get("ok"):
+        raise EdgecheckError(f"{model.name} on {device.key}: {line['error']}")
+    entry = device.new_entry(
+        model, load_seconds=line["load_seconds"], first_invoke_seconds=line["first_invoke_seconds"],
+        input="zeros (the worker has no test data)",
+        latency=Latency.from_samples(line["samples"], statistic="seconds per invoke, one sample per round",
+                                     iterations_per_round=line["iterations"], warmup_rounds=t.warmup_rounds,
+                                     timer=f"time.perf_counter on {device.remote} (edgecheck worker)"),
+        worker={"host": line.get("host"), "interpreter": line.get("interpreter")})
+    if ctx.energy is not None:
+        entry.energy = Energy(total_j=None, dynamic_j=None,
+                              provenance="none: energy probes read this host's sensors, not a remote board's")
+    return entry

@@ -16,8 +16,10 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .errors import EdgecheckError
-from .stats import median_ci
+from edgecheck.errors import EdgecheckError
+from edgecheck.results import Run
+from edgecheck.stats import median_ci
+from edgecheck.textfmt import text_table
 
 REGRESSION, IMPROVEMENT, UNCHANGED, UNSTABLE, NOT_SIGNIFICANT = (
     "regression", "improvement", "unchanged", "unstable", "not significant")
@@ -38,11 +40,16 @@ class Thresholds:
         return float(self.per_model.get(model, {}).get(metric, getattr(self, metric)))
 
     @classmethod
-    def from_baseline(cls, baseline: dict, **overrides) -> "Thresholds":
-        t = cls(**{k: v for k, v in (baseline.get("thresholds") or {}).items() if k in cls.__dataclass_fields__})
-        for k, v in overrides.items():
-            if v is not None:
-                setattr(t, k, v)
+    def from_baseline(cls, baseline: Run | dict, specs: list[tuple[str | None, str, float]] = ()) -> "Thresholds":
+        """The baseline's saved thresholds, then ``specs`` (``config.threshold_spec``: (architecture, metric,
+        value)) on top: one syntax for ``--compare-threshold`` and ``edgecheck compare --threshold``."""
+        header = baseline.header if isinstance(baseline, Run) else baseline
+        t = cls(**{k: v for k, v in (header.get("thresholds") or {}).items() if k in cls.__dataclass_fields__})
+        for model, metric, value in specs:
+            if model:
+                t.per_model.setdefault(model, {})[metric] = value
+            else:
+                setattr(t, metric, value)
         return t
 
 
@@ -145,8 +152,9 @@ def _rel(now: float, base: float) -> float:
     return now / base - 1 if base else math.inf
 
 
-def compare(baseline: dict, run: dict, th: Thresholds | None = None, force: bool = False) -> list[Row]:
+def compare(baseline: Run | dict, run: Run | dict, th: Thresholds | None = None, force: bool = False) -> list[Row]:
     th = th or Thresholds.from_baseline(baseline)
+    baseline, run = Run.coerce(baseline).to_json(), Run.coerce(run).to_json()
     diffs = fingerprint_differences(baseline, run)
     if diffs and not force:
         raise EdgecheckError("baseline refused (use --force to compare anyway): " + "; ".join(diffs))
@@ -274,8 +282,6 @@ def table(rows: list[Row], only_changes: bool = False) -> list[str]:
                      r.verdict + (f" ({r.detail})" if r.verdict != UNCHANGED and r.detail else "")))
     if not body:
         return ["(no differences)" if only_changes else "(nothing to compare)"]
-    from .report import text_table
-
     return text_table(head, body, pad_last=False)
 
 

@@ -1,76 +1,32 @@
 """Human-readable views of results: the terminal table, figures and the HTML report."""
 from __future__ import annotations
 
-from .errors import EdgecheckError
+from edgecheck.errors import EdgecheckError
+from edgecheck.results import Run, rows
+from edgecheck.textfmt import fmt_count, fmt_energy, fmt_time, text_table
 
 
-def _fmt_time(s: float | None) -> str:
-    if s is None:
-        return "-"
-    if s < 1e-3:
-        return f"{s * 1e6:.1f} us"
-    if s < 1:
-        return f"{s * 1e3:.2f} ms"
-    return f"{s:.2f} s"
-
-
-def _fmt_energy(j: float) -> str:
-    if j < 1e-3:
-        return f"{j * 1e6:.1f} uJ"
-    return f"{j * 1e3:.2f} mJ"
-
-
-def _fmt_count(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= div:
-            return f"{n / div:.1f}{unit}"
-    return str(n)
-
-
-def results_table(data: dict) -> list[str]:
+def results_table(results: Run | dict) -> list[str]:
     """One row per (architecture, device): size, accuracy, median latency and where it came from."""
     header = ("model", "params", "MACs", "weights", "F1 float", "F1 int8", "device", "median", "cv", "energy", "source")
     rows = []
-    entries = sorted(data.get("entries", []), key=lambda e: (e["model"]["size"].get("params") or 0,
-                                                             e["model"]["name"], e["device"]["name"]))
+    entries = sorted(Run.coerce(results).entries,
+                     key=lambda e: (e.model.size.get("params") or 0, e.model.name, e.device.name))
     for e in entries:
-        m = e["model"]
-        size = m.get("size", {})
-        met = m.get("metrics", {})
-        lat = (e.get("latency") or {}).get("stats", {})
-        f1f = met.get("float", {}).get("macro_f1")
-        f1i = met.get("int8", {}).get("macro_f1")
+        size = e.model.size
+        f1f, f1i = e.model.metric("float", "macro_f1"), e.model.metric("int8", "macro_f1")
+        lat = e.latency
         wb = size.get("weight_bytes")
-        source = e.get("kind", "?") if e.get("status") == "ok" else f"FAILED: {e.get('error', '')[:40]}"
-        energy = (e.get("energy") or {}).get("total_j")
-        sim = bool((e.get("latency") or {}).get("simulated"))
-        rows.append((m["name"], _fmt_count(size.get("params")), _fmt_count(size.get("macs")),
+        source = e.kind if e.ok else f"FAILED: {(e.error or '')[:40]}"
+        energy = e.energy.total_j if e.energy else None
+        cv = "-" if lat is None or lat.simulated or lat.stats.cv is None else f"{lat.stats.cv * 100:.0f}%"
+        rows.append((e.model.name, fmt_count(size.get("params")), fmt_count(size.get("macs")),
                      "-" if wb is None else f"{wb / 1024:.0f} KiB", "-" if f1f is None else f"{f1f:.3f}",
-                     "-" if f1i is None else f"{f1i:.3f}", e["device"]["name"], _fmt_time(lat.get("median")),
-                     "-" if lat.get("cv") is None or sim else f"{lat['cv'] * 100:.0f}%",
-                     "-" if energy is None else _fmt_energy(energy), source))
+                     "-" if f1i is None else f"{f1i:.3f}", e.device.name, fmt_time(lat.median if lat else None),
+                     cv, "-" if energy is None else fmt_energy(energy), source))
     if not rows:
         return ["(no results)"]
     return text_table(header, rows, right={1, 2, 3, 4, 5, 7, 8, 9}, rule=True)
-
-
-def text_table(header: tuple, rows: list[tuple], right: set[int] = frozenset(), rule: bool = False,
-               pad_last: bool = True) -> list[str]:
-    """Aligned plain-text columns; ``right`` holds the right-aligned column indices. With ``pad_last``
-    False the last column is free text (long verdicts) and does not set a width."""
-    n = len(header) if pad_last else len(header) - 1
-    widths = [max(len(str(r[i])) for r in list(rows) + [header]) for i in range(n)]
-
-    def line(r) -> str:
-        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
-        return "  ".join(cells + ([] if pad_last else [str(r[-1])]))
-
-    out = [line(header)]
-    if rule:
-        out.append("  ".join("-" * w for w in widths))
-    return out + [line(r) for r in rows]
 
 
 # ----------------------------------------------------------------------------
@@ -152,12 +108,10 @@ def _finish(fig, ax, xlabel: str, ylabel: str, title: str) -> tuple[bytes, str]:
     return _figure_bytes(fig)
 
 
-def pareto_figure(results: dict, op: dict | None) -> tuple[bytes, str]:
+def pareto_figure(results: Run | dict, op: dict | None) -> tuple[bytes, str]:
     """Macro-F1 against energy per inference, per device, with each device's Pareto front."""
-    from .claims import rows_of
-
     plt = _plt()
-    rows = [r for r in rows_of(results) if r.energy_j is not None and r.f1_int8 is not None]
+    rows = [r for r in rows(results) if r.energy_j is not None and r.f1_int8 is not None]
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for dev in sorted({r.device for r in rows}):
         rs = sorted([r for r in rows if r.device == dev], key=lambda r: r.energy_j)
@@ -177,11 +131,9 @@ def pareto_figure(results: dict, op: dict | None) -> tuple[bytes, str]:
                    "Accuracy against energy, with Pareto fronts")
 
 
-def latency_figure(results: dict, cache_bytes: int) -> tuple[bytes, str]:
-    from .claims import rows_of
-
+def latency_figure(results: Run | dict, cache_bytes: int) -> tuple[bytes, str]:
     plt = _plt()
-    rows = [r for r in rows_of(results) if r.latency_s]
+    rows = [r for r in rows(results) if r.latency_s]
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for dev in sorted({r.device for r in rows}):
         rs = sorted([r for r in rows if r.device == dev], key=lambda r: r.params)
@@ -194,22 +146,20 @@ def latency_figure(results: dict, cache_bytes: int) -> tuple[bytes, str]:
                    "Latency against model size (the Edge TPU's on-chip cliff)")
 
 
-def battery_rows(results: dict, rate_hz: float) -> list[dict]:
+def battery_rows(results: Run | dict, rate_hz: float) -> list[dict]:
     """Average power and energy per hour at ``rate_hz`` inferences per second: idle power plus dynamic energy x rate."""
-    from .claims import rows_of
-
-    from .twins import load_constants, power_model
+    from edgecheck.twins.model import load_constants, power_model
 
     out = []
     idle_by_device = {}  # measured idle power where a probe measured it
-    for e in results.get("entries", []):
-        p_idle = ((e.get("energy") or {}).get("idle") or {}).get("power_w")
+    for e in Run.coerce(results).entries:
+        p_idle = ((e.energy.idle if e.energy else None) or {}).get("power_w")
         if p_idle is not None:
-            idle_by_device[e["device"]["name"]] = p_idle
+            idle_by_device[e.device.name] = p_idle
     c = load_constants()
     idle_by_device.setdefault("tpu-sim", power_model(c, "tpu")[0])  # the twins' idle power
     idle_by_device.setdefault("a53-sim", power_model(c, "a53")[0])
-    for r in rows_of(results):
+    for r in rows(results):
         if r.energy_j is None or r.latency_s is None or r.device not in idle_by_device:
             continue
         idle = idle_by_device[r.device]
@@ -222,20 +172,20 @@ def battery_rows(results: dict, rate_hz: float) -> list[dict]:
     return out
 
 
-def html_report(runs: list[tuple[str, dict]], comparison: list | None = None, budget_s: float | None = None,
+def html_report(runs: list[tuple[str, Run | dict]], comparison: list | None = None, budget_s: float | None = None,
                 rate_hz: float = 10.0) -> str:
     """One self-contained HTML file: environment, devices, claims, decision chart, plots, comparison, battery view."""
     import base64
     import html
 
-    from .chart import build_chart
-    from .claims import evaluate, load_thresholds
+    from edgecheck.judge.chart import build_chart
+    from edgecheck.judge.claims import cache_bytes, evaluate, load_thresholds
 
-    name, data = runs[0]
+    name, data = runs[0][0], Run.coerce(runs[0][1])
     if len(runs) > 1:
-        from .results import merge
+        from edgecheck.results import merge
 
-        data = merge([d for _, d in runs], [n for n, _ in runs])
+        data = merge([Run.coerce(d) for _, d in runs], [n for n, _ in runs])
         name = " + ".join(n for n, _ in runs)
     th = load_thresholds()
     claims = evaluate(data, th)
@@ -248,15 +198,15 @@ def html_report(runs: list[tuple[str, dict]], comparison: list | None = None, bu
              f"<h1>edgecheck report</h1><p>Run: <code>{esc(name)}</code>. Every figure is labelled "
              "<span class='measured'>measured</span> (on a device, by a probe) or <span class='simulated'>simulated</span> "
              "(by a twin); a claim is reproduced only when every device it uses was measured.</p>"]
-    env = data.get("environment") or {}
+    env = data.header.get("environment") or {}
     mach = env.get("machine") or {}
     parts.append("<h2>Environment</h2><table>" + "".join(
         f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in
         [("machine", f"{mach.get('cpu_model')} ({mach.get('cpu_count')} cores), {mach.get('system')} {mach.get('machine')}"),
          ("board", mach.get("board", "-")), ("versions", ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items())),
-         ("dataset", ((data.get("artifacts") or {}).get("dataset") or {}).get("name")),
-         ("grid", ((data.get("artifacts") or {}).get("grid") or {}).get("architectures"))]) + "</table>")
-    devs = (data.get("run") or {}).get("devices", [])
+         ("dataset", data.dataset.get("name")), ("grid", (data.artifacts.get("grid") or {}).get("architectures"))])
+        + "</table>")
+    devs = data.devices
     parts.append("<h2>Devices</h2><table><tr><th>device</th><th>kind</th><th>provenance</th></tr>" + "".join(
         f"<tr><td>{esc(d['name'])}</td><td class='{esc(d['kind'])}'>{esc(d['kind'])}</td><td>{esc(d['provenance'])}</td></tr>"
         for d in devs) + "</table>")
@@ -274,7 +224,7 @@ def html_report(runs: list[tuple[str, dict]], comparison: list | None = None, bu
     metrics = [("energy", None), ("latency", None)] + ([("latency", budget_s)] if budget_s else [])
     for metric, budget in metrics:
         try:
-            ch = build_chart(data, metric, budget, th["C3"]["cache_bytes"])
+            ch = build_chart(data, metric, budget, cache_bytes(th))
         except Exception as e:  # noqa: BLE001 - a chart that cannot be drawn says why, the report goes on
             parts.append(f"<p>No {metric} chart: {esc(str(e))}</p>")
             continue
@@ -284,13 +234,13 @@ def html_report(runs: list[tuple[str, dict]], comparison: list | None = None, bu
     op = next((c.evidence for c in claims if c.id == "C2" and c.holds), None)
     parts.append("<h2>Accuracy, energy and latency</h2>")
     for fig, alt in ((lambda: pareto_figure(data, op), "accuracy against energy"),
-                     (lambda: latency_figure(data, th["C3"]["cache_bytes"]), "latency against parameters")):
+                     (lambda: latency_figure(data, cache_bytes(th)), "latency against parameters")):
         try:
             parts.append(img(fig(), alt))
         except Exception as e:  # noqa: BLE001
             parts.append(f"<p>No figure '{esc(alt)}': {esc(str(e))}</p>")
     if comparison is not None:
-        from .compare import table
+        from edgecheck.judge.compare import table
 
         parts.append("<h2>Baseline comparison</h2><pre>" + esc("\n".join(table(comparison, only_changes=True))) + "</pre>")
     rows = battery_rows(data, rate_hz)

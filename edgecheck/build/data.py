@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EdgecheckError
+from edgecheck.errors import EdgecheckError
 
 DEFAULT_DATASET = "collar"
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .errors import EdgecheckError
+from edgecheck.errors import EdgecheckError
 
 
 @dataclass(frozen=True)

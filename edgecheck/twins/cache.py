@@ -16,7 +16,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import EdgecheckError
+from edgecheck.errors import EdgecheckError
+from edgecheck.sysfs import read_text, read_whole_number
 
 SYSFS_CPU = Path("/sys/devices/system/cpu")
 
@@ -53,16 +54,14 @@ def read_cache(level: int = 2, cpu: int = 0, root: Path = SYSFS_CPU) -> CacheGeo
         raise EdgecheckError(f"{base}: no cache information (not Linux, or sysfs not mounted)")
 
     def read(index: Path, name: str) -> str:
-        try:
-            return (index / name).read_text().strip()
-        except FileNotFoundError:
-            raise EdgecheckError(f"{index / name}: missing; cannot read the L{level} cache geometry") from None
+        text = read_text(index / name)
+        if text is None:
+            raise EdgecheckError(f"{index / name}: missing; cannot read the L{level} cache geometry")
+        return text
 
     def number(index: Path, name: str) -> int:
-        text = read(index, name)
-        if not text.isdigit():
-            raise EdgecheckError(f"{index / name}: expected a whole number, got {text!r}")
-        return int(text)
+        read(index, name)  # a missing file says which geometry it was needed for
+        return read_whole_number(index / name)
 
     for index in sorted(base.glob("index*")):
         if number(index, "level") != level or read(index, "type") == "Instruction":

@@ -4,22 +4,24 @@ Each check returns a ``ClaimResult``: whether it holds, its evidence (numbers,
 architectures, devices) and its status. A claim is "reproduced" only when every
 device it uses was measured; on a twin it "holds in simulation". A claim whose
 device did not run is "skipped" with the reason. Thresholds come from one
-claims file (``fixtures/claims.json``).
+claims file (``edgecheck/judge/claims.json``, shipped in the package).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import EdgecheckError
+from edgecheck.config import EDGE_TPU_CACHE_BYTES
+from edgecheck.errors import EdgecheckError
+from edgecheck.files import load_json
+from edgecheck.judge.roles import A53_ROLE, TPU_ROLE, role_rows
+from edgecheck.results import Row, Run, rows
+from edgecheck.stats import spearman
 
-DEFAULT_CLAIMS_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "claims.json"
+DEFAULT_CLAIMS_FILE = Path(__file__).with_name("claims.json")
 REPRODUCED, SIMULATION, FAILED, SKIPPED = "reproduced", "holds in simulation", "does not hold", "skipped"
-TPU_ROLE = ("tpu", "tpu-sim")  # measured first
-A53_ROLE = ("a53", "a53-sim")
 
 
 @dataclass
@@ -36,65 +38,15 @@ class ClaimResult:
         return asdict(self)
 
 
-@dataclass
-class Row:
-    """One (model, device) of a run, flattened for the claims."""
-
-    model: str
-    device: str
-    kind: str
-    params: int
-    macs: int
-    param_bytes: int
-    latency_s: float | None
-    energy_j: float | None
-    f1_int8: float | None
-    f1_float: float | None
-    test_windows: int | None
-    streamed_bytes: int | None
-
-
 def load_thresholds(path: str | Path | None = None) -> dict:
-    path = Path(path) if path else DEFAULT_CLAIMS_FILE
-    try:
-        data = json.loads(path.read_text())
-    except OSError as e:
-        raise EdgecheckError(f"--claims: cannot read {path} ({e.strerror or e})") from None
-    except ValueError as e:
-        raise EdgecheckError(f"--claims: {path} is not valid JSON ({e})") from None
-    if data.get("schema") != "edgecheck.claims/1":
-        raise EdgecheckError(f"--claims: {path} has schema {data.get('schema')!r}, expected 'edgecheck.claims/1'")
-    return data
+    """The claims' thresholds: the packaged file, or ``--claims PATH``."""
+    return load_json(Path(path) if path else DEFAULT_CLAIMS_FILE, "edgecheck.claims/1", "--claims")
 
 
-def rows_of(results: dict) -> list[Row]:
-    rows = []
-    for e in results.get("entries", []):
-        if e.get("status") != "ok":
-            continue
-        m, s = e["model"], e["model"].get("size", {})
-        met = m.get("metrics") or {}
-        comp = (m.get("compiler") or {}).get("models") or []
-        streamed = sum(c.get("off_chip_streamed_bytes") or 0 for c in comp) if comp else None
-        if e.get("twin"):
-            streamed = e["twin"]["breakdown"].get("streamed_bytes", streamed)
-        rows.append(Row(
-            model=m["name"], device=e["device"]["name"], kind=e["kind"], params=s.get("params") or 0,
-            macs=s.get("macs") or 0, param_bytes=(s.get("weight_bytes") or 0) + (s.get("bias_bytes") or 0),
-            latency_s=((e.get("latency") or {}).get("stats") or {}).get("median"),
-            energy_j=(e.get("energy") or {}).get("total_j"),
-            f1_int8=(met.get("int8") or {}).get("macro_f1"), f1_float=(met.get("float") or {}).get("macro_f1"),
-            test_windows=met.get("test_windows"), streamed_bytes=streamed))
-    return rows
-
-
-def _role(rows: list[Row], names: tuple[str, ...]) -> tuple[str | None, list[Row]]:
-    """The rows of the first device of a role present in the run (measured before simulated)."""
-    for n in names:
-        sel = [r for r in rows if r.device == n]
-        if sel:
-            return n, sorted(sel, key=lambda r: (r.macs, r.model))
-    return None, []
+def cache_bytes(thresholds: dict) -> int:
+    """The Edge TPU's on-chip cache the claims use: ``config.EDGE_TPU_CACHE_BYTES`` unless a claims file sets
+    C3.cache_bytes."""
+    return int((thresholds.get("C3") or {}).get("cache_bytes", EDGE_TPU_CACHE_BYTES))
 
 
 def _status(holds: bool, rows: list[Row]) -> str:
@@ -105,24 +57,6 @@ def _status(holds: bool, rows: list[Row]) -> str:
 
 def _skip(cid: str, title: str, why: str) -> ClaimResult:
     return ClaimResult(cid, title, SKIPPED, None, message=why)
-
-
-def spearman(x: list[float], y: list[float]) -> float:
-    """Rank correlation (average ranks for ties)."""
-    def ranks(v):
-        v = np.asarray(v, float)
-        order = np.argsort(v, kind="mergesort")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v), dtype=float)
-        for val in np.unique(v):
-            idx = v == val
-            r[idx] = r[idx].mean()
-        return r
-
-    rx, ry = ranks(x), ranks(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def _per_model(rows: list[Row]) -> dict[str, Row]:
@@ -163,7 +97,7 @@ def c1(rows: list[Row], th: dict, dataset: str) -> ClaimResult:
 
 def c2(rows: list[Row], th: dict) -> ClaimResult:
     title = "There is an optimal operating point on the TPU"
-    dev, tpu = _role(rows, TPU_ROLE)
+    dev, tpu = role_rows(rows, TPU_ROLE)
     if dev is None:
         return _skip("C2", title, "no tpu or tpu-sim results in this run")
     tpu = [r for r in tpu if r.f1_int8 is not None]
@@ -185,14 +119,15 @@ def c2(rows: list[Row], th: dict) -> ClaimResult:
 
 def c3(rows: list[Row], th: dict) -> ClaimResult:
     title = "The TPU's cost is set by on-chip memory"
-    dev, tpu = _role(rows, TPU_ROLE)
+    dev, tpu = role_rows(rows, TPU_ROLE)
     if dev is None:
         return _skip("C3", title, "no tpu or tpu-sim results in this run")
     cfg = th["C3"]
-    over = [r for r in tpu if (r.streamed_bytes or 0) > 0 or r.param_bytes > cfg["cache_bytes"]]
+    limit = cache_bytes(th)
+    over = [r for r in tpu if (r.streamed_bytes or 0) > 0 or r.param_bytes > limit]
     fits = [r for r in tpu if r not in over]
     if not over or not fits:
-        return _skip("C3", title, f"the sweep needs models both above and below the {cfg['cache_bytes']} B cache "
+        return _skip("C3", title, f"the sweep needs models both above and below the {limit} B cache "
                                   f"({len(fits)} fit, {len(over)} exceed)")
     largest = max(fits, key=lambda r: r.param_bytes)
     metric = "energy_j" if all(r.energy_j is not None for r in tpu) else "latency_s"
@@ -214,7 +149,7 @@ def c3(rows: list[Row], th: dict) -> ClaimResult:
 
 def c4(rows: list[Row], th: dict) -> ClaimResult:
     title = "The A53's cost grows with the work"
-    dev, a53 = _role(rows, A53_ROLE)
+    dev, a53 = role_rows(rows, A53_ROLE)
     if dev is None:
         return _skip("C4", title, "no a53 or a53-sim results in this run")
     need = th["C4"]["min_spearman"]
@@ -230,8 +165,8 @@ def c4(rows: list[Row], th: dict) -> ClaimResult:
 
 def c5(rows: list[Row], th: dict) -> ClaimResult:
     title = "There is a crossover between the A53 and the TPU"
-    tdev, tpu = _role(rows, TPU_ROLE)
-    adev, a53 = _role(rows, A53_ROLE)
+    tdev, tpu = role_rows(rows, TPU_ROLE)
+    adev, a53 = role_rows(rows, A53_ROLE)
     if tdev is None or adev is None:
         return _skip("C5", title, f"needs both roles: tpu ({tdev or 'missing'}) and a53 ({adev or 'missing'})")
     t = {r.model: r for r in tpu}
@@ -261,21 +196,38 @@ def c5(rows: list[Row], th: dict) -> ClaimResult:
                        {"winner_by_model": winner, "crossover": bracket, "smallest_checked": smallest}, msg)
 
 
-def evaluate(results: dict, thresholds: dict, with_chart: bool = True) -> list[ClaimResult]:
+def evaluate(results: Run | dict, thresholds: dict, with_chart: bool = True) -> list[ClaimResult]:
     """C1-C5, and C6 (the decision chart, which needs scikit-learn) unless ``with_chart`` is False."""
-    rows = rows_of(results)
-    dataset = ((results.get("artifacts") or {}).get("dataset") or {}).get("name", "default")
-    out = [c1(rows, thresholds, dataset), c2(rows, thresholds), c3(rows, thresholds), c4(rows, thresholds),
-           c5(rows, thresholds)]
+    run = Run.coerce(results)
+    rs = rows(run)
+    dataset = run.dataset.get("name", "default")
+    out = [c1(rs, thresholds, dataset), c2(rs, thresholds), c3(rs, thresholds), c4(rs, thresholds),
+           c5(rs, thresholds)]
     if with_chart:
-        try:
-            from .chart import c6
-        except ImportError:  # pragma: no cover - scikit-learn is in the report extra
-            out.append(_skip("C6", "The decision chart agrees with the measurements",
-                             "needs scikit-learn (pip install 'edgecheck[report]')"))
-        else:
-            out.append(c6(results, thresholds))
+        out.append(c6(run, thresholds))
     return out
+
+
+def c6(results: Run | dict, thresholds: dict) -> ClaimResult:
+    title = "The decision chart agrees with the measurements"
+    from edgecheck.judge.chart import build_chart
+
+    try:
+        chart = build_chart(results, "energy", cache_bytes=cache_bytes(thresholds))
+    except EdgecheckError as e:
+        return _skip("C6", title, str(e))
+    except ImportError:
+        return _skip("C6", title, "the decision chart's rules need scikit-learn (pip install 'edgecheck[report]')")
+    if chart.loo_agreement is None:
+        return _skip("C6", title, "fewer than 3 architectures measured on both platforms")
+    need = thresholds["C6"]["min_agreement"]
+    holds = chart.loo_agreement >= need
+    status = FAILED if not holds else REPRODUCED if chart.provenance == "measured" else SIMULATION
+    msg = (f"rules (depth <= 3) pick the {chart.metric} winner for {chart.loo_agreement:.0%} of "
+           f"{len(chart.winners)} architectures, each judged by rules fitted without it (required >= {need:.0%})"
+           + (f"; missed {', '.join(chart.loo_misses)}" if chart.loo_misses else ""))
+    return ClaimResult("C6", title, status, holds, chart.devices,
+                       {"agreement": chart.loo_agreement, "misses": chart.loo_misses, "rules": chart.rules}, msg)
 
 
 def table(claims: list[ClaimResult]) -> list[str]:

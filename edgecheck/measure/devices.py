@@ -1,32 +1,28 @@
 """Devices a model can be measured on, and the one place that decides which run.
 
-A device has a name, a kind ("measured" or "simulated") and metadata recorded
-with every result. ``select`` turns the ``--device`` values into the devices of
-this session plus the reasons the others are skipped.
+Every device measures itself through one protocol, ``measure(model, ctx) ->
+Entry``: a ``LocalDevice`` times an interpreter in this process, a
+``RemoteDevice`` has the edgecheck worker time it on a board, a ``TwinDevice``
+predicts it. A device has a name, a kind ("measured" or "simulated") and
+metadata recorded with every result. ``select`` turns the ``--device`` values
+into the devices of this session plus the reasons the others are skipped.
 """
 from __future__ import annotations
 
-import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from edgecheck.artifacts import ModelEntry
+from edgecheck.environment import cpu_model, cpufreq, machine
+from edgecheck.errors import EdgecheckError
+from edgecheck.interpreter import InterpreterPackage, find_package
+from edgecheck.results import MEASURED, SIMULATED, Energy, Entry, Latency
+from edgecheck.twins.model import check_a53_threads, check_tpu_clock, check_tpu_link, load_constants
 
-from .artifacts import ModelEntry
-from .environment import cpu_model, cpufreq, machine
-from .errors import EdgecheckError
-from .interpreter import (
-    InterpreterPackage,
-    find_package,
-    make_interpreter,
-    predict,
-    quantize_input,
-)
-from .twins import check_a53_threads
-
-MEASURED = "measured"
-SIMULATED = "simulated"
+if TYPE_CHECKING:
+    from edgecheck.measure.recorder import MeasureContext
 
 # Names --device accepts. auto is resolved by select().
 KNOWN_DEVICES = ("auto", "cpu", "a53", "tpu", "tpu-sim", "a53-sim")
@@ -51,6 +47,8 @@ def is_cortex_a53(cpuinfo_text: str | None = None) -> bool:
 
 @dataclass
 class Device:
+    """What every device is: a name, a kind, threads and the metadata recorded with its results."""
+
     name: str
     kind: str
     threads: int = 1
@@ -58,40 +56,21 @@ class Device:
 
     @property
     def remote(self) -> str | None:
-        return self.metadata.get("remote")
+        return None
 
     @property
     def key(self) -> str:
         """The device configuration results are matched on."""
-        if self.remote:
-            return f"{self.name}@{self.remote}:threads={self.threads}"
-        if self.kind == SIMULATED:
-            m = self.metadata
-            cfg = f"link={m['link']},clock={m['clock_hz'] / 1e6:g}MHz" if self.name == "tpu-sim" else \
-                f"threads={self.threads},clock={m['clock_hz'] / 1e6:g}MHz"
-            return f"{self.name}:{cfg},constants={m['constants_sha256'][:12]}"
         return f"{self.name}:threads={self.threads}"
 
     @property
     def provenance(self) -> str:
-        if self.remote:
-            return (f"measured on {self.name} at {self.remote} (edgecheck worker, timed on that host, "
-                    f"{self.threads} thread(s))")
-        if self.kind == MEASURED and self.name == "tpu":
-            pkg = self.metadata.get("interpreter", {})
-            return (f"measured on tpu ({self.metadata.get('connection')} Edge TPU, libedgetpu "
-                    f"{self.metadata.get('runtime', {}).get('version', '?')}, {pkg.get('distribution', '?')} "
-                    f"{pkg.get('version', '?')})")
-        if self.kind == MEASURED:
-            pkg = self.metadata.get("interpreter", {})
-            return (f"measured on {self.name} ({self.metadata.get('cpu_model', 'unknown CPU')}, "
-                    f"{pkg.get('distribution', '?')} {pkg.get('version', '?')}, {self.threads} thread(s))")
-        m = self.metadata
-        if self.name == "tpu-sim":
-            return (f"simulated by the Edge TPU twin ({m['link']}, {m['clock_hz'] / 1e6:g} MHz, "
-                    f"constants {m['constants_sha256'][:12]})")
-        return (f"simulated by the Cortex-A53 twin ({self.threads} thread(s), {m['clock_hz'] / 1e6:g} MHz, "
-                f"constants {m['constants_sha256'][:12]})")
+        return f"{self.kind} on {self.name}"
+
+    @property
+    def label(self) -> str:
+        """The device as test ids show it."""
+        return self.name
 
     def to_dict(self) -> dict:
         public = {k: v for k, v in self.metadata.items() if not k.startswith("_")}
@@ -100,9 +79,10 @@ class Device:
 
     def cannot_run(self, model: ModelEntry) -> str | None:
         """Why this device cannot run ``model`` (a skip reason), or None."""
-        if self.kind == SIMULATED and model.origin == "user" and model.edgetpu_tflite == model.tflite:
+        compiled_only = model.origin == "user" and model.edgetpu_tflite == model.tflite
+        if self.kind == SIMULATED and compiled_only:
             return f"{model.tflite} is compiled for the Edge TPU; the twins need the CPU .tflite it came from"
-        if self.name != "tpu" and model.origin == "user" and model.edgetpu_tflite == model.tflite:
+        if self.name != "tpu" and compiled_only:
             return f"{model.tflite} is compiled for the Edge TPU (edgetpu-custom-op): only the tpu device runs it"
         if self.name == "tpu" and model.edgetpu_tflite is None:
             return (f"{model.name} has no compiled *_edgetpu.tflite: build on an x86-64 host with edgetpu_compiler "
@@ -112,13 +92,51 @@ class Device:
     @property
     def exact_cpu_kernels(self) -> bool:
         """True when the device runs the same CPU kernels as the build, so predictions must match."""
-        return self.kind == MEASURED and self.name in ("cpu", "a53") and not self.remote
+        return False
 
-    def open(self, model: ModelEntry) -> "LocalRunner":
-        if self.kind != MEASURED:
-            raise EdgecheckError(f"device {self.name} is {self.kind}; it has no interpreter to open")
+    def model_file(self, model: ModelEntry) -> Path:
+        """The file this device runs: the compiled *_edgetpu.tflite on an Edge TPU, else the CPU .tflite."""
+        return model.edgetpu_tflite if self.name == "tpu" else model.tflite
+
+    def new_entry(self, model: ModelEntry, status: str = "ok", **fields) -> Entry:
+        from edgecheck.results import DeviceRecord, ModelRecord
+
+        return Entry(model=ModelRecord(**model.record()), device=DeviceRecord(**self.to_dict()), kind=self.kind,
+                     provenance=self.provenance, status=status,
+                     started_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields)
+
+    def measure(self, model: ModelEntry, ctx: "MeasureContext") -> Entry:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} cannot measure")
+
+
+@dataclass
+class LocalDevice(Device):
+    """A CPU or Edge TPU of this machine, timed in this process by pytest-benchmark."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}:threads={self.threads}"
+
+    @property
+    def provenance(self) -> str:
+        pkg = self.metadata.get("interpreter", {})
         if self.name == "tpu":
-            from .edgetpu import load_delegate, pycoral_edgetpu
+            return (f"measured on tpu ({self.metadata.get('connection')} Edge TPU, libedgetpu "
+                    f"{self.metadata.get('runtime', {}).get('version', '?')}, {pkg.get('distribution', '?')} "
+                    f"{pkg.get('version', '?')})")
+        return (f"measured on {self.name} ({self.metadata.get('cpu_model', 'unknown CPU')}, "
+                f"{pkg.get('distribution', '?')} {pkg.get('version', '?')}, {self.threads} thread(s))")
+
+    @property
+    def exact_cpu_kernels(self) -> bool:
+        return self.name in ("cpu", "a53")
+
+    def open(self, model: ModelEntry):
+        """An interpreter for ``model`` on this device, with its load time (``measure.local.LocalRunner``)."""
+        from edgecheck.measure.local import LocalRunner
+
+        if self.name == "tpu":
+            from edgecheck.measure.edgetpu import load_delegate, pycoral_edgetpu
 
             pc = pycoral_edgetpu()
             if pc is not None:  # Google's pycoral: make_interpreter with its device selector (':0', 'usb', 'pci:0')
@@ -131,48 +149,88 @@ class Device:
             return LocalRunner.open(model.edgetpu_tflite, 1, pkg, delegates=[delegate])
         return LocalRunner.open(model.tflite, self.threads, self.metadata["_package"])
 
+    def measure(self, model: ModelEntry, ctx: "MeasureContext") -> Entry:
+        from edgecheck.measure.local import measure_local
+
+        return measure_local(self, model, ctx)
+
 
 @dataclass
-class LocalRunner:
-    """An interpreter in this process, with its input set to a real test window."""
-
-    interp: object
-    load_seconds: float
-    first_invoke_seconds: float = float("nan")
-
-    @classmethod
-    def open(cls, path: Path, threads: int, package: InterpreterPackage, delegates: list | None = None) -> "LocalRunner":
-        t0 = time.perf_counter()
-        interp = make_interpreter(path, threads=threads, package=package, delegates=delegates)
-        return cls(interp, time.perf_counter() - t0)
-
-    def set_input(self, row: np.ndarray) -> None:
-        d = self.interp.get_input_details()[0]
-        self.interp.set_tensor(d["index"], quantize_input(np.asarray(row, np.float32), d).reshape(d["shape"]))
-
-    def set_zero_input(self) -> None:
-        d = self.interp.get_input_details()[0]
-        self.interp.set_tensor(d["index"], np.zeros(d["shape"], dtype=d["dtype"]))
-
-    def first_invoke(self) -> None:
-        t0 = time.perf_counter()
-        self.interp.invoke()
-        self.first_invoke_seconds = time.perf_counter() - t0
+class RemoteDevice(Device):
+    """A device on another host (a Coral board), timed there by the edgecheck worker over ssh."""
 
     @property
-    def invoke(self):
-        return self.interp.invoke
+    def target(self):
+        return self.metadata["_target"]
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return predict(self.interp, X).argmax(axis=1)
+    @property
+    def remote(self) -> str | None:
+        return self.metadata.get("remote")
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.remote}:threads={self.threads}"
+
+    @property
+    def provenance(self) -> str:
+        return (f"measured on {self.name} at {self.remote} (edgecheck worker, timed on that host, "
+                f"{self.threads} thread(s))")
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.remote.replace('ssh://', '')}"
+
+    def measure(self, model: ModelEntry, ctx: "MeasureContext") -> Entry:
+        from edgecheck.measure.remote import measure_remote
+
+        return measure_remote(self, model, ctx)
 
 
-def peak_rss_bytes() -> int:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+@dataclass
+class TwinDevice(Device):
+    """A twin: one deterministic predicted value per model, labelled simulated."""
+
+    @property
+    def constants(self):
+        return self.metadata["_constants"]
+
+    @property
+    def key(self) -> str:
+        m = self.metadata
+        cfg = f"link={m['link']},clock={m['clock_hz'] / 1e6:g}MHz" if self.name == "tpu-sim" else \
+            f"threads={self.threads},clock={m['clock_hz'] / 1e6:g}MHz"
+        return f"{self.name}:{cfg},constants={m['constants_sha256'][:12]}"
+
+    @property
+    def provenance(self) -> str:
+        m = self.metadata
+        if self.name == "tpu-sim":
+            return (f"simulated by the Edge TPU twin ({m['link']}, {m['clock_hz'] / 1e6:g} MHz, "
+                    f"constants {m['constants_sha256'][:12]})")
+        return (f"simulated by the Cortex-A53 twin ({self.threads} thread(s), {m['clock_hz'] / 1e6:g} MHz, "
+                f"constants {m['constants_sha256'][:12]})")
+
+    def measure(self, model: ModelEntry, ctx: "MeasureContext | None" = None) -> Entry:
+        from edgecheck.twins.model import predict_a53, predict_tpu, workload
+
+        c = self.constants
+        w = workload(model.tflite)
+        if self.name == "tpu-sim":
+            p = predict_tpu(w, c, self.metadata["link"], self.metadata["clock_hz"], model.compiler)
+        else:
+            p = predict_a53(w, c, self.threads, self.metadata["clock_hz"])
+        split = p.breakdown.get("cache_split_from")
+        return self.new_entry(
+            model,
+            latency=Latency.from_samples([p.latency_s], statistic="predicted seconds per invoke (deterministic, one "
+                                                                  "value)", simulated=True),
+            energy=Energy(total_j=p.energy_j, power_w=p.power_w, dynamic_j=None,
+                          provenance=f"simulated: {self.name} power model x predicted latency"),
+            twin={"breakdown": p.breakdown, "constants_sha256": c.sha256, "constants_path": c.path,
+                  "compiler_log_used": split == "compiler log"})
 
 
-def _cpu_device(name: str, threads: int) -> Device:
+def _cpu_device(name: str, threads: int) -> LocalDevice:
     pkg = find_package()
     meta = {
         "cpu_model": cpu_model(),
@@ -181,7 +239,7 @@ def _cpu_device(name: str, threads: int) -> Device:
         "interpreter": {"module": pkg.module, "distribution": pkg.distribution, "version": pkg.version},
         "_package": pkg,
     }
-    return Device(name=name, kind=MEASURED, threads=threads, metadata=meta)
+    return LocalDevice(name=name, kind=MEASURED, threads=threads, metadata=meta)
 
 
 @dataclass
@@ -193,6 +251,8 @@ class Selection:
 
 def parse_device_option(values: list[str] | None) -> list[str]:
     """``--device`` is repeatable and takes comma-separated lists; the default is auto."""
+    from edgecheck.measure.remote import parse_target
+
     names: list[str] = []
     for v in values or ["auto"]:
         for part in str(v).split(","):
@@ -202,8 +262,6 @@ def parse_device_option(values: list[str] | None) -> list[str]:
             if not part:
                 continue
             if "@" in part:
-                from .remote import parse_target
-
                 parse_target(part)  # validates; the device is built in select()
             elif part not in KNOWN_DEVICES:
                 raise EdgecheckError(f"--device: unknown device {part!r}; known: {', '.join(KNOWN_DEVICES)}")
@@ -216,7 +274,7 @@ def _tpu_device(selector: str | None) -> tuple[Device | None, str | None]:
     """The Edge TPU device, or the reason it is not usable here."""
     import ctypes.util
 
-    from .edgetpu import delegate_library, find_edge_tpus, runtime_info
+    from edgecheck.measure.edgetpu import delegate_library, find_edge_tpus, runtime_info
 
     tpus = find_edge_tpus()
     if not tpus:
@@ -234,27 +292,20 @@ def _tpu_device(selector: str | None) -> tuple[Device | None, str | None]:
             "clock": "libedgetpu default (PCIe: max 500 MHz; USB: std 250 MHz, max 500 MHz)",
             "interpreter": {"module": pkg.module, "distribution": pkg.distribution, "version": pkg.version},
             "_package": pkg}
-    return Device(name="tpu", kind=MEASURED, threads=1, metadata=meta), None
+    return LocalDevice(name="tpu", kind=MEASURED, threads=1, metadata=meta), None
 
 
 def twin_device(name: str, constants_path: str | None = None, tpu_link: str = "pcie", tpu_clock_mhz: float = 500,
-                a53_threads: int = 1) -> Device:
+                a53_threads: int = 1) -> TwinDevice:
     """A simulated device: the twin, its configuration and the constants' fingerprint."""
-    from .twins import LINKS, load_constants
-
     c = load_constants(constants_path)
     meta = {"twin": name, "constants_sha256": c.sha256, "constants_path": c.path, "_constants": c}
     if name == "tpu-sim":
-        if tpu_link not in LINKS:
-            raise EdgecheckError(f"--tpu-link: unknown link {tpu_link!r}; use {', '.join(LINKS)}")
-        clock = float(tpu_clock_mhz) * 1e6
-        if clock not in [float(x) for x in c.value("tpu", "clocks_hz")]:
-            raise EdgecheckError(f"--tpu-clock: {tpu_clock_mhz:g} MHz is not an Edge TPU clock (63, 125, 250, 500)")
-        meta.update(link=tpu_link, clock_hz=clock)
-        return Device(name, SIMULATED, 1, meta)
+        meta.update(link=check_tpu_link(tpu_link), clock_hz=check_tpu_clock(c, float(tpu_clock_mhz) * 1e6))
+        return TwinDevice(name, SIMULATED, 1, meta)
     check_a53_threads(a53_threads)
     meta.update(clock_hz=float(c.value("a53", "clock_hz")))
-    return Device(name, SIMULATED, a53_threads, meta)
+    return TwinDevice(name, SIMULATED, a53_threads, meta)
 
 
 def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
@@ -263,6 +314,8 @@ def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
     """The devices of this session. auto = every real device found (the host CPU,
     called a53 when it is a Cortex-A53, and a usable Edge TPU) plus the twin of
     every real device that is missing."""
+    from edgecheck.measure.remote import parse_target
+
     check_a53_threads(a53_threads)  # once, for the local a53, its twin and a53@ssh:// alike
     twin_options = {"a53_threads": a53_threads, **(twin_options or {})}
     names = parse_device_option(values)
@@ -273,14 +326,13 @@ def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
             wanted += ["a53" if a53_host else "cpu", "tpu"]
         else:
             wanted.append(n)
-    devices, skipped, absent = [], {}, {}
+    devices: list[Device] = []
+    skipped, absent = {}, {}
     for n in dict.fromkeys(wanted):
         if "@" in n:
-            from .remote import parse_target
-
             t = parse_target(n, **(remote_options or {}))
             threads = a53_threads if t.device == "a53" else 1 if t.device == "tpu" else cpu_threads
-            devices.append(Device(t.device, MEASURED, threads, {"remote": t.where, "_target": t}))
+            devices.append(RemoteDevice(t.device, MEASURED, threads, {"remote": t.where, "_target": t}))
         elif n == "cpu":
             if a53_host:
                 skipped[n] = "this host's CPU is a Cortex-A53: use --device=a53"
@@ -307,3 +359,7 @@ def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
             if dev_name not in real and twin not in {d.name for d in devices}:
                 devices.append(twin_device(twin, **twin_options))
     return Selection(devices, skipped, absent)
+
+
+__all__ = ["Device", "LocalDevice", "RemoteDevice", "TwinDevice", "Selection", "select", "twin_device",
+           "parse_device_option", "is_cortex_a53", "MEASURED", "SIMULATED", "InterpreterPackage"]

@@ -1,10 +1,10 @@
-"""The Edge TPU: finding it, loading its delegate safely, and compiling for it.
+"""The Edge TPU: finding it and loading its delegate safely (compiling is the build stage's, build/compile.py).
 
 Detection reads the same places the runtime uses: ``/dev/apex_*`` for PCIe
 (the Coral Dev Board's TPU and M.2/mini-PCIe cards) and USB sysfs for the USB
 Accelerator (``1a6e:089a`` before its firmware loads, ``18d1:9302`` after).
 Loading a delegate can abort the whole process, so a session first probes it
-in a short-lived child process (``python -m edgecheck.edgetpu probe``).
+in a short-lived child process (``python -m edgecheck.measure.edgetpu probe``).
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from edgecheck.sysfs import read_text
 
 USB_IDS = {("1a6e", "089a"): "usb (firmware not yet loaded)", ("18d1", "9302"): "usb"}
 USB_SPEEDS = {"1.5": "USB 1 low speed", "12": "USB 1 full speed", "480": "USB 2", "5000": "USB 3 (5 Gb/s)",
@@ -40,13 +42,6 @@ class EdgeTpu:
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
-
-
-def _read(p: Path) -> str | None:
-    try:
-        return p.read_text().strip()
-    except OSError:
-        return None
 
 
 def pycoral_edgetpu():
@@ -75,11 +70,11 @@ def find_edge_tpus(dev: Path = Path("/dev"), usb_sysfs: Path = Path("/sys/bus/us
                                                   "'apex' (udev rule from the Coral runtime package)"))
     if usb_sysfs.is_dir():
         for d in sorted(usb_sysfs.iterdir()):
-            vid, pid = _read(d / "idVendor"), _read(d / "idProduct")
+            vid, pid = read_text(d / "idVendor"), read_text(d / "idProduct")
             if (vid, pid) not in USB_IDS:
                 continue
-            speed = _read(d / "speed")
-            busnum, devnum = _read(d / "busnum"), _read(d / "devnum")
+            speed = read_text(d / "speed")
+            busnum, devnum = read_text(d / "busnum"), read_text(d / "devnum")
             node = dev / "bus" / "usb" / f"{int(busnum):03d}" / f"{int(devnum):03d}" if busnum and devnum else None
             ok = os.access(node, os.R_OK | os.W_OK) if node and node.exists() else None
             note = None
@@ -114,7 +109,7 @@ def load_delegate(device: str | None = None, package_module: str | None = None):
     """The Edge TPU delegate through the interpreter package in use (``device``: ':0', 'usb', 'pci:0')."""
     import importlib
 
-    from .interpreter import find_package
+    from edgecheck.interpreter import find_package
 
     mod = importlib.import_module(package_module or find_package().module)
     options = {"device": device} if device else {}
@@ -125,7 +120,7 @@ def probe(model: str, device: str | None = None, timeout: float = 60.0) -> tuple
     """Load the delegate and run one invoke of ``model`` in a child process.
 
     Returns (ok, message); a child that aborts, hangs or fails gives ok=False and its error."""
-    cmd = [sys.executable, "-m", "edgecheck.edgetpu", "probe", model] + (["--device", device] if device else [])
+    cmd = [sys.executable, "-m", "edgecheck.measure.edgetpu", "probe", model] + (["--device", device] if device else [])
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -149,7 +144,7 @@ def probe(model: str, device: str | None = None, timeout: float = 60.0) -> tuple
 def _probe_main(model: str, device: str | None) -> int:
     import numpy as np
 
-    from .interpreter import make_interpreter
+    from edgecheck.interpreter import make_interpreter
 
     try:
         delegate = load_delegate(device)
@@ -165,34 +160,10 @@ def _probe_main(model: str, device: str | None) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------
-# Compiling
-# ----------------------------------------------------------------------------
-
-
-def find_compiler() -> str | None:
-    return shutil.which("edgetpu_compiler")
-
-
-def compiler_version(compiler: str) -> str | None:
-    r = subprocess.run([compiler, "--version"], capture_output=True, text=True)
-    out = (r.stdout + r.stderr).strip()
-    return out.rsplit(" ", 1)[-1] if out else None
-
-
-def compile_model(compiler: str, model: Path, out_dir: Path, timeout_s: int = 180) -> tuple[Path, str]:
-    """Run edgetpu_compiler on one model; returns (compiled file, the compiler's output text)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run([compiler, "--show_operations", "--out_dir", str(out_dir), "--timeout_sec", str(timeout_s),
-                        str(model)], capture_output=True, text=True, timeout=timeout_s + 60)
-    text = r.stdout + r.stderr
-    return out_dir / f"{model.stem}_edgetpu.tflite", text
-
-
 if __name__ == "__main__":  # the child-process probe
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m edgecheck.edgetpu")
+    ap = argparse.ArgumentParser(prog="python -m edgecheck.measure.edgetpu")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("probe")
     p.add_argument("model")

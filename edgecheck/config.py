@@ -1,0 +1,114 @@
+"""Every default edgecheck runs with, named once, with where it comes from; and the option parsers.
+
+The pytest plugin, the CLI and the measuring worker's jobs all read ``DEFAULTS``;
+the worker itself (a standalone script for boards) gets every value in its job
+and has no defaults of its own. Options are validated while they are parsed
+(``type=`` functions, as pytest-benchmark's ``parse_rounds``): a bad value is a
+usage error that names the option, before anything runs.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field, fields
+
+
+def _default(value, source: str):
+    return field(default=value, metadata={"source": source})
+
+
+@dataclass(frozen=True)
+class Defaults:
+    grid: str = _default("default", "the paper's kind of sweep: 1-4 hidden layers x 32-2048 neurons "
+                                    "(architecture.NAMED_GRIDS)")
+    dataset: str = _default("collar", "the synthetic collar-IMU generator (build/data.py); offline and deterministic")
+    results: str = _default(".edgecheck/results/latest.json", "one results file per run, beside the build cache")
+    build_dir: str = _default(".edgecheck/artifacts", "the content-addressed build cache")
+    rounds: int = _default(30, "timed rounds per model: with 30, a 10 % slowdown at 5 % per-round noise is "
+                               "caught in 98 % of trials (tests/test_compare.py)")
+    warmup_rounds: int = _default(2, "rounds run before timing, after the first invoke")
+    round_seconds: float = _default(0.01, "target duration of one round: 10 ms keeps the timer's resolution "
+                                          "and call overhead below 0.1 %")
+    calibration_seconds: float = _default(0.005, "back-to-back invokes that estimate the invokes per round")
+    energy_window_seconds: float = _default(2.0, "an INA260 at its default 2.2 ms update interval gives about "
+                                                 "900 samples per window")
+    energy_windows: int = _default(5, "median of 5 windows, as MLPerf Tiny's EnergyRunner reports")
+    idle_seconds: float = _default(2.0, "idle power measured before each device's first model")
+    min_power_samples: int = _default(10, "power samples a window needs before its energy is trusted")
+    worker_timeout_seconds: float = _default(600.0, "one remote worker job; a hung board fails its model")
+    ssh_connect_timeout_seconds: float = _default(60.0, "making the remote worker's folder over ssh")
+    tpu_probe_timeout_seconds: float = _default(60.0, "loading the Edge TPU delegate and one invoke in a child")
+    cpu_threads: int = _default(1, "single-threaded, as the paper's per-core comparison")
+    a53_threads: int = _default(1, "one Cortex-A53 core; the cluster has four")
+    tpu_link: str = _default("pcie", "the Coral Dev Board's Edge TPU sits on PCIe")
+    tpu_clock_mhz: float = _default(500.0, "libedgetpu's Max clock, the PCIe default (libedgetpu "
+                                           "driver/beagle/beagle_top_level_handler.cc)")
+    battery_rate_hz: float = _default(10.0, "inferences per second in the report's battery view")
+
+    @classmethod
+    def sources(cls) -> dict[str, str]:
+        return {f.name: f.metadata["source"] for f in fields(cls)}
+
+
+DEFAULTS = Defaults()
+
+# The Edge TPU's on-chip parameter cache as edgetpu_compiler reports it: about 7.8 MiB usable of the
+# "~8 MB" cache (https://coral.ai/docs/edgetpu/pipeline; compiler logs in google-coral/edgetpu issues
+# print 7.73-7.88 MiB "remaining for caching model parameters" for a nearly empty model).
+EDGE_TPU_CACHE_BYTES = 8178892
+
+
+# ----------------------------------------------------------------------------
+# Option parsers: argparse/pytest ``type=`` functions
+# ----------------------------------------------------------------------------
+
+
+def _number(text: str, kind) -> float:
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a {'whole ' if kind is int else ''}number, got {text!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, float)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    return _number(text, float)
+
+
+def threshold_spec(text: str) -> tuple[str | None, str, float]:
+    """``METRIC=VALUE`` or ``ARCH:METRIC=VALUE`` (latency and energy relative, accuracy absolute)."""
+    key, sep, num = str(text).partition("=")
+    model, _, metric = key.rpartition(":")
+    usage = "use latency|energy|accuracy=NUMBER, optionally prefixed by an architecture (4x2048:latency=0.3)"
+    if not sep or metric not in ("latency", "energy", "accuracy"):
+        raise argparse.ArgumentTypeError(f"{text!r}: {usage}")
+    try:
+        value = float(num)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {num!r} is not a number; {usage}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a threshold must be a finite number >= 0")
+    return (model or None), metric, value

@@ -1,0 +1,102 @@
+"""The recorder: has each device measure a model, adds the energy step, and records the entry.
+
+A failure is recorded as a failed entry (the error kept) and re-raised, so one
+model's failure never loses what was measured before it; every entry is
+written to the results file as soon as it is measured.
+"""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+from edgecheck.artifacts import ModelEntry
+from edgecheck.config import DEFAULTS
+from edgecheck.measure.devices import Device
+from edgecheck.results import Energy, Entry, Latency, ResultsFile
+
+
+@dataclass(frozen=True)
+class TimingOptions:
+    rounds: int = DEFAULTS.rounds
+    warmup_rounds: int = DEFAULTS.warmup_rounds
+    round_seconds: float = DEFAULTS.round_seconds
+    calibration_seconds: float = DEFAULTS.calibration_seconds
+
+
+@dataclass(frozen=True)
+class EnergyOptions:
+    probe: object  # a probe from probes.open_probe, or "model"
+    window_seconds: float = DEFAULTS.energy_window_seconds
+    windows: int = DEFAULTS.energy_windows
+    idle_seconds: float = DEFAULTS.idle_seconds
+
+
+# times ``fn`` for ``rounds`` rounds of ``iterations`` calls; returns seconds per call of each round (or None)
+Timer = Callable[..., "list[float] | None"]
+
+
+@dataclass
+class MeasureContext:
+    """What a device needs to measure one model: options, the timer, and state shared across models."""
+
+    timing: TimingOptions
+    energy: EnergyOptions | None = None
+    timer: Timer | None = None  # pytest-benchmark's timing of a local invoke
+    idle: dict = field(default_factory=dict)  # device key -> idle measurement, taken before its first model
+    clients: dict = field(default_factory=dict)  # device key -> remote WorkerClient: files go to a board once
+
+    def energy_step(self, runner, device: Device, latency: Latency | None) -> Energy:
+        from edgecheck.measure.energy import measure_energy
+
+        return measure_energy(runner, device, latency, self.energy, self.idle)
+
+
+@dataclass
+class Recorder:
+    """Measures (model, device) pairs and appends each to the results file."""
+
+    results: ResultsFile
+    ctx: MeasureContext
+
+    @property
+    def timing(self) -> TimingOptions:
+        return self.ctx.timing
+
+    @property
+    def energy(self) -> EnergyOptions | None:
+        return self.ctx.energy
+
+    def already_done(self, model: ModelEntry, device: Device) -> Entry | None:
+        return self.results.done(f"{model.name}@{model.sha256[:12]}|{device.key}")
+
+    def measure(self, model: ModelEntry, device: Device, timer: Timer | None = None) -> Entry:
+        """Have ``device`` measure ``model``; record and return the entry (a failure is recorded, then raised)."""
+        self.ctx.timer = timer
+        try:
+            entry = device.measure(model, self.ctx)
+        except BaseException as e:
+            failed = device.new_entry(model, status="failed", error=f"{type(e).__name__}: {e}",
+                                      traceback=traceback.format_exc(limit=8))
+            self.results.add(failed)
+            raise
+        finally:
+            self.ctx.timer = None
+        self.results.add(entry)
+        return entry
+
+
+def benchmark_extra_info(model: ModelEntry, device: Device, entry: Entry) -> dict:
+    """edgecheck's fields for pytest-benchmark's ``extra_info``."""
+    extra = {"model": model.name, "device": device.name, "kind": device.kind, "provenance": device.provenance,
+             **{k: model.size.get(k) for k in ("params", "macs", "weight_bytes")}}
+    for prec in ("float", "int8"):
+        for metric, v in (model.metrics.get(prec) or {}).items():
+            extra[f"{prec}_{metric}"] = v
+    if entry.energy is not None and entry.energy.total_j is not None:
+        extra["energy_per_inference_j"] = entry.energy.total_j
+        extra["energy_provenance"] = entry.energy.provenance
+    if entry.on_device is not None:
+        extra["device_int8_macro_f1"] = entry.on_device.macro_f1
+        extra["device_agreement_with_build"] = entry.on_device.agreement_with_build
+    return extra

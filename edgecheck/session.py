@@ -1,0 +1,275 @@
+"""One pytest session of edgecheck: the artifacts, the devices, the recorder, and the end of the run.
+
+The pytest plugin's hooks are a few lines each and hand off to this object (as
+pytest-benchmark's hooks hand off to its ``BenchmarkSession``). Nothing heavy
+happens until a collected test asks for a model: plain unit tests pay nothing.
+The build runs in a separate process; this process never imports TensorFlow.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from edgecheck import artifacts as art
+from edgecheck.config import DEFAULTS
+from edgecheck.environment import measuring_environment
+from edgecheck.errors import EdgecheckError
+from edgecheck.measure.devices import Device, Selection, select
+from edgecheck.measure.recorder import EnergyOptions, MeasureContext, Recorder, TimingOptions
+from edgecheck.results import ResultsFile
+
+
+@dataclass
+class EdgecheckSession:
+    """Everything one pytest session knows about edgecheck: built lazily, once.
+
+    ``option`` reads a pytest option by its dest name; ``write_line`` prints to the terminal;
+    ``run_child`` runs a command with pytest's output capture suspended."""
+
+    option: Callable[[str], object]
+    write_line: Callable[[str], None] = print
+    run_child: Callable[[list, dict], int] = lambda cmd, env: subprocess.run(cmd, env=env).returncode
+    models: list[art.ModelEntry] = field(default_factory=list)
+    artifacts: art.Artifacts | None = None
+    selection: Selection | None = None
+    recorder: Recorder | None = None
+    error: str | None = None
+    prepared: bool = False
+    claims: dict = field(default_factory=dict)  # claim id -> ClaimResult, as the claim tests evaluate them
+    comparison: list | None = None  # rows of the baseline comparison
+    report_path: str | None = None
+    report_error: str | None = None
+    comparison_error: str | None = None
+
+    # -- preparing ---------------------------------------------------------
+    def prepare(self) -> None:
+        if self.prepared:
+            return
+        self.prepared = True
+        try:
+            self._prepare()
+        except EdgecheckError as e:
+            self.error = str(e)
+
+    def _prepare(self) -> None:
+        opt = self.option
+        self.selection = select(opt("device"), cpu_threads=opt("cpu_threads"), a53_threads=opt("a53_threads"),
+                                tpu_selector=opt("tpu_device"),
+                                twin_options={"constants_path": opt("twin_constants"), "tpu_link": opt("tpu_link"),
+                                              "tpu_clock_mhz": opt("tpu_clock")},
+                                remote_options={"python": opt("remote_python"),
+                                                "ssh_options": tuple(opt("ssh_option"))})
+        if opt("model"):
+            self.models = [art.user_model(p) for p in opt("model")]
+        else:
+            root = Path(opt("artifacts")) if opt("artifacts") else self._build()
+            self.artifacts = art.load(root)
+            self.models = self.artifacts.models
+        self._probe_tpu()
+        # every option is checked before the results file is started, so a typo never wipes the last run's file
+        from edgecheck.measure.probes import open_probe
+
+        probe = open_probe(opt("energy_probe"), opt("trace_offset"))
+        energy = None if probe is None else EnergyOptions(probe, opt("energy_window"), opt("energy_windows"),
+                                                           opt("idle_seconds"))
+        header = {
+            "run": {"argv": sys.argv, "devices_requested": opt("device") or ["auto"],
+                    "devices": [d.to_dict() for d in self.selection.devices],
+                    "devices_skipped": self.selection.skipped, "devices_absent": self.selection.absent,
+                    "grid": opt("grid"), "dataset": opt("dataset")},
+            "environment": measuring_environment(),
+            "artifacts": self.artifacts.header() if self.artifacts else
+            {"models": [str(m.tflite) for m in self.models], "origin": "user"},
+        }
+        results = ResultsFile.start(opt("results"), header, resume=opt("resume"))
+        timing = TimingOptions(rounds=opt("rounds"), round_seconds=opt("round_time"))
+        self.recorder = Recorder(results, MeasureContext(timing, energy))
+
+    def _probe_tpu(self) -> None:
+        """Load the delegate and invoke once in a child process first: a delegate can abort its process."""
+        tpu = next((d for d in self.selection.devices if d.name == "tpu" and not d.remote), None)
+        if tpu is None:
+            return
+        model = next((m.edgetpu_tflite for m in self.models if m.edgetpu_tflite is not None), None)
+        if model is None:
+            return  # every tpu benchmark skips with its own reason
+        from edgecheck.measure.edgetpu import probe
+
+        ok, message = probe(str(model), tpu.metadata.get("selector"))
+        if not ok:
+            self.selection.devices.remove(tpu)
+            self.selection.skipped["tpu"] = f"the Edge TPU probe failed in a child process: {message}"
+
+    def _build(self) -> Path:
+        """Build (or reuse) the grid's artifacts in a child process that may import TensorFlow."""
+        opt = self.option
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{opt('grid')}-{Path(opt('dataset')).name}")
+        out = Path(opt("build_dir")) / safe
+        cmd = [sys.executable, "-m", "edgecheck", "build", "--grid", opt("grid"), "--dataset", opt("dataset"),
+               "--out", str(out)]
+        # TensorFlow's C++ log: 3 hides its harmless "NodeDef mentions attribute" errors; Python errors still show
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+        self.write_line(f"edgecheck: building or reusing artifacts: {' '.join(cmd[2:])}")
+        code = self.run_child(cmd, env)
+        if code != 0:
+            raise EdgecheckError(f"edgecheck build failed (exit {code}); command: {' '.join(cmd)}")
+        return out
+
+    # -- what the suite runs -----------------------------------------------
+    def pairs(self) -> list[tuple[art.ModelEntry, Device | None, str, str | None]]:
+        """(model, device, test id, skip reason) for every benchmark of the sweep."""
+        out = []
+        for model in self.models:
+            for dev in self.selection.devices:
+                reason = dev.cannot_run(model)
+                out.append((model, dev, f"{model.name}-{dev.label}", f"{dev.name}: {reason}" if reason else None))
+            for name, reason in self.selection.skipped.items():
+                out.append((model, None, f"{model.name}-{name}", f"{name}: {reason}"))
+        return out
+
+    def estimate_line(self, measured_pairs: int, devices: list[str], device_keys: int, total: int) -> list[str]:
+        """What the sweep will cost, said up front: a long run should not be a silent one."""
+        lines = []
+        t = self.recorder.timing
+        energy = self.recorder.energy
+        per_model = (t.rounds + t.warmup_rounds) * t.round_seconds + 0.3  # rounds, plus load and accuracy windows
+        if energy is not None:
+            per_model += energy.windows * energy.window_seconds
+            probe = energy.probe
+            what = "model: the twins' power model x measured latency (estimated)" if probe == "model" else \
+                ", ".join(f"{k} {v}" for k, v in probe.describe().items() if v is not None)
+            lines.append(f"edgecheck: energy probe: {what}")
+        estimate = measured_pairs * per_model + device_keys * (energy.idle_seconds if energy else 0)
+        lines.append(f"edgecheck: {total} benchmarks, {measured_pairs} measured"
+                     + (f" on {', '.join(devices)}, about {estimate:.0f} s" if measured_pairs else "")
+                     + f"; {total - measured_pairs} simulated (instant)")
+        return lines
+
+    def local_device(self, name: str) -> tuple[Device | None, str]:
+        """The measured local device ``name`` for the interpreter fixtures, or why there is none."""
+        dev = next((d for d in self.selection.devices if d.name == name and d.kind == "measured" and not d.remote),
+                   None)
+        reason = self.selection.skipped.get(name) or self.selection.absent.get(name) or "not selected (--device)"
+        return dev, reason
+
+    def claim(self, claim_id: str):
+        """That claim evaluated over this run's results so far (all devices); kept for the results file."""
+        from edgecheck.judge.claims import evaluate, load_thresholds
+
+        thresholds = load_thresholds(self.option("claims"))
+        results = self.recorder.results
+        found = {c.id: c for c in evaluate(results.run, thresholds, with_chart=claim_id == "C6")}
+        if claim_id not in found:
+            raise EdgecheckError(f"unknown claim {claim_id!r}")
+        self.claims[claim_id] = found[claim_id]
+        results.update(claims=[c.to_dict() for c in sorted(self.claims.values(), key=lambda c: c.id)])
+        return found[claim_id]
+
+    # -- the end of the run --------------------------------------------------
+    def finish(self, exitstatus: int) -> bool:
+        """Trace energy, baseline save and comparison, the report. Returns True when the run must fail."""
+        results = self.recorder.results
+        failed = False
+        # evidence for the rule that the measuring process never imports TensorFlow
+        results.update(measuring_process={"tensorflow_imported": "tensorflow" in sys.modules,
+                                          "pytest_exit_status": int(exitstatus)})
+        energy = self.recorder.energy
+        if energy is not None and getattr(energy.probe, "integrates_later", False):
+            from edgecheck.measure.energy import fill_from_trace
+
+            try:  # the meter's log may already cover every window; if not, it stays pending
+                fill_from_trace(results.run, energy.probe)
+                results.save()
+            except EdgecheckError as e:
+                results.update(energy_pending=str(e))
+        if self.option("save_baseline"):
+            from edgecheck.results import save
+
+            save(results.run, self.option("save_baseline"))
+        if self.option("baseline"):
+            from edgecheck import results as res
+            from edgecheck.judge.compare import Thresholds, compare, has_regression
+
+            try:
+                baseline = res.load(self.option("baseline"))
+                th = Thresholds.from_baseline(baseline, self.option("compare_threshold"))
+                rows = compare(baseline, results.run, th, force=self.option("force_baseline"))
+            except EdgecheckError as e:
+                self.comparison_error = str(e)
+                return True
+            self.comparison = rows
+            results.update(comparison={"baseline": self.option("baseline"), "rows": [r.to_dict() for r in rows]})
+            failed = has_regression(rows)
+        self._write_report()
+        return failed
+
+    def _write_report(self) -> None:
+        target = self.option("report")
+        results = self.recorder.results
+        if target == "none" or not results.entries:
+            return
+        from edgecheck.files import atomic_write_text
+        from edgecheck.judge.report import html_report
+
+        path = target or str(Path(results.path).with_suffix(".html"))
+        try:
+            atomic_write_text(path, html_report([(str(results.path), results.run)], self.comparison))
+            self.report_path = path
+        except (EdgecheckError, ImportError) as e:
+            self.report_error = f"no HTML report: {e}"
+
+    def summary(self) -> list[tuple[str, str | None, list[str]]]:
+        """The end-of-run text: (section title or None, colour or None, lines)."""
+        out: list[tuple[str | None, str | None, list[str]]] = []
+        if self.recorder is None:
+            if self.error:
+                out.append((None, "red", [f"edgecheck: {self.error}"]))
+            return out
+        from edgecheck.judge.report import results_table
+
+        run = self.recorder.results.run
+        out.append(("edgecheck results", None, results_table(run)))
+        if self.claims:
+            from edgecheck.judge.claims import table
+
+            out.append(("edgecheck claims", None, table(sorted(self.claims.values(), key=lambda c: c.id))))
+        forms = run.header.get("twin_form") or {}
+        if forms:
+            lines = [f"the twins' form fitted on {len(f['fitted_on'])} {device} models of <= 1 M parameters predicts "
+                     f"the {len(f['held_out'])} larger ones with a median error of {f['held_out_mdape_pct']:.1f} % "
+                     f"(allowed {f['max_held_out_mdape_pct']:g} %; measured)" for device, f in sorted(forms.items())]
+            over = any(f["held_out_mdape_pct"] > f["max_held_out_mdape_pct"] for f in forms.values())
+            out.append(("edgecheck twin form", "red" if over else None, lines))
+        if self.comparison is not None or self.comparison_error:
+            from edgecheck.judge.compare import has_regression, summary, table
+
+            if self.comparison_error:
+                out.append(("edgecheck baseline comparison", "red", [f"edgecheck: {self.comparison_error}"]))
+            else:
+                counts = summary(self.comparison)
+                out.append(("edgecheck baseline comparison", None, table(self.comparison, only_changes=True)))
+                out.append((None, "red" if has_regression(self.comparison) else None,
+                            ["summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))]))
+        tail = [f"results: {self.recorder.results.path}"]
+        if self.report_path:
+            tail.append(f"report: {self.report_path}")
+        out.append((None, None, tail))
+        if self.report_error:
+            out.append((None, "yellow", [f"edgecheck: {self.report_error}"]))
+        if "tensorflow" in sys.modules:
+            out.append((None, "red", ["edgecheck: WARNING: TensorFlow was imported in the measuring process"]))
+        return out
+
+    def record_twin_form(self, device: str, form: dict) -> None:
+        """The twins' form fitted on this run's measured ``device`` (benchmarks/test_twin_form.py)."""
+        forms = dict(self.recorder.results.run.header.get("twin_form") or {})
+        forms[device] = form
+        self.recorder.results.update(twin_form=forms)
+
+    @property
+    def default_results(self) -> str:
+        return DEFAULTS.results
