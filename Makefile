@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgecheck-installed
 
-.PHONY: bench test setup clean
+.PHONY: bench test lint setup clean
 
 $(STAMP): pyproject.toml ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,14 @@ setup: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pytest benchmarks $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest tests $(ARGS)
+
+# ruff (style and bugs) and import-linter (imports run one way between the stages; no TensorFlow
+# or matplotlib in the measuring core), both configured in pyproject.toml
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .edgecheck

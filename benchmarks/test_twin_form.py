@@ -11,9 +11,9 @@ that CPU or its grid cannot tell the two rates apart. ``edgecheck calibrate
 """
 import pytest
 
+from edgecheck.errors import EdgecheckError
 from edgecheck.twins.cache import read_cache
 from edgecheck.twins.calibrate import cpu_points, fit_cpu_form
-from edgecheck.errors import EdgecheckError
 from edgecheck.twins.model import a53_l2, load_constants
 
 MAX_HELD_OUT_MDAPE_PCT = 25.0  # issue 4's acceptance figure

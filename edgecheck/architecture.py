@@ -43,7 +43,7 @@ class Architecture:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Architecture":
+    def from_dict(cls, d: dict) -> Architecture:
         return cls(int(d["layers"]), int(d["width"]), str(d.get("activation", "relu")))
 
 

@@ -3,7 +3,7 @@
 Operators with versions, tensors with their quantization, and per dense layer
 the weight and bias bytes and MACs. The interpreter is not used here: after
 ``allocate_tensors()`` LiteRT reports expanded per-channel scales even for a
-per-tensor model, so quantization is read from the file (see stack.md).
+per-tensor model, so quantization is read from the file (see docs/stack.md).
 """
 from __future__ import annotations
 
@@ -88,9 +88,6 @@ class ModelInfo:
     @property
     def weight_bytes(self) -> int:
         return sum(d.weight_bytes for d in self.dense_layers)
-
-    def tensor(self, i: int) -> TensorInfo:
-        return self.tensors[i]
 
     def summary(self) -> dict:
         """What ``edgecheck inspect`` prints."""
@@ -195,10 +192,7 @@ def _dense(info: ModelInfo, op: OperatorInfo) -> DenseLayer:
     b = info.tensors[op.inputs[2]] if has_bias else None
     out_f, in_f = (w.shape + [1, 1])[:2]
     y = info.tensors[op.outputs[0]]
-    if not w.scale:
-        quant = "none"
-    else:
-        quant = "per-channel" if w.per_channel else "per-tensor"
+    quant = "none" if not w.scale else "per-channel" if w.per_channel else "per-tensor"
     return DenseLayer(
         in_features=int(in_f), out_features=int(out_f),
         weight_bytes=w.buffer_bytes or _nbytes(w),

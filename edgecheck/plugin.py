@@ -23,7 +23,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--device", action="append", default=None, metavar="NAME",
         help="device(s): auto (default: real devices found plus twins of the missing ones), cpu, a53, tpu, "
              "tpu-sim, a53-sim; repeatable, comma-separated lists accepted")
-    add("--remote-python", default="python3", help="python on a remote board for --device X@ssh://... (default python3)")
+    add("--remote-python", default="python3",
+        help="python on a remote board for --device X@ssh://... (default python3)")
     add("--ssh-option", action="append", default=[], metavar="OPT",
         help="extra ssh argument for remote devices, repeatable (e.g. --ssh-option=-i --ssh-option=key)")
     add("--tpu-device", default=None, metavar="SEL",

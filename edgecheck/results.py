@@ -83,7 +83,7 @@ class Stats:
     spread_max: float | None = None
 
     @classmethod
-    def of(cls, samples: list[float]) -> "Stats":
+    def of(cls, samples: list[float]) -> Stats:
         return cls(**summarize(samples))
 
     def to_json(self) -> dict:
@@ -114,7 +114,7 @@ class Latency:
             raise EdgecheckError(f"latency: unit must be 's', got {self.unit!r}")
 
     @classmethod
-    def from_samples(cls, samples: list[float], **kw) -> "Latency":
+    def from_samples(cls, samples: list[float], **kw) -> Latency:
         samples = [float(s) for s in samples]
         return cls(samples=samples, stats=Stats.of(samples), rounds=kw.pop("rounds", len(samples)), **kw)
 
@@ -251,7 +251,7 @@ class Entry:
         return _to(self)
 
     @classmethod
-    def from_json(cls, data: dict, where: str = "entry") -> "Entry":
+    def from_json(cls, data: dict, where: str = "entry") -> Entry:
         d = dict(data)
         d["model"] = _from(ModelRecord, d.get("model"), f"{where}.model")
         d["device"] = _from(DeviceRecord, d.get("device"), f"{where}.device")
@@ -287,7 +287,7 @@ class Run:
         return {**self.header, "schema": RESULTS_SCHEMA, "entries": [e.to_json() for e in self.entries]}
 
     @classmethod
-    def from_json(cls, data: dict, where: str = "results") -> "Run":
+    def from_json(cls, data: dict, where: str = "results") -> Run:
         """Check ``data`` against the schema (migrating an older one) and type its entries."""
         if data.get("schema") in MIGRATIONS:
             data = MIGRATIONS[data["schema"]](data)
@@ -300,7 +300,7 @@ class Run:
         return cls(header, entries)
 
     @classmethod
-    def coerce(cls, data: "Run | dict") -> "Run":
+    def coerce(cls, data: Run | dict) -> Run:
         """A typed run from either a ``Run`` or its JSON form (as tests and callers hold it)."""
         if isinstance(data, Run):
             return data
@@ -365,7 +365,7 @@ class ResultsFile:
     run: Run
 
     @classmethod
-    def start(cls, path: str | Path, header: dict, resume: bool = False) -> "ResultsFile":
+    def start(cls, path: str | Path, header: dict, resume: bool = False) -> ResultsFile:
         """A new run's file; with ``resume`` the finished entries of an existing file are kept."""
         path = Path(path)
         entries: list[Entry] = []

@@ -32,7 +32,8 @@ def read_number(path: str | os.PathLike, what: str = "") -> float:
     except FileNotFoundError:
         raise EdgecheckError(f"{where}: the file disappeared (device unplugged or driver unloaded)") from None
     except PermissionError:
-        raise EdgecheckError(f"{where}: permission denied; make it readable (udev rule or chmod) or run as root") from None
+        raise EdgecheckError(f"{where}: permission denied; make it readable (udev rule or chmod) or run as "
+                             "root") from None
     except OSError as e:
         raise EdgecheckError(f"{where}: cannot read ({e.strerror or e})") from None
     try:

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 INFERENCE = "benchmarks/test_inference.py"  # the sweep without the claims (the smoke grid cannot show them)
 
 
-def run_edgecheck(*args: str, cwd: Path | None = None, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_edgecheck(*args: str, cwd: Path | None = None, check: bool = True,
+                  timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``python -m edgecheck ARGS`` in a child process, as a user would."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.run([sys.executable, "-m", "edgecheck", *args], cwd=cwd or REPO, capture_output=True,

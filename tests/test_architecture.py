@@ -31,7 +31,7 @@ def test_product_grid(layers, widths):
     spec = f"layers={','.join(map(str, layers))};widths={','.join(map(str, widths))}"
     grid = parse_grid(spec)
     assert len(grid) == len(layers) * len(widths)
-    assert {(a.layers, a.width) for a in grid} == {(l, w) for l in layers for w in widths}
+    assert {(a.layers, a.width) for a in grid} == {(n, w) for n in layers for w in widths}
 
 
 def test_named_grids():

@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 import pytest
-
 from support import run_edgecheck
+
 from edgecheck import artifacts as art
 from edgecheck.architecture import parse_grid, size_of
 from edgecheck.errors import EdgecheckError

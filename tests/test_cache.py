@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecheck.twins.cache import SYSFS_CPU, CacheGeometry, miss_fraction, read_cache
 from edgecheck.errors import EdgecheckError
+from edgecheck.twins.cache import SYSFS_CPU, CacheGeometry, miss_fraction, read_cache
 
 # cpu0/cache as Linux lays it out, values copied from an AMD EPYC (Zen 4) host
 SYSFS = {
@@ -54,7 +54,8 @@ def test_bad_sysfs_names_the_file(tmp_path):
         read_cache(4, root=_sysfs(tmp_path / "c", SYSFS))
 
 
-@pytest.mark.skipif(not (SYSFS_CPU / "cpu0" / "cache").is_dir(), reason="this machine publishes no cache geometry in sysfs")
+@pytest.mark.skipif(not (SYSFS_CPU / "cpu0" / "cache").is_dir(),
+                    reason="this machine publishes no cache geometry in sysfs")
 def test_reads_this_machines_l2():
     g = read_cache(2)
     assert g.size_bytes >= 64 << 10 and g.ways >= 1 and g.page_colours >= 1

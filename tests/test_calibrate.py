@@ -3,11 +3,11 @@ import json
 
 import numpy as np
 import pytest
-
 from support import entry, run_edgecheck
+
+from edgecheck.errors import EdgecheckError
 from edgecheck.twins.cache import CacheGeometry, miss_fraction
 from edgecheck.twins.calibrate import fit_board, fit_cpu_form, fit_links, nnls
-from edgecheck.errors import EdgecheckError
 from edgecheck.twins.model import load_constants
 
 
@@ -71,19 +71,26 @@ def test_cpu_form_refuses_a_sweep_that_never_leaves_the_cache():
 
 
 def test_a53_fit_recovers_constants(tmp_path):
-    from edgecheck.twins.calibrate import _set, point_workload  # the same writer and workloads the fit uses
-    from edgecheck.twins.model import Constants, predict_a53
-
+    """Latencies written from the A53's form by hand (not by the twin under test): overhead per invoke and per
+    operator, plus the larger of NEON compute and weight traffic split between L2 and LPDDR4 by the L2's
+    geometry (cache.miss_fraction, checked against an LRU simulation in test_cache.py)."""
     base = load_constants()
-    truth = json.loads(json.dumps(base.data))
-    for keys, v in ((("a53", "macs_per_cycle"), 3.0), (("a53", "dram_Bps_per_core"), 2e9),
-                    (("a53", "invoke_overhead_s"), 1.2e-5), (("a53", "op_overhead_s"), 2e-6)):
-        _set(truth, keys, v, "truth")
-    ct = Constants(truth, "t", "t")
+    clock, l2_rate, dram_total = 1.5e9, 6e9, 4e9  # the packaged table's clock, L2 rate and shared LPDDR4 rate
+    assert (base.value("a53", "clock_hz"), base.value("a53", "l2_Bps"), base.value("a53", "dram_Bps_total")) == (
+        clock, l2_rate, dram_total)
+    l2 = CacheGeometry(1 << 20, 16, 4096)  # the Cortex-A53's 1 MiB, 16-way L2 with 4 KiB pages
+    truth = {"macs_per_cycle": 3.0, "dram_Bps_per_core": 2e9, "invoke_overhead_s": 1.2e-5, "op_overhead_s": 2e-6}
+
+    def latency(macs, nbytes, ops):
+        miss = miss_fraction(nbytes, l2)
+        compute = macs / (truth["macs_per_cycle"] * clock)
+        memory = nbytes * (1 - miss) / l2_rate + nbytes * miss / min(truth["dram_Bps_per_core"], dram_total)
+        return truth["invoke_overhead_s"] + ops * truth["op_overhead_s"] + max(compute, memory)
+
     entries = []
-    for p in _points():
-        lat = predict_a53(point_workload(p), ct, 1).latency_s
-        e = entry(p["model"], p["params"], p["macs"], "a53", "measured", lat, layer_sizes=[0] * p["ops"] + [0])
+    for p in _points(latency):
+        e = entry(p["model"], p["params"], p["macs"], "a53", "measured", p["latency_s"],
+                  layer_sizes=[0] * p["ops"] + [0])
         e["model"]["size"]["bias_bytes"] = p["bytes"] - p["macs"]
         entries.append(e)
     path = tmp_path / "board.json"
@@ -91,8 +98,10 @@ def test_a53_fit_recovers_constants(tmp_path):
     fitted, report = fit_board([{"entries": entries}], [str(path)], base, "a53")
     assert report["macs_per_cycle"] == pytest.approx(3.0, rel=0.05)
     assert report["dram_Bps_per_core"] == pytest.approx(2e9, rel=0.1)
+    assert report["invoke_overhead_s"] == pytest.approx(1.2e-5, rel=0.2)
     assert report["mape_pct"] < 2
-    assert fitted["a53"]["macs_per_cycle"]["kind"] == "fitted" and "board.json" in fitted["a53"]["macs_per_cycle"]["source"]
+    assert fitted["a53"]["macs_per_cycle"]["kind"] == "fitted"
+    assert "board.json" in fitted["a53"]["macs_per_cycle"]["source"]
 
 
 def test_calibrate_cli_errors(tmp_path):

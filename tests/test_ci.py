@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from support import REPO, load
 
 WORKFLOW = REPO / ".github" / "workflows" / "edgecheck.yml"
@@ -39,7 +38,8 @@ def test_workflow_passes_actionlint():
 
 def test_actionlint_catches_a_broken_workflow(tmp_path):
     bad = tmp_path / "bad.yml"
-    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.evnt.x }}\n")
+    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+                   "      - run: echo ${{ github.evnt.x }}\n")
     proc = subprocess.run([actionlint(), str(bad)], capture_output=True, text=True)
     assert proc.returncode != 0 and "evnt" in proc.stdout
 

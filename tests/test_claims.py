@@ -2,8 +2,8 @@
 import json
 
 import pytest
-
 from support import entry, run, run_edgecheck
+
 from edgecheck.judge.claims import FAILED, REPRODUCED, SIMULATION, SKIPPED, cache_bytes, evaluate, load_thresholds
 from edgecheck.stats import spearman
 
@@ -110,8 +110,13 @@ def test_claims_cli_writes_markdown_and_json(tmp_path):
     p.write_text(json.dumps(run(paper_like())))
     proc = run_edgecheck("claims", str(p), check=False)
     assert "C5  holds in simulation" in proc.stdout
-    # exit 1 exactly when some claim does not hold (here C6: 8 architectures are too few for its rules)
-    assert proc.returncode == (1 if "does not hold" in proc.stdout else 0)
+    # C6 does not hold on these 8 architectures (its rules miss 1x256 and 3x2048): exit 1
+    assert "C6  does not hold" in proc.stdout and "missed 1x256, 3x2048" in proc.stdout
+    assert proc.returncode == 1
+    lenient = tmp_path / "lenient.json"
+    lenient.write_text(json.dumps({**TH, "C6": {"min_agreement": 0.5}}))
+    proc = run_edgecheck("claims", str(p), "--claims", str(lenient), "-o", str(tmp_path / "lenient"), check=False)
+    assert "does not hold" not in proc.stdout and proc.returncode == 0
     md = (tmp_path / "run.claims.md").read_text()
     assert "| C3 The TPU's cost is set by on-chip memory | holds in simulation |" in md
     data = json.loads((tmp_path / "run.claims.json").read_text())

@@ -4,11 +4,21 @@ import json
 
 import numpy as np
 import pytest
-
 from support import load, run_edgecheck
-from edgecheck.judge.compare import (IMPROVEMENT, REGRESSION, UNCHANGED, Thresholds, _latency, compare,
-                               fingerprint_differences, has_regression, mann_whitney_p, min_p_reachable)
+
 from edgecheck.errors import EdgecheckError
+from edgecheck.judge.compare import (
+    IMPROVEMENT,
+    REGRESSION,
+    UNCHANGED,
+    Thresholds,
+    _latency,
+    compare,
+    fingerprint_differences,
+    has_regression,
+    mann_whitney_p,
+    min_p_reachable,
+)
 from edgecheck.results import RESULTS_SCHEMA
 from edgecheck.stats import summarize
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from support import run_edgecheck
+
 from edgecheck.compilerlog import CompilerFailure, parse, parse_size
 
 LOGS = Path(__file__).resolve().parent.parent / "fixtures" / "compiler_logs"

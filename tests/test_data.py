@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from edgecheck.build.data import (COLLAR_CLASSES, CollarConfig, UCI_HAR_SIGNALS, basic_motions, load_dataset,
-                            split_dataset, synthetic_collar)
+from edgecheck.build.data import (
+    COLLAR_CLASSES,
+    UCI_HAR_SIGNALS,
+    CollarConfig,
+    basic_motions,
+    load_dataset,
+    split_dataset,
+    synthetic_collar,
+)
 from edgecheck.errors import EdgecheckError
 
 SMALL = CollarConfig(animals=4, windows_per_animal=60)

@@ -6,8 +6,8 @@ import pytest
 
 from edgecheck import artifacts as art
 from edgecheck.artifacts import user_model
-from edgecheck.measure.devices import Device, MEASURED
 from edgecheck.build.compile import find_compiler
+from edgecheck.measure.devices import MEASURED, Device
 from edgecheck.measure.edgetpu import find_edge_tpus, probe
 
 
@@ -72,10 +72,11 @@ def test_compiled_user_model_runs_only_on_tpu(smoke_artifacts, tmp_path):
     assert tpu.cannot_run(m) is None
 
 
-@pytest.mark.skipif(find_compiler() is None, reason="edgetpu_compiler is not installed (x86-64 Debian, Coral apt repository)")
+@pytest.mark.skipif(find_compiler() is None,
+                    reason="edgetpu_compiler is not installed (x86-64 Debian, Coral apt repository)")
 def test_real_compiler_compiles_a_built_model(smoke_artifacts, tmp_path):
-    from edgecheck.compilerlog import parse
     from edgecheck.build.compile import compile_model
+    from edgecheck.compilerlog import parse
 
     out, text = compile_model(find_compiler(), art.load(smoke_artifacts).models[0].tflite, tmp_path)
     log = parse(text)

@@ -1,28 +1,32 @@
-"""The pytest plugin driven the way users drive it: `pytest benchmarks ...` in a child process."""
+"""The pytest plugin driven the way users drive it, through pytest's own pytester: a suite file, options,
+a child pytest process, and its output matched line by line."""
 import json
 
 import pytest
+from support import INFERENCE, REPO, load
 
-from support import INFERENCE, load, run_pytest
 from edgecheck import artifacts as art
-from edgecheck.measure.devices import is_cortex_a53, parse_device_option, select
 from edgecheck.errors import EdgecheckError
+from edgecheck.measure.devices import is_cortex_a53, parse_device_option, select
 
 FAST = ("--rounds", "3", "--round-time", "0.001")
 
 
-@pytest.fixture(scope="module")
-def smoke_run(smoke_artifacts, tmp_path_factory):
-    d = tmp_path_factory.mktemp("run")
-    results, bench = d / "results.json", d / "bench.json"
-    proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results", str(results),
-                      f"--benchmark-json={bench}", *FAST)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc, load(results), json.loads(bench.read_text())
+@pytest.fixture
+def suite(pytester: pytest.Pytester):
+    """A folder holding the benchmark suite's test_inference.py, as a user's checkout does."""
+    pytester.makepyfile(test_inference=(REPO / INFERENCE).read_text())
+    return pytester
 
 
-def test_results_file(smoke_run):
-    proc, data, _ = smoke_run
+def test_results_file_and_benchmark_json(suite, smoke_artifacts, tmp_path):
+    results, bench = tmp_path / "results.json", tmp_path / "bench.json"
+    run = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
+                                     str(results), f"--benchmark-json={bench}", *FAST)
+    run.assert_outcomes(passed=3)
+    run.stdout.fnmatch_lines(["*edgecheck results*", "model*params*MACs*device*median*source*",
+                              "1x16 *cpu *measured*", f"results: {results}"])
+    data = load(results)
     assert data["measuring_process"]["tensorflow_imported"] is False
     assert data["environment"]["versions"]["ai-edge-litert"]
     assert data["artifacts"]["dataset"]["name"] == "collar"
@@ -35,11 +39,7 @@ def test_results_file(smoke_run):
         assert lat["stats"]["median"] > 0 and lat["unit"] == "s"
         assert e["on_device"]["agreement_with_build"] == 1.0
         assert e["load_seconds"] > 0 and e["first_invoke_seconds"] > 0 and e["peak_rss_bytes"] > 0
-    assert "edgecheck results" in proc.stdout and "measured" in proc.stdout
-
-
-def test_benchmark_json_extra_info(smoke_run):
-    _, _, bench = smoke_run
+    bench = json.loads(bench.read_text())
     assert set(bench) >= {"machine_info", "commit_info", "benchmarks", "datetime", "version"}
     for b in bench["benchmarks"]:
         ei = b["extra_info"]
@@ -49,44 +49,46 @@ def test_benchmark_json_extra_info(smoke_run):
         assert len(b["stats"]["data"]) == 3
 
 
-def test_resume_measures_only_the_rest(smoke_artifacts, tmp_path):
+def test_resume_measures_only_the_rest(suite, smoke_artifacts, tmp_path):
     results = tmp_path / "r.json"
-    first = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
-                       str(results), "-k", "1x16", *FAST)
-    assert first.returncode == 0, first.stdout[-2000:]
+    first = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
+                                       str(results), "-k", "1x16", *FAST)
+    first.assert_outcomes(passed=1, deselected=2)
     assert len(load(results)["entries"]) == 1
-    second = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
-                        str(results), "--resume", "-rs", *FAST)
-    assert second.returncode == 0, second.stdout[-2000:]
-    assert "already measured" in second.stdout
+    second = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
+                                        str(results), "--resume", "-rs", *FAST)
+    second.assert_outcomes(passed=2, skipped=1)
+    second.stdout.fnmatch_lines(["SKIPPED *already measured in*r.json (--resume)"])
     data = load(results)
     assert sorted(e["model"]["name"] for e in data["entries"]) == ["1x16", "1x64", "2x32"]
 
 
-def test_user_model(smoke_artifacts, tmp_path):
+def test_user_model(suite, smoke_artifacts, tmp_path):
     model = art.load(smoke_artifacts).models[0].tflite
     results = tmp_path / "r.json"
-    proc = run_pytest(INFERENCE, "--model", str(model), "--device", "cpu", "--results", str(results), *FAST)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    suite.runpytest_subprocess("--model", str(model), "--device", "cpu", "--results", str(results),
+                               *FAST).assert_outcomes(passed=1)
     (e,) = load(results)["entries"]
     assert e["model"]["origin"] == "user" and e["input"].startswith("zeros") and "on_device" not in e
 
 
-def test_a53_skips_on_other_hosts(smoke_artifacts, tmp_path):
+def test_a53_skips_on_other_hosts(suite, smoke_artifacts, tmp_path):
     if is_cortex_a53():
         pytest.skip("this host is a Cortex-A53")
-    proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "a53", "-rs",
-                      "--results", str(tmp_path / "r.json"), *FAST)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    assert "3 skipped" in proc.stdout and "not an Arm Cortex-A53" in proc.stdout
+    run = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "a53", "-rs",
+                                     "--results", str(tmp_path / "r.json"), *FAST)
+    run.assert_outcomes(skipped=3)
+    run.stdout.fnmatch_lines(["*a53: this host's CPU is not an Arm Cortex-A53*"])
 
 
-def test_bad_options_are_clear(smoke_artifacts, tmp_path):
-    proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "gpu",
-                      "--results", str(tmp_path / "r.json"))
-    assert proc.returncode != 0 and "unknown device 'gpu'" in proc.stdout + proc.stderr
-    proc = run_pytest(INFERENCE, "--artifacts", str(tmp_path / "missing"), "--results", str(tmp_path / "r.json"))
-    assert proc.returncode != 0 and "is not a directory" in proc.stdout + proc.stderr
+def test_bad_options_are_clear(suite, smoke_artifacts, tmp_path):
+    run = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "gpu",
+                                     "--results", str(tmp_path / "r.json"))
+    assert run.ret != 0
+    assert "unknown device 'gpu'" in run.stdout.str() + run.stderr.str()
+    run = suite.runpytest_subprocess("--artifacts", str(tmp_path / "missing"), "--results", str(tmp_path / "r.json"))
+    assert run.ret != 0
+    assert "is not a directory" in run.stdout.str() + run.stderr.str()
 
 
 # A verbatim /proc/cpuinfo block of a Raspberry Pi 3 (Cortex-A53) on 64-bit Raspberry Pi OS.
@@ -100,7 +102,7 @@ CPU part\t: 0xd03
 CPU revision\t: 4
 """
 # and of a Raspberry Pi 4 (Cortex-A72), which is not an A53
-RPI4_CPUINFO = RPI3_CPUINFO.replace("0xd03", "0xd08").replace("0x0\n", "0x0\n").replace("revision\t: 4", "revision\t: 3")
+RPI4_CPUINFO = RPI3_CPUINFO.replace("0xd03", "0xd08").replace("revision\t: 4", "revision\t: 3")
 
 
 def test_a53_detection():

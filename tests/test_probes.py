@@ -5,11 +5,19 @@ import time
 
 import numpy as np
 import pytest
-
 from support import INFERENCE, load, run_edgecheck, run_pytest
+
 from edgecheck.errors import EdgecheckError
-from edgecheck.measure.probes import (HwmonProbe, JoulescopeProbe, RaplProbe, TraceProbe, integrate, open_probe, read_trace,
-                              wrap_delta)
+from edgecheck.measure.probes import (
+    HwmonProbe,
+    JoulescopeProbe,
+    RaplProbe,
+    TraceProbe,
+    integrate,
+    open_probe,
+    read_trace,
+    wrap_delta,
+)
 
 
 def ina2xx(root, n=0, power_uw=2_500_000, name="ina260", interval_ms=2, with_power=True):
@@ -172,8 +180,15 @@ def test_joulescope_probe_with_the_package_interface():
     assert w.energy_j == pytest.approx(1.5 * w.seconds, rel=0.15) and w.samples is None
 
 
-def test_real_joulescope_package_or_skip():
-    pytest.importorskip("joulescope", reason="the optional joulescope package is not installed")
+def test_joulescope_without_its_package_says_what_to_install():
+    try:
+        import joulescope  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("the joulescope package is installed here")
+    with pytest.raises(EdgecheckError, match=r"--energy-probe joulescope: install the joulescope package"):
+        open_probe("joulescope")
 
 
 def test_constant_2_5_watts_per_inference(smoke_artifacts, tmp_path):

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from support import INFERENCE, load, run_pytest
+
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.remote import WORKER, Target, WorkerClient, parse_target
@@ -68,7 +68,8 @@ def test_worker_runs_under_python37_and_tflite_runtime(py37_with_tflite_runtime,
     proc = subprocess.run([str(py37_with_tflite_runtime), str(WORKER)], input=json.dumps(job), capture_output=True,
                           text=True, timeout=120)
     line = json.loads(proc.stdout.splitlines()[-1])
-    assert line["ok"] and line["interpreter"] == "tflite_runtime.interpreter" and line["host"]["python"].startswith("3.7")
+    assert line["ok"] and line["interpreter"] == "tflite_runtime.interpreter"
+    assert line["host"]["python"].startswith("3.7")
     assert len(line["samples"]) == 4 and all(s > 0 for s in line["samples"])
     job["device"] = "a53"
     proc = subprocess.run([str(py37_with_tflite_runtime), str(WORKER)], input=json.dumps(job), capture_output=True,

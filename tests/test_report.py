@@ -8,13 +8,12 @@ import tempfile
 
 import numpy as np
 import pytest
-
 from support import INFERENCE, entry, run, run_edgecheck, run_pytest
+
 from edgecheck import artifacts as art
-from edgecheck.judge.chart import build_chart, winners
-from edgecheck.judge.claims import c6
-from edgecheck.judge.claims import load_thresholds
 from edgecheck.errors import EdgecheckError
+from edgecheck.judge.chart import build_chart, winners
+from edgecheck.judge.claims import c6, load_thresholds
 from edgecheck.judge.recommend import recommend
 from edgecheck.judge.report import html_report
 
@@ -112,7 +111,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (Debian package chromium; .ci/run installs it)")
+@pytest.mark.skipif(CHROMIUM is None,
+                    reason="headless Chromium is not installed (Debian package chromium; .ci/run installs it)")
 def test_report_opens_in_a_headless_browser(tmp_path):
     data = grid_results(lambda L, w: "tpu" if macs_of(L, w) >= 20_000 else "a53")
     page = tmp_path / "report.html"

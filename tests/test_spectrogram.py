@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgecheck.errors import EdgecheckError
 from edgecheck.build.spectrogram import SpectrogramConfig, Standardizer, config_for, features, log_spectrogram
+from edgecheck.errors import EdgecheckError
 
 
 @settings(max_examples=30, deadline=None)

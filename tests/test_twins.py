@@ -4,13 +4,20 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from support import INFERENCE, load, run_pytest
+
 from edgecheck import artifacts as art
-from edgecheck.measure.devices import twin_device
 from edgecheck.errors import EdgecheckError
-from edgecheck.twins.model import (DEFAULT_CONSTANTS, cache_split, load_constants, predict_a53, predict_tpu, workload,
-                             workload_from_sizes)
+from edgecheck.measure.devices import twin_device
+from edgecheck.twins.model import (
+    DEFAULT_CONSTANTS,
+    cache_split,
+    load_constants,
+    predict_a53,
+    predict_tpu,
+    workload,
+    workload_from_sizes,
+)
 
 C = load_constants()
 
@@ -81,7 +88,9 @@ def test_constants_table_is_sourced():
             assert node.get("kind") in {"published", "derived", "fitted", "assumption"}, path
             assert node.get("source"), path
             return 1
-        return sum(walk(v, f"{path}.{k}") for k, v in node.items() if isinstance(v, dict)) if isinstance(node, dict) else 0
+        if not isinstance(node, dict):
+            return 0
+        return sum(walk(v, f"{path}.{k}") for k, v in node.items() if isinstance(v, dict))
 
     data = json.loads(DEFAULT_CONSTANTS.read_text())
     assert walk(data["tpu"], "tpu") >= 10 and walk(data["a53"], "a53") >= 9

@@ -16,8 +16,6 @@ import numpy as np
 
 from edgecheck.errors import EdgecheckError
 
-DEFAULT_DATASET = "collar"
-
 
 @dataclass
 class Dataset:
@@ -454,7 +452,8 @@ def split_dataset(ds: Dataset, seed: int = 0, test_fraction: float = 0.3, val_fr
     if ds.groups is not None:
         uniq = np.unique(ds.groups)
         if uniq.size < 2:
-            raise EdgecheckError(f"dataset {ds.name!r}: one group only; cannot split by group (drop groups to split by window)")
+            raise EdgecheckError(f"dataset {ds.name!r}: one group only; cannot split by group (drop groups to split "
+                                 "by window)")
         n_test = min(uniq.size - 1, max(1, int(round(test_fraction * uniq.size))))
         n_val = max(0, min(uniq.size - n_test - 1, int(round(val_fraction * uniq.size))))
         for _attempt in range(200):  # redraw until training holds every class; never leak a group

@@ -11,22 +11,22 @@ import io
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from edgecheck import artifacts as art
 from edgecheck.architecture import Architecture, format_grid, parse_grid, size_of
 from edgecheck.build.data import Dataset, load_dataset, split_dataset
+from edgecheck.build.spectrogram import Standardizer, config_for, features
+from edgecheck.build.train import TrainConfig
 from edgecheck.config import DEFAULTS
 from edgecheck.environment import BUILD_PACKAGES, git_commit, package_versions
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import atomic_write_bytes, atomic_write_json, hash_of, sha256_file
 from edgecheck.metrics import agreement, scores
-from edgecheck.build.spectrogram import Standardizer, config_for, features
-from edgecheck.build.train import TrainConfig
 
 # Bump when a change to the build would change what a given key produces.
 BUILD_REVISION = 1
@@ -105,9 +105,9 @@ def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions
 
     The int8 predictions on the test windows are kept, so the measure stage can
     check that a device computes what the build computed."""
-    from edgecheck.interpreter import make_interpreter, predict
     from edgecheck.build.quantize import check_edgetpu_ready, to_int8_tflite
     from edgecheck.build.train import float_predict, train
+    from edgecheck.interpreter import make_interpreter, predict
 
     t0 = time.perf_counter()
     model, tinfo = train(arch, z["F_train"], z["y_train"], z["F_val"], z["y_val"], n_classes, opts.train)
@@ -152,8 +152,8 @@ def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions
 
 def _compile_for_edgetpu(compiler: str, folder: Path, entry: dict, log: Callable[[str], None]) -> dict:
     """Compile a model with edgetpu_compiler; keep the *_edgetpu.tflite, its log and the parsed figures."""
-    from edgecheck.compilerlog import CompilerFailure, parse
     from edgecheck.build.compile import compile_model
+    from edgecheck.compilerlog import CompilerFailure, parse
 
     out, text = compile_model(compiler, folder / entry["files"]["tflite"]["path"], folder)
     atomic_write_bytes(folder / "edgetpu_compiler.log", text.encode())

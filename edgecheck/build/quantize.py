@@ -1,6 +1,6 @@
 """Full-integer int8 conversion that the Edge TPU compiler accepts (build stage only).
 
-Settings (stack.md): from_keras_model, a representative dataset of training
+Settings (docs/stack.md): from_keras_model, a representative dataset of training
 windows, TFLITE_BUILTINS_INT8 only, int8 input and output, static batch 1, and
 per-tensor dense weights (what the Edge TPU's fully-connected op expects). The
 scales are then verified from the flatbuffer, not trusted.
@@ -59,5 +59,6 @@ def check_edgetpu_ready(path: Path) -> dict:
         if io["shape"][:1] != [1]:
             problems.append(f"tensor {io['name']} has shape {io['shape']}, not a static batch of 1")
     if problems:
-        raise EdgecheckError(f"{path}: not a full-int8 model the Edge TPU compiler accepts: " + "; ".join(sorted(set(problems))))
+        raise EdgecheckError(f"{path}: not a full-int8 model the Edge TPU compiler accepts: "
+                             + "; ".join(sorted(set(problems))))
     return summary

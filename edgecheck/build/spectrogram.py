@@ -46,11 +46,12 @@ class SpectrogramConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SpectrogramConfig":
+    def from_dict(cls, d: dict) -> SpectrogramConfig:
         return cls(**d)
 
 
-def config_for(sampling_rate: float, n_samples: int, n_fft: int | None = None, hop: int | None = None) -> SpectrogramConfig:
+def config_for(sampling_rate: float, n_samples: int, n_fft: int | None = None,
+               hop: int | None = None) -> SpectrogramConfig:
     """Default STFT settings: 64-point frames with 50 % overlap, shrunk for short windows."""
     if n_fft is None:
         n_fft = 64
@@ -90,7 +91,7 @@ class Standardizer:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, F: np.ndarray) -> "Standardizer":
+    def fit(cls, F: np.ndarray) -> Standardizer:
         std = F.std(axis=0)
         return cls(F.mean(axis=0).astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32))
 

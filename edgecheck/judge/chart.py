@@ -49,7 +49,9 @@ class Chart:
     @property
     def provenance(self) -> str:
         kinds = {k for w in self.winners for k in w.kinds.values()}
-        return "measured" if kinds == {"measured"} else "simulated" if kinds == {"simulated"} else "measured and simulated"
+        if len(kinds) == 1:
+            return next(iter(kinds))
+        return "measured and simulated"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -134,7 +136,8 @@ def rules_dict(tree) -> dict:
 
     def node(i: int) -> dict:
         if t.children_left[i] == -1:
-            return {"platform": str(tree.classes_[int(np.argmax(t.value[i]))]), "architectures": int(t.n_node_samples[i])}
+            return {"platform": str(tree.classes_[int(np.argmax(t.value[i]))]),
+                    "architectures": int(t.n_node_samples[i])}
         return {"if": f"{names[t.feature[i]]} <= {t.threshold[i]:.6g}", "then": node(t.children_left[i]),
                 "else": node(t.children_right[i])}
 

@@ -40,7 +40,7 @@ class Thresholds:
         return float(self.per_model.get(model, {}).get(metric, getattr(self, metric)))
 
     @classmethod
-    def from_baseline(cls, baseline: Run | dict, specs: list[tuple[str | None, str, float]] = ()) -> "Thresholds":
+    def from_baseline(cls, baseline: Run | dict, specs: list[tuple[str | None, str, float]] = ()) -> Thresholds:
         """The baseline's saved thresholds, then ``specs`` (``config.threshold_spec``: (architecture, metric,
         value)) on top: one syntax for ``--compare-threshold`` and ``edgecheck compare --threshold``."""
         header = baseline.header if isinstance(baseline, Run) else baseline

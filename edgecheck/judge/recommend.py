@@ -12,7 +12,8 @@ from edgecheck.errors import EdgecheckError
 from edgecheck.files import sha256_file
 
 
-def recommend(model: str | Path, metric: str = "energy", results_path: str | None = None, tpu_link: str = "pcie") -> dict:
+def recommend(model: str | Path, metric: str = "energy", results_path: str | None = None,
+              tpu_link: str = "pcie") -> dict:
     from edgecheck.twins.model import load_constants, predict_a53, predict_tpu, workload
 
     model = Path(model)

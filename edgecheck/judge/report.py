@@ -111,10 +111,10 @@ def _finish(fig, ax, xlabel: str, ylabel: str, title: str) -> tuple[bytes, str]:
 def pareto_figure(results: Run | dict, op: dict | None) -> tuple[bytes, str]:
     """Macro-F1 against energy per inference, per device, with each device's Pareto front."""
     plt = _plt()
-    rows = [r for r in rows(results) if r.energy_j is not None and r.f1_int8 is not None]
+    with_energy = [r for r in rows(results) if r.energy_j is not None and r.f1_int8 is not None]
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for dev in sorted({r.device for r in rows}):
-        rs = sorted([r for r in rows if r.device == dev], key=lambda r: r.energy_j)
+    for dev in sorted({r.device for r in with_energy}):
+        rs = sorted([r for r in with_energy if r.device == dev], key=lambda r: r.energy_j)
         kind = rs[0].kind
         ax.scatter([r.energy_j * 1e6 for r in rs], [r.f1_int8 for r in rs], s=18, color=DEVICE_COLORS.get(dev, "#777"),
                    label=f"{dev} ({kind})")
@@ -133,10 +133,10 @@ def pareto_figure(results: Run | dict, op: dict | None) -> tuple[bytes, str]:
 
 def latency_figure(results: Run | dict, cache_bytes: int) -> tuple[bytes, str]:
     plt = _plt()
-    rows = [r for r in rows(results) if r.latency_s]
+    timed = [r for r in rows(results) if r.latency_s]
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for dev in sorted({r.device for r in rows}):
-        rs = sorted([r for r in rows if r.device == dev], key=lambda r: r.params)
+    for dev in sorted({r.device for r in timed}):
+        rs = sorted([r for r in timed if r.device == dev], key=lambda r: r.params)
         ax.plot([r.params for r in rs], [r.latency_s * 1e6 for r in rs], "o-", ms=3, lw=1,
                 color=DEVICE_COLORS.get(dev, "#777"), label=f"{dev} ({rs[0].kind})")
     ax.axvline(cache_bytes, color="grey", ls="--", lw=1)

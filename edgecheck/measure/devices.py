@@ -105,7 +105,7 @@ class Device:
                      provenance=self.provenance, status=status,
                      started_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields)
 
-    def measure(self, model: ModelEntry, ctx: "MeasureContext") -> Entry:  # pragma: no cover - abstract
+    def measure(self, model: ModelEntry, ctx: MeasureContext) -> Entry:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} cannot measure")
 
 
@@ -149,7 +149,7 @@ class LocalDevice(Device):
             return LocalRunner.open(model.edgetpu_tflite, 1, pkg, delegates=[delegate])
         return LocalRunner.open(model.tflite, self.threads, self.metadata["_package"])
 
-    def measure(self, model: ModelEntry, ctx: "MeasureContext") -> Entry:
+    def measure(self, model: ModelEntry, ctx: MeasureContext) -> Entry:
         from edgecheck.measure.local import measure_local
 
         return measure_local(self, model, ctx)
@@ -180,7 +180,7 @@ class RemoteDevice(Device):
     def label(self) -> str:
         return f"{self.name}@{self.remote.replace('ssh://', '')}"
 
-    def measure(self, model: ModelEntry, ctx: "MeasureContext") -> Entry:
+    def measure(self, model: ModelEntry, ctx: MeasureContext) -> Entry:
         from edgecheck.measure.remote import measure_remote
 
         return measure_remote(self, model, ctx)
@@ -210,7 +210,7 @@ class TwinDevice(Device):
         return (f"simulated by the Cortex-A53 twin ({self.threads} thread(s), {m['clock_hz'] / 1e6:g} MHz, "
                 f"constants {m['constants_sha256'][:12]})")
 
-    def measure(self, model: ModelEntry, ctx: "MeasureContext | None" = None) -> Entry:
+    def measure(self, model: ModelEntry, ctx: MeasureContext | None = None) -> Entry:
         from edgecheck.twins.model import predict_a53, predict_tpu, workload
 
         c = self.constants

@@ -45,7 +45,8 @@ class EdgeTpu:
 
 
 def pycoral_edgetpu():
-    """Google's pycoral.utils.edgetpu when it is installed (from Coral's repository, never PyPI's 'pycoral'), else None."""
+    """Google's pycoral.utils.edgetpu when it is installed (from Coral's repository, never PyPI's 'pycoral'),
+    else None."""
     try:
         from pycoral.utils import edgetpu  # noqa: PLC0415
     except Exception:  # noqa: BLE001 - absent, or PyPI's unrelated 'pycoral' without this module

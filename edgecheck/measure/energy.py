@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from edgecheck.measure.recorder import EnergyOptions
 
 
-def measure_energy(runner, device: Device, latency: Latency | None, opts: "EnergyOptions", idle_cache: dict) -> Energy:
+def measure_energy(runner, device: Device, latency: Latency | None, opts: EnergyOptions, idle_cache: dict) -> Energy:
     """Energy per inference on a measured device: idle power first (once per device, kept in ``idle_cache``),
     then ``opts.windows`` windows of back-to-back invokes."""
     if opts.probe == "model":

@@ -36,7 +36,7 @@ class LocalRunner:
     first_invoke_seconds: float = float("nan")
 
     @classmethod
-    def open(cls, path: Path, threads: int, package: InterpreterPackage, delegates: list | None = None) -> "LocalRunner":
+    def open(cls, path: Path, threads: int, package: InterpreterPackage, delegates: list | None = None) -> LocalRunner:
         t0 = time.perf_counter()
         interp = make_interpreter(path, threads=threads, package=package, delegates=delegates)
         return cls(interp, time.perf_counter() - t0)
@@ -78,7 +78,7 @@ def accuracy_on(runner: LocalRunner, model: ModelEntry) -> OnDevice:
     return out
 
 
-def measure_local(device: "LocalDevice", model: ModelEntry, ctx: "MeasureContext") -> Entry:
+def measure_local(device: LocalDevice, model: ModelEntry, ctx: MeasureContext) -> Entry:
     """Time ``model`` with pytest-benchmark, then the recorder's steps (accuracy, energy) on the same runner."""
     freq_before = cpufreq().get("frequency_mhz")
     runner = device.open(model)

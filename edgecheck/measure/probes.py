@@ -73,7 +73,7 @@ class HwmonDevice:
     mode: str | None  # "power" (power1_input), "current x voltage" (curr1_input x in1_input), or None
 
     @classmethod
-    def at(cls, path: Path) -> "HwmonDevice":
+    def at(cls, path: Path) -> HwmonDevice:
         mode = ("power" if (path / "power1_input").exists() else
                 "current x voltage" if (path / "curr1_input").exists() and (path / "in1_input").exists() else None)
         return cls(path, read_text(path / "name") or path.name, mode)
@@ -109,7 +109,7 @@ class HwmonProbe:
     kind = "measured"
 
     @classmethod
-    def open(cls, spec: str, root: Path = HWMON_ROOT) -> "HwmonProbe":
+    def open(cls, spec: str, root: Path = HWMON_ROOT) -> HwmonProbe:
         """``spec``: a hwmon folder path, or the content of a device's ``name`` file (e.g. ina260)."""
         p = Path(spec)
         if not p.is_absolute() and os.sep not in spec:
@@ -183,7 +183,7 @@ class RaplProbe:
     _t0: float = 0.0
 
     @classmethod
-    def open(cls, root: Path = POWERCAP_ROOT) -> "RaplProbe":
+    def open(cls, root: Path = POWERCAP_ROOT) -> RaplProbe:
         zone = root / "intel-rapl:0"
         if not zone.is_dir():
             raise EdgecheckError(f"--energy-probe rapl: {zone} not found (RAPL exists only on x86 Intel/AMD hosts)")
@@ -229,7 +229,7 @@ class JoulescopeProbe:
     _t0: float = 0.0
 
     @classmethod
-    def open(cls, scan=None) -> "JoulescopeProbe":
+    def open(cls, scan=None) -> JoulescopeProbe:
         if scan is None:
             try:
                 import joulescope
@@ -332,7 +332,8 @@ def open_probe(spec: str | None, trace_offset: float = 0.0, hwmon_root: Path = H
     if spec == "auto":
         for d in hwmon_devices(hwmon_root):
             return HwmonProbe.open(str(d.path), hwmon_root)
-        raise EdgecheckError(f"--energy-probe auto: no hwmon device with power1_input or curr1_input under {hwmon_root}")
+        raise EdgecheckError(f"--energy-probe auto: no hwmon device with power1_input or curr1_input under "
+                             f"{hwmon_root}")
     kind, _, arg = spec.partition(":")
     if kind == "hwmon" and arg:
         return HwmonProbe.open(arg, hwmon_root)

@@ -7,8 +7,8 @@ written to the results file as soon as it is measured.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from edgecheck.artifacts import ModelEntry
 from edgecheck.config import DEFAULTS

@@ -74,7 +74,8 @@ class WorkerClient:
         return cmd + [self.target.host]
 
     def _run_remote(self, command: str, data: bytes = b"", timeout: float | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(self._ssh() + [command], input=data, capture_output=True, timeout=timeout or self.timeout_s)
+        return subprocess.run(self._ssh() + [command], input=data, capture_output=True,
+                              timeout=timeout or self.timeout_s)
 
     def _put(self, local: Path) -> str:
         """Copy a file to the board once (content-addressed by its sha256); returns its remote path."""
@@ -153,7 +154,7 @@ def _death(code: int | None, stderr: bytes, target: Target) -> str:
     return f"the measurement worker at {target.where} {how} while measuring this model" + (f" ({tail})" if tail else "")
 
 
-def measure_remote(device, model, ctx) -> "Entry":
+def measure_remote(device, model, ctx) -> Entry:
     """Timed by the worker on the remote host; its per-round samples are the raw samples."""
     from edgecheck.results import Energy, Latency
 

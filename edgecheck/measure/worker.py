@@ -40,7 +40,8 @@ def _delegate(module, device):
 def _is_a53():
     try:
         with open("/proc/cpuinfo") as f:
-            return "0xd03" in [line.split(":", 1)[1].strip().lower() for line in f if line.lower().startswith("cpu part")]
+            parts = [line.split(":", 1)[1].strip().lower() for line in f if line.lower().startswith("cpu part")]
+        return "0xd03" in parts
     except OSError:
         return False
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecheck.twins.cache import CacheGeometry, miss_fraction
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import load_json, sha256_file
 from edgecheck.modelfile import DenseLayer
 from edgecheck.results import Entry, Run
+from edgecheck.twins.cache import CacheGeometry, miss_fraction
 from edgecheck.twins.model import Constants, Workload, cache_split, predict_a53, workload_from_sizes
 
 PUBLISHED = Path(__file__).with_name("published_tpu_latency.json")
@@ -121,7 +121,8 @@ def fit_cpu_form(points: list[dict], cache: CacheGeometry, max_train_params: int
                              "cannot be fitted; add larger models to the sweep")
     coef = _relative_fit(X[train], y[train])
     if coef[2] <= 0 or coef[3] <= 0:
-        raise EdgecheckError("calibrate: the fit put no time on reading the weights; are these latencies of dense models?")
+        raise EdgecheckError("calibrate: the fit put no time on reading the weights; are these latencies of dense "
+                             "models?")
     pred = X @ coef
     held = ~train
     return {

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edgecheck.twins.cache import CacheGeometry, miss_fraction
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import load_json, sha256_bytes
 from edgecheck.modelfile import DenseLayer, read_model
+from edgecheck.twins.cache import CacheGeometry, miss_fraction
 
 DEFAULT_CONSTANTS = Path(__file__).with_name("constants.json")
 LINKS = ("pcie", "usb3", "usb2")
@@ -177,7 +177,8 @@ def check_a53_threads(n: int) -> None:
 
 def a53_l2(c: Constants) -> CacheGeometry:
     """The Cortex-A53's L2 as the constants describe it (the board's, wherever the results were read)."""
-    return CacheGeometry(int(c.value("a53", "l2_bytes")), int(c.value("a53", "l2_ways")), int(c.value("a53", "page_bytes")),
+    return CacheGeometry(int(c.value("a53", "l2_bytes")), int(c.value("a53", "l2_ways")),
+                         int(c.value("a53", "page_bytes")),
                          source=f"{Path(c.path).name}: a53.l2_bytes, l2_ways, page_bytes")
 
 
