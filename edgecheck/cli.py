@@ -164,7 +164,6 @@ class Calibrate(Command):
         from edgecheck.environment import measuring_environment
         from edgecheck.measure.devices import select
         from edgecheck.measure.recorder import MeasureContext, Recorder, TimingOptions
-        from edgecheck.measure.timing import plain_timer
         from edgecheck.results import ResultsFile
 
         root = Path(args.artifacts) if args.artifacts else Path(DEFAULTS.build_dir) / f"{args.grid}-{DEFAULTS.dataset}"
@@ -181,10 +180,17 @@ class Calibrate(Command):
         out = Path(tempfile.mkdtemp(prefix="edgecheck-calibrate-")) / "results.json"
         results = ResultsFile.start(out, {"run": {"devices": [device.to_dict()], "grid": args.grid},
                                           "environment": measuring_environment(), "artifacts": artifacts.header()})
-        recorder = Recorder(results, MeasureContext(TimingOptions()))
+        ctx = MeasureContext(TimingOptions(), plan={device.key: artifacts.models},
+                             progress=lambda line: print(line, file=sys.stderr))
+        recorder = Recorder(results, ctx)
         print(f"calibrate: measuring {len(artifacts.models)} models on cpu", file=sys.stderr)
-        for model in artifacts.models:
-            recorder.measure(model, device, timer=plain_timer)
+        try:
+            for model in artifacts.models:
+                recorder.measure(model, device)
+            results.compact()
+        finally:
+            ctx.close()
+            results.close()
         return out
 
 
@@ -199,11 +205,13 @@ class Compare(Command):
         p.add_argument("--threshold", action="append", default=[], type=threshold_spec, metavar="METRIC=VALUE",
                        help="as pytest's --compare-threshold: latency=0.2, energy=0.1, accuracy=0.02, or per "
                             "architecture 4x2048:latency=0.3 (repeatable)")
-        for metric, what in (("latency", "relative (default 0.10)"), ("energy", "relative (default 0.10)"),
+        for metric, what in (("latency", "relative (default 0.05)"), ("energy", "relative (default 0.05)"),
                              ("accuracy", "absolute (default 0.01)")):
             p.add_argument(f"--{metric}-threshold", dest="threshold", action="append",
                            type=lambda v, m=metric: threshold_spec(f"{m}={v}"), help=f"{what}; short for "
                                                                                      f"--threshold {metric}=X")
+        p.add_argument("--allow-missing", action="store_true",
+                       help="a model or device of the baseline missing from the run is noted, not a failure")
         p.add_argument("--all", action="store_true", help="show unchanged rows too")
         p.add_argument("--json", default=None, help="write the comparison as JSON")
 
@@ -214,7 +222,8 @@ class Compare(Command):
         from edgecheck.judge.compare import Thresholds, compare, has_regression, summary, table
 
         base, run = res.load(args.baseline), res.load(args.run)
-        rows = compare(base, run, Thresholds.from_baseline(base, args.threshold), force=args.force)
+        rows = compare(base, run, Thresholds.from_baseline(base, args.threshold), force=args.force,
+                       allow_missing=args.allow_missing)
         for line in table(rows, only_changes=not args.all):
             print(line)
         counts = summary(rows)

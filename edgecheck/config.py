@@ -24,9 +24,17 @@ class Defaults:
     dataset: str = _default("collar", "the synthetic collar-IMU generator (build/data.py); offline and deterministic")
     results: str = _default(".edgecheck/results/latest.json", "one results file per run, beside the build cache")
     build_dir: str = _default(".edgecheck/artifacts", "the content-addressed build cache")
-    rounds: int = _default(30, "timed rounds per model: with 30, a 10 % slowdown at 5 % per-round noise is "
-                               "caught in 98 % of trials (tests/test_compare.py)")
-    warmup_rounds: int = _default(2, "rounds run before timing, after the first invoke")
+    processes: int = _default(10, "fresh worker processes per model (pyperf-style): a model's latency varies "
+                                 "between processes as between runs, and the comparison counts that variance")
+    rounds: int = _default(5, "timed rounds per model in each process: between-process variance dominates, so "
+                              "a few rounds per process and more processes")
+    warmup_rounds: int = _default(1, "rounds run before timing, after the first invoke and every model switch")
+    max_extra_processes: int = _default(8, "processes added, adaptively, for models whose interval is still wide")
+    target_ci: float = _default(0.03, "relative half-width of a model's interval below which it needs no more "
+                                      "processes")
+    adaptive_budget: float = _default(0.5, "extra processes may add at most this share of the sweep's time")
+    in_process_rounds: int = _default(10, "rounds pytest-benchmark times in the pytest process itself, for its own "
+                                          "table and JSON")
     round_seconds: float = _default(0.01, "target duration of one round: 10 ms keeps the timer's resolution "
                                           "and call overhead below 0.1 %")
     calibration_seconds: float = _default(0.005, "back-to-back invokes that estimate the invokes per round")

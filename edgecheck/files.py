@@ -9,7 +9,9 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +49,90 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def strict_json(obj: Any, **kw) -> str:
+    """JSON that every parser reads: NaN and infinities are refused, not written as bare tokens."""
+    try:
+        return json.dumps(obj, allow_nan=False, default=_json_default, **kw)
+    except ValueError as e:
+        raise ValueError(f"refusing to write a non-finite number as JSON ({e})") from None
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    return atomic_write_text(path, strict_json(obj, indent=2, sort_keys=True) + "\n")
+
+
+def append_json_line(path: str | os.PathLike, obj: Any, fresh: bool = False) -> None:
+    """One JSON line appended and flushed to disk (a journal): a crash keeps every line written before it."""
+    line = (strict_json(obj, sort_keys=True) + "\n").encode()
+    with open(path, "wb" if fresh else "ab") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@dataclass
+class FileLock:
+    """``PATH.lock``, created exclusively, naming the process that holds it; a lock whose process is gone
+    (on this host) is taken over, any other refuses the second writer with a clear message."""
+
+    path: Path
+
+    @classmethod
+    def acquire(cls, target: str | os.PathLike, what: str) -> FileLock:
+        import socket
+
+        target = Path(target)
+        lock = target.with_name(target.name + ".lock")
+        host = socket.gethostname()
+        try:
+            if target.is_dir():
+                raise EdgecheckError(f"{what}: {target} is a directory; give a file path")
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            for _ in range(2):
+                try:
+                    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                except FileExistsError:
+                    owner = _lock_owner(lock)
+                    if owner.get("host") == host and not _alive(owner.get("pid")):
+                        lock.unlink(missing_ok=True)  # its process is gone: a crashed run's lock
+                        continue
+                    raise EdgecheckError(
+                        f"{what}: {target} is being written by another edgecheck run (pid {owner.get('pid', '?')} "
+                        f"on {owner.get('host', '?')} since {owner.get('since', '?')}); wait for it to finish or "
+                        f"give another {what} (a stale lock from a crash elsewhere: delete {lock})") from None
+                with os.fdopen(fd, "w") as f:
+                    json.dump({"pid": os.getpid(), "host": host,
+                               "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, f)
+                return cls(lock)
+        except EdgecheckError:
+            raise
+        except OSError as e:
+            raise EdgecheckError(f"{what}: cannot write {target} ({e.strerror or e})") from None
+        raise EdgecheckError(f"{what}: cannot lock {target}: {lock} keeps reappearing")
+
+    def release(self) -> None:
+        if _lock_owner(self.path).get("pid") == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+
+def _lock_owner(lock: Path) -> dict:
+    try:
+        data = json.loads(lock.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_json(path: str | os.PathLike, schema: str | None, what: str,
@@ -98,7 +182,7 @@ def _json_default(obj: Any) -> Any:
 
 def canonical_json(obj: Any) -> str:
     """A stable text form for hashing plain data."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return strict_json(obj, sort_keys=True, separators=(",", ":"))
 
 
 def sha256_bytes(data: bytes) -> str:

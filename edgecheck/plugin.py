@@ -60,6 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--compare-threshold", action="append", default=[], metavar="METRIC=VALUE", type=threshold_spec,
         help="override a comparison threshold: latency=0.2, energy=0.1, accuracy=0.02, "
              "or per architecture 4x2048:latency=0.3 (repeatable)")
+    add("--allow-missing", action="store_true",
+        help="a model or device of the baseline missing from this run is noted, not a failure")
     add("--force-baseline", action="store_true",
         help="compare even when the baseline's dataset, config or device runtimes differ")
     add("--energy-probe", default="none", metavar="PROBE",
@@ -74,8 +76,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seconds added to a trace's timestamps to reach this machine's clock (default 0)")
     add("--report", default=None, metavar="PATH",
         help="HTML report written at the end (default: the results path with .html; 'none' to skip)")
+    add("--processes", type=positive_int, default=DEFAULTS.processes,
+        help=f"fresh worker processes that time each model, in shuffled orders (default {DEFAULTS.processes}; "
+             "models whose interval stays wide get more, adaptively)")
     add("--rounds", type=positive_int, default=DEFAULTS.rounds,
-        help=f"timed rounds per model, each one raw sample (default {DEFAULTS.rounds})")
+        help=f"timed rounds per model in each process, each one raw sample (default {DEFAULTS.rounds})")
     add("--round-time", type=positive_float, default=DEFAULTS.round_seconds,
         help="target seconds per round; sets invokes per round (default 0.01)")
 
@@ -106,41 +111,65 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
-    """Claims and other checks of the whole sweep read its results: run them after every benchmark."""
+    """A bad option or file is a usage error: one line, exit 4. Claims and other checks of the whole sweep
+    read its results: they run after every benchmark."""
+    es = config.stash.get(SESSION_KEY, None)
+    if es is not None and es.error:
+        es.abandon()
+        raise pytest.UsageError(es.error)
     items.sort(key=lambda item: any(item.get_closest_marker(m) for m in ("edgecheck_claim", "edgecheck_after_sweep")))
+
+
+def _pairs(session: pytest.Session, es: EdgecheckSession) -> list:
+    """(model, device) of every collected benchmark that will run."""
+    out = []
+    for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "edgecheck_model" in params and not item.get_closest_marker("skip"):
+            device = es.device_labelled(params["device"])
+            if device is not None:
+                out.append((es.model_named(params["edgecheck_model"]), device))
+    return out
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     es = session.config.stash.get(SESSION_KEY, None)
     if es is None or es.recorder is None:
         return
-    pairs = [item.callspec.params for item in session.items
-             if hasattr(item, "callspec") and item.callspec.params.get("device") is not None
-             and not item.get_closest_marker("skip")]
-    measured = [p["device"] for p in pairs if p["device"].kind == "measured"]
+    pairs = _pairs(session, es)
+    es.plan(pairs)
+    measured = [d for _, d in pairs if d.kind == "measured"]
     for line in es.estimate_line(len(measured), sorted({d.name for d in measured}), len({d.key for d in measured}),
                                  len(pairs)):
         session.config.get_terminal_writer().line(line)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One benchmark per (model, device), parametrized by their names, so pytest-benchmark's JSON reads
+    ``{"edgecheck_model": "2x512", "device": "cpu"}``; the fixtures below hand the tests the objects."""
     if "edgecheck_model" not in metafunc.fixturenames or "device" not in metafunc.fixturenames:
         return
     es = metafunc.config.stash[SESSION_KEY]
     es.prepare()
-    if es.error:
-        metafunc.parametrize(["edgecheck_model", "device"],
-                             [pytest.param(None, None, marks=pytest.mark.usefixtures("_edgecheck_error"),
-                                           id="setup-error")])
+    if es.error:  # reported as a usage error once collection is done
+        metafunc.parametrize(["edgecheck_model", "device"], [pytest.param("-", "-", id="setup-error")],
+                             indirect=True)
         return
     metafunc.parametrize(["edgecheck_model", "device"], [
-        pytest.param(model, dev, id=test_id, marks=[pytest.mark.skip(reason=why)] if why else [])
-        for model, dev, test_id, why in es.pairs()])
+        pytest.param(model.name, label, id=test_id, marks=[pytest.mark.skip(reason=why)] if why else [])
+        for model, label, test_id, why in es.pairs()], indirect=True)
 
 
 @pytest.fixture
-def _edgecheck_error(request: pytest.FixtureRequest) -> None:
-    raise pytest.UsageError(request.config.stash[SESSION_KEY].error)
+def edgecheck_model(request: pytest.FixtureRequest, edgecheck_session: EdgecheckSession) -> art.ModelEntry:
+    """The model of this benchmark (an ``artifacts.ModelEntry``: its files, size, build accuracy, test windows)."""
+    return edgecheck_session.model_named(request.param)
+
+
+@pytest.fixture
+def device(request: pytest.FixtureRequest, edgecheck_session: EdgecheckSession):
+    """The device of this benchmark: measured here, on a board, or a twin (``measure.devices.Device``)."""
+    return edgecheck_session.device_labelled(request.param)
 
 
 @pytest.fixture
@@ -200,13 +229,18 @@ class _Measurer:
 
 
 def _pytest_benchmark_timer(benchmark):
-    """Times ``fn`` with pytest-benchmark's pedantic mode; returns its per-round samples (None when disabled)."""
-    def run(fn, rounds: int, iterations: int, warmup_rounds: int):
-        benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)
-        stats = getattr(benchmark, "stats", None)
-        if stats is None or getattr(stats, "stats", None) is None:
+    """Times ``fn`` (one round: ``invokes_per_call`` calls of a bound ``invoke``, no argument unpacking) with
+    pytest-benchmark's pedantic mode, runner and timer; returns seconds per invoke of each round (None when
+    --benchmark-disable). pytest-benchmark's own table and JSON then read seconds per invoke too, with
+    ``invokes_per_call`` as their iterations, as pedantic(iterations=N) would record them."""
+    def run(fn, rounds: int, invokes_per_call: int, warmup_rounds: int):
+        benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
+        meta = getattr(benchmark, "stats", None)
+        if meta is None or getattr(meta, "stats", None) is None:
             return None
-        return [float(s) for s in stats.stats.data]
+        meta.stats.data[:] = [d / invokes_per_call for d in meta.stats.data]
+        meta.iterations = invokes_per_call
+        return [float(d) for d in meta.stats.data]
 
     return run
 

@@ -17,11 +17,14 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgecheck.errors import EdgecheckError
-from edgecheck.files import atomic_write_json, load_json
+from edgecheck.files import append_json_line, atomic_write_json, load_json
 from edgecheck.stats import summarize
+
+if TYPE_CHECKING:
+    from edgecheck.files import FileLock
 
 RESULTS_SCHEMA = "edgecheck.results/2"
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
@@ -160,6 +163,7 @@ class OnDevice:
 
     accuracy: float | None = None
     macro_f1: float | None = None
+    macro_f1_ci95: list[float] | None = None  # bootstrap interval over the test windows
     windows: int | None = None
     agreement_with_build: float | None = None
     extra: dict = field(default_factory=dict)
@@ -324,6 +328,17 @@ class Run:
     def ok_entries(self) -> list[Entry]:
         return [e for e in self.entries if e.ok]
 
+    @property
+    def synthetic(self) -> bool:
+        """True when the run's dataset was generated (the collar generator), not recorded by sensors."""
+        return bool(self.dataset.get("synthetic", self.dataset.get("name") == "collar"))
+
+    @property
+    def sweep(self) -> str:
+        """"grid" (the paper's kind of sweep) or "models" (a --model list)."""
+        return (self.header.get("run") or {}).get("sweep") or (
+            "models" if self.artifacts.get("origin") == "user" else "grid")
+
 
 def _migrate_1_to_2(data: dict) -> dict:
     """edgecheck.results/1 -> /2: the same layout; /2 adds keys (never renames them), and is typed on load."""
@@ -359,21 +374,43 @@ def save(run: Run, path: str | Path) -> None:
 
 @dataclass
 class ResultsFile:
-    """The results file of the run under way: saved after every entry."""
+    """The results file of the run under way, kept safe as entries arrive.
+
+    Nothing is written until the first entry, so a run that measures nothing leaves the last run's
+    files as they were. Each entry is then appended to a journal beside the file (``PATH.journal``,
+    one JSON line, flushed to disk): constant cost per entry, and a crash keeps every finished entry.
+    ``compact()`` (at the end of the session) writes the one self-contained results file and removes
+    the journal; ``--resume`` reads both. A lock file (``PATH.lock``) keeps a second run from writing
+    the same results at the same time."""
 
     path: Path
     run: Run
+    lock: FileLock | None = None
+    started: bool = False
 
     @classmethod
     def start(cls, path: str | Path, header: dict, resume: bool = False) -> ResultsFile:
-        """A new run's file; with ``resume`` the finished entries of an existing file are kept."""
+        """The run's results file, locked; with ``resume`` the finished entries of an earlier run of this same
+        sweep (file and journal) are kept, and entries of another grid or dataset are refused."""
+        from edgecheck.files import FileLock
+
         path = Path(path)
-        entries: list[Entry] = []
-        if resume and path.exists():
-            entries = load(path).ok_entries()
-        rf = cls(path, Run({"schema": RESULTS_SCHEMA, "created_utc": _now(), **header}, entries))
-        rf.save()
+        lock = FileLock.acquire(path, "--results")
+        try:
+            run = Run({"schema": RESULTS_SCHEMA, "created_utc": _now(), **header}, [])
+            if resume:
+                run.entries = [e for e in _recover(path, header) if e.ok]
+        except BaseException:
+            lock.release()
+            raise
+        rf = cls(path, run, lock)
+        if run.entries:
+            rf.compact()  # the recovered entries in one file again, before new ones are journalled
         return rf
+
+    @property
+    def journal(self) -> Path:
+        return self.path.with_name(self.path.name + ".journal")
 
     @property
     def entries(self) -> list[Entry]:
@@ -383,16 +420,77 @@ class ResultsFile:
         return next((e for e in self.run.entries if e.key == key and e.ok), None)
 
     def add(self, entry: Entry) -> None:
+        """Keep ``entry`` (replacing an earlier one of the same key) and append it to the journal."""
+        data = entry.to_json()
+        validate({**self.run.header, "schema": RESULTS_SCHEMA, "entries": [data]}, f"{self.path} (entry not written)")
         self.run.entries = [e for e in self.run.entries if e.key != entry.key] + [entry]
-        self.save()
+        if not self.started:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            append_json_line(self.journal, {"header": self.run.header}, fresh=True)
+            self.started = True
+        append_json_line(self.journal, {"entry": data})
 
     def update(self, **header_fields) -> None:
+        """Set header fields; written with the next compaction (never on a run that measured nothing)."""
         self.run.header.update(header_fields)
-        self.save()
+        if self.started:
+            append_json_line(self.journal, {"header": self.run.header})
 
-    def save(self) -> None:
+    def compact(self) -> None:
+        """Write the one self-contained results file (atomically) and drop the journal."""
         self.run.header["updated_utc"] = _now()
         save(self.run, self.path)
+        self.started = True
+        try:
+            self.journal.unlink()
+        except FileNotFoundError:
+            pass
+
+    def close(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+def _recover(path: Path, header: dict) -> list[Entry]:
+    """The entries an earlier run of this sweep left in ``path`` and its journal (a crash leaves the journal).
+    Entries of another grid, dataset or model set are refused, not mixed in."""
+    entries: dict[str, Entry] = {}
+    old_header = None
+    if path.exists():
+        old = load(path)
+        old_header = old.header
+        entries.update({e.key: e for e in old.entries})
+    journal = path.with_name(path.name + ".journal")
+    if journal.exists():
+        for i, line in enumerate(journal.read_text(errors="replace").splitlines()):
+            try:
+                item = json.loads(line)
+            except ValueError:
+                break  # a line cut off by the crash: everything before it is intact
+            if "header" in item:
+                old_header = item["header"]
+            elif "entry" in item:
+                try:
+                    e = Entry.from_json(item["entry"], f"{journal}: line {i + 1}")
+                except (EdgecheckError, TypeError, ValueError):
+                    continue
+                entries[e.key] = e
+    if old_header is not None:
+        mine, theirs = _sweep_identity(header), _sweep_identity(old_header)
+        if mine != theirs:
+            diff = ", ".join(f"{k}: {theirs.get(k)!r} there, {mine.get(k)!r} now" for k in mine
+                             if mine.get(k) != theirs.get(k))
+            raise EdgecheckError(f"--resume: {path} holds another sweep ({diff}); use another --results")
+    return list(entries.values())
+
+
+def _sweep_identity(header: dict) -> dict:
+    """What must match for --resume to continue a run: grid, dataset and the artifacts measured."""
+    art = header.get("artifacts") or {}
+    return {"grid": (art.get("grid") or {}).get("architectures") or (header.get("run") or {}).get("grid"),
+            "dataset": (art.get("dataset") or {}).get("sha256") or (header.get("run") or {}).get("dataset"),
+            "models": art.get("models")}
 
 
 # ----------------------------------------------------------------------------
@@ -418,6 +516,12 @@ class Row:
     streamed_bytes: int | None
     layer_sizes: tuple[int, ...] = ()
     sha256: str = ""
+    latency_ci: tuple[float, float] | None = None  # 95 % interval of the median (measured: across processes)
+    latency_processes: tuple[float, ...] = ()  # per-process medians (measured, process-level statistics)
+    energy_ci: tuple[float, float] | None = None  # measured: windows' interval; simulated: the twin's band
+    f1_int8_ci: tuple[float, float] | None = None  # bootstrap interval over test windows
+    f1_float_ci: tuple[float, float] | None = None
+    unstable: str | None = None  # why the measurement is too noisy to decide on, if it is
 
     @property
     def layers_width(self) -> tuple[int | None, int | None]:
@@ -439,16 +543,27 @@ def streamed_bytes(entry: Entry) -> int | None:
     return sum(c.get("off_chip_streamed_bytes") or 0 for c in comp) if comp else None
 
 
+def _pair(v) -> tuple[float, float] | None:
+    return (float(v[0]), float(v[1])) if isinstance(v, (list, tuple)) and len(v) == 2 else None
+
+
 def row_of(e: Entry) -> Row:
     s = e.model.size or {}
     met = e.model.metrics or {}
+    lat, en = e.latency, e.energy
     return Row(model=e.model.name, device=e.device.name, kind=e.kind, params=s.get("params") or 0,
                macs=s.get("macs") or 0, param_bytes=(s.get("weight_bytes") or 0) + (s.get("bias_bytes") or 0),
-               latency_s=e.latency.median if e.latency else None,
-               energy_j=e.energy.total_j if e.energy else None,
+               latency_s=lat.median if lat else None,
+               energy_j=en.total_j if en else None,
                f1_int8=e.model.metric("int8", "macro_f1"), f1_float=e.model.metric("float", "macro_f1"),
                test_windows=met.get("test_windows"), streamed_bytes=streamed_bytes(e),
-               layer_sizes=tuple(s.get("layer_sizes") or ()), sha256=e.model.sha256)
+               layer_sizes=tuple(s.get("layer_sizes") or ()), sha256=e.model.sha256,
+               latency_ci=_pair(lat.extra.get("ci95")) if lat else None,
+               latency_processes=tuple(p["median"] for p in (lat.extra.get("processes") or [])) if lat else (),
+               energy_ci=_pair(en.extra.get("ci95") or en.extra.get("band_j")) if en else None,
+               f1_int8_ci=_pair(e.model.metric("int8", "macro_f1_ci95")),
+               f1_float_ci=_pair(e.model.metric("float", "macro_f1_ci95")),
+               unstable=lat.extra.get("unstable") if lat else None)
 
 
 def rows(run: Run | dict) -> list[Row]:

@@ -23,6 +23,14 @@ from edgecheck.measure.recorder import EnergyOptions, MeasureContext, Recorder, 
 from edgecheck.results import ResultsFile
 
 
+def _timer_name(option) -> str:
+    """pytest-benchmark's clock (``--benchmark-timer``, default time.perf_counter): the worker times with it."""
+    try:
+        return str(option("benchmark_timer"))
+    except ValueError:  # pytest-benchmark not loaded
+        return "time.perf_counter"
+
+
 @dataclass
 class EdgecheckSession:
     """Everything one pytest session knows about edgecheck: built lazily, once.
@@ -65,6 +73,11 @@ class EdgecheckSession:
                                                 "ssh_options": tuple(opt("ssh_option"))})
         if opt("model"):
             self.models = [art.user_model(p) for p in opt("model")]
+            seen: dict[str, int] = {}
+            for m in self.models:  # two files with one stem (a/model.tflite, b/model.tflite) get distinct names
+                seen[m.name] = seen.get(m.name, 0) + 1
+                if seen[m.name] > 1:
+                    m.name = f"{m.name}-{seen[m.name]}"
         else:
             root = Path(opt("artifacts")) if opt("artifacts") else self._build()
             self.artifacts = art.load(root)
@@ -85,9 +98,11 @@ class EdgecheckSession:
             "artifacts": self.artifacts.header() if self.artifacts else
             {"models": [str(m.tflite) for m in self.models], "origin": "user"},
         }
+        header["run"]["sweep"] = "models" if opt("model") else "grid"
         results = ResultsFile.start(opt("results"), header, resume=opt("resume"))
-        timing = TimingOptions(rounds=opt("rounds"), round_seconds=opt("round_time"))
-        self.recorder = Recorder(results, MeasureContext(timing, energy))
+        timing = TimingOptions(processes=opt("processes"), rounds=opt("rounds"), round_seconds=opt("round_time"))
+        self.recorder = Recorder(results, MeasureContext(timing, energy, timer_name=_timer_name(opt),
+                                                         progress=self.write_line))
 
     def _probe_tpu(self) -> None:
         """Load the delegate and invoke once in a child process first: a delegate can abort its process."""
@@ -120,23 +135,33 @@ class EdgecheckSession:
         return out
 
     # -- what the suite runs -----------------------------------------------
-    def pairs(self) -> list[tuple[art.ModelEntry, Device | None, str, str | None]]:
-        """(model, device, test id, skip reason) for every benchmark of the sweep."""
+    def pairs(self) -> list[tuple[art.ModelEntry, str, str, str | None]]:
+        """(model, device label, test id, skip reason) for every benchmark of the sweep."""
         out = []
         for model in self.models:
             for dev in self.selection.devices:
                 reason = dev.cannot_run(model)
-                out.append((model, dev, f"{model.name}-{dev.label}", f"{dev.name}: {reason}" if reason else None))
+                out.append((model, dev.label, f"{model.name}-{dev.label}", f"{dev.name}: {reason}" if reason else None))
             for name, reason in self.selection.skipped.items():
-                out.append((model, None, f"{model.name}-{name}", f"{name}: {reason}"))
+                out.append((model, name, f"{model.name}-{name}", f"{name}: {reason}"))
         return out
+
+    def model_named(self, name: str) -> art.ModelEntry:
+        return next(m for m in self.models if m.name == name)
+
+    def device_labelled(self, label: str) -> Device | None:
+        """The device with this label, or None for a requested device that does not run here."""
+        return next((d for d in self.selection.devices if d.label == label), None)
 
     def estimate_line(self, measured_pairs: int, devices: list[str], device_keys: int, total: int) -> list[str]:
         """What the sweep will cost, said up front: a long run should not be a silent one."""
         lines = []
         t = self.recorder.timing
         energy = self.recorder.energy
-        per_model = (t.rounds + t.warmup_rounds) * t.round_seconds + 0.3  # rounds, plus load and accuracy windows
+        # each process: load, calibrate, warm up and time; then the model's own process (accuracy windows) and
+        # pytest-benchmark's rounds in this process
+        per_model = (t.processes * ((t.rounds + t.warmup_rounds) * t.round_seconds + 0.01) + 0.2
+                     + t.in_process_rounds * t.round_seconds)
         if energy is not None:
             per_model += energy.windows * energy.window_seconds
             probe = energy.probe
@@ -156,13 +181,24 @@ class EdgecheckSession:
         reason = self.selection.skipped.get(name) or self.selection.absent.get(name) or "not selected (--device)"
         return dev, reason
 
+    def plan(self, pairs: list[tuple[art.ModelEntry, Device]]) -> None:
+        """The (model, device) pairs this session will measure (after -k and the like): each device's worker
+        sweep covers exactly these."""
+        plan: dict[str, list[art.ModelEntry]] = {}
+        for model, device in pairs:
+            if device.kind == "measured" and model.key not in {m.key for m in plan.get(device.key, [])} \
+                    and self.recorder.already_done(model, device) is None:
+                plan.setdefault(device.key, []).append(model)
+        self.recorder.ctx.plan = plan
+
     def claim(self, claim_id: str):
         """That claim evaluated over this run's results so far (all devices); kept for the results file."""
         from edgecheck.judge.claims import evaluate, load_thresholds
 
         thresholds = load_thresholds(self.option("claims"))
         results = self.recorder.results
-        found = {c.id: c for c in evaluate(results.run, thresholds, with_chart=claim_id == "C6")}
+        found = {c.id: c for c in evaluate(results.run, thresholds, with_chart=claim_id == "C6",
+                                           on_model_list=self.option("claims") is not None)}
         if claim_id not in found:
             raise EdgecheckError(f"unknown claim {claim_id!r}")
         self.claims[claim_id] = found[claim_id]
@@ -177,15 +213,18 @@ class EdgecheckSession:
         # evidence for the rule that the measuring process never imports TensorFlow
         results.update(measuring_process={"tensorflow_imported": "tensorflow" in sys.modules,
                                           "pytest_exit_status": int(exitstatus)})
+        self.recorder.ctx.close()
         energy = self.recorder.energy
-        if energy is not None and getattr(energy.probe, "integrates_later", False):
+        if energy is not None and getattr(energy.probe, "integrates_later", False) and results.entries:
             from edgecheck.measure.energy import fill_from_trace
 
             try:  # the meter's log may already cover every window; if not, it stays pending
                 fill_from_trace(results.run, energy.probe)
-                results.save()
             except EdgecheckError as e:
                 results.update(energy_pending=str(e))
+        if results.entries:
+            results.compact()
+        results.close()
         if self.option("save_baseline"):
             from edgecheck.results import save
 
@@ -197,7 +236,8 @@ class EdgecheckSession:
             try:
                 baseline = res.load(self.option("baseline"))
                 th = Thresholds.from_baseline(baseline, self.option("compare_threshold"))
-                rows = compare(baseline, results.run, th, force=self.option("force_baseline"))
+                rows = compare(baseline, results.run, th, force=self.option("force_baseline"),
+                               allow_missing=self.option("allow_missing"))
             except EdgecheckError as e:
                 self.comparison_error = str(e)
                 return True
@@ -263,6 +303,12 @@ class EdgecheckSession:
         if "tensorflow" in sys.modules:
             out.append((None, "red", ["edgecheck: WARNING: TensorFlow was imported in the measuring process"]))
         return out
+
+    def abandon(self) -> None:
+        """The session ends without finishing (a usage error): release the results file untouched."""
+        if self.recorder is not None:
+            self.recorder.ctx.close()
+            self.recorder.results.close()
 
     def record_twin_form(self, device: str, form: dict) -> None:
         """The twins' form fitted on this run's measured ``device`` (benchmarks/test_twin_form.py)."""

@@ -68,3 +68,92 @@ def spearman(x, y) -> float:
     if rx.std() == 0 or ry.std() == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
+
+
+# ----------------------------------------------------------------------------
+# Comparing two sets of process-level values: Hodges-Lehmann shift, its Mann-Whitney interval, Holm
+# ----------------------------------------------------------------------------
+
+
+def _normal_quantile(p: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(p)
+
+
+def mann_whitney_u(a, b) -> tuple[float, float]:
+    """(U of ``b`` over ``a``, its standard deviation under H0 with the tie correction)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    n1, n2 = a.size, b.size
+    r = rankdata(np.concatenate([a, b]))
+    u_b = r[n1:].sum() - n2 * (n2 + 1) / 2
+    _, counts = np.unique(np.concatenate([a, b]), return_counts=True)
+    n = n1 + n2
+    tie = float(np.sum(counts**3 - counts))
+    var = n1 * n2 / 12 * ((n + 1) - tie / (n * (n - 1))) if n > 1 else 0.0
+    return float(u_b), math.sqrt(max(var, 0.0))
+
+
+def p_greater(a, b, shift: float = 0.0) -> float:
+    """One-sided p of H0 "b - shift is not above a" (Mann-Whitney, normal approximation with continuity
+    correction): small when ``b`` exceeds ``a`` by more than ``shift``."""
+    a, b = np.asarray(a, float), np.asarray(b, float) - shift
+    if a.size == 0 or b.size == 0:
+        return 1.0
+    u, sigma = mann_whitney_u(a, b)
+    if sigma == 0:
+        return 0.0 if np.all(b > a.max()) else 1.0
+    z = (u - a.size * b.size / 2 - 0.5) / sigma
+    from statistics import NormalDist
+
+    return float(1 - NormalDist().cdf(z))
+
+
+def hodges_lehmann(a, b, confidence: float = 0.95) -> tuple[float, float, float]:
+    """The shift of ``b`` against ``a`` (median of all pairwise differences b_j - a_i) and its
+    distribution-free confidence interval from the Mann-Whitney distribution (normal approximation of
+    the rank of the bounding differences). With one value on a side the interval is the range of
+    differences, which is as wide as the data allow."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    d = np.sort((b[None, :] - a[:, None]).ravel())
+    m = d.size
+    est = float(np.median(d))
+    n1, n2 = a.size, b.size
+    z = _normal_quantile(0.5 + confidence / 2)
+    k = int(math.floor(n1 * n2 / 2 - z * math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)))
+    k = min(max(k, 0), (m - 1) // 2)
+    return est, float(d[k]), float(d[m - 1 - k])
+
+
+def holm(pvalues: list[float], alpha: float) -> list[bool]:
+    """Holm's step-down: which hypotheses are rejected with the family-wise error held at ``alpha``."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    rejected = [False] * len(pvalues)
+    m = len(pvalues)
+    for step, i in enumerate(order):
+        if pvalues[i] <= alpha / (m - step):
+            rejected[i] = True
+        else:
+            break
+    return rejected
+
+
+def robust_cv(values) -> float:
+    """IQR / (1.349 x median): the spread of the bulk, blind to a few outliers (0 for one value)."""
+    v = np.asarray(values, float)
+    if v.size < 2:
+        return 0.0
+    q1, med, q3 = np.percentile(v, [25, 50, 75])
+    return float((q3 - q1) / (1.349 * med)) if med > 0 else float("nan")
+
+
+def bootstrap_ci(statistic, n: int, resamples: int = 2000, confidence: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(indices)`` over ``n`` items resampled with replacement."""
+    rng = np.random.default_rng(seed)
+    vals = np.array([statistic(rng.integers(0, n, n)) for _ in range(resamples)], float)
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(vals, [50 * (1 - confidence), 50 * (1 + confidence)])
+    return float(lo), float(hi)

@@ -34,26 +34,43 @@ def run_pytest(*args: str, cwd: Path | None = None, timeout: int = 600) -> subpr
 
 
 def entry(name, params, macs, device, kind, latency, energy=None, f1=0.9, f1_float=None, windows=1800,
-          layer_sizes=None, threads=1, metadata=None):
-    """One valid results entry with a known latency (one sample), energy and build accuracy."""
+          layer_sizes=None, threads=1, metadata=None, latency_ci=None, processes=None, energy_ci=None, f1_ci=None,
+          unstable=None):
+    """One valid results entry with a known latency (one sample, or one per process), energy, build accuracy
+    and, where given, their intervals."""
     e = {"model": {"name": name, "sha256": "cd" * 32,
                    "size": {"params": params, "macs": macs, "weight_bytes": macs, "bias_bytes": params - macs,
                             **({"layer_sizes": layer_sizes} if layer_sizes is not None else {})},
-                   "metrics": {"int8": {"macro_f1": f1}, "float": {"macro_f1": f1 if f1_float is None else f1_float},
+                   "metrics": {"int8": {"macro_f1": f1, **({"macro_f1_ci95": list(f1_ci)} if f1_ci else {})},
+                               "float": {"macro_f1": f1 if f1_float is None else f1_float},
                                "test_windows": windows}},
          "device": {"name": device, "kind": kind, "key": device, "threads": threads, "metadata": metadata or {}},
-         "kind": kind, "provenance": kind, "status": "ok",
-         "latency": {"unit": "s", "samples": [latency],
-                     "stats": {"n": 1, "min": latency, "max": latency, "mean": latency, "median": latency}}}
+         "kind": kind, "provenance": kind, "status": "ok"}
+    samples = list(processes) if processes else [latency]
+    e["latency"] = {"unit": "s", "samples": samples,
+                    "stats": {"n": len(samples), "min": min(samples), "max": max(samples),
+                              "mean": sum(samples) / len(samples), "median": latency}}
+    if processes:
+        e["latency"]["processes"] = [{"process": i, "median": v, "rounds": 1} for i, v in enumerate(processes)]
+    if latency_ci:
+        e["latency"]["ci95"] = list(latency_ci)
+    if unstable:
+        e["latency"]["unstable"] = unstable
     if energy is not None:
-        e["energy"] = {"unit": "J", "total_j": energy, "provenance": kind}
+        e["energy"] = {"unit": "J", "total_j": energy, "provenance": kind,
+                       **({"ci95": list(energy_ci)} if energy_ci else {})}
     return e
 
 
-def run(entries, dataset="collar"):
+def run(entries, dataset="collar", synthetic=None, sweep=None, real_data=None):
     """A results file's data around ``entries``."""
-    return {"schema": RESULTS_SCHEMA, "created_utc": "x", "artifacts": {"dataset": {"name": dataset}},
-            "entries": entries}
+    ds = {"name": dataset, **({"synthetic": synthetic} if synthetic is not None else {})}
+    data = {"schema": RESULTS_SCHEMA, "created_utc": "x", "artifacts": {"dataset": ds}, "entries": entries}
+    if sweep:
+        data["run"] = {"sweep": sweep}
+    if real_data:
+        data["real_data"] = real_data
+    return data
 
 
 def load(path) -> dict:

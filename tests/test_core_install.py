@@ -20,8 +20,13 @@ def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
     # a copy of the checkout: setuptools writes build/ and *.egg-info next to the sources it builds
     src = tmp_path_factory.mktemp("src") / "edgecheck"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv", ".edgecheck", "build", "dist",
-                                                            "*.egg-info", "__pycache__", ".hypothesis"))
+    anywhere = shutil.ignore_patterns(".git", ".venv", ".edgecheck", "*.egg-info", "__pycache__", ".hypothesis")
+
+    def ignore(folder, names):  # setuptools' own build/ and dist/ at the top, never edgecheck/build/
+        top = {"build", "dist"} & set(names) if os.path.samefile(folder, REPO) else set()
+        return set(anywhere(folder, names)) | top
+
+    shutil.copytree(REPO, src, ignore=ignore)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(src), "-w", str(out)],
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:

@@ -9,7 +9,7 @@ from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.devices import is_cortex_a53, parse_device_option, select
 
-FAST = ("--rounds", "3", "--round-time", "0.001")
+FAST = ("--processes", "2", "--rounds", "3", "--round-time", "0.001")
 
 
 @pytest.fixture
@@ -35,10 +35,15 @@ def test_results_file_and_benchmark_json(suite, smoke_artifacts, tmp_path):
         assert e["status"] == "ok" and e["kind"] == "measured"
         assert e["provenance"].startswith("measured on cpu")
         lat = e["latency"]
-        assert lat["rounds"] == 3 == len(lat["samples"]) and lat["iterations_per_round"] >= 1
+        # 2 fresh processes of 3 rounds (more where the interval stayed wide), each process's median kept
+        assert len(lat["processes"]) >= 2 and len(lat["samples"]) == 3 * len(lat["processes"])
+        assert lat["iterations_per_round"] >= 1 and lat["ci95"][0] <= lat["ci95"][1]
         assert lat["stats"]["median"] > 0 and lat["unit"] == "s"
+        assert len(lat["in_process"]["samples"]) == 10  # pytest-benchmark's own rounds, in the pytest process
         assert e["on_device"]["agreement_with_build"] == 1.0
-        assert e["load_seconds"] > 0 and e["first_invoke_seconds"] > 0 and e["peak_rss_bytes"] > 0
+        assert e["load_seconds"] > 0 and e["first_invoke_seconds"] > 0
+        # memory: the peak of a fresh process that loaded and ran only this model
+        assert e["memory"]["peak_rss_bytes"] == e["peak_rss_bytes"] > e["memory"]["baseline_rss_bytes"] > 0
     bench = json.loads(bench.read_text())
     assert set(bench) >= {"machine_info", "commit_info", "benchmarks", "datetime", "version"}
     for b in bench["benchmarks"]:
@@ -46,7 +51,12 @@ def test_results_file_and_benchmark_json(suite, smoke_artifacts, tmp_path):
         assert ei["device"] == "cpu" and ei["provenance"].startswith("measured on cpu")
         assert ei["params"] > 0 and ei["macs"] > 0 and ei["weight_bytes"] > 0
         assert 0 < ei["int8_macro_f1"] <= 1 and 0 < ei["float_macro_f1"] <= 1
-        assert len(b["stats"]["data"]) == 3
+        assert b["params"] == {"edgecheck_model": b["param"].split("-")[0], "device": "cpu"}  # readable
+        # seconds per invoke, with the invokes of a round as pytest-benchmark's iterations
+        assert len(b["stats"]["data"]) == 10 and b["stats"]["iterations"] > 1
+        entry = next(e for e in data["entries"] if e["model"]["name"] == b["params"]["edgecheck_model"])
+        assert b["stats"]["data"] == pytest.approx(entry["latency"]["in_process"]["samples"])
+        assert 0.2 < b["stats"]["median"] / entry["latency"]["stats"]["median"] < 5
 
 
 def test_resume_measures_only_the_rest(suite, smoke_artifacts, tmp_path):

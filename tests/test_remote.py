@@ -1,4 +1,5 @@
-"""The measurement worker: under Python 3.7 with tflite-runtime, killed mid-run, and over a real ssh."""
+"""The measurement worker: fresh processes in shuffled orders, killed mid-run, under Python 3.7 with
+tflite-runtime, and over a real ssh into a private folder of its own."""
 import glob
 import json
 import os
@@ -7,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,27 +16,125 @@ from support import INFERENCE, load, run_pytest
 
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
-from edgecheck.measure.remote import WORKER, Target, WorkerClient, parse_target
+from edgecheck.measure import sweep
+from edgecheck.measure.remote import parse_target
+from edgecheck.measure.transport import WORKER, LocalTransport, SshTransport
 
 
-def smoke_models(root):
-    return [(m.name, m.tflite) for m in art.load(root).models]
+@dataclass(frozen=True)
+class Timing:
+    processes: int = 3
+    rounds: int = 4
+    warmup_rounds: int = 1
+    round_seconds: float = 0.002
+    calibration_seconds: float = 0.002
+    max_extra_processes: int = 0
+    target_ci: float = 0.03
+    adaptive_budget: float = 0.0
+    seed: int = 0
 
 
-def test_a_worker_that_aborts_loses_no_other_result(smoke_artifacts, monkeypatch):
-    monkeypatch.setenv("EDGECHECK_WORKER_ABORT_AFTER", "1")  # the worker calls os.abort() at its second model
-    results = WorkerClient(Target("cpu"), rounds=5).measure_many(smoke_models(smoke_artifacts))
-    names = [n for n, _ in smoke_models(smoke_artifacts)]
-    assert results[names[0]]["ok"] and results[names[2]]["ok"] and len(results[names[2]]["samples"]) == 5
-    assert not results[names[1]]["ok"] and "killed by SIGABRT while measuring this model" in results[names[1]]["error"]
+@dataclass
+class Cpu:
+    name: str = "cpu"
+    threads: int = 1
+    metadata: dict = None
+
+    def __post_init__(self):
+        self.metadata = {}
+
+
+def smoke_job(root, timing=Timing(), with_inputs=True):
+    a = art.load(root)
+    models = a.models
+    inputs = None
+    if with_inputs:
+        import numpy as np
+
+        inputs = Path(root) / "test-windows.npz"
+        np.savez(inputs, F_test=a.test_set.features)
+    files = {m.name: [m.tflite, inputs] for m in models}
+    return sweep.job(Cpu(), [{"name": m.name} for m in models], timing), files, models
+
+
+def test_every_model_is_timed_in_fresh_processes_in_shuffled_orders(smoke_artifacts):
+    job, files, models = smoke_job(smoke_artifacts)
+    result = sweep.run(LocalTransport(), job, files)
+    assert result.processes == 3 and result.interpreter == "ai_edge_litert.interpreter"
+    orders = {}
+    for m in models:
+        ms = result.of(m.name)
+        assert [t["process"] for t in sorted(ms.timings, key=lambda t: t["process"])] == [0, 1, 2]
+        assert all(len(t["samples"]) == 4 and t["iterations"] >= 1 for t in ms.timings)
+        for t in ms.timings:
+            orders.setdefault(t["process"], {})[t["position"]] = m.name
+        # the model's own fresh process: its peak memory above the worker's baseline, and its predictions
+        assert ms.model["peak_rss_bytes"] > ms.model["baseline_rss_bytes"] > 0
+        assert ms.model["predictions"] == [int(x) for x in m.build_predictions]
+    assert len({tuple(o[k] for k in sorted(o)) for o in orders.values()}) > 1  # not one fixed order
+    lat = sweep.latency(result.of(models[0].name), "time.perf_counter", 1)
+    assert len(lat.samples) == 12 and len(lat.extra["processes"]) == 3
+    lo, hi = lat.extra["ci95"]
+    assert lo <= lat.extra["process_median"] <= hi
+
+
+def test_a_worker_process_that_aborts_loses_no_other_result(smoke_artifacts, monkeypatch):
+    monkeypatch.setenv("EDGECHECK_WORKER_ABORT_AFTER", "1")  # every process that loads the second model aborts
+    job, files, models = smoke_job(smoke_artifacts, with_inputs=False)
+    result = sweep.run(LocalTransport(), job, files)
+    names = [m.name for m in models]
+    assert len(result.of(names[0]).timings) == 3 and len(result.of(names[2]).timings) == 3
+    lost = result.of(names[1])
+    assert not lost.timings and any("killed by SIGABRT while measuring this model" in e for e in lost.errors)
+    with pytest.raises(EdgecheckError, match="SIGABRT"):
+        sweep.latency(lost, "time.perf_counter", 1)
+
+
+def test_throttling_marks_every_model_unstable(smoke_artifacts, tmp_path):
+    """A thermal zone at its passive trip point during the sweep (a fake /sys laid out as the kernel's)."""
+    zone = tmp_path / "sys" / "class" / "thermal" / "thermal_zone0"
+    zone.mkdir(parents=True)
+    for f, v in {"type": "cpu-thermal", "temp": "76000", "trip_point_0_type": "passive",
+                 "trip_point_0_temp": "75000", "trip_point_1_type": "critical", "trip_point_1_temp": "90000"}.items():
+        (zone / f).write_text(v + "\n")
+    job, files, models = smoke_job(smoke_artifacts, with_inputs=False)
+    result = sweep.run(LocalTransport(), job, files, sysfs_root=str(tmp_path))
+    lat = sweep.latency(result.of(models[0].name), "time.perf_counter", 1)
+    assert "thermal trip: thermal_zone0 passive (76000 >= 75000)" in lat.extra["unstable"]
+
+
+def test_rounds_that_come_out_short_are_measured_again():
+    """The worker's round loop: a calibration that misjudged the speed gives short rounds, which are redone
+    with more invokes, so every kept round lasts at least half its target."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("worker", WORKER)
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    calls = [0]
+
+    def invoke():  # slow while the calibration runs, fast afterwards (as when the load goes away)
+        calls[0] += 1
+        if calls[0] < 50:
+            time.sleep(0.0002)
+
+    job = {"round_seconds": 0.01, "calibration_seconds": 0.003, "warmup_rounds": 0, "rounds": 5}
+    samples, n, short = worker.time_rounds(invoke, job, time.perf_counter)
+    assert short >= 1 and len(samples) == 5 and all(s * n >= 0.005 for s in samples)
 
 
 def test_target_parsing():
     t = parse_target("tpu@ssh://mendel@coral.local:2222")
-    assert (t.device, t.host, t.port, t.where) == ("tpu", "mendel@coral.local", 2222, "ssh://mendel@coral.local:2222")
-    for bad in ("gpu@ssh://x", "tpu@http://x", "tpu@ssh://"):
-        with pytest.raises(EdgecheckError, match="--device"):
+    assert (t.device, t.host, t.user, t.port, t.where) == ("tpu", "coral.local", "mendel", 2222,
+                                                            "ssh://mendel@coral.local:2222")
+    for bad, why in (("gpu@ssh://x", "remote devices look like"), ("tpu@http://x", "only ssh://"),
+                     ("tpu@ssh://", "only ssh://"), ("tpu@ssh://u@h:abc", "the port must be a number"),
+                     ("tpu@ssh://u@h:99999", "the port must be a number"),
+                     ("tpu@ssh://-oProxyCommand=x", "is not a host name"),
+                     ("tpu@ssh://-l@h", "is not a user name")):
+        with pytest.raises(EdgecheckError, match=why):
             parse_target(bad)
+    assert SshTransport("coral.local", "mendel").ssh()[-2:] == ["--", "coral.local"]
 
 
 def _python37() -> str | None:
@@ -63,17 +163,19 @@ def py37_with_tflite_runtime(tmp_path_factory):
 
 
 def test_worker_runs_under_python37_and_tflite_runtime(py37_with_tflite_runtime, smoke_artifacts):
-    name, path = smoke_models(smoke_artifacts)[0]
-    job = {"device": "cpu", "rounds": 4, "models": [{"name": name, "path": str(path)}]}
-    proc = subprocess.run([str(py37_with_tflite_runtime), str(WORKER)], input=json.dumps(job), capture_output=True,
-                          text=True, timeout=120)
-    line = json.loads(proc.stdout.splitlines()[-1])
-    assert line["ok"] and line["interpreter"] == "tflite_runtime.interpreter"
-    assert line["host"]["python"].startswith("3.7")
-    assert len(line["samples"]) == 4 and all(s > 0 for s in line["samples"])
-    job["device"] = "a53"
-    proc = subprocess.run([str(py37_with_tflite_runtime), str(WORKER)], input=json.dumps(job), capture_output=True,
-                          text=True, timeout=120)
+    job, files, models = smoke_job(smoke_artifacts, with_inputs=False)
+    m = models[0]
+    body = {**job, "models": [{"name": m.name, "path": str(m.tflite), "inputs": None}]}
+    proc = subprocess.run([str(py37_with_tflite_runtime), str(WORKER)], input=json.dumps(body), capture_output=True,
+                          text=True, timeout=300)
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    done = lines[-1]
+    assert done["kind"] == "done" and done["interpreter"] == "tflite_runtime.interpreter"
+    assert done["host"]["python"].startswith("3.7")
+    timings = [x for x in lines if x["kind"] == "timing"]
+    assert len(timings) == 3 and all(len(t["samples"]) == 4 and min(t["samples"]) > 0 for t in timings)
+    proc = subprocess.run([str(py37_with_tflite_runtime), str(WORKER)], input=json.dumps({**body, "device": "a53"}),
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3 and "not an Arm Cortex-A53" in proc.stdout
 
 
@@ -121,20 +223,48 @@ def test_measure_over_ssh(sshd, smoke_artifacts, tmp_path):
     spec = f"cpu@ssh://{sshd['user']}@127.0.0.1:{sshd['port']}"
     ssh_args = [f"--ssh-option={o}" for o in sshd["opts"]]
     proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", spec, "--results", str(results),
-                      "--remote-python", sys.executable, "--rounds", "4", *ssh_args)
+                      "--remote-python", sys.executable, "--processes", "2", "--rounds", "3", *ssh_args)
     assert proc.returncode == 0, proc.stdout[-3000:]
     entries = load(results)["entries"]
     assert len(entries) == 3
     for e in entries:
         assert e["status"] == "ok" and e["kind"] == "measured"
         assert e["provenance"].startswith(f"measured on cpu at ssh://{sshd['user']}@127.0.0.1:{sshd['port']}")
-        assert len(e["latency"]["samples"]) == 4 and "edgecheck worker" in e["latency"]["timer"]
+        procs = e["latency"]["processes"]  # 2, and more where the interval stayed wide (adaptive)
+        assert len(procs) >= 2 and len(e["latency"]["samples"]) == 3 * len(procs)
+        assert "edgecheck worker on ssh://" in e["latency"]["timer"]
+        assert e["on_device"]["agreement_with_build"] == 1.0  # the test windows went to the board too
+    left = glob.glob("/tmp/edgecheck-????????")
+    assert not [p for p in left if os.stat(p).st_mtime > time.time() - 60]  # the private folder is removed
 
 
-def test_lost_connection_fails_clearly(smoke_artifacts):
+def _transport(sshd):
+    return SshTransport("127.0.0.1", sshd["user"], sshd["port"], sys.executable, sshd["opts"])
+
+
+def test_the_private_folder_refuses_a_planted_file(sshd, smoke_artifacts):
+    """Another user swaps a copied file (here: a symlink to a file of theirs) before the worker runs: the
+    hash check refuses to run it."""
+    t = _transport(sshd)
+    model = art.load(smoke_artifacts).models[0].tflite
+    path = t.put(model)
+    folder = os.path.dirname(path)
+    assert oct(os.stat(folder).st_mode & 0o777) == "0o700" and os.path.basename(folder).startswith("edgecheck-")
+    evil = Path(folder).parent / f"evil-{os.getpid()}"
+    evil.write_bytes(b"not the model")
+    os.unlink(path)
+    os.symlink(evil, path)
+    with pytest.raises(EdgecheckError, match="does not hold what was copied; refusing to run it|does not hold what"):
+        t.spawn(t.worker())
+    t.close()
+    assert not os.path.exists(folder)
+    evil.unlink()
+
+
+def test_a_host_that_never_answers_fails_clearly(smoke_artifacts):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    client = WorkerClient(Target("cpu", "nobody@127.0.0.1", port, ssh_options=("-o", "ConnectTimeout=5")), rounds=3)
-    with pytest.raises(EdgecheckError, match="ssh failed"):
-        client.measure_many(smoke_models(smoke_artifacts)[:1])
+    t = SshTransport("127.0.0.1", "nobody", port, connect_timeout_s=5)
+    with pytest.raises(EdgecheckError, match="ssh failed|did not answer"):
+        t.put(art.load(smoke_artifacts).models[0].tflite)

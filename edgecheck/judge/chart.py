@@ -14,7 +14,7 @@ import numpy as np
 
 from edgecheck.config import EDGE_TPU_CACHE_BYTES
 from edgecheck.errors import EdgecheckError
-from edgecheck.judge.roles import A53_ROLE, TPU_ROLE
+from edgecheck.judge.roles import A53_ROLE, TOO_CLOSE_TO_CALL, TPU_ROLE, winner
 from edgecheck.results import Row, Run, rows
 
 FEATURES = ("params", "macs", "weight_bytes_over_cache", "input_size")
@@ -87,8 +87,8 @@ def winners(results: Run | dict, metric: str = "energy", budget_s: float | None 
         if any(v is None for v in vals.values()):
             raise EdgecheckError(f"decision chart: {model} has no {metric} figure on every device "
                                  f"(energy needs --energy-probe or the twins)")
-        ok = {d: v for d, v in vals.items() if budget_s is None or devs[d].latency_s <= budget_s}
-        win = min(ok, key=ok.get) if ok else "none"
+        ok = {d: devs[d] for d in chosen if budget_s is None or devs[d].latency_s <= budget_s}
+        win = winner(ok, attr) if ok else "none"
         r0 = next(iter(devs.values()))
         layers, width = r0.layers_width
         out.append(Winner(model, layers, width, r0.params, r0.macs, r0.param_bytes,
@@ -109,18 +109,23 @@ def feature_matrix(ws: list[Winner], cache_bytes: int) -> np.ndarray:
 
 
 def fit_rules(ws: list[Winner], cache_bytes: int, max_depth: int = 3):
+    """A shallow decision tree over the decided cells (a cell too close to call teaches nothing)."""
     from sklearn.tree import DecisionTreeClassifier
 
-    X = feature_matrix(ws, cache_bytes)
-    y = np.array([w.winner for w in ws])
+    decided = [w for w in ws if w.winner != TOO_CLOSE_TO_CALL]
+    X = feature_matrix(decided, cache_bytes)
+    y = np.array([w.winner for w in decided])
     return DecisionTreeClassifier(max_depth=max_depth, random_state=0).fit(X, y)
 
 
 def leave_one_out(ws: list[Winner], cache_bytes: int) -> tuple[float, list[str]]:
-    """Each architecture predicted by rules fitted without it."""
+    """Each architecture predicted by rules fitted without it; a cell too close to call counts as a miss."""
     misses = []
     for i, w in enumerate(ws):
-        rest = ws[:i] + ws[i + 1:]
+        rest = [x for x in ws[:i] + ws[i + 1:] if x.winner != TOO_CLOSE_TO_CALL]
+        if w.winner == TOO_CLOSE_TO_CALL or not rest:
+            misses.append(w.model)
+            continue
         if len({x.winner for x in rest}) == 1:
             pred = rest[0].winner
         else:
@@ -150,7 +155,7 @@ def build_chart(results: Run | dict, metric: str = "energy", budget_s: float | N
         raise EdgecheckError(f"--metric: energy or latency, got {metric!r}")
     devices, ws = winners(results, metric, budget_s)
     chart = Chart(metric, devices, ws, budget_s, cache_bytes)
-    if len(ws) >= 3 and len({w.winner for w in ws}) > 1:
+    if len(ws) >= 3 and len({w.winner for w in ws} - {TOO_CLOSE_TO_CALL}) > 1:
         from sklearn.tree import export_text
 
         tree = fit_rules(ws, cache_bytes)
@@ -158,8 +163,9 @@ def build_chart(results: Run | dict, metric: str = "energy", budget_s: float | N
         chart.rules = rules_dict(tree)
         chart.loo_agreement, chart.loo_misses = leave_one_out(ws, cache_bytes)
     elif ws:
-        only = ws[0].winner
+        decided = [w.winner for w in ws if w.winner != TOO_CLOSE_TO_CALL]
+        only = decided[0] if decided else TOO_CLOSE_TO_CALL
         chart.rules_text = f"always {only}"
         chart.rules = {"platform": only, "architectures": len(ws)}
-        chart.loo_agreement, chart.loo_misses = 1.0, []
+        chart.loo_agreement, chart.loo_misses = leave_one_out(ws, cache_bytes)
     return chart

@@ -1,10 +1,18 @@
-"""The paper's claims C1-C5 as pure functions over one run's results.
+"""The paper's claims C1-C6 as pure functions over one run's results.
 
-Each check returns a ``ClaimResult``: whether it holds, its evidence (numbers,
-architectures, devices) and its status. A claim is "reproduced" only when every
-device it uses was measured; on a twin it "holds in simulation". A claim whose
-device did not run is "skipped" with the reason. Thresholds come from one
-claims file (``edgecheck/judge/claims.json``, shipped in the package).
+Every claim has three outcomes (``edgecheck.outcome``):
+
+- it holds: "reproduced" when every device it uses was measured, "holds in
+  simulation" on a twin, "holds on synthetic data" for accuracy on data we
+  generated (informational: never evidence for the paper's accuracy claim);
+- it does not hold: the evidence contradicts it conclusively (intervals, not
+  point estimates, decide what is conclusive);
+- inconclusive: the grid cannot test it (not-testable: coverage depends only
+  on the grid, and its limits sit in the claims file), or the uncertainty of
+  the figures leaves the answer open (too-close-to-call).
+
+Thresholds, coverage and what contradicts each claim come from one claims file
+(``edgecheck/judge/claims.json``, shipped in the package; ``--claims PATH``).
 """
 from __future__ import annotations
 
@@ -16,31 +24,65 @@ import numpy as np
 from edgecheck.config import EDGE_TPU_CACHE_BYTES
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import load_json
-from edgecheck.judge.roles import A53_ROLE, TPU_ROLE, role_rows
+from edgecheck.judge.roles import A53_ROLE, TOO_CLOSE_TO_CALL, TPU_ROLE, interval, role_rows, winner
+from edgecheck.outcome import CONTRADICTED, FAIL, INCONCLUSIVE, NOT_TESTABLE, PASS, TOO_CLOSE, UNSTABLE, Outcome
 from edgecheck.results import Row, Run, rows
 from edgecheck.stats import spearman
 
 DEFAULT_CLAIMS_FILE = Path(__file__).with_name("claims.json")
-REPRODUCED, SIMULATION, FAILED, SKIPPED = "reproduced", "holds in simulation", "does not hold", "skipped"
+CLAIMS_SCHEMA = "edgecheck.claims/2"
+REPRODUCED, SIMULATION, SYNTHETIC, FAILED = ("reproduced", "holds in simulation", "holds on synthetic data",
+                                            "does not hold")
+TITLES = {
+    "C1": "Spectrogram + FFNN classifies well, and int8 quantization costs little",
+    "C2": "There is an optimal operating point on the TPU",
+    "C3": "The TPU's cost is set by on-chip memory",
+    "C4": "The A53's cost grows with the work",
+    "C5": "There is a crossover between the A53 and the TPU",
+    "C6": "The decision chart agrees with the measurements",
+}
 
 
 @dataclass
 class ClaimResult:
+    """A claim's outcome, the words for it (``status``), its devices and its evidence."""
+
     id: str
     title: str
-    status: str
-    holds: bool | None
+    status: str  # reproduced, holds in simulation, holds on synthetic data, does not hold, inconclusive
+    outcome: Outcome
     devices: list[str] = field(default_factory=list)
     evidence: dict = field(default_factory=dict)
     message: str = ""
 
+    @property
+    def holds(self) -> bool | None:
+        return {PASS: True, FAIL: False}.get(self.outcome.status)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["outcome"] = self.outcome.to_json()
+        d["holds"] = self.holds
+        return d
+
+
+def _migrate_1_to_2(data: dict) -> dict:
+    """A claims file of schema /1 (thresholds only): the packaged coverage and falsification rules added."""
+    packaged = load_json(DEFAULT_CLAIMS_FILE, CLAIMS_SCHEMA, "packaged claims")
+    out = {**packaged, **{k: v for k, v in data.items() if k != "schema"}, "schema": CLAIMS_SCHEMA}
+    for cid in TITLES:
+        out[cid] = {**packaged.get(cid, {}), **(data.get(cid) or {})}
+    return out
 
 
 def load_thresholds(path: str | Path | None = None) -> dict:
-    """The claims' thresholds: the packaged file, or ``--claims PATH``."""
-    return load_json(Path(path) if path else DEFAULT_CLAIMS_FILE, "edgecheck.claims/1", "--claims")
+    """The claims' thresholds and coverage: the packaged file, or ``--claims PATH``."""
+    data = load_json(Path(path) if path else DEFAULT_CLAIMS_FILE, CLAIMS_SCHEMA, "--claims",
+                     {"edgecheck.claims/1": _migrate_1_to_2})
+    for cid in TITLES:
+        if not isinstance(data.get(cid), dict):
+            raise EdgecheckError(f"--claims: {path or DEFAULT_CLAIMS_FILE} has no settings for {cid}")
+    return data
 
 
 def cache_bytes(thresholds: dict) -> int:
@@ -49,198 +91,459 @@ def cache_bytes(thresholds: dict) -> int:
     return int((thresholds.get("C3") or {}).get("cache_bytes", EDGE_TPU_CACHE_BYTES))
 
 
-def _status(holds: bool, rows: list[Row]) -> str:
-    if not holds:
-        return FAILED
-    return REPRODUCED if all(r.kind == "measured" for r in rows) else SIMULATION
+# ----------------------------------------------------------------------------
+# Building results
+# ----------------------------------------------------------------------------
 
 
-def _skip(cid: str, title: str, why: str) -> ClaimResult:
-    return ClaimResult(cid, title, SKIPPED, None, message=why)
+def _holds(cid: str, rs: list[Row], evidence: dict, message: str, devices: list[str],
+           outcome: Outcome | None = None) -> ClaimResult:
+    status = REPRODUCED if all(r.kind == "measured" for r in rs) else SIMULATION
+    return ClaimResult(cid, TITLES[cid], status, outcome or Outcome.passed(), devices, evidence, message)
 
 
-def _per_model(rows: list[Row]) -> dict[str, Row]:
-    """One row per model for accuracy (accuracy comes from the build, identical across devices)."""
-    out: dict[str, Row] = {}
-    for r in rows:
-        if r.f1_int8 is not None:
-            out.setdefault(r.model, r)
+def _fails(cid: str, detail: str, evidence: dict, message: str, devices: list[str], statistic: str | None = None,
+           value=None, limit=None) -> ClaimResult:
+    return ClaimResult(cid, TITLES[cid], FAILED, Outcome.failed(CONTRADICTED, detail, statistic, value, limit),
+                       devices, evidence, message)
+
+
+def _inconclusive(cid: str, reason: str, statistic: str, value, limit, detail: str, evidence: dict | None = None,
+                  devices: list[str] | None = None, message: str = "") -> ClaimResult:
+    o = Outcome.inconclusive(reason, statistic, value, limit, detail)
+    return ClaimResult(cid, TITLES[cid], INCONCLUSIVE, o, devices or [], evidence or {}, message or o.summary)
+
+
+def _not_testable(cid: str, statistic: str, value, limit, detail: str) -> ClaimResult:
+    return _inconclusive(cid, NOT_TESTABLE, statistic, value, limit, detail)
+
+
+def _noisy(rs: list[Row]) -> list[Row]:
+    return [r for r in rs if r.unstable]
+
+
+# ----------------------------------------------------------------------------
+# C1: accuracy
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """One architecture's build accuracy on the test windows, with its bootstrap intervals."""
+
+    model: str
+    f1_int8: float
+    f1_float: float
+    test_windows: int | None
+    f1_int8_ci: tuple[float, float] | None = None
+
+
+def _accuracies(rs: list[Row]) -> list[Accuracy]:
+    """One per model (accuracy comes from the build, identical across devices)."""
+    out: dict[str, Accuracy] = {}
+    for r in rs:
+        if r.f1_int8 is not None and r.model not in out:
+            out[r.model] = Accuracy(r.model, r.f1_int8, r.f1_float if r.f1_float is not None else r.f1_int8,
+                                    r.test_windows, r.f1_int8_ci)
+    return list(out.values())
+
+
+def _real_data_accuracies(real: dict) -> list[Accuracy]:
+    out = []
+    for name, m in sorted((real.get("architectures") or {}).items()):
+        int8, flt = m.get("int8") or {}, m.get("float") or {}
+        if int8.get("macro_f1") is None:
+            continue
+        ci = int8.get("macro_f1_ci95")
+        out.append(Accuracy(name, int8["macro_f1"], flt.get("macro_f1", int8["macro_f1"]), m.get("test_windows"),
+                            tuple(ci) if ci else None))
     return out
 
 
-def c1(rows: list[Row], th: dict, dataset: str) -> ClaimResult:
-    title = "Spectrogram + FFNN classifies well, and int8 quantization costs little"
-    models = _per_model(rows)
-    if not models:
-        return _skip("C1", title, "no result with accuracy metrics in this run (no device ran, or --model "
-                                  "files, which come without test data)")
+def c1(run: Run, th: dict) -> ClaimResult:
     cfg = th["C1"]
+    rs = rows(run)
+    real = run.header.get("real_data") or {}
+    if run.synthetic and real.get("architectures"):
+        accs, dataset, synthetic = _real_data_accuracies(real), real.get("dataset", "real"), False
+        source = f"build on real sensor data ({dataset}; the sweep's own dataset is synthetic)"
+    else:
+        accs, dataset, synthetic = _accuracies(rs), run.dataset.get("name", "default"), run.synthetic
+        source = "build (host TFLite interpreter)"
     need = cfg["min_best_macro_f1"].get(dataset, cfg["min_best_macro_f1"]["default"])
-    best = max(models.values(), key=lambda r: r.f1_int8)
+    if len(accs) < cfg["coverage"]["min_architectures"]:
+        return _not_testable("C1", "architectures with accuracy", len(accs), cfg["coverage"]["min_architectures"],
+                             "no result carries build accuracy (no device ran, or --model files, which come "
+                             "without test data)")
+    best = max(accs, key=lambda a: a.f1_int8)
     drops = {}
-    for r in models.values():
+    for a in accs:
         # one test window's worth: one flipped window moves macro-F1 by about 1/n (a little more when the
         # classes it touches are small: 0.02506 for 40 windows in 4 classes), hence the 10 % slack
-        allowance = max(cfg["max_int8_drop"], 1.1 / r.test_windows if r.test_windows else 0.0)
-        drops[r.model] = {"float": r.f1_float, "int8": r.f1_int8, "drop": r.f1_float - r.f1_int8,
-                          "allowed": allowance, "ok": r.f1_int8 >= r.f1_float - allowance}
+        allowance = max(cfg["max_int8_drop"], 1.1 / a.test_windows if a.test_windows else 0.0)
+        drop = a.f1_float - a.f1_int8
+        drops[a.model] = {"float": a.f1_float, "int8": a.f1_int8, "drop": drop, "allowed": allowance,
+                          "ok": drop <= allowance}
     bad = [m for m, d in drops.items() if not d["ok"]]
-    holds = best.f1_int8 >= need and not bad
-    msg = (f"best int8 macro-F1 {best.f1_int8:.3f} ({best.model}) vs required {need:.3f} for dataset {dataset!r}; "
-           f"int8 within the allowed drop of float on {len(drops) - len(bad)}/{len(drops)} architectures"
-           + (f"; too large a drop on {', '.join(bad)}" if bad else ""))
-    # accuracy is measured by the build on the host's TFLite interpreter: no simulated device is involved
-    return ClaimResult("C1", title, REPRODUCED if holds else FAILED, holds, ["build (host TFLite interpreter)"],
-                       {"best": {"model": best.model, "int8_macro_f1": best.f1_int8}, "required": need,
-                        "per_architecture": drops}, msg)
+    lo, hi = best.f1_int8_ci or (best.f1_int8, best.f1_int8)
+    evidence = {"dataset": dataset, "synthetic": synthetic, "best": {"model": best.model,
+                                                                       "int8_macro_f1": best.f1_int8,
+                                                                       "int8_macro_f1_ci95": [lo, hi]},
+                "required": need, "per_architecture": drops, "evaluated_by": source}
+    msg = (f"best int8 macro-F1 {best.f1_int8:.3f} (95 % CI {lo:.3f}-{hi:.3f}, {best.model}) vs required {need:.3f} "
+           f"for dataset {dataset!r}; int8 within the allowed drop of float on {len(drops) - len(bad)}/{len(drops)} "
+           "architectures" + (f"; too large a drop on {', '.join(bad)}" if bad else ""))
+    devices = [source]
+    if synthetic:  # our own generator: informational, never evidence for the paper's accuracy claim
+        meets = lo >= need and not bad
+        return ClaimResult("C1", TITLES["C1"], SYNTHETIC,
+                           Outcome.passed("informational: the dataset is synthetic", "best int8 macro-F1 95 % CI",
+                                          [lo, hi], need),
+                           devices, evidence, msg + f" (synthetic data: informational; would {'' if meets else 'not '}"
+                                                    "meet the threshold on real data)")
+    if bad:
+        return _fails("C1", f"int8 costs more than the allowed drop on {', '.join(bad)}", evidence, msg, devices,
+                      "largest int8 drop", max(drops[m]["drop"] for m in bad), max(drops[m]["allowed"] for m in bad))
+    if hi < need:
+        return _fails("C1", "even the interval's upper bound is below the threshold", evidence, msg, devices,
+                      "best int8 macro-F1 95 % CI", [lo, hi], need)
+    if lo < need:
+        return _inconclusive("C1", TOO_CLOSE, "best int8 macro-F1 95 % CI", [lo, hi], need,
+                             "the interval straddles the threshold", evidence, devices, msg)
+    return ClaimResult("C1", TITLES["C1"], REPRODUCED,
+                       Outcome.passed(statistic="best int8 macro-F1 95 % CI", value=[lo, hi], limit=need),
+                       devices, evidence, msg)
 
 
-def c2(rows: list[Row], th: dict) -> ClaimResult:
-    title = "There is an optimal operating point on the TPU"
-    dev, tpu = role_rows(rows, TPU_ROLE)
+# ----------------------------------------------------------------------------
+# C2: the operating point
+# ----------------------------------------------------------------------------
+
+
+def c2(rs: list[Row], th: dict) -> ClaimResult:
+    cfg = th["C2"]
+    dev, tpu = role_rows(rs, TPU_ROLE)
     if dev is None:
-        return _skip("C2", title, "no tpu or tpu-sim results in this run")
+        return _not_testable("C2", "tpu or tpu-sim results", 0, 1, "this run has no Edge TPU device")
     tpu = [r for r in tpu if r.f1_int8 is not None]
-    if not tpu or any(r.energy_j is None for r in tpu):
-        return _skip("C2", title, f"{dev} has no energy per inference (measure with --energy-probe)")
+    if len(tpu) < cfg["coverage"]["min_architectures"]:
+        return _not_testable("C2", "architectures with accuracy on the TPU", len(tpu),
+                             cfg["coverage"]["min_architectures"], "needs a sweep of built models")
+    if any(r.energy_j is None for r in tpu):
+        return _not_testable("C2", "architectures with energy per inference", sum(r.energy_j is not None for r in tpu),
+                             len(tpu), f"{dev} has no energy per inference (measure with --energy-probe)")
     best_f1 = max(r.f1_int8 for r in tpu)
-    within = [r for r in tpu if r.f1_int8 >= best_f1 - th["C2"]["within_macro_f1"]]
-    op = min(within, key=lambda r: r.energy_j)
+    within = th["C2"]["within_macro_f1"]
+    # within 1 point of the best, by the bootstrap interval: a model whose upper bound reaches best - 1 point
+    # cannot be shown to be worse by more than that
+    cands = [r for r in tpu if (r.f1_int8_ci[1] if r.f1_int8_ci else r.f1_int8) >= best_f1 - within]
+    op = min(cands, key=lambda r: r.energy_j)
     top = max(tpu, key=lambda r: (r.f1_int8, -r.energy_j))
     saving = 1 - op.energy_j / top.energy_j if top.energy_j else 0.0
+    # the saving's interval: the op's highest against the top's lowest, and the other way round
+    op_lo, op_hi = interval(op, "energy_j")
+    top_lo, top_hi = interval(top, "energy_j")
+    saving_lo, saving_hi = 1 - op_hi / top_lo, 1 - op_lo / top_hi
+    evidence = {"operating_point": op.model, "macro_f1": op.f1_int8, "energy_j": op.energy_j,
+                "most_accurate": top.model, "most_accurate_energy_j": top.energy_j, "energy_saving": saving,
+                "energy_saving_interval": [saving_lo, saving_hi], "candidates": [r.model for r in cands]}
     msg = (f"operating point on {dev}: {op.model} (macro-F1 {op.f1_int8:.3f}, {op.energy_j * 1e6:.1f} uJ/inference) "
-           f"among {len(within)} architectures within {th['C2']['within_macro_f1']:.2f} of the best F1 {best_f1:.3f}; "
-           f"it saves {saving:.0%} energy against the most accurate ({top.model}, {top.energy_j * 1e6:.1f} uJ)")
-    return ClaimResult("C2", title, _status(True, tpu), True, [dev],
-                       {"operating_point": op.model, "macro_f1": op.f1_int8, "energy_j": op.energy_j,
-                        "most_accurate": top.model, "most_accurate_energy_j": top.energy_j, "energy_saving": saving,
-                        "candidates": [r.model for r in within]}, msg)
+           f"among {len(cands)} architectures within {within:.2f} of the best F1 {best_f1:.3f}; it saves "
+           f"{saving:.0%} energy (interval {saving_lo:.0%} to {saving_hi:.0%}) against the most accurate "
+           f"({top.model}, {top.energy_j * 1e6:.1f} uJ)")
+    if op.model == top.model or saving_hi <= 0:
+        return _fails("C2", "the most accurate architecture is also the cheapest near it: no operating point saves "
+                            "energy", evidence, msg, [dev], "energy saving", saving, 0.0)
+    if _noisy([op, top]):
+        return _inconclusive("C2", UNSTABLE, "energy saving interval", [saving_lo, saving_hi], 0.0,
+                             f"too noisy: {', '.join(f'{r.model}: {r.unstable}' for r in _noisy([op, top]))}",
+                             evidence, [dev], msg)
+    if saving_lo <= 0:
+        return _inconclusive("C2", TOO_CLOSE, "energy saving interval", [saving_lo, saving_hi], 0.0,
+                             "the saving is inside the energy figures' uncertainty", evidence, [dev], msg)
+    return _holds("C2", [op, top], evidence, msg, [dev],
+                  Outcome.passed(statistic="energy saving interval", value=[saving_lo, saving_hi], limit=0.0))
 
 
-def c3(rows: list[Row], th: dict) -> ClaimResult:
-    title = "The TPU's cost is set by on-chip memory"
-    dev, tpu = role_rows(rows, TPU_ROLE)
-    if dev is None:
-        return _skip("C3", title, "no tpu or tpu-sim results in this run")
+# ----------------------------------------------------------------------------
+# C3: the on-chip cache
+# ----------------------------------------------------------------------------
+
+
+def _loglog_slope(points: list[tuple[float, float]]) -> float:
+    x = np.log([p[0] for p in points])
+    y = np.log([p[1] for p in points])
+    return float(np.polyfit(x, y, 1)[0]) if len(points) >= 2 and np.ptp(x) > 0 else float("nan")
+
+
+def _slopeinterval(rs: list[Row], resamples: int = 500, seed: int = 0) -> tuple[float, float, float]:
+    """The log-log slope of latency on MACs, with a bootstrap interval over each model's process medians
+    where the latency was measured (twins: exact)."""
+    est = _loglog_slope([(r.macs, r.latency_s) for r in rs])
+    if not any(len(r.latency_processes) > 1 for r in rs):
+        return est, est, est
+    rng = np.random.default_rng(seed)
+    sl = []
+    for _ in range(resamples):
+        pts = [(r.macs, float(np.median(rng.choice(r.latency_processes, len(r.latency_processes))))
+                if len(r.latency_processes) > 1 else r.latency_s) for r in rs]
+        sl.append(_loglog_slope(pts))
+    lo, hi = np.percentile(sl, [2.5, 97.5])
+    return est, float(lo), float(hi)
+
+
+def c3(rs: list[Row], th: dict) -> ClaimResult:
     cfg = th["C3"]
+    dev, tpu = role_rows(rs, TPU_ROLE)
+    if dev is None:
+        return _not_testable("C3", "tpu or tpu-sim results", 0, 1, "this run has no Edge TPU device")
     limit = cache_bytes(th)
     over = [r for r in tpu if (r.streamed_bytes or 0) > 0 or r.param_bytes > limit]
     fits = [r for r in tpu if r not in over]
-    if not over or not fits:
-        return _skip("C3", title, f"the sweep needs models both above and below the {limit} B cache "
-                                  f"({len(fits)} fit, {len(over)} exceed)")
+    cov = cfg["coverage"]
+    if len(fits) < cov["min_below_cache"]:
+        return _not_testable("C3", "architectures that fit the on-chip cache", len(fits), cov["min_below_cache"],
+                             f"needs models on both sides of the {limit} B cache")
+    if len(over) < cov["min_beyond_cache"]:
+        largest = max(r.param_bytes for r in tpu)
+        return _not_testable("C3", "largest parameter bytes", largest, limit,
+                             f"needs a model with more than {limit} B of parameters; the largest here has {largest}")
     largest = max(fits, key=lambda r: r.param_bytes)
     metric = "energy_j" if all(r.energy_j is not None for r in tpu) else "latency_s"
-    base = getattr(largest, metric)
-    ratios = {r.model: getattr(r, metric) / base for r in over}
-    cliff = min(ratios.values()) >= cfg["k"]
-    x = np.log([r.macs for r in fits])
-    y = np.log([r.latency_s for r in fits])
-    slope = float(np.polyfit(x, y, 1)[0]) if len(fits) >= 3 and np.ptp(x) > 0 else float("nan")
-    flat = slope <= cfg["max_loglog_slope_below_cache"]
-    holds = bool(cliff and flat)
+    base_lo, base_hi = interval(largest, metric)
+    ratios, lo_r, hi_r = {}, {}, {}
+    for r in over:
+        v, (v_lo, v_hi) = getattr(r, metric), interval(r, metric)
+        ratios[r.model], lo_r[r.model], hi_r[r.model] = v / getattr(largest, metric), v_lo / base_hi, v_hi / base_lo
+    weakest = min(ratios, key=ratios.get)
+    slope, slope_lo, slope_hi = _slopeinterval(fits)
+    k, max_slope = cfg["k"], cfg["max_loglog_slope_below_cache"]
+    evidence = {"largest_fitting": largest.model, "metric": metric, "ratios": ratios,
+                "weakest_ratio_interval": [lo_r[weakest], hi_r[weakest]], "loglog_slope_below_cache": slope,
+                "slope_interval": [slope_lo, slope_hi], "exceeding": [r.model for r in over]}
     msg = (f"on {dev}, models beyond the cache cost {min(ratios.values()):.1f}x-{max(ratios.values()):.1f}x the "
-           f"{metric.split('_')[0]} of the largest that fits ({largest.model}); required >= {cfg['k']:g}x. Below the "
-           f"cache latency grows as MACs^{slope:.2f} (required <= {cfg['max_loglog_slope_below_cache']:g})")
-    return ClaimResult("C3", title, _status(holds, tpu), holds, [dev],
-                       {"largest_fitting": largest.model, "metric": metric, "ratios": ratios,
-                        "loglog_slope_below_cache": slope, "exceeding": [r.model for r in over]}, msg)
+           f"{metric.split('_')[0]} of the largest that fits ({largest.model}); required >= {k:g}x. Below the "
+           f"cache latency grows as MACs^{slope:.2f} (interval {slope_lo:.2f}-{slope_hi:.2f}; required <= "
+           f"{max_slope:g})")
+    if min(hi_r.values()) < k:
+        return _fails("C3", f"{min(hi_r, key=hi_r.get)} beyond the cache costs less than {k:g}x the largest that "
+                            "fits", evidence, msg, [dev], "smallest cost ratio beyond the cache (upper bound)",
+                      min(hi_r.values()), k)
+    if slope_lo > max_slope:
+        return _fails("C3", "latency below the cache grows faster than allowed", evidence, msg, [dev],
+                      "log-log slope below the cache (lower bound)", slope_lo, max_slope)
+    if _noisy([largest] + over):
+        return _inconclusive("C3", UNSTABLE, "cost ratio interval", [lo_r[weakest], hi_r[weakest]], k,
+                             "too noisy: " + ", ".join(f"{r.model}: {r.unstable}" for r in _noisy([largest] + over)),
+                             evidence, [dev], msg)
+    if lo_r[weakest] < k:
+        return _inconclusive("C3", TOO_CLOSE, f"cost ratio of {weakest}", [lo_r[weakest], hi_r[weakest]], k,
+                             "the interval straddles k", evidence, [dev], msg)
+    if slope_hi > max_slope:
+        return _inconclusive("C3", TOO_CLOSE, "log-log slope below the cache", [slope_lo, slope_hi], max_slope,
+                             "the interval straddles the limit", evidence, [dev], msg)
+    return _holds("C3", tpu, evidence, msg, [dev],
+                  Outcome.passed(statistic=f"cost ratio of {weakest}", value=[lo_r[weakest], hi_r[weakest]], limit=k))
 
 
-def c4(rows: list[Row], th: dict) -> ClaimResult:
-    title = "The A53's cost grows with the work"
-    dev, a53 = role_rows(rows, A53_ROLE)
+# ----------------------------------------------------------------------------
+# C4: the A53's cost grows with the work
+# ----------------------------------------------------------------------------
+
+
+def _spearmaninterval(rs: list[Row], attr: str, resamples: int = 500, seed: int = 0) -> tuple[float, float, float]:
+    est = spearman([r.macs for r in rs], [getattr(r, attr) for r in rs])
+    if attr != "latency_s" or not any(len(r.latency_processes) > 1 for r in rs):
+        return est, est, est
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(resamples):
+        ys = [float(np.median(rng.choice(r.latency_processes, len(r.latency_processes))))
+              if len(r.latency_processes) > 1 else r.latency_s for r in rs]
+        vals.append(spearman([r.macs for r in rs], ys))
+    lo, hi = np.nanpercentile(vals, [2.5, 97.5])
+    return est, float(lo), float(hi)
+
+
+def c4(rs: list[Row], th: dict) -> ClaimResult:
+    cfg = th["C4"]
+    dev, a53 = role_rows(rs, A53_ROLE)
     if dev is None:
-        return _skip("C4", title, "no a53 or a53-sim results in this run")
-    need = th["C4"]["min_spearman"]
-    rho_lat = spearman([r.macs for r in a53], [r.latency_s for r in a53])
-    rho_e = spearman([r.macs for r in a53], [r.energy_j for r in a53]) if all(r.energy_j is not None for r in a53) \
-        else None
-    holds = rho_lat >= need and (rho_e is None or rho_e >= need)
-    msg = (f"on {dev}: rank correlation of latency with MACs {rho_lat:.3f}"
+        return _not_testable("C4", "a53 or a53-sim results", 0, 1, "this run has no Cortex-A53 device")
+    cov = cfg["coverage"]
+    if len(a53) < cov["min_architectures"]:
+        return _not_testable("C4", "architectures on the A53", len(a53), cov["min_architectures"],
+                             "a rank correlation needs a sweep")
+    span = max(r.macs for r in a53) / max(1, min(r.macs for r in a53))
+    if span < cov["min_macs_ratio"]:
+        return _not_testable("C4", "largest / smallest MACs", span, cov["min_macs_ratio"],
+                             "the sweep's work must span an order of magnitude")
+    need = cfg["min_spearman"]
+    rho, rho_lo, rho_hi = _spearmaninterval(a53, "latency_s")
+    with_energy = all(r.energy_j is not None for r in a53)
+    rho_e = spearman([r.macs for r in a53], [r.energy_j for r in a53]) if with_energy else None
+    evidence = {"spearman_latency_macs": rho, "spearman_latency_interval": [rho_lo, rho_hi],
+                "spearman_energy_macs": rho_e, "models": len(a53)}
+    msg = (f"on {dev}: rank correlation of latency with MACs {rho:.3f} (interval {rho_lo:.3f}-{rho_hi:.3f})"
            + (f", of energy {rho_e:.3f}" if rho_e is not None else " (no energy figures)") + f"; required >= {need}")
-    return ClaimResult("C4", title, _status(holds, a53), bool(holds), [dev],
-                       {"spearman_latency_macs": rho_lat, "spearman_energy_macs": rho_e, "models": len(a53)}, msg)
+    energy_exact = rho_e is not None and not any(r.energy_ci for r in a53)
+    if rho_hi < need or (energy_exact and rho_e < need):
+        return _fails("C4", "cost does not track the work", evidence, msg, [dev],
+                      "rank correlation with MACs (upper bound)", min(rho_hi, rho_e if energy_exact else 1.0), need)
+    if rho_lo < need or (rho_e is not None and rho_e < need):
+        return _inconclusive("C4", TOO_CLOSE, "rank correlation interval", [rho_lo, rho_hi], need,
+                             "the interval straddles the limit", evidence, [dev], msg)
+    return _holds("C4", a53, evidence, msg, [dev],
+                  Outcome.passed(statistic="rank correlation interval", value=[rho_lo, rho_hi], limit=need))
 
 
-def c5(rows: list[Row], th: dict) -> ClaimResult:
-    title = "There is a crossover between the A53 and the TPU"
-    tdev, tpu = role_rows(rows, TPU_ROLE)
-    adev, a53 = role_rows(rows, A53_ROLE)
+# ----------------------------------------------------------------------------
+# C5: the crossover
+# ----------------------------------------------------------------------------
+
+
+def c5(rs: list[Row], th: dict) -> ClaimResult:
+    cfg = th["C5"]
+    tdev, tpu = role_rows(rs, TPU_ROLE)
+    adev, a53 = role_rows(rs, A53_ROLE)
     if tdev is None or adev is None:
-        return _skip("C5", title, f"needs both roles: tpu ({tdev or 'missing'}) and a53 ({adev or 'missing'})")
+        return _not_testable("C5", "platforms in the run", int(tdev is not None) + int(adev is not None), 2,
+                             f"needs both roles: tpu ({tdev or 'missing'}) and a53 ({adev or 'missing'})")
     t = {r.model: r for r in tpu}
     a = {r.model: r for r in a53}
     common = sorted(set(t) & set(a), key=lambda m: (t[m].macs, m))
+    cov = cfg["coverage"]
+    if len(common) < cov["min_architectures"]:
+        return _not_testable("C5", "architectures on both platforms", len(common), cov["min_architectures"],
+                             "a crossover needs a sweep")
+    smallest_macs, largest_macs = t[common[0]].macs, t[common[-1]].macs
+    if smallest_macs > cov["max_smallest_macs"]:
+        return _not_testable("C5", "smallest MACs", smallest_macs, cov["max_smallest_macs"],
+                             f"needs a model with at most {cov['max_smallest_macs']} MACs; the smallest here has "
+                             f"{smallest_macs}")
+    if largest_macs < cov["min_largest_macs"]:
+        return _not_testable("C5", "largest MACs", largest_macs, cov["min_largest_macs"],
+                             f"needs a model with at least {cov['min_largest_macs']} MACs; the largest here has "
+                             f"{largest_macs}")
     if any(t[m].energy_j is None or a[m].energy_j is None for m in common):
-        return _skip("C5", title, "needs energy per inference on both devices (--energy-probe, or the twins)")
-    if len(common) < 2:
-        return _skip("C5", title, "needs at least two architectures measured on both devices")
-    winner = {m: ("a53" if a[m].energy_j < t[m].energy_j else "tpu") for m in common}
-    smallest = common[: max(1, int(len(common) * th["C5"]["smallest_fraction"]))]
-    small_on_a53 = all(winner[m] == "a53" for m in smallest)
-    tpu_somewhere = any(w == "tpu" for w in winner.values())
-    first_tpu = next((i for i, m in enumerate(common) if winner[m] == "tpu"), None)
+        return _not_testable("C5", "architectures with energy on both platforms",
+                             sum(t[m].energy_j is not None and a[m].energy_j is not None for m in common), len(common),
+                             "needs energy per inference on both devices (--energy-probe, or the twins)")
+    names = {adev: "a53", tdev: "tpu", TOO_CLOSE_TO_CALL: TOO_CLOSE_TO_CALL}
+    wins = {m: names[winner({adev: a[m], tdev: t[m]}, "energy_j")] for m in common}
+    smallest = common[: max(1, int(len(common) * cfg["smallest_fraction"]))]
+    first_tpu = next((i for i, m in enumerate(common) if wins[m] == "tpu"), None)
     bracket = None
     if first_tpu:
         lo, hi = common[first_tpu - 1], common[first_tpu]
-        bracket = {"a53_wins": {"model": lo, "params": t[lo].params, "macs": t[lo].macs},
+        bracket = {"a53_wins": {"model": lo, "params": t[lo].params, "macs": t[lo].macs, "decided": wins[lo]},
                    "tpu_wins": {"model": hi, "params": t[hi].params, "macs": t[hi].macs}}
-    holds = small_on_a53 and tpu_somewhere
+    evidence = {"winner_by_model": wins, "crossover": bracket, "smallest_checked": smallest,
+                "too_close": [m for m in common if wins[m] == TOO_CLOSE_TO_CALL]}
     msg = (f"energy per inference, {adev} vs {tdev}: the smallest {len(smallest)} architectures "
-           f"{'all' if small_on_a53 else 'not all'} cost less on {adev}; "
+           f"{'all' if all(wins[m] == 'a53' for m in smallest) else 'not all'} cost less on {adev}; "
            + (f"crossover between {bracket['a53_wins']['model']} ({bracket['a53_wins']['macs']} MACs) and "
               f"{bracket['tpu_wins']['model']} ({bracket['tpu_wins']['macs']} MACs)" if bracket else
-              "no architecture costs less on the TPU"))
-    return ClaimResult("C5", title, _status(holds, tpu + a53), bool(holds), [adev, tdev],
-                       {"winner_by_model": winner, "crossover": bracket, "smallest_checked": smallest}, msg)
+              "no architecture costs less on the TPU")
+           + (f"; too close to call: {', '.join(evidence['too_close'])}" if evidence["too_close"] else ""))
+    devices = [adev, tdev]
+    if any(wins[m] == "tpu" for m in smallest):
+        return _fails("C5", "a smallest architecture costs less on the TPU", evidence, msg, devices,
+                      "smallest architectures cheaper on the TPU", sum(wins[m] == "tpu" for m in smallest), 0)
+    if all(w == "a53" for w in wins.values()):
+        return _fails("C5", "no architecture costs less on the TPU", evidence, msg, devices,
+                      "architectures cheaper on the TPU", 0, 1)
+    undecided_small = [m for m in smallest if wins[m] != "a53"]
+    if undecided_small or first_tpu is None:
+        what = undecided_small or evidence["too_close"]
+        return _inconclusive("C5", TOO_CLOSE, "architectures too close to call", len(what), 0,
+                             f"energy intervals overlap for {', '.join(what)}", evidence, devices, msg)
+    return _holds("C5", tpu + a53, evidence, msg, devices,
+                  Outcome.passed(statistic="crossover MACs", value=[bracket["a53_wins"]["macs"],
+                                                                      bracket["tpu_wins"]["macs"]],
+                                 limit=[cov["max_smallest_macs"], cov["min_largest_macs"]]))
 
 
-def evaluate(results: Run | dict, thresholds: dict, with_chart: bool = True) -> list[ClaimResult]:
-    """C1-C5, and C6 (the decision chart, which needs scikit-learn) unless ``with_chart`` is False."""
+# ----------------------------------------------------------------------------
+# C6: the decision chart
+# ----------------------------------------------------------------------------
+
+
+def c6(results: Run | dict, thresholds: dict) -> ClaimResult:
+    from edgecheck.judge.chart import build_chart
+
+    cfg = thresholds["C6"]
+    try:
+        chart = build_chart(results, "energy", cache_bytes=cache_bytes(thresholds))
+    except EdgecheckError as e:
+        return _not_testable("C6", "platforms with energy figures", 0, 2, str(e))
+    except ImportError:
+        return _not_testable("C6", "scikit-learn installed", False, True,
+                             "the decision chart's rules need scikit-learn (pip install 'edgecheck[report]')")
+    n = len(chart.winners)
+    if n < cfg["coverage"]["min_architectures"] or chart.loo_agreement is None:
+        return _not_testable("C6", "architectures on both platforms", n, cfg["coverage"]["min_architectures"],
+                             "leave-one-out rules need a sweep")
+    need = cfg["min_agreement"]
+    agree = chart.loo_agreement
+    evidence = {"agreement": agree, "misses": chart.loo_misses, "rules": chart.rules,
+                "too_close": [w.model for w in chart.winners if w.winner == "too close"]}
+    msg = (f"rules (depth <= 3) pick the {chart.metric} winner for {agree:.0%} of {n} architectures, each judged "
+           f"by rules fitted without it (required >= {need:.0%})"
+           + (f"; missed {', '.join(chart.loo_misses)}" if chart.loo_misses else ""))
+    if agree < need:
+        return _fails("C6", "the rules disagree with too many winners", evidence, msg, chart.devices,
+                      "leave-one-out agreement", agree, need)
+    status = REPRODUCED if chart.provenance == "measured" else SIMULATION
+    return ClaimResult("C6", TITLES["C6"], status, Outcome.passed(statistic="leave-one-out agreement", value=agree,
+                                                                   limit=need), chart.devices, evidence, msg)
+
+
+# ----------------------------------------------------------------------------
+# All of them
+# ----------------------------------------------------------------------------
+
+
+def evaluate(results: Run | dict, thresholds: dict, with_chart: bool = True, on_model_list: bool = False
+             ) -> list[ClaimResult]:
+    """C1-C6 over one run. The paper's claims are judged on the paper's kind of sweep (a grid); on a --model
+    list they are not-testable unless ``on_model_list`` (``--claims``) asks for them."""
     run = Run.coerce(results)
+    if run.sweep == "models" and not on_model_list:
+        return [_not_testable(cid, "sweep", "model list", "grid",
+                              "the paper's claims are judged on a grid sweep; pass --claims to judge them on "
+                              "--model files") for cid in TITLES]
     rs = rows(run)
-    dataset = run.dataset.get("name", "default")
-    out = [c1(rs, thresholds, dataset), c2(rs, thresholds), c3(rs, thresholds), c4(rs, thresholds),
-           c5(rs, thresholds)]
+    out = [c1(run, thresholds), c2(rs, thresholds), c3(rs, thresholds), c4(rs, thresholds), c5(rs, thresholds)]
     if with_chart:
         out.append(c6(run, thresholds))
     return out
 
 
-def c6(results: Run | dict, thresholds: dict) -> ClaimResult:
-    title = "The decision chart agrees with the measurements"
-    from edgecheck.judge.chart import build_chart
-
-    try:
-        chart = build_chart(results, "energy", cache_bytes=cache_bytes(thresholds))
-    except EdgecheckError as e:
-        return _skip("C6", title, str(e))
-    except ImportError:
-        return _skip("C6", title, "the decision chart's rules need scikit-learn (pip install 'edgecheck[report]')")
-    if chart.loo_agreement is None:
-        return _skip("C6", title, "fewer than 3 architectures measured on both platforms")
-    need = thresholds["C6"]["min_agreement"]
-    holds = chart.loo_agreement >= need
-    status = FAILED if not holds else REPRODUCED if chart.provenance == "measured" else SIMULATION
-    msg = (f"rules (depth <= 3) pick the {chart.metric} winner for {chart.loo_agreement:.0%} of "
-           f"{len(chart.winners)} architectures, each judged by rules fitted without it (required >= {need:.0%})"
-           + (f"; missed {', '.join(chart.loo_misses)}" if chart.loo_misses else ""))
-    return ClaimResult("C6", title, status, holds, chart.devices,
-                       {"agreement": chart.loo_agreement, "misses": chart.loo_misses, "rules": chart.rules}, msg)
-
-
 def table(claims: list[ClaimResult]) -> list[str]:
     lines = []
     for c in claims:
-        lines.append(f"{c.id}  {c.status:<20} {c.title}")
+        lines.append(f"{c.id}  {c.status:<23} {c.title}")
         if c.message:
             lines.append(f"    {c.message}")
+        if c.outcome.status == INCONCLUSIVE:
+            lines.append(f"    {c.outcome.summary}")
     return lines
+
+
+def _md(text: str) -> str:
+    """Text from results (dataset names, messages) made inert in Markdown: HTML escaped, table pipes kept."""
+    import html
+
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown(claims: list[ClaimResult]) -> str:
     out = ["| claim | status | devices | evidence |", "|---|---|---|---|"]
     for c in claims:
-        out.append(f"| {c.id} {c.title} | {c.status} | {', '.join(c.devices) or '-'} | {c.message} |")
+        evidence = c.message + (f" ({c.outcome.summary})" if c.outcome.status == INCONCLUSIVE else "")
+        out.append(f"| {c.id} {_md(c.title)} | {_md(c.status)} | {_md(', '.join(c.devices) or '-')} | "
+                   f"{_md(evidence)} |")
     return "\n".join(out) + "\n"
+
+

@@ -1,40 +1,69 @@
-"""Comparing a run with a saved baseline, soundly.
+"""Comparing a run with a saved baseline: catch real slowdowns, almost never cry wolf.
 
-Latency on a measured device is a regression only when the change is both
-significant (Mann-Whitney U on the raw per-round samples, p < 0.002, as asv
-does; where that p is unreachable with so few samples, non-overlapping 99 %
-confidence intervals of the median) and larger than a threshold (default 10 %).
-Unstable measurements (pyperf-like: CV above 10 % or a max 50 % off the median)
-are flagged, not called regressions. Twins give one deterministic value per
-model: those are compared exactly. Improvements are reported, never failed.
+A model's latency is compared on process-level figures: each run timed it in
+several fresh processes, and a process's median is one observation, so the
+variance between processes (page placement, allocation, frequency) is counted.
+The effect is the ratio run / baseline: its Hodges-Lehmann estimate and its
+Mann-Whitney confidence interval on the log process medians. Energy on a
+measured device is compared the same way over its windows.
+
+The promise is about the job's exit status. Every measured comparison of the
+run is one hypothesis "slower by more than the threshold"; Holm's step-down
+holds the chance that any of them is wrongly declared at ``alpha``. A
+regression is declared when the Holm-adjusted one-sided interval of the ratio
+lies entirely above 1 + threshold: a slowdown of exactly the threshold is
+caught only half the time, so the threshold sits below the slowdowns that
+matter (default 5 % for 10 %). A change whose interval straddles a threshold
+is "too close to call"; a figure too noisy to decide on (robust CV across
+processes over 10 %, throttling) is "unstable" in both directions alike. Both
+are inconclusive: counted and printed, never a failure.
+
+Measured models are matched by their sha256 (a changed file under the same
+name is a different model, not a slower one); simulated entries by their layer
+sizes and the twin constants' hash (training is not bit-identical across CPUs).
+Twins are deterministic and compared exactly. A model or device missing from
+the new run fails unless ``allow_missing``.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from statistics import NormalDist
 
 import numpy as np
 
 from edgecheck.errors import EdgecheckError
-from edgecheck.results import Run
-from edgecheck.stats import median_ci
-from edgecheck.textfmt import text_table
+from edgecheck.outcome import MISSING, NOT_TESTABLE, REGRESSION, TOO_CLOSE, UNSTABLE, Outcome
+from edgecheck.results import Entry, Run
+from edgecheck.stats import hodges_lehmann, holm, p_greater
+from edgecheck.textfmt import fmt_energy, fmt_time, text_table
 
-REGRESSION, IMPROVEMENT, UNCHANGED, UNSTABLE, NOT_SIGNIFICANT = (
-    "regression", "improvement", "unchanged", "unstable", "not significant")
+UNCHANGED, IMPROVEMENT = "unchanged", "improvement"
+TOO_CLOSE_LABEL, UNSTABLE_LABEL, MISSING_LABEL, NEW, DIFFERENT = ("too close to call", "unstable", "missing", "new",
+                                                                  "different model")
 
 
 @dataclass
 class Thresholds:
-    latency: float = 0.10  # relative
-    energy: float = 0.10  # relative
+    latency: float = 0.05  # relative: a regression is a ratio surely above 1.05
+    energy: float = 0.05  # relative
     accuracy: float = 0.01  # absolute (1 point of macro-F1 or accuracy)
-    alpha: float = 0.002  # Mann-Whitney U significance, as asv
+    alpha: float = 0.05  # family-wise: the chance that any measured comparison of a run is wrongly declared
     simulated_rel_tol: float = 1e-9
-    unstable_cv: float = 0.10
-    unstable_spread: float = 0.50
+    unstable_cv: float = 0.10  # robust CV across processes above which a figure is too noisy to decide on
     per_model: dict = field(default_factory=dict)  # {"4x2048": {"latency": 0.2}}
+
+    def __post_init__(self) -> None:
+        for name in ("latency", "energy", "accuracy", "simulated_rel_tol", "unstable_cv"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+                raise EdgecheckError(f"threshold {name}: must be a finite number >= 0, got {v!r}")
+        if not (isinstance(self.alpha, (int, float)) and 0 < self.alpha < 1):
+            raise EdgecheckError(f"threshold alpha: must be between 0 and 1, got {self.alpha!r}")
+        for model, over in self.per_model.items():
+            for metric, v in over.items():
+                if metric not in ("latency", "energy", "accuracy") or not isinstance(v, (int, float)) \
+                        or not math.isfinite(v) or v < 0:
+                    raise EdgecheckError(f"threshold {model}:{metric}: must be a finite number >= 0, got {v!r}")
 
     def for_model(self, model: str, metric: str) -> float:
         return float(self.per_model.get(model, {}).get(metric, getattr(self, metric)))
@@ -44,94 +73,62 @@ class Thresholds:
         """The baseline's saved thresholds, then ``specs`` (``config.threshold_spec``: (architecture, metric,
         value)) on top: one syntax for ``--compare-threshold`` and ``edgecheck compare --threshold``."""
         header = baseline.header if isinstance(baseline, Run) else baseline
-        t = cls(**{k: v for k, v in (header.get("thresholds") or {}).items() if k in cls.__dataclass_fields__})
+        saved = {k: v for k, v in (header.get("thresholds") or {}).items() if k in cls.__dataclass_fields__}
+        per_model = dict(saved.pop("per_model", {}) or {})
         for model, metric, value in specs:
             if model:
-                t.per_model.setdefault(model, {})[metric] = value
+                per_model.setdefault(model, {})[metric] = value
             else:
-                setattr(t, metric, value)
-        return t
-
-
-def mann_whitney_p(a: list[float], b: list[float]) -> float:
-    """Two-sided p of the Mann-Whitney U test (normal approximation with tie and continuity correction)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    n1, n2 = a.size, b.size
-    if n1 == 0 or n2 == 0:
-        return 1.0
-    allv = np.concatenate([a, b])
-    order = np.argsort(allv, kind="mergesort")
-    ranks = np.empty(allv.size)
-    ranks[order] = np.arange(1, allv.size + 1, dtype=float)
-    uniq, inv, counts = np.unique(allv, return_inverse=True, return_counts=True)
-    for i, c in enumerate(counts):
-        if c > 1:
-            ranks[inv == i] = ranks[inv == i].mean()
-    u1 = ranks[:n1].sum() - n1 * (n1 + 1) / 2
-    mu = n1 * n2 / 2
-    n = n1 + n2
-    tie = np.sum(counts**3 - counts)
-    sigma = math.sqrt(n1 * n2 / 12 * ((n + 1) - tie / (n * (n - 1)))) if n > 1 else 0.0
-    if sigma == 0:
-        return 1.0
-    z = (abs(u1 - mu) - 0.5) / sigma
-    return float(min(1.0, 2 * (1 - NormalDist().cdf(max(z, 0.0)))))
-
-
-def min_p_reachable(n1: int, n2: int) -> float:
-    """The smallest two-sided p any U test can give with these sample counts (complete separation)."""
-    return 2.0 / math.comb(n1 + n2, n1) if n1 and n2 else 1.0
-
-
-def significant(a: list[float], b: list[float], alpha: float) -> tuple[bool, str]:
-    if min_p_reachable(len(a), len(b)) < alpha:
-        p = mann_whitney_p(a, b)
-        return p < alpha, f"Mann-Whitney U p={p:.2g}"
-    lo_a, hi_a = median_ci(a, 0.99)
-    lo_b, hi_b = median_ci(b, 0.99)
-    apart = hi_a < lo_b or hi_b < lo_a
-    return apart, f"99% CIs {'do not overlap' if apart else 'overlap'} (too few samples for p<{alpha})"
-
-
-def unstable(stats: dict, th: Thresholds) -> str | None:
-    """pyperf-like stability check, made robust: a few outliers are the rank test's business,
-    a wide bulk of the distribution is not. Robust CV = IQR / (1.349 x median)."""
-    med = stats.get("median") or 0
-    robust_cv = stats.get("iqr", 0) / (1.349 * med) if med > 0 else 0.0
-    if robust_cv > th.unstable_cv:
-        return f"robust CV {robust_cv:.0%} > {th.unstable_cv:.0%}"
-    if stats.get("spread_min", 0) > th.unstable_spread:
-        return f"min {stats['spread_min']:.0%} below the median"
-    return None
+                saved[metric] = value
+        return cls(**saved, per_model=per_model)
 
 
 @dataclass
-class Row:
+class Comparison:
+    """One figure of one (model, device): baseline, now, their ratio with its interval, and the outcome."""
+
     model: str
     device: str
     metric: str
     baseline: float | None
     now: float | None
-    change: float | None  # relative for latency/energy/bytes, absolute for accuracy
-    verdict: str
+    ratio: float | None  # now / baseline (latency, energy, bytes); the difference for accuracy
+    ci: tuple[float, float] | None  # 95 % interval of the ratio
+    outcome: Outcome
+    verdict: str  # regression, improvement, unchanged, too close to call, unstable, missing, new, different model
     detail: str = ""
+    p_slower: float | None = None  # one-sided p of "slower than the threshold", before Holm
+    p_faster: float | None = None
+
+    @property
+    def change(self) -> float | None:
+        """Relative change (ratio - 1), or the absolute difference for accuracy: the older field name."""
+        if self.ratio is None:
+            return None
+        return self.ratio if self.metric in ACCURACY_METRICS else self.ratio - 1
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["outcome"] = self.outcome.to_json()
+        d["change"] = self.change
+        return d
 
 
-def fingerprint_differences(baseline: dict, run: dict) -> list[str]:
+ACCURACY_METRICS = ("int8_macro_f1", "on_device_macro_f1", "agreement_with_build")
+
+
+def fingerprint_differences(baseline: Run, run: Run) -> list[str]:
     """What makes the two runs incomparable: dataset, features, device runtimes, twin constants."""
     diffs = []
-    ba, ra = baseline.get("artifacts") or {}, run.get("artifacts") or {}
+    ba, ra = baseline.artifacts, run.artifacts
     for key, label in ((("dataset", "sha256"), "dataset"), (("features", "key"), "spectrogram/features config"),
                        (("grid", "architectures"), "grid")):
         bv = (ba.get(key[0]) or {}).get(key[1])
         rv = (ra.get(key[0]) or {}).get(key[1])
         if bv != rv:
             diffs.append(f"{label} differs: baseline {bv!r}, run {rv!r}")
-    bdev = {d["name"]: d for d in (baseline.get("run") or {}).get("devices", [])}
-    for d in (run.get("run") or {}).get("devices", []):
+    bdev = {d["name"]: d for d in baseline.devices}
+    for d in run.devices:
         b = bdev.get(d["name"])
         if b is None:
             continue
@@ -144,148 +141,273 @@ def fingerprint_differences(baseline: dict, run: dict) -> list[str]:
     return diffs
 
 
-def _index(data: dict) -> dict[tuple[str, str], dict]:
-    return {(e["model"]["name"], e["device"]["name"]): e for e in data.get("entries", []) if e.get("status") == "ok"}
+def identity(e: Entry) -> tuple:
+    """What an entry is matched on: measured by device and the model file's sha256; simulated by the twin's
+    configuration (its key holds the constants' hash) and the layer sizes."""
+    if e.kind == "simulated":
+        return ("simulated", e.device.key, tuple(e.model.size.get("layer_sizes") or ()), e.model.name)
+    return ("measured", e.device.name, e.model.sha256)
 
 
-def _rel(now: float, base: float) -> float:
-    return now / base - 1 if base else math.inf
+def _log_units(e: Entry, metric: str) -> tuple[np.ndarray, str]:
+    """The log observations a figure is compared on: process medians (latency) or windows (energy)."""
+    if metric == "latency":
+        procs = [p["median"] for p in (e.latency.extra.get("processes") or [])]
+        if procs:
+            return np.log(procs), "process medians"
+        return np.log([e.latency.median]), "one process (a baseline without process-level data)"
+    windows = [w["energy_j"] / w["invokes"] for w in (e.energy.windows or []) if w.get("energy_j") and w.get("invokes")]
+    if windows:
+        return np.log(windows), "windows"
+    return np.log([e.energy.total_j]), "one figure"
 
 
-def compare(baseline: Run | dict, run: Run | dict, th: Thresholds | None = None, force: bool = False) -> list[Row]:
+def _valid(e: Entry, metric: str) -> str | None:
+    """Why ``e`` has no usable figure for ``metric`` (a failure of that entry), or None."""
+    if metric == "latency":
+        if e.latency is None:
+            return "no latency"
+        bad = [s for s in e.latency.samples if not (isinstance(s, (int, float)) and math.isfinite(s) and s > 0)]
+        if bad or not (math.isfinite(e.latency.median) and e.latency.median > 0):
+            return f"{len(bad) or 1} NaN or non-positive samples"
+        return None
+    v = e.energy.total_j if e.energy else None
+    if v is None:
+        return "no energy figure"
+    if not (math.isfinite(v) and v > 0):
+        return f"energy per inference {v!r} is not a positive number"
+    return None
+
+
+def compare(baseline: Run | dict, run: Run | dict, th: Thresholds | None = None, force: bool = False,
+            allow_missing: bool = False) -> list[Comparison]:
+    baseline, run = Run.coerce(baseline), Run.coerce(run)
     th = th or Thresholds.from_baseline(baseline)
-    baseline, run = Run.coerce(baseline).to_json(), Run.coerce(run).to_json()
     diffs = fingerprint_differences(baseline, run)
     if diffs and not force:
         raise EdgecheckError("baseline refused (use --force to compare anyway): " + "; ".join(diffs))
-    b_idx, r_idx = _index(baseline), _index(run)
-    rows: list[Row] = []
-    for key in sorted(set(b_idx) | set(r_idx)):
-        model, device = key
+    b_idx = {identity(e): e for e in baseline.ok_entries()}
+    r_idx = {identity(e): e for e in run.ok_entries()}
+    r_by_name = {(e.device.name, e.model.name): e for e in run.ok_entries()}
+    b_names = {(e.device.name, e.model.name) for e in baseline.ok_entries() if e.kind == "measured"}
+    rows: list[Comparison] = []
+    pending: list[tuple[Comparison, Entry, Entry, str, float]] = []  # measured rows decided together (Holm)
+    for key in sorted(set(b_idx) | set(r_idx), key=str):
         b, r = b_idx.get(key), r_idx.get(key)
-        if b is None or r is None:
-            rows.append(Row(model, device, "presence", None, None, None, "new" if b is None else "missing"))
+        if b is None:
+            if r.kind == "measured" and (r.device.name, r.model.name) in b_names:
+                continue  # the same name with another file: reported once, as a different model
+            rows.append(Comparison(r.model.name, r.device.name, "presence", None, None, None, None,
+                                   Outcome.passed("new in this run"), NEW))
             continue
-        rows += _latency(model, device, b, r, th)
-        rows += _energy(model, device, b, r, th)
-        rows += _accuracy(model, device, b, r, th)
-        rows += _compiler(model, device, b, r)
+        if r is None:
+            rows.append(_missing(b, r_by_name, allow_missing))
+            continue
+        for metric in ("latency", "energy"):
+            row = _figure(b, r, metric, th)
+            if row is None:
+                continue
+            if isinstance(row, tuple):
+                pending.append(row)
+            else:
+                rows.append(row)
+        rows += _accuracy(b, r, th) + _compiler(b, r)
+    rows += _decide(pending, th)
     return rows
 
 
-def _latency(model: str, device: str, b: dict, r: dict, th: Thresholds) -> list[Row]:
-    bl, rl = b.get("latency"), r.get("latency")
-    if not bl or not rl:
+def _missing(b: Entry, r_by_name: dict, allow_missing: bool) -> Comparison:
+    other = r_by_name.get((b.device.name, b.model.name))
+    if other is not None and b.kind == "measured":  # the same name, another file
+        return Comparison(b.model.name, b.device.name, "model", None, None, None, None,
+                          Outcome.inconclusive(NOT_TESTABLE, "model sha256", other.model.sha256[:12],
+                                               b.model.sha256[:12], "a different model under the same name: not "
+                                                                    "compared; save a new baseline"), DIFFERENT)
+    if allow_missing:
+        return Comparison(b.model.name, b.device.name, "presence", None, None, None, None,
+                          Outcome.inconclusive(NOT_TESTABLE, "entries in this run", 0, 1,
+                                               "missing from this run (--allow-missing)"), MISSING_LABEL)
+    return Comparison(b.model.name, b.device.name, "presence", None, None, None, None,
+                      Outcome.failed(MISSING, f"in the baseline but not measured in this run ({b.device.key})"),
+                      MISSING_LABEL)
+
+
+def _figure(b: Entry, r: Entry, metric: str, th: Thresholds):
+    """A simulated figure decided now (exactly), or a measured one to decide with the others (Holm)."""
+    if (metric == "latency" and (b.latency is None or r.latency is None)) or \
+            (metric == "energy" and (b.energy is None or r.energy is None or b.energy.total_j is None)):
+        return None
+    name, device = r.model.name, r.device.name
+    why = _valid(r, metric)
+    if why:
+        return Comparison(name, device, metric, None, None, None, None,
+                          Outcome.failed(MISSING, f"this run's {metric} is unusable: {why}"), MISSING_LABEL)
+    bv = b.latency.median if metric == "latency" else b.energy.total_j
+    rv = r.latency.median if metric == "latency" else r.energy.total_j
+    if r.kind == "simulated" or b.kind == "simulated":
+        ratio = rv / bv
+        same = math.isclose(bv, rv, rel_tol=th.simulated_rel_tol, abs_tol=0.0)
+        if same:
+            return Comparison(name, device, metric, bv, rv, ratio, (ratio, ratio), Outcome.passed("simulated: exact"),
+                              UNCHANGED, "simulated: exact comparison")
+        if rv > bv:
+            return Comparison(name, device, metric, bv, rv, ratio, (ratio, ratio),
+                              Outcome.failed(REGRESSION, "simulated: exact comparison", "ratio", ratio, 1.0),
+                              REGRESSION, "simulated: exact comparison")
+        return Comparison(name, device, metric, bv, rv, ratio, (ratio, ratio), Outcome.passed("simulated: exact"),
+                          IMPROVEMENT, "simulated: exact comparison")
+    limit = th.for_model(name, metric)
+    return (Comparison(name, device, metric, bv, rv, rv / bv, None, Outcome.passed(), UNCHANGED), b, r, metric, limit)
+
+
+def _noise(e: Entry, metric: str, th: Thresholds) -> str | None:
+    if metric != "latency":
+        return None
+    lat = e.latency
+    if lat.extra.get("unstable"):
+        return lat.extra["unstable"]
+    cv = lat.extra.get("process_cv")
+    if cv is not None and cv > th.unstable_cv:
+        return f"robust CV across processes {cv:.0%} > {th.unstable_cv:.0%}"
+    return None
+
+
+def _decide(pending: list, th: Thresholds) -> list[Comparison]:
+    """Decide every measured comparison of the run together: Holm over the run's regressions (and, as a
+    separate family, its improvements), each tested against its threshold on log process-level figures."""
+    if not pending:
         return []
-    bm, rm = bl["stats"]["median"], rl["stats"]["median"]
-    if bl.get("simulated") or rl.get("simulated"):
-        same = math.isclose(bm, rm, rel_tol=th.simulated_rel_tol, abs_tol=0.0)
-        verdict = UNCHANGED if same else (REGRESSION if rm > bm else IMPROVEMENT)
-        return [Row(model, device, "latency", bm, rm, _rel(rm, bm), verdict, "simulated: exact comparison")]
-    limit = th.for_model(model, "latency")
-    change = _rel(rm, bm)
-    sig, how = significant(bl["samples"], rl["samples"], th.alpha)
-    noisy = unstable(bl["stats"], th) or unstable(rl["stats"], th)
-    if sig and change > limit:
-        verdict = UNSTABLE if noisy else REGRESSION
-    elif sig and change < -limit:
-        verdict = IMPROVEMENT
-    elif abs(change) > limit:
-        verdict = NOT_SIGNIFICANT
-    else:
-        verdict = UNSTABLE if noisy and abs(change) > limit else UNCHANGED
-    detail = f"{how}; threshold {limit:.0%}" + (f"; unstable: {noisy}" if noisy else "")
-    return [Row(model, device, "latency", bm, rm, change, verdict, detail)]
+    stats = []
+    for row, b, r, metric, limit in pending:
+        a_log, a_unit = _log_units(b, metric)
+        b_log, b_unit = _log_units(r, metric)
+        shift = math.log1p(limit)
+        est, lo, hi = hodges_lehmann(a_log, b_log, 0.95)
+        p_slow, p_fast = p_greater(a_log, b_log, shift), p_greater(b_log, a_log, shift)
+        weak = "" if a_log.size > 1 else "; weaker test: the baseline has one process, so its between-process " \
+                                          "variance is not known and only this run's is counted"
+        stats.append((row, b, r, metric, limit, est, lo, hi, p_slow, p_fast, a_log.size, b_log.size, weak, b_unit))
+    slower = holm([s[8] for s in stats], th.alpha)
+    faster = holm([s[9] for s in stats], th.alpha)
+    out = []
+    for (row, b, r, metric, limit, est, lo, hi, p_slow, p_fast, n_b, n_r, weak, unit), is_slow, is_fast in zip(
+            stats, slower, faster):
+        row.ratio, row.ci = math.exp(est), (math.exp(lo), math.exp(hi))
+        row.p_slower, row.p_faster = p_slow, p_fast
+        noisy = _noise(b, metric, th) or _noise(r, metric, th)
+        how = (f"ratio {row.ratio:.3f} (95 % CI {row.ci[0]:.3f}-{row.ci[1]:.3f}) from {n_b} vs {n_r} {unit}; "
+               f"threshold {limit:.0%}; Holm over the run's measured comparisons at alpha {th.alpha:g}{weak}")
+        row.detail = how
+        if noisy and (is_slow or is_fast or not (1 / (1 + limit) <= row.ci[0] and row.ci[1] <= 1 + limit)):
+            row.verdict = UNSTABLE_LABEL
+            row.outcome = Outcome.inconclusive(UNSTABLE, f"{metric} ratio 95 % CI", list(row.ci), 1 + limit, noisy)
+        elif is_slow:
+            row.verdict = REGRESSION
+            row.outcome = Outcome.failed(REGRESSION, how, f"{metric} ratio 95 % CI", list(row.ci), 1 + limit)
+        elif is_fast:
+            row.verdict = IMPROVEMENT
+            row.outcome = Outcome.passed(how, f"{metric} ratio 95 % CI", list(row.ci), 1 / (1 + limit))
+        elif 1 / (1 + limit) <= row.ci[0] and row.ci[1] <= 1 + limit:
+            row.verdict = UNCHANGED
+            row.outcome = Outcome.passed(how, f"{metric} ratio 95 % CI", list(row.ci), 1 + limit)
+        else:
+            row.verdict = TOO_CLOSE_LABEL
+            row.outcome = Outcome.inconclusive(TOO_CLOSE, f"{metric} ratio 95 % CI", list(row.ci), 1 + limit,
+                                               "the interval reaches past the threshold; more processes "
+                                               "(--processes) narrow it")
+        out.append(row)
+    return out
 
 
-def _energy(model: str, device: str, b: dict, r: dict, th: Thresholds) -> list[Row]:
-    be, re_ = b.get("energy"), r.get("energy")
-    if not be or not re_ or be.get("total_j") is None or re_.get("total_j") is None:
-        return []
-    bv, rv = be["total_j"], re_["total_j"]
-    if be["provenance"].startswith("simulated") or re_["provenance"].startswith("simulated"):
-        same = math.isclose(bv, rv, rel_tol=th.simulated_rel_tol)
-        return [Row(model, device, "energy", bv, rv, _rel(rv, bv),
-                    UNCHANGED if same else (REGRESSION if rv > bv else IMPROVEMENT), "simulated: exact comparison")]
-    limit = th.for_model(model, "energy")
-    change = _rel(rv, bv)
-    def fmt(e: dict) -> str:
-        lo_hi = e.get("spread_j")
-        return f"{lo_hi[0] * 1e6:.3g}-{lo_hi[1] * 1e6:.3g} uJ" if lo_hi else "?"
-
-    spread = f"spread of windows: baseline {fmt(be)}, run {fmt(re_)}"
-    verdict = REGRESSION if change > limit else IMPROVEMENT if change < -limit else UNCHANGED
-    return [Row(model, device, "energy", bv, rv, change, verdict, f"medians of windows; threshold {limit:.0%}; {spread}")]
-
-
-def _accuracy(model: str, device: str, b: dict, r: dict, th: Thresholds) -> list[Row]:
+def _accuracy(b: Entry, r: Entry, th: Thresholds) -> list[Comparison]:
     rows = []
-    limit = th.for_model(model, "accuracy")
-    pairs = [("int8_macro_f1", (b["model"].get("metrics") or {}).get("int8", {}).get("macro_f1"),
-              (r["model"].get("metrics") or {}).get("int8", {}).get("macro_f1")),
-             ("on_device_macro_f1", (b.get("on_device") or {}).get("macro_f1"), (r.get("on_device") or {}).get("macro_f1")),
-             ("agreement_with_build", (b.get("on_device") or {}).get("agreement_with_build"),
-              (r.get("on_device") or {}).get("agreement_with_build"))]
+    limit = th.for_model(r.model.name, "accuracy")
+    bo, ro = b.on_device, r.on_device
+    pairs = [("int8_macro_f1", b.model.metric("int8", "macro_f1"), r.model.metric("int8", "macro_f1")),
+             ("on_device_macro_f1", bo.macro_f1 if bo else None, ro.macro_f1 if ro else None),
+             ("agreement_with_build", bo.agreement_with_build if bo else None,
+              ro.agreement_with_build if ro else None)]
     for metric, bv, rv in pairs:
         if bv is None or rv is None:
             continue
         d = rv - bv
-        verdict = REGRESSION if d < -limit else IMPROVEMENT if d > limit else UNCHANGED
-        rows.append(Row(model, device, metric, bv, rv, d, verdict, f"absolute threshold {limit:.3f}"))
+        detail = f"absolute threshold {limit:.3f}"
+        if d < -limit:
+            o, verdict = Outcome.failed(REGRESSION, detail, metric + " change", d, -limit), REGRESSION
+        else:
+            o, verdict = Outcome.passed(detail), IMPROVEMENT if d > limit else UNCHANGED
+        rows.append(Comparison(r.model.name, r.device.name, metric, bv, rv, d, (d, d), o, verdict, detail))
     return rows
 
 
-def _compiler(model: str, device: str, b: dict, r: dict) -> list[Row]:
-    bc = ((b["model"].get("compiler") or {}).get("models") or [None])[0]
-    rc = ((r["model"].get("compiler") or {}).get("models") or [None])[0]
-    if not bc or not rc or device not in ("tpu", "tpu-sim"):
+def _compiler(b: Entry, r: Entry) -> list[Comparison]:
+    bc = ((b.model.compiler or {}).get("models") or [None])[0]
+    rc = ((r.model.compiler or {}).get("models") or [None])[0]
+    if not bc or not rc or r.device.name not in ("tpu", "tpu-sim"):
         return []
+    name, device = r.model.name, r.device.name
     rows = []
     new_off = sorted(set(rc.get("unmapped_operators") or []) - set(bc.get("unmapped_operators") or []))
-    rows.append(Row(model, device, "operators_off_tpu", len(bc.get("unmapped_operators") or []),
-                    len(rc.get("unmapped_operators") or []), None, REGRESSION if new_off else UNCHANGED,
-                    f"new on the CPU: {', '.join(new_off)}" if new_off else ""))
+    nb, nr = len(bc.get("unmapped_operators") or []), len(rc.get("unmapped_operators") or [])
+    detail = f"new on the CPU: {', '.join(new_off)}" if new_off else ""
+    rows.append(Comparison(name, device, "operators_off_tpu", nb, nr, None, None,
+                           Outcome.failed(REGRESSION, detail) if new_off else Outcome.passed(),
+                           REGRESSION if new_off else UNCHANGED, detail))
     for metric in ("subgraphs", "off_chip_streamed_bytes"):
         bv, rv = bc.get(metric), rc.get(metric)
         if bv is None or rv is None:
             continue
-        verdict = REGRESSION if rv > bv else IMPROVEMENT if rv < bv else UNCHANGED
-        rows.append(Row(model, device, metric, bv, rv, _rel(rv, bv) if bv else None, verdict))
+        ratio = rv / bv if bv else None
+        if rv > bv:
+            o, verdict = Outcome.failed(REGRESSION, f"{metric} rose from {bv} to {rv}"), REGRESSION
+        else:
+            o, verdict = Outcome.passed(), IMPROVEMENT if rv < bv else UNCHANGED
+        rows.append(Comparison(name, device, metric, bv, rv, ratio, None, o, verdict))
     return rows
 
 
-def has_regression(rows: list[Row]) -> bool:
-    return any(r.verdict == REGRESSION for r in rows)
+def has_regression(rows: list[Comparison]) -> bool:
+    """True when the comparison fails the job: a regression or something missing."""
+    return any(r.outcome.status == "fail" for r in rows)
 
 
 def _fmt(metric: str, v: float | None) -> str:
     if v is None:
         return "-"
     if metric == "latency":
-        return f"{v * 1e6:.2f} us"
+        return fmt_time(v)
     if metric == "energy":
-        return f"{v * 1e6:.2f} uJ"
+        return fmt_energy(v)
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
 
 
-def table(rows: list[Row], only_changes: bool = False) -> list[str]:
-    head = ("architecture", "device", "metric", "baseline", "now", "change", "verdict")
+def _ratio_text(r: Comparison) -> str:
+    if r.ratio is None:
+        return "-"
+    if r.metric in ACCURACY_METRICS:
+        return f"{r.ratio:+.4f}"
+    if r.ci and r.ci[0] != r.ci[1]:
+        return f"x{r.ratio:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}]"
+    return f"x{r.ratio:.3f}"
+
+
+def table(rows: list[Comparison], only_changes: bool = False) -> list[str]:
+    head = ("architecture", "device", "metric", "baseline", "now", "ratio [95 % CI]", "verdict")
     body = []
     for r in rows:
         if only_changes and r.verdict == UNCHANGED:
             continue
-        ch = "-" if r.change is None else (f"{r.change:+.1%}" if r.metric in ("latency", "energy", "off_chip_streamed_bytes", "subgraphs")
-                                           else f"{r.change:+.4f}")
-        body.append((r.model, r.device, r.metric, _fmt(r.metric, r.baseline), _fmt(r.metric, r.now), ch,
-                     r.verdict + (f" ({r.detail})" if r.verdict != UNCHANGED and r.detail else "")))
+        why = r.outcome.summary if r.outcome.status == "inconclusive" else r.detail
+        body.append((r.model, r.device, r.metric, _fmt(r.metric, r.baseline), _fmt(r.metric, r.now), _ratio_text(r),
+                     r.verdict + (f" ({why})" if r.verdict != UNCHANGED and why else "")))
     if not body:
         return ["(no differences)" if only_changes else "(nothing to compare)"]
     return text_table(head, body, pad_last=False)
 
 
-def summary(rows: list[Row]) -> dict:
+def summary(rows: list[Comparison]) -> dict:
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.verdict] = counts.get(r.verdict, 0) + 1

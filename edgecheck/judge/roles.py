@@ -17,3 +17,31 @@ def role_rows(rows: list[Row], names: tuple[str, ...]) -> tuple[str | None, list
         if sel:
             return n, sorted(sel, key=lambda r: (r.macs, r.model))
     return None, []
+
+
+def interval(r: Row, attr: str) -> tuple[float, float]:
+    """(low, high) of a row's latency or energy: its interval where it has one (measured: across processes or
+    windows; simulated: the twin's band), else the value itself (exact)."""
+    v = getattr(r, attr)
+    ci = r.latency_ci if attr == "latency_s" else r.energy_ci if attr == "energy_j" else None
+    if ci is None:
+        return v, v
+    return min(ci[0], v), max(ci[1], v)
+
+
+TOO_CLOSE_TO_CALL = "too close"
+
+
+def winner(candidates: dict[str, Row], attr: str) -> str:
+    """The device whose figure is lowest beyond doubt: its interval lies below every other's. With exact
+    figures the lowest wins; when the intervals of the lowest two overlap it is too close to call."""
+    ranked = sorted(candidates, key=lambda d: getattr(candidates[d], attr))
+    best = ranked[0]
+    if len(ranked) == 1:
+        return best
+    lo_hi = {d: interval(candidates[d], attr) for d in ranked}
+    if all(lo_hi[best][1] < lo_hi[d][0] for d in ranked[1:]):
+        return best
+    if all(lo_hi[d][0] == lo_hi[d][1] for d in ranked):
+        return best  # exact figures: equal values go to the first-ranked
+    return TOO_CLOSE_TO_CALL

@@ -149,6 +149,11 @@ class LocalDevice(Device):
             return LocalRunner.open(model.edgetpu_tflite, 1, pkg, delegates=[delegate])
         return LocalRunner.open(model.tflite, self.threads, self.metadata["_package"])
 
+    def transport(self):
+        from edgecheck.measure.transport import LocalTransport
+
+        return LocalTransport()
+
     def measure(self, model: ModelEntry, ctx: MeasureContext) -> Entry:
         from edgecheck.measure.local import measure_local
 
@@ -179,6 +184,9 @@ class RemoteDevice(Device):
     @property
     def label(self) -> str:
         return f"{self.name}@{self.remote.replace('ssh://', '')}"
+
+    def transport(self):
+        return self.target.transport()
 
     def measure(self, model: ModelEntry, ctx: MeasureContext) -> Entry:
         from edgecheck.measure.remote import measure_remote

@@ -7,7 +7,6 @@ are the raw samples kept in the results.
 """
 from __future__ import annotations
 
-import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgecheck.artifacts import ModelEntry
-from edgecheck.environment import cpufreq
 from edgecheck.interpreter import InterpreterPackage, make_interpreter, predict, quantize_input
 from edgecheck.measure.timing import iterations_for, seconds_per_invoke
-from edgecheck.metrics import agreement, scores
-from edgecheck.results import Entry, Latency, OnDevice
+from edgecheck.results import Entry
 
 if TYPE_CHECKING:
     from edgecheck.measure.devices import LocalDevice
@@ -62,53 +59,42 @@ class LocalRunner:
         return predict(self.interp, X).argmax(axis=1)
 
 
-def peak_rss_bytes() -> int:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+def in_process_timing(runner: LocalRunner, ctx: MeasureContext) -> dict | None:
+    """pytest-benchmark's own view: rounds timed in this (long-lived) process by pytest-benchmark's runner and
+    timer, each round a loop that calls the bound ``invoke`` with no argument unpacking. Kept beside the
+    process-level figures; the verdicts use those."""
+    if ctx.timer is None:
+        return None
+    t = ctx.timing
+    n = iterations_for(seconds_per_invoke(runner.invoke, t.calibration_seconds), t.round_seconds)
+    invoke, loop = runner.invoke, range(n)
 
+    def one_round() -> None:
+        for _ in loop:
+            invoke()
 
-def accuracy_on(runner: LocalRunner, model: ModelEntry) -> OnDevice:
-    """The model's accuracy as this device computes it on the run's test windows, and its agreement
-    with the build's own int8 predictions."""
-    ts = model.test_set
-    pred = runner.predict(ts.features)
-    out = OnDevice(**scores(ts.labels, pred, ts.n_classes or int(ts.labels.max()) + 1), windows=int(ts.labels.size))
-    if model.build_predictions is not None:
-        out.agreement_with_build = agreement(pred, model.build_predictions[: ts.labels.size])
-    return out
+    samples = ctx.timer(one_round, rounds=t.in_process_rounds, invokes_per_call=n, warmup_rounds=1)
+    if not samples:
+        return None  # --benchmark-disable: ran once, nothing timed
+    return {"samples": samples, "iterations_per_round": n, "timer": "pytest-benchmark (in the pytest process)"}
 
 
 def measure_local(device: LocalDevice, model: ModelEntry, ctx: MeasureContext) -> Entry:
-    """Time ``model`` with pytest-benchmark, then the recorder's steps (accuracy, energy) on the same runner."""
-    freq_before = cpufreq().get("frequency_mhz")
-    runner = device.open(model)
-    has_test_set = model.test_set is not None and model.origin == "built"
-    if has_test_set:
-        runner.set_input(model.test_set.features[0])
-    else:
-        runner.set_zero_input()
-    runner.first_invoke()
-    t = ctx.timing
-    iterations = iterations_for(seconds_per_invoke(runner.invoke, t.calibration_seconds), t.round_seconds)
-    samples = ctx.timer(runner.invoke, rounds=t.rounds, iterations=iterations, warmup_rounds=t.warmup_rounds)
-    latency = None
-    if samples:  # None under --benchmark-disable: ran once, nothing timed
-        latency = Latency.from_samples(samples, statistic="seconds per invoke, one sample per round",
-                                       iterations_per_round=iterations, warmup_rounds=t.warmup_rounds,
-                                       timer="time.perf_counter (pytest-benchmark)")
-    entry = device.new_entry(model, load_seconds=runner.load_seconds, first_invoke_seconds=runner.first_invoke_seconds,
-                             input="first test window" if has_test_set else "zeros (no test data for this model)",
-                             latency=latency)
-    if has_test_set:
-        entry.on_device = accuracy_on(runner, model)
-    if ctx.energy is not None:
-        entry.energy = ctx.energy_step(runner, device, latency)
-    freq_after = cpufreq().get("frequency_mhz")
-    entry.frequency_mhz = {"before": freq_before, "after": freq_after}
-    if freq_before and freq_after and freq_after < 0.95 * freq_before:
-        import warnings
+    """The worker's process-level timing, then in this process pytest-benchmark's rounds and the energy step."""
+    from edgecheck.measure import sweep
 
-        warnings.warn(f"{device.name}: CPU frequency dropped from {freq_before:g} to {freq_after:g} MHz while "
-                      f"measuring {model.name} (thermal throttling?)", stacklevel=2)
-    entry.peak_rss_bytes = peak_rss_bytes()
+    entry = sweep.entry(device, model, ctx)
+    needs_runner = ctx.timer is not None or ctx.energy is not None
+    if needs_runner:
+        runner = device.open(model)
+        if model.test_set is not None and model.origin == "built":
+            runner.set_input(model.test_set.features[0])
+        else:
+            runner.set_zero_input()
+        runner.first_invoke()
+        inproc = in_process_timing(runner, ctx)
+        if inproc:
+            entry.latency.extra["in_process"] = inproc
+        if ctx.energy is not None:
+            entry.energy = ctx.energy_step(runner, device, entry.latency)
     return entry

@@ -9,6 +9,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from edgecheck.artifacts import ModelEntry
 from edgecheck.config import DEFAULTS
@@ -18,10 +19,16 @@ from edgecheck.results import Energy, Entry, Latency, ResultsFile
 
 @dataclass(frozen=True)
 class TimingOptions:
-    rounds: int = DEFAULTS.rounds
+    processes: int = DEFAULTS.processes
+    rounds: int = DEFAULTS.rounds  # per process
     warmup_rounds: int = DEFAULTS.warmup_rounds
     round_seconds: float = DEFAULTS.round_seconds
     calibration_seconds: float = DEFAULTS.calibration_seconds
+    max_extra_processes: int = DEFAULTS.max_extra_processes
+    target_ci: float = DEFAULTS.target_ci
+    adaptive_budget: float = DEFAULTS.adaptive_budget
+    in_process_rounds: int = DEFAULTS.in_process_rounds
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,13 +50,64 @@ class MeasureContext:
     timing: TimingOptions
     energy: EnergyOptions | None = None
     timer: Timer | None = None  # pytest-benchmark's timing of a local invoke
+    timer_name: str = "time.perf_counter"  # the clock the worker times with (pytest-benchmark's --benchmark-timer)
     idle: dict = field(default_factory=dict)  # device key -> idle measurement, taken before its first model
-    clients: dict = field(default_factory=dict)  # device key -> remote WorkerClient: files go to a board once
+    plan: dict = field(default_factory=dict)  # device key -> the models this session measures on it
+    sweeps: dict = field(default_factory=dict)  # device key -> SweepResult, one worker job per device
+    transports: dict = field(default_factory=dict)  # device key -> LocalTransport or SshTransport
+    progress: Callable[[str], None] | None = None
+    idle_timeout_s: float = DEFAULTS.worker_timeout_seconds
+    sysfs_root: str | None = None  # tests: a fake /sys for the worker's throttling checks
+    workdir: Path | None = None  # the session's scratch folder (test windows written for the worker)
 
     def energy_step(self, runner, device: Device, latency: Latency | None) -> Energy:
         from edgecheck.measure.energy import measure_energy
 
         return measure_energy(runner, device, latency, self.energy, self.idle)
+
+    def sweep(self, device: Device, model: ModelEntry):
+        """The worker's sweep of every planned model of ``device``, run once, when its first model is measured."""
+        from edgecheck.measure import sweep as sw
+
+        if device.key not in self.sweeps:
+            models = self.plan.get(device.key) or [model]
+            if model.key not in {m.key for m in models}:
+                models = [*models, model]
+            transport = self.transports.setdefault(device.key, device.transport())
+            files = {m.name: [device.model_file(m), self._inputs(m)] for m in models}
+            t = self.timing
+            if self.progress:
+                self.progress(f"edgecheck: {device.label}: timing {len(models)} models in {t.processes} fresh "
+                              f"processes of {t.rounds} rounds each (adaptively up to {t.max_extra_processes} more)")
+            result = sw.run(transport, sw.job(device, [{"name": m.name} for m in models], t, self.timer_name),
+                            files, idle_timeout_s=self.idle_timeout_s, sysfs_root=self.sysfs_root)
+            if self.progress:
+                self.progress(f"edgecheck: {device.label}: {result.processes} processes in {result.seconds:.1f} s")
+            self.sweeps[device.key] = result
+        return self.sweeps[device.key]
+
+    def _inputs(self, model: ModelEntry) -> Path | None:
+        """The model's test windows as a small .npz the worker reads (built models only)."""
+        if model.test_set is None or model.origin != "built":
+            return None
+        import tempfile
+
+        import numpy as np
+
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="edgecheck-session-"))
+        path = self.workdir / f"test-windows-{id(model.test_set):x}.npz"
+        if not path.exists():
+            np.savez(path, F_test=model.test_set.features)
+        return path
+
+    def close(self) -> None:
+        for t in self.transports.values():
+            t.close()
+        if self.workdir is not None:
+            import shutil
+
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @dataclass

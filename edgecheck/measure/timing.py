@@ -26,18 +26,3 @@ def iterations_for(seconds_per_call: float, round_seconds: float) -> int:
         return 1
     return max(1, int(math.ceil(round_seconds / seconds_per_call)))
 
-
-def plain_timer(fn, rounds: int, iterations: int, warmup_rounds: int) -> list[float]:
-    """Seconds per call of each of ``rounds`` rounds of ``iterations`` back-to-back calls of the bound ``fn``
-    (time.perf_counter, as pytest-benchmark's default timer): for measuring outside a pytest session."""
-    loop = range(iterations)
-    for _ in range(warmup_rounds):
-        for _ in loop:
-            fn()
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in loop:
-            fn()
-        samples.append((time.perf_counter() - start) / iterations)
-    return samples

@@ -1,24 +1,45 @@
-"""The measurement worker: times models in its own process, on this machine or on a board.
+"""The measurement worker: times models in fresh processes, on this machine or on a board.
 
 Standalone on purpose: it runs under Python 3.7 and newer with only numpy and an
 interpreter package (ai_edge_litert, tflite_runtime or Google's pycoral), so a
 Coral Dev Board on Mendel Linux (Python 3.7, tflite_runtime 2.5) can run it. It
-reads one JSON job on stdin and writes one JSON line per model as soon as that
-model is done, so a crash loses only the model being measured:
+imports edgecheck nothing, so it carries its own few lines of timing code. Do
+not use syntax newer than Python 3.7 here.
 
-    {"device": "tpu"|"a53"|"cpu", "threads": 1, "tpu_device": null,
-     "rounds": 30, "warmup_rounds": 2, "round_seconds": 0.01,
-     "models": [{"name": "1x32", "path": "/tmp/x/1x32_edgetpu.tflite"}]}
+Process-level statistics, pyperf-style: the worker imports the interpreter once,
+then forks ``processes`` fresh children one after another. Each child measures
+every model in its own shuffled order, keeping a model's rounds together and
+warming up after every switch (an Edge TPU re-uploads its cached parameters
+when the model changes). A model's latency then varies between processes as it
+does between runs (page placement, allocation, frequency), and the comparison
+can count that variance. One more fresh child per model loads and runs only
+that model: its peak resident memory, load time, first invoke and predictions
+on the test windows. Everything runs on the board itself: no ssh per process.
 
-Each line: {"name", "ok", "samples" (seconds per invoke, one per round),
-"iterations", "load_seconds", "first_invoke_seconds", "interpreter", "host"}
-or {"name", "ok": false, "error"}. Do not use syntax newer than Python 3.7 here.
+It reads one JSON job on stdin and writes one JSON line per result as soon as
+it has it, so a crash loses only the model being measured::
+
+    {"protocol": 2, "device": "tpu"|"a53"|"cpu", "threads": 1, "tpu_device": null,
+     "timer": "time.perf_counter", "processes": 8, "rounds": 5, "warmup_rounds": 1,
+     "round_seconds": 0.01, "calibration_seconds": 0.005, "seed": 0, "memory": true,
+     "adaptive": {"max_extra_processes": 8, "target_ci": 0.03, "budget_fraction": 0.5},
+     "models": [{"name": "1x32", "path": ".../model.tflite", "inputs": ".../features.npz"}]}
+
+Lines: {"kind": "timing", "name", "process", "position", "samples", "iterations", "short_rounds",
+"throttle"}, {"kind": "model", "name", "load_seconds", "first_invoke_seconds", "peak_rss_bytes",
+"baseline_rss_bytes", "predictions"}, {"kind": "error", "name", "process", "error"},
+{"kind": "fatal", "error"} and last {"kind": "done", "host", "interpreter", "processes"}.
 """
 import json
+import math
 import os
 import platform
+import random
+import resource
 import sys
 import time
+
+FREQ_DROP = 0.95  # a core's frequency below this share of its value before a model marks the model unstable
 
 
 def _interpreter_module():
@@ -56,62 +77,320 @@ def _host():
     return info
 
 
-def measure(job, model, module, module_name):
-    import numpy as np
+def _timer(name):
+    """The clock pytest-benchmark is configured with (``--benchmark-timer``), e.g. time.perf_counter."""
+    module, _, attr = (name or "time.perf_counter").rpartition(".")
+    return getattr(__import__(module, fromlist=[attr]), attr)
 
-    t0 = time.perf_counter()
-    delegates = [_delegate(module, job.get("tpu_device"))] if job["device"] == "tpu" else None
-    interp = module.Interpreter(model_path=model["path"], num_threads=int(job.get("threads", 1)),
-                                experimental_delegates=delegates)
-    interp.allocate_tensors()
-    load = time.perf_counter() - t0
-    d = interp.get_input_details()[0]
-    interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
-    t0 = time.perf_counter()
-    interp.invoke()
-    first = time.perf_counter() - t0
-    invoke = interp.invoke
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < 0.005 and n < 10000:
-        invoke()
-        n += 1
-    per = (time.perf_counter() - t0) / n
-    iterations = max(1, int(job.get("round_seconds", 0.01) / per + 0.999))
-    loop = range(iterations)
-    for _ in range(int(job.get("warmup_rounds", 2))):
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _frequencies(root):
+    """Current frequency (kHz) of every core that publishes one."""
+    out = []
+    base = os.path.join(root, "sys/devices/system/cpu")
+    for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        if name.startswith("cpu") and name[3:].isdigit():
+            v = _read(os.path.join(base, name, "cpufreq", "scaling_cur_freq"))
+            if v and v.isdigit():
+                out.append(int(v))
+    return out
+
+
+def _tripped(root):
+    """Thermal zones at or above one of their passive, hot or critical trip points."""
+    base = os.path.join(root, "sys/class/thermal")
+    hot = []
+    for zone in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        if not zone.startswith("thermal_zone"):
+            continue
+        temp = _read(os.path.join(base, zone, "temp"))
+        if not temp or not temp.lstrip("-").isdigit():
+            continue
+        i = 0
+        while True:
+            kind = _read(os.path.join(base, zone, "trip_point_%d_type" % i))
+            if kind is None:
+                break
+            limit = _read(os.path.join(base, zone, "trip_point_%d_temp" % i))
+            if kind in ("passive", "hot", "critical") and limit and limit.lstrip("-").isdigit() \
+                    and int(temp) >= int(limit) > 0:
+                hot.append("%s %s (%s >= %s)" % (zone, kind, temp, limit))
+            i += 1
+    return hot
+
+
+def _throttle(before, after, tripped):
+    """Why this model's timing cannot be trusted (a core slowed down, a thermal trip), or None."""
+    why = []
+    for i, (b, a) in enumerate(zip(before, after)):
+        if b and a < FREQ_DROP * b:
+            why.append("cpu%d frequency dropped from %d to %d MHz" % (i, b // 1000, a // 1000))
+    why += ["thermal trip: " + t for t in tripped]
+    return "; ".join(why) or None
+
+
+def _fault_injection(job, model):
+    """Tests: EDGECHECK_WORKER_ABORT_AFTER=N aborts the process that loads the job's model number N."""
+    n = int(os.environ.get("EDGECHECK_WORKER_ABORT_AFTER", "-1"))
+    if n >= 0 and [m["name"] for m in job["models"]].index(model["name"]) == n:
+        sys.stdout.flush()
+        os.abort()
+
+
+class Runner:
+    """One model in one process: an allocated interpreter with its input set."""
+
+    def __init__(self, job, model, module, np):
+        _fault_injection(job, model)
+        t0 = time.perf_counter()
+        delegates = [_delegate(module, job.get("tpu_device"))] if job["device"] == "tpu" else None
+        self.interp = module.Interpreter(model_path=model["path"], num_threads=int(job["threads"]),
+                                         experimental_delegates=delegates)
+        self.interp.allocate_tensors()
+        self.load_seconds = time.perf_counter() - t0
+        self.np = np
+        self.detail = self.interp.get_input_details()[0]
+        self.inputs = None
+        if model.get("inputs"):
+            with np.load(model["inputs"]) as z:
+                self.inputs = z["F_test"]
+            self.set_input(self.inputs[0])
+            self.input = "first test window"
+        else:
+            self.interp.set_tensor(self.detail["index"], np.zeros(self.detail["shape"], self.detail["dtype"]))
+            self.input = "zeros (no test data for this model)"
+        t0 = time.perf_counter()
+        self.interp.invoke()
+        self.first_invoke_seconds = time.perf_counter() - t0
+
+    def set_input(self, row):
+        np, d = self.np, self.detail
+        x = np.asarray(row, np.float32)
+        scale, zero = d.get("quantization", (0.0, 0))
+        if np.issubdtype(d["dtype"], np.integer) and scale:
+            info = np.iinfo(d["dtype"])
+            x = np.clip(np.round(x / scale + zero), info.min, info.max)
+        self.interp.set_tensor(d["index"], x.astype(d["dtype"]).reshape(d["shape"]))
+
+    def predictions(self):
+        out = self.interp.get_output_details()[0]
+        preds = []
+        for row in self.inputs:
+            self.set_input(row)
+            self.interp.invoke()
+            preds.append(int(self.interp.get_tensor(out["index"]).reshape(-1).argmax()))
+        self.set_input(self.inputs[0])
+        return preds
+
+
+def _per_call(invoke, timer, budget):
+    """Seconds per call: the fastest of three bursts, so a burst slowed by load sets too many calls, never
+    too few (a round that comes out short is measured again below)."""
+    best = None
+    for _ in range(3):
+        n, t0 = 0, timer()
+        while True:
+            invoke()
+            n += 1
+            dt = timer() - t0
+            if dt >= budget / 3 or n >= 10000:
+                break
+        best = dt / n if best is None else min(best, dt / n)
+    return best
+
+
+def time_rounds(invoke, job, timer):
+    """(seconds per invoke of each round, invokes per round, rounds measured again because they came out
+    shorter than half the target). The bound method is called with no argument unpacking."""
+    target = float(job["round_seconds"])
+    n = max(1, int(math.ceil(target / _per_call(invoke, timer, float(job["calibration_seconds"])))))
+    loop = range(n)
+    for _ in range(int(job["warmup_rounds"])):
         for _ in loop:
             invoke()
-    samples = []
-    for _ in range(int(job.get("rounds", 30))):
-        start = time.perf_counter()
+    samples, short = [], 0
+    while len(samples) < int(job["rounds"]):
+        start = timer()
         for _ in loop:
             invoke()
-        samples.append((time.perf_counter() - start) / iterations)
-    return {"name": model["name"], "ok": True, "samples": samples, "iterations": iterations, "load_seconds": load,
-            "first_invoke_seconds": first, "interpreter": module_name, "host": _host()}
+        dt = timer() - start
+        if dt < 0.5 * target and short < 5 * int(job["rounds"]):
+            short += 1  # the calibration under-estimated the speed: more invokes per round, and again
+            n = max(n + 1, int(math.ceil(target / (dt / n))))
+            loop = range(n)
+            continue
+        samples.append(dt / n)
+    return samples, n, short
+
+
+def _emit(fd, obj):
+    data = (json.dumps(obj) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _timing_child(job, models, process, module, np, root, fd):
+    """A fresh process measuring ``models`` in order; one line per model."""
+    timer = _timer(job.get("timer"))
+    for position, model in enumerate(models):
+        _emit(fd, {"kind": "start", "name": model["name"], "process": process})
+        try:
+            before, tripped_before = _frequencies(root), _tripped(root)
+            runner = Runner(job, model, module, np)
+            samples, n, short = time_rounds(runner.interp.invoke, job, timer)
+            after, tripped = _frequencies(root), _tripped(root)
+            _emit(fd, {"kind": "timing", "name": model["name"], "process": process, "position": position,
+                       "samples": samples, "iterations": n, "short_rounds": short,
+                       "load_seconds": runner.load_seconds, "first_invoke_seconds": runner.first_invoke_seconds,
+                       "throttle": _throttle(before, after, sorted(set(tripped_before) | set(tripped)))})
+            del runner
+        except Exception as e:  # noqa: BLE001 - one model's failure is reported, the others go on
+            _emit(fd, {"kind": "error", "name": model["name"], "process": process,
+                       "error": "{}: {}".format(type(e).__name__, e)})
+
+
+def _memory_child(job, model, module, np, fd):
+    """A fresh process that loads and runs only ``model``: its own peak memory, and its predictions."""
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    try:
+        runner = Runner(job, model, module, np)
+        preds = runner.predictions() if runner.inputs is not None else None
+        _emit(fd, {"kind": "model", "name": model["name"], "load_seconds": runner.load_seconds,
+                   "first_invoke_seconds": runner.first_invoke_seconds, "input": runner.input,
+                   "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                   "baseline_rss_bytes": base, "predictions": preds})
+    except Exception as e:  # noqa: BLE001
+        _emit(fd, {"kind": "error", "name": model["name"], "process": "memory",
+                   "error": "{}: {}".format(type(e).__name__, e)})
+
+
+def _death(status):
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            import signal
+
+            return "killed by " + signal.Signals(sig).name
+        except ValueError:
+            return "killed by signal %d" % sig
+    return "exited with status %d" % os.WEXITSTATUS(status)
+
+
+def run_child(target, args, out, first, process):
+    """Fork a fresh process running ``target(*args, fd)``; forward its lines to ``out`` and return them.
+    A child that dies mid-model becomes an error line for that model (``first``: the model it starts with)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(r)
+        code = 0
+        try:
+            target(*args, w)
+        except BaseException:  # noqa: BLE001
+            code = 3
+        finally:
+            os._exit(code)
+    os.close(w)
+    lines, started = [], None
+    with os.fdopen(r, "rb") as pipe:
+        for raw in pipe:
+            msg = json.loads(raw.decode())
+            if msg["kind"] == "start":
+                started = msg
+                continue
+            started = None
+            lines.append(msg)
+            out(msg)
+    _, status = os.waitpid(pid, 0)
+    if started is not None or (not lines and status != 0):  # died while measuring (or before its first line)
+        msg = {"kind": "error", "name": started["name"] if started else first, "process": process,
+               "error": "the measuring process %s while measuring this model" % _death(status)}
+        lines.append(msg)
+        out(msg)
+    return lines
+
+
+def _ci_width(medians):
+    """Relative width of the interval of the median of process medians (order statistics, about 95 %)."""
+    v = sorted(medians)
+    n = len(v)
+    if n < 4:
+        return float("inf")
+    half = 1.96 * math.sqrt(n) / 2
+    lo, hi = max(0, int(math.floor(n / 2 - half)) - 1), min(n - 1, int(math.ceil(n / 2 + half)))
+    mid = v[n // 2]
+    return (v[hi] - v[lo]) / (2 * mid) if mid > 0 else float("inf")
+
+
+def sweep(job, module, np, out):
+    """The whole job: timing processes (shuffled orders), adaptive extra processes for models whose
+    process-level interval is still too wide, then one memory process per model."""
+    root = job.get("sysfs_root") or "/"
+    models = job["models"]
+    medians = {m["name"]: [] for m in models}
+    rng = random.Random(int(job.get("seed", 0)))
+    t0 = time.perf_counter()
+
+    def run_process(process, todo):
+        while todo:  # a process that dies mid-model loses that model; a fresh one measures the rest
+            lines = run_child(_timing_child, (job, todo, process, module, np, root), out, todo[0]["name"],
+                              process)
+            done = {m["name"] for m in lines}
+            for m in lines:
+                if m["kind"] == "timing":
+                    medians[m["name"]].append(sorted(m["samples"])[len(m["samples"]) // 2])
+            todo = [m for m in todo if m["name"] not in done]
+
+    processes = int(job["processes"])
+    for p in range(processes):
+        order = list(models)
+        rng.shuffle(order)
+        run_process(p, order)
+    spent = time.perf_counter() - t0
+    adaptive = job.get("adaptive") or {}
+    extra, budget = 0, spent * float(adaptive.get("budget_fraction", 0))
+    t1 = time.perf_counter()
+    while extra < int(adaptive.get("max_extra_processes", 0)) and time.perf_counter() - t1 < budget:
+        wide = [m for m in models if medians[m["name"]] and _ci_width(medians[m["name"]])
+                > float(adaptive.get("target_ci", 0.03))]
+        if not wide:
+            break
+        rng.shuffle(wide)
+        run_process(processes + extra, wide)
+        extra += 1
+    if job.get("memory", True):
+        for m in models:
+            run_child(_memory_child, (job, m, module, np), out, m["name"], "memory")
+    return processes + extra
 
 
 def main():
     job = json.load(sys.stdin)
+
+    def out(msg):
+        sys.stdout.write(json.dumps(msg) + "\n")
+        sys.stdout.flush()
+
     if job["device"] == "a53" and not _is_a53():
-        print(json.dumps({"fatal": "this host's CPU is not an Arm Cortex-A53 (no CPU part 0xd03 in /proc/cpuinfo)"}))
+        out({"kind": "fatal",
+             "error": "this host's CPU is not an Arm Cortex-A53 (no CPU part 0xd03 in /proc/cpuinfo)"})
         return 3
     try:
         module_name, module = _interpreter_module()
-    except RuntimeError as e:
-        print(json.dumps({"fatal": str(e)}))
+        import numpy as np
+    except (RuntimeError, ImportError) as e:
+        out({"kind": "fatal", "error": str(e)})
         return 3
-    abort_after = int(os.environ.get("EDGECHECK_WORKER_ABORT_AFTER", "-1"))  # fault injection for tests
-    for i, model in enumerate(job["models"]):
-        if i == abort_after:
-            sys.stdout.flush()
-            os.abort()
-        try:
-            line = measure(job, model, module, module_name)
-        except Exception as e:  # noqa: BLE001 - one model's failure is reported, the others go on
-            line = {"name": model["name"], "ok": False, "error": "{}: {}".format(type(e).__name__, e)}
-        print(json.dumps(line))
-        sys.stdout.flush()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no thread pools in a parent that forks
+    processes = sweep(job, module, np, out)
+    out({"kind": "done", "host": _host(), "interpreter": module_name, "processes": processes})
     return 0
 
 
