@@ -1,8 +1,14 @@
-"""The harness's own overhead: pytest-benchmark's timing loop against a bare invoke() loop.
+"""The harness's own overhead: pytest-benchmark's timing of a round against a bare ``invoke()`` loop.
 
-A/B rounds interleaved (alternating which goes first) on the smallest and the
-largest model of the grid; the median paired difference must be within 5 % of
-the bare loop's median or 2 us.
+edgecheck hands pytest-benchmark a round (a loop that calls the bound ``invoke``
+N times, no argument unpacking), so the harness adds one call per round, not
+one per invoke. This checks it on the smallest and the largest model of the
+grid: A/B rounds interleaved in one process (the bare round before the timed
+one on odd rounds, after it on even rounds, so drift cancels), compared on the
+paired differences. Pass: the interval of the median difference lies within
+5 % of the bare loop (or 50 ns); fail: it lies entirely outside; otherwise the
+noise left it open, and the rounds are measured again (at most once more,
+half as many again) before the check is called inconclusive.
 """
 import time
 
@@ -10,8 +16,13 @@ import numpy as np
 import pytest
 
 from edgecheck.interpreter import make_interpreter
+from edgecheck.measure.timing import iterations_for, paired_overhead, seconds_per_invoke
 
 PAIRS = 40
+
+
+def _decide(a: list[float], b: list[float]):
+    return paired_overhead(a, b, 0.05, 5e-8)  # 5 %, or 50 ns on the fastest models
 
 
 @pytest.mark.parametrize("which", ["smallest", "largest"])
@@ -20,33 +31,63 @@ def test_harness_overhead(which, edgecheck_session, benchmark):
              and d.name in ("cpu", "a53")]
     built = [m for m in edgecheck_session.models if m.origin == "built"]
     if not local or not built:
-        pytest.skip("needs a local cpu or a53 device and built models")
+        pytest.skip("inconclusive: not-testable: local cpu or a53 device with built models = none, limit 1")
     model = min(built, key=lambda m: m.size["params"]) if which == "smallest" else \
         max(built, key=lambda m: m.size["params"])
     interp = make_interpreter(model.tflite, threads=local[0].threads)
     invoke = interp.invoke
-    # The exact loop pytest-benchmark times each round with (a private helper: this benchmark checks the harness itself).
-    harness = benchmark._make_runner(invoke, (), {})
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < 0.01:
-        invoke()
-        n += 1
-    loops = range(max(1, n))
-    for _ in range(3):
-        harness(loops)
-    a, b = [], []
-    for i in range(PAIRS):
-        for order in ((0, 1) if i % 2 == 0 else (1, 0)):
-            if order == 0:
-                a.append(harness(loops) / len(loops))
-            else:
-                start = time.perf_counter()
-                for _ in loops:
-                    invoke()
-                b.append((time.perf_counter() - start) / len(loops))
-    med_a, med_b = float(np.median(a)), float(np.median(b))
-    # paired: each A round is compared with the B round next to it, so machine drift cancels
-    med_diff = float(np.median(np.array(a) - np.array(b)))
-    print(f"{model.name}: harness {med_a * 1e6:.3f} us, bare loop {med_b * 1e6:.3f} us per invoke, "
-          f"paired difference {med_diff * 1e6:+.3f} us")
-    assert abs(med_diff) <= max(0.05 * med_b, 2e-6), (med_a, med_b, med_diff)
+    n = iterations_for(seconds_per_invoke(invoke), 0.01)
+    loop = range(n)
+
+    def one_round() -> None:  # what edgecheck hands pytest-benchmark
+        for _ in loop:
+            invoke()
+
+    bare: list[float] = []
+
+    def bare_round() -> None:
+        start = time.perf_counter()
+        for _ in loop:
+            invoke()
+        bare.append((time.perf_counter() - start) / n)
+
+    count = [0]
+
+    def before():
+        count[0] += 1
+        if count[0] % 2:
+            bare_round()
+
+    def after():
+        if count[0] % 2 == 0:
+            bare_round()
+
+    for _ in range(2):  # warm up here: pytest-benchmark's warm-up rounds would run setup and teardown too
+        one_round()
+    benchmark.pedantic(one_round, setup=before, teardown=after, rounds=2 * PAIRS)
+    timed = [d / n for d in benchmark.stats.stats.data]
+    outcome, med, ci, limit = _decide(timed, bare)
+    extra = 0
+    if outcome == "inconclusive":  # measured again: the same round, the same clock, half as many pairs more
+        for i in range(PAIRS):
+            order = (one_round, bare_round) if i % 2 else (bare_round, one_round)
+            for f in order:
+                if f is one_round:
+                    start = time.perf_counter()
+                    one_round()
+                    timed.append((time.perf_counter() - start) / n)
+                else:
+                    f()
+            extra += 1
+        outcome, med, ci, limit = _decide(timed, bare)
+    text = (f"{model.name}: harness {np.median(timed) * 1e6:.3f} us, bare loop {np.median(bare) * 1e6:.3f} us per "
+            f"invoke, paired difference {med * 1e6:+.3f} us (95 % CI {ci[0] * 1e6:+.3f} to {ci[1] * 1e6:+.3f}; "
+            f"limit +-{limit * 1e6:.3f} us; {len(bare)} pairs{', measured again' if extra else ''})")
+    print(text)
+    benchmark.extra_info.update({"model": model.name, "device": local[0].name, "check": "harness overhead",
+                                 "paired_difference_s": med, "difference_ci_s": list(ci),
+                                 "limit_s": limit})
+    if outcome == "inconclusive":
+        pytest.skip(f"inconclusive: too-close-to-call: median paired difference 95 % CI = "
+                    f"[{ci[0] * 1e6:+.3g}, {ci[1] * 1e6:+.3g}] us, limit +-{limit * 1e6:.3g} us ({text})")
+    assert outcome == "pass", f"the harness adds more than the limit: {text}"

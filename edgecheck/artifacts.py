@@ -84,11 +84,18 @@ class Artifacts:
         """Standardized float test features and labels, for inputs and accuracy checks."""
         return self.test_set.features, self.test_set.labels
 
+    @property
+    def synthetic(self) -> bool:
+        """True when the dataset was generated (the collar generator), not recorded by sensors."""
+        return bool((self.manifest["dataset"].get("notes") or {}).get("synthetic"))
+
     def header(self) -> dict:
         """What a results file records about the artifacts it measured."""
         m = self.manifest
         return {"root": str(self.root), "manifest_sha256": self.manifest_sha256,
-                "grid": m["grid"], "dataset": {k: m["dataset"][k] for k in ("name", "sha256", "windows", "classes")},
+                "grid": m["grid"],
+                "dataset": {**{k: m["dataset"][k] for k in ("name", "sha256", "windows", "classes")},
+                            "synthetic": self.synthetic},
                 "features": {k: m["features"][k] for k in ("key", "spectrogram", "n_features")},
                 "build_versions": m["versions"], "build_git": m.get("git")}
 

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from edgecheck.config import DEFAULTS, threshold_spec
+from edgecheck.config import DEFAULTS, positive_int, threshold_spec
 from edgecheck.errors import EdgecheckError
 
 
@@ -114,7 +114,7 @@ class Calibrate(Command):
     def run(cls, args):
         from edgecheck import results as res
         from edgecheck.files import atomic_write_json
-        from edgecheck.twins.calibrate import cpu_points, fit_board, fit_cpu_form
+        from edgecheck.twins.calibrate import TWIN_FORM_LIMIT_PCT, cpu_points, fit_board, fit_cpu_form
         from edgecheck.twins.model import load_constants
 
         paths = list(args.results)
@@ -139,9 +139,13 @@ class Calibrate(Command):
                   f"per operator {report['op_overhead_s'] * 1e6:.3f} us, "
                   f"weights from L2 {report['l2_rate_Bps'] / 1e9:.1f} GB/s (compute included: one MAC per weight "
                   f"byte), from beyond L2 {report['memory_rate_Bps'] / 1e9:.1f} GB/s")
-            print(f"held-out median absolute percentage error: {report['held_out_mdape_pct']:.1f} % "
+            held = report["held_out_mdape_pct"]
+            print(f"held-out median absolute percentage error: {held:.1f} % "
                   f"(fitted on {len(report['fitted_on'])} models of <= 1 M parameters; train "
-                  f"{report['train_mdape_pct']:.1f} %)")
+                  f"{report['train_mdape_pct']:.1f} %; measured on this host's cpu)")
+            print(f"the twins aim for <= {TWIN_FORM_LIMIT_PCT:g} %: "
+                  + ("within it" if held <= TWIN_FORM_LIMIT_PCT else "over it: the twins' form does not describe "
+                     "this host well; treat their figures as a rough guide"))
             out = args.out or ".edgecheck/calibrate/cpu-form.json"
             atomic_write_json(out, {"schema": "edgecheck.cpu-form-fit/2", "results": paths,
                                     "environment": measuring_environment(), **report})
@@ -231,6 +235,53 @@ class Compare(Command):
         if args.json:
             atomic_write_json(args.json, {"schema": "edgecheck.comparison/1", "baseline": args.baseline,
                                           "run": args.run, "summary": counts, "rows": [r.to_dict() for r in rows]})
+        return 1 if has_regression(rows) else 0
+
+
+class Ab(Command):
+    name, help = "ab", "measure two model sets interleaved on one machine (A/B) and compare; exit 1 on a regression"
+
+    @classmethod
+    def add_arguments(cls, p):
+        p.add_argument("base", help="artifacts folder or .tflite of the base (e.g. main)")
+        p.add_argument("head", help="artifacts folder or .tflite of the change")
+        p.add_argument("--device", default="cpu", help="a measured device: cpu, a53, tpu or X@ssh://user@board "
+                                                       "(default cpu)")
+        p.add_argument("--processes", type=positive_int, default=DEFAULTS.processes,
+                       help=f"fresh processes per side (default {DEFAULTS.processes})")
+        p.add_argument("--rounds", type=positive_int, default=DEFAULTS.rounds, help="rounds per process")
+        p.add_argument("--threshold", action="append", default=[], type=threshold_spec, metavar="METRIC=VALUE",
+                       help="as compare's --threshold")
+        p.add_argument("-o", "--out", default=None, help="folder for base.json, head.json and comparison.json")
+
+    @classmethod
+    def run(cls, args):
+        from edgecheck import results as res
+        from edgecheck.files import atomic_write_json
+        from edgecheck.judge.compare import Thresholds, compare, has_regression, summary, table
+        from edgecheck.measure import ab
+        from edgecheck.measure.devices import select
+        from edgecheck.measure.recorder import TimingOptions
+
+        sel = select([args.device])
+        if not sel.devices:
+            raise EdgecheckError(f"--device {args.device}: {next(iter(sel.skipped.values()), 'not available here')}")
+        pairs = ab.pair(ab.models_of(args.base, "BASE"), ab.models_of(args.head, "HEAD"))
+        timing = TimingOptions(processes=args.processes, rounds=args.rounds)
+        base, head = ab.measure(pairs, sel.devices[0], timing, progress=lambda s: print(s, file=sys.stderr))
+        rows = compare(base, head, Thresholds.from_baseline({}, args.threshold), by_name=True)
+        for line in table(rows, only_changes=False):
+            print(line)
+        counts = summary(rows)
+        print("summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        if args.out:
+            out = Path(args.out)
+            res.save(base, out / "base.json")
+            res.save(head, out / "head.json")
+            atomic_write_json(out / "comparison.json", {"schema": "edgecheck.comparison/2", "base": args.base,
+                                                        "head": args.head, "summary": counts,
+                                                        "rows": [r.to_dict() for r in rows]})
+            print(f"wrote {out}/base.json, head.json and comparison.json")
         return 1 if has_regression(rows) else 0
 
 
@@ -412,8 +463,8 @@ class Devices(Command):
         return 0
 
 
-COMMANDS: list[type[Command]] = [Build, Inspect, ParseCompilerLog, Calibrate, Compare, Claims, Merge, EnergyFromTrace,
-                                 Report, Chart, Recommend, Devices]
+COMMANDS: list[type[Command]] = [Build, Inspect, ParseCompilerLog, Calibrate, Compare, Ab, Claims, Merge,
+                                 EnergyFromTrace, Report, Chart, Recommend, Devices]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,8 +35,8 @@ class Defaults:
     adaptive_budget: float = _default(0.5, "extra processes may add at most this share of the sweep's time")
     in_process_rounds: int = _default(10, "rounds pytest-benchmark times in the pytest process itself, for its own "
                                           "table and JSON")
-    round_seconds: float = _default(0.01, "target duration of one round: 10 ms keeps the timer's resolution "
-                                          "and call overhead below 0.1 %")
+    round_seconds: float = _default(0.005, "target duration of one round: 5 ms keeps the timer's resolution "
+                                           "and the round's own call overhead below 0.01 %")
     calibration_seconds: float = _default(0.005, "back-to-back invokes that estimate the invokes per round")
     energy_window_seconds: float = _default(2.0, "an INA260 at its default 2.2 ms update interval gives about "
                                                  "900 samples per window")

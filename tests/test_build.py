@@ -116,3 +116,11 @@ def test_inspect_prints_json(smoke_artifacts, tmp_path):
     junk.write_bytes(b"hello world, not a model")
     proc = run_edgecheck("inspect", str(junk), check=False)
     assert proc.returncode == 2 and "not a TFLite flatbuffer" in proc.stderr
+
+
+def test_time_left_is_sane_from_the_first_model():
+    from edgecheck.build.pipeline import time_left
+
+    assert time_left([], 24) is None
+    assert time_left([2.0], 23) == pytest.approx(46.0)  # one done: every model costs what it cost
+    assert time_left([6.5, 1.9, 2.6], 21) == pytest.approx(21 * 2.6)  # TensorFlow's start-up does not skew it

@@ -5,8 +5,7 @@ import json
 import pytest
 from support import entry, run, run_edgecheck
 
-from edgecheck.judge.claims import (FAILED, REPRODUCED, SIMULATION, SYNTHETIC, cache_bytes, evaluate,
-                                    load_thresholds)
+from edgecheck.judge.claims import FAILED, REPRODUCED, SIMULATION, SYNTHETIC, cache_bytes, evaluate, load_thresholds
 from edgecheck.outcome import CONTRADICTED, FAIL, INCONCLUSIVE, NOT_TESTABLE, PASS, TOO_CLOSE, UNSTABLE
 from edgecheck.stats import spearman
 

@@ -9,8 +9,19 @@ from support import load, run_edgecheck
 
 from edgecheck.config import DEFAULTS
 from edgecheck.errors import EdgecheckError
-from edgecheck.judge.compare import (DIFFERENT, IMPROVEMENT, MISSING_LABEL, REGRESSION, TOO_CLOSE_LABEL, UNCHANGED,
-                                     UNSTABLE_LABEL, Thresholds, compare, fingerprint_differences, has_regression)
+from edgecheck.judge.compare import (
+    DIFFERENT,
+    IMPROVEMENT,
+    MISSING_LABEL,
+    REGRESSION,
+    TOO_CLOSE_LABEL,
+    UNCHANGED,
+    UNSTABLE_LABEL,
+    Thresholds,
+    compare,
+    fingerprint_differences,
+    has_regression,
+)
 from edgecheck.results import RESULTS_SCHEMA, Run
 from edgecheck.stats import hodges_lehmann, holm, p_greater, summarize
 

@@ -37,3 +37,16 @@ def test_median_ci_contains_median_and_narrows():
     assert lo <= np.median(small) <= hi
     lo2, hi2 = median_ci(big)
     assert hi2 - lo2 < hi - lo
+
+
+def test_the_harness_overhead_check_passes_fails_and_says_when_it_cannot_tell():
+    from edgecheck.measure.timing import paired_overhead
+
+    rng = np.random.default_rng(0)
+    bare = list(1.4e-6 * (1 + rng.normal(0, 0.01, 80)))
+    same = [b * (1 + rng.normal(0, 0.002)) for b in bare]
+    assert paired_overhead(same, bare)[0] == "pass"
+    unpacking = [b + 80e-9 for b in same]  # pytest-benchmark's f(*args, **kwargs) per invoke: +80 ns
+    assert paired_overhead(unpacking, bare)[0] == "fail"
+    noisy = [b * (1 + rng.normal(0, 0.3)) for b in bare]
+    assert paired_overhead(noisy, bare)[0] == "inconclusive"

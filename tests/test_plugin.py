@@ -24,7 +24,7 @@ def test_results_file_and_benchmark_json(suite, smoke_artifacts, tmp_path):
     run = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
                                      str(results), f"--benchmark-json={bench}", *FAST)
     run.assert_outcomes(passed=3)
-    run.stdout.fnmatch_lines(["*edgecheck results*", "model*params*MACs*device*median*source*",
+    run.stdout.fnmatch_lines(["*edgecheck results*", "model*params*F1 int8*device*median*load*memory*agree*source*",
                               "1x16 *cpu *measured*", f"results: {results}"])
     data = load(results)
     assert data["measuring_process"]["tensorflow_imported"] is False
@@ -136,3 +136,53 @@ def test_device_option_parsing():
         parse_device_option(["tpu2"])
     with pytest.raises(EdgecheckError, match="--a53-threads"):
         select(["a53"], a53_threads=5, cpuinfo_text=RPI3_CPUINFO)
+
+
+@pytest.mark.parametrize("option, message", [
+    (("--device", "gpu"), "--device: unknown device 'gpu'"),
+    (("--grid", "3y"), "grid '3y': '3y' is not LAYERSxWIDTH"),
+    (("--energy-probe", "sparkle"), "--energy-probe: unknown probe 'sparkle'"),
+    (("--rounds", "0"), "--rounds: must be >= 1"),
+    (("--energy-window", "nan"), "--energy-window: expected a finite number"),
+])
+def test_a_bad_option_is_one_line_and_exit_4(suite, smoke_artifacts, tmp_path, option, message):
+    args = ("--artifacts", str(smoke_artifacts)) if option[0] != "--grid" else ("--build-dir", str(tmp_path))
+    run = suite.runpytest_subprocess(*args, *option, "--results", str(tmp_path / "r.json"))
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    out = run.stdout.str() + run.stderr.str()
+    assert message in out and "Traceback" not in out and "INTERNALERROR" not in out
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_run_that_measures_nothing_leaves_the_last_results(suite, smoke_artifacts, tmp_path):
+    results, report = tmp_path / "r.json", tmp_path / "r.html"
+    results.write_text('{"earlier": "run"}')
+    report.write_text("<html>earlier</html>")
+    run = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "tpu", "--results",
+                                     str(results))
+    run.assert_outcomes(skipped=3)
+    assert results.read_text() == '{"earlier": "run"}' and report.read_text() == "<html>earlier</html>"
+    assert not list(tmp_path.glob("r.json.*"))  # no journal, no lock left
+
+
+def test_a_second_writer_of_the_same_results_is_refused(suite, smoke_artifacts, tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "r.json.lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
+                                                          "since": "2026-11-27T00:00:00Z"}))
+        run = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "tpu-sim",
+                                         "--results", str(tmp_path / "r.json"))
+        assert run.ret == pytest.ExitCode.USAGE_ERROR
+        assert f"is being written by another edgecheck run (pid {holder.pid}" in run.stdout.str() + run.stderr.str()
+    finally:
+        holder.kill()
+        holder.wait()
+    # its process gone, the lock is a crash's leftover: the next run takes it over
+    suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "tpu-sim", "--results",
+                               str(tmp_path / "r.json")).assert_outcomes(passed=3)
+    assert not (tmp_path / "r.json.lock").exists()

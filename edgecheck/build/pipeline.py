@@ -26,10 +26,11 @@ from edgecheck.config import DEFAULTS
 from edgecheck.environment import BUILD_PACKAGES, git_commit, package_versions
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import atomic_write_bytes, atomic_write_json, hash_of, sha256_file
-from edgecheck.metrics import agreement, scores
+from edgecheck.metrics import agreement, drop_ci, scores_with_ci
 
 # Bump when a change to the build would change what a given key produces.
-BUILD_REVISION = 1
+FEATURES_REVISION = 1  # bump when a change would change the features a given key produces
+MODEL_REVISION = 2  # 2: float predictions kept, accuracy with bootstrap intervals
 
 
 @dataclass
@@ -51,8 +52,8 @@ def _log(msg: str) -> None:
 def _features_file(ds: Dataset, opts: BuildOptions, store: Path, log: Callable[[str], None]) -> tuple[Path, dict]:
     split = split_dataset(ds, seed=opts.seed)
     spec = config_for(ds.sampling_rate, ds.X.shape[2], opts.n_fft, opts.hop)
-    key = hash_of({"rev": BUILD_REVISION, "data": ds.content_hash(), "spec": spec.to_dict(), "split": split.to_dict(),
-                   "seed": opts.seed, "cap": opts.train.max_train_windows})[:16]
+    key = hash_of({"rev": FEATURES_REVISION, "data": ds.content_hash(), "spec": spec.to_dict(),
+                   "split": split.to_dict(), "seed": opts.seed, "cap": opts.train.max_train_windows})[:16]
     path = store / f"features-{key}.npz"
     info = {"key": key, "spectrogram": spec.to_dict(), "split": split.to_dict()}
     if path.is_file():
@@ -60,7 +61,13 @@ def _features_file(ds: Dataset, opts: BuildOptions, store: Path, log: Callable[[
         return path, info
     t0 = time.perf_counter()
     log(f"features: {ds.X.shape[0]} windows -> log spectrograms (n_fft={spec.n_fft}, hop={spec.hop_length}) ...")
-    F = features(ds.X, spec)
+    n = ds.X.shape[0]
+    chunks, step = [], max(500, n // 10)  # progress in tenths; a small dataset goes in one piece
+    for start in range(0, n, step):
+        chunks.append(features(ds.X[start:start + step], spec))
+        if n > step:
+            log(f"features: {min(start + step, n)}/{n} windows, {time.perf_counter() - t0:.1f} s")
+    F = np.concatenate(chunks)
     train = split.train
     if train.size > opts.train.max_train_windows:
         train = np.sort(np.random.default_rng(opts.seed).choice(train, opts.train.max_train_windows, replace=False))
@@ -99,6 +106,21 @@ def _quiet(enabled: bool):
             os.close(fd)
 
 
+def time_left(done_s: list[float], left: int) -> float | None:
+    """Seconds left for ``left`` models from those built so far: the median so far, per model. Training is
+    capped (epochs and windows), so a model's time barely grows with its size, and the first model carries
+    TensorFlow's one-time start-up: the median is not thrown by it."""
+    if not done_s:
+        return None
+    return left * float(np.median(done_s))
+
+
+def _save_npy(path: Path, array: np.ndarray) -> Path:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions, folder: Path,
                  log: Callable[[str], None]) -> dict:
     """Train, convert and evaluate one architecture; writes model.tflite then entry.json.
@@ -117,9 +139,8 @@ def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions
     summary = check_edgetpu_ready(tpath)
     p_float = float_predict(model, z["F_test"])
     p_int8 = predict(make_interpreter(tpath, threads=1), z["F_test"]).argmax(axis=1)
-    buf = io.BytesIO()
-    np.save(buf, p_int8.astype(np.int16))
-    ppath = atomic_write_bytes(folder / "int8_predictions.npy", buf.getvalue())
+    ppath = _save_npy(folder / "int8_predictions.npy", p_int8.astype(np.int16))
+    fpath = _save_npy(folder / "float_predictions.npy", p_float.astype(np.int16))
     size = size_of(arch, z["F_train"].shape[1], n_classes)
     if size.params != tinfo["keras_params"] or size.weight_bytes != summary["weight_bytes"]:
         raise EdgecheckError(
@@ -131,11 +152,13 @@ def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions
         "arch": arch.to_dict(),
         "size": size.to_dict(),
         "metrics": {
-            "float": scores(z["y_test"], p_float, n_classes),
-            "int8": scores(z["y_test"], p_int8, n_classes),
+            "float": scores_with_ci(z["y_test"], p_float, n_classes),
+            "int8": scores_with_ci(z["y_test"], p_int8, n_classes),
+            "int8_drop_ci95": drop_ci(z["y_test"], p_float, p_int8, n_classes),
             "int8_float_agreement": agreement(p_float, p_int8),
             "test_windows": int(z["y_test"].size),
-            "evaluated_by": "build stage: Keras (float) and the host's TFLite interpreter (int8)",
+            "evaluated_by": "build stage: Keras (float) and the host's TFLite interpreter (int8); intervals: "
+                            "95 % percentile bootstrap over the test windows",
         },
         "training": tinfo,
         "tflite": {"operators": summary["operators"], "dense_weight_quantization": summary["dense_weight_quantization"],
@@ -143,6 +166,7 @@ def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions
         "files": {
             "tflite": {"path": "model.tflite", "sha256": sha256_file(tpath), "bytes": tpath.stat().st_size},
             "int8_predictions": {"path": ppath.name, "sha256": sha256_file(ppath), "bytes": ppath.stat().st_size},
+            "float_predictions": {"path": fpath.name, "sha256": sha256_file(fpath), "bytes": fpath.stat().st_size},
         },
         "build_seconds": round(time.perf_counter() - t0, 2),
     }
@@ -191,7 +215,7 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     entries = []
     todo = []
     for arch in archs:
-        key = hash_of({"rev": BUILD_REVISION, "features": finfo["key"], "arch": arch.to_dict(),
+        key = hash_of({"rev": MODEL_REVISION, "features": finfo["key"], "arch": arch.to_dict(),
                        "train": opts.train.to_dict(), "tf": tf_versions})[:16]
         folder = store / f"model-{key}"
         entry_path = folder / "entry.json"
@@ -224,11 +248,8 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     for arch, folder, entry in entries:
         if entry is None:
             built += 1
-            eta = ""
-            if done_s:
-                left = (sum(done_s) / sum(a.layers * a.width ** 2 for a in todo[: len(done_s)])) * sum(
-                    a.layers * a.width ** 2 for a in todo[len(done_s):])
-                eta = f", about {left:.0f} s left"
+            left = time_left(done_s, len(todo) - len(done_s))
+            eta = "" if left is None else f", about {left:.0f} s left"
             log(f"build: [{built}/{len(todo)}] training {arch.name}{eta}")
             entry = _build_model(arch, z, n_classes, opts, folder, log)
             done_s.append(entry["build_seconds"])

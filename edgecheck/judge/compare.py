@@ -180,14 +180,17 @@ def _valid(e: Entry, metric: str) -> str | None:
 
 
 def compare(baseline: Run | dict, run: Run | dict, th: Thresholds | None = None, force: bool = False,
-            allow_missing: bool = False) -> list[Comparison]:
+            allow_missing: bool = False, by_name: bool = False) -> list[Comparison]:
+    """Every figure of ``run`` against ``baseline``. ``by_name`` matches models by architecture name instead of
+    identity: for A/B, where the two sides are different files by design."""
     baseline, run = Run.coerce(baseline), Run.coerce(run)
     th = th or Thresholds.from_baseline(baseline)
     diffs = fingerprint_differences(baseline, run)
     if diffs and not force:
         raise EdgecheckError("baseline refused (use --force to compare anyway): " + "; ".join(diffs))
-    b_idx = {identity(e): e for e in baseline.ok_entries()}
-    r_idx = {identity(e): e for e in run.ok_entries()}
+    key_of = (lambda e: (e.kind, e.device.name, e.model.name)) if by_name else identity
+    b_idx = {key_of(e): e for e in baseline.ok_entries()}
+    r_idx = {key_of(e): e for e in run.ok_entries()}
     r_by_name = {(e.device.name, e.model.name): e for e in run.ok_entries()}
     b_names = {(e.device.name, e.model.name) for e in baseline.ok_entries() if e.kind == "measured"}
     rows: list[Comparison] = []

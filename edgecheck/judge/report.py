@@ -2,32 +2,8 @@
 from __future__ import annotations
 
 from edgecheck.errors import EdgecheckError
+from edgecheck.judge.tables import results_table
 from edgecheck.results import Run, rows
-from edgecheck.textfmt import fmt_count, fmt_energy, fmt_time, text_table
-
-
-def results_table(results: Run | dict) -> list[str]:
-    """One row per (architecture, device): size, accuracy, median latency and where it came from."""
-    header = ("model", "params", "MACs", "weights", "F1 float", "F1 int8", "device", "median", "cv", "energy", "source")
-    rows = []
-    entries = sorted(Run.coerce(results).entries,
-                     key=lambda e: (e.model.size.get("params") or 0, e.model.name, e.device.name))
-    for e in entries:
-        size = e.model.size
-        f1f, f1i = e.model.metric("float", "macro_f1"), e.model.metric("int8", "macro_f1")
-        lat = e.latency
-        wb = size.get("weight_bytes")
-        source = e.kind if e.ok else f"FAILED: {(e.error or '')[:40]}"
-        energy = e.energy.total_j if e.energy else None
-        cv = "-" if lat is None or lat.simulated or lat.stats.cv is None else f"{lat.stats.cv * 100:.0f}%"
-        rows.append((e.model.name, fmt_count(size.get("params")), fmt_count(size.get("macs")),
-                     "-" if wb is None else f"{wb / 1024:.0f} KiB", "-" if f1f is None else f"{f1f:.3f}",
-                     "-" if f1i is None else f"{f1i:.3f}", e.device.name, fmt_time(lat.median if lat else None),
-                     cv, "-" if energy is None else fmt_energy(energy), source))
-    if not rows:
-        return ["(no results)"]
-    return text_table(header, rows, right={1, 2, 3, 4, 5, 7, 8, 9}, rule=True)
-
 
 # ----------------------------------------------------------------------------
 # Figures and the HTML report (matplotlib: the "report" extra)

@@ -325,6 +325,17 @@ class TraceProbe:
             raise EdgecheckError(f"trace {self.path} (offset {self.offset_s:+g} s): {e}") from None
 
 
+PROBES = "none, auto, hwmon:NAME_OR_PATH, rapl, joulescope, trace:FILE.csv or model"
+
+
+def check_probe_spec(spec: str) -> None:
+    """The form of ``--energy-probe`` (whether the sensor is there is checked when it is opened)."""
+    kind, sep, arg = str(spec).partition(":")
+    if spec in ("none", "auto", "rapl", "joulescope", "model") or (kind in ("hwmon", "trace") and sep and arg):
+        return
+    raise EdgecheckError(f"--energy-probe: unknown probe {spec!r}; use {PROBES}")
+
+
 def open_probe(spec: str | None, trace_offset: float = 0.0, hwmon_root: Path = HWMON_ROOT):
     """The probe named by ``--energy-probe``; None for ``none``."""
     if spec in (None, "", "none"):
@@ -345,5 +356,4 @@ def open_probe(spec: str | None, trace_offset: float = 0.0, hwmon_root: Path = H
         return TraceProbe(Path(arg), trace_offset)
     if kind == "model":
         return "model"
-    raise EdgecheckError(f"--energy-probe: unknown probe {spec!r}; use none, auto, hwmon:NAME_OR_PATH, rapl, "
-                         "joulescope, trace:FILE.csv or model")
+    raise EdgecheckError(f"--energy-probe: unknown probe {spec!r}; use {PROBES}")

@@ -257,15 +257,21 @@ def _timing_child(job, models, process, module, np, root, fd):
 
 
 def _memory_child(job, model, module, np, fd):
-    """A fresh process that loads and runs only ``model``: its own peak memory, and its predictions."""
+    """A fresh process that loads and runs only ``model``: its own peak memory (before the test windows are
+    read), its load time and first invoke, then its predictions on the test windows."""
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     try:
-        runner = Runner(job, model, module, np)
-        preds = runner.predictions() if runner.inputs is not None else None
+        runner = Runner(job, dict(model, inputs=None), module, np)  # zeros in: the model's memory alone
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        preds = None
+        if model.get("inputs"):
+            with np.load(model["inputs"]) as z:
+                runner.inputs = z["F_test"]
+            preds = runner.predictions()
         _emit(fd, {"kind": "model", "name": model["name"], "load_seconds": runner.load_seconds,
-                   "first_invoke_seconds": runner.first_invoke_seconds, "input": runner.input,
-                   "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                   "baseline_rss_bytes": base, "predictions": preds})
+                   "first_invoke_seconds": runner.first_invoke_seconds,
+                   "input": "first test window" if preds is not None else runner.input,
+                   "peak_rss_bytes": peak, "baseline_rss_bytes": base, "predictions": preds})
     except Exception as e:  # noqa: BLE001
         _emit(fd, {"kind": "error", "name": model["name"], "process": "memory",
                    "error": "{}: {}".format(type(e).__name__, e)})
@@ -348,22 +354,27 @@ def sweep(job, module, np, out):
                     medians[m["name"]].append(sorted(m["samples"])[len(m["samples"]) // 2])
             todo = [m for m in todo if m["name"] not in done]
 
-    processes = int(job["processes"])
+    # A/B jobs: models carry a group, and processes alternate between the groups (A, B, A, B, ...), so drift
+    # and the machine's state reach both alike
+    groups = sorted({m.get("group") or "" for m in models})
+    processes = int(job["processes"]) * len(groups)
     for p in range(processes):
-        order = list(models)
+        order = [m for m in models if (m.get("group") or "") == groups[p % len(groups)]]
         rng.shuffle(order)
         run_process(p, order)
     spent = time.perf_counter() - t0
     adaptive = job.get("adaptive") or {}
     extra, budget = 0, spent * float(adaptive.get("budget_fraction", 0))
     t1 = time.perf_counter()
-    while extra < int(adaptive.get("max_extra_processes", 0)) and time.perf_counter() - t1 < budget:
-        wide = [m for m in models if medians[m["name"]] and _ci_width(medians[m["name"]])
-                > float(adaptive.get("target_ci", 0.03))]
+    target = float(adaptive.get("target_ci", 0.03))
+    while extra < int(adaptive.get("max_extra_processes", 0)) * len(groups) and time.perf_counter() - t1 < budget:
+        wide = [m for m in models if medians[m["name"]] and _ci_width(medians[m["name"]]) > target]
         if not wide:
             break
-        rng.shuffle(wide)
-        run_process(processes + extra, wide)
+        mine = [m for m in wide if (m.get("group") or "") == groups[extra % len(groups)]]
+        if mine:
+            rng.shuffle(mine)
+            run_process(processes + extra, mine)
         extra += 1
     if job.get("memory", True):
         for m in models:

@@ -25,6 +25,7 @@ from edgecheck.twins.cache import CacheGeometry, miss_fraction
 from edgecheck.twins.model import Constants, Workload, cache_split, predict_a53, workload_from_sizes
 
 PUBLISHED = Path(__file__).with_name("published_tpu_latency.json")
+TWIN_FORM_LIMIT_PCT = 25.0  # held-out median error the twins' form aims for on a measured CPU
 
 
 def published_rows() -> list[dict]:
