@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Opt-in soak checks: how often does edgecheck's verdict hold up under repetition and load?
+
+Not part of `make test` (they take an hour); run by hand or on a schedule:
+
+  python ci/soak.py verdicts --runs 10 --busy         fresh clones: `make bench` and `make bench ARGS="--grid smoke"`,
+                                                     with another process keeping one core busy; exit codes,
+                                                     decided and inconclusive checks, wall time
+  python ci/soak.py runs --runs 20 --out DIR [--busy]  repeated default runs of the suite on the host cpu
+                                                     (the artifacts built once), kept for `compare`
+  python ci/soak.py compare DIR                       every ordered pair of those runs compared as baseline and
+                                                     run: unchanged, +10 % and +5 % everywhere, +10 % on one model
+                                                     (slowdowns made by scaling one run's samples and process
+                                                     medians, as the statistics see them)
+
+Results print as text and are written as JSON next to the runs.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import itertools
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def busy_core(enabled: bool):
+    """`yes > /dev/null`: another process keeping one core busy."""
+    proc = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if enabled else None
+    try:
+        yield
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+
+def clopper_pearson_upper(k: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided upper bound of a binomial proportion (exact, by bisection on the binomial tail)."""
+    if k >= n:
+        return 1.0
+    alpha = 1 - confidence
+
+    def tail(p):  # P(X <= k | p)
+        return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+
+    lo, hi = k / n, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if tail(mid) > alpha else (lo, mid)
+    return hi
+
+
+def _summary_counts(stdout: str) -> dict:
+    m = re.search(r"=+ (.*) in ([0-9.]+)s", stdout)
+    counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|error|errors)", m.group(1))} if m else {}
+    counts["inconclusive"] = len(re.findall(r"^  \S+: inconclusive:", stdout, re.M))
+    return counts
+
+
+def verdicts(args) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(args.runs):
+        clone = out / f"clone-{i}"
+        subprocess.run(["rm", "-rf", str(clone)])
+        subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+        for label, make_args in (("default", []), ("smoke", ['ARGS=--grid smoke'])):
+            t0 = time.time()
+            with busy_core(args.busy):
+                proc = subprocess.run(["make", "bench", *make_args], cwd=clone, capture_output=True, text=True)
+            row = {"run": i, "grid": label, "exit": proc.returncode, "seconds": round(time.time() - t0, 1),
+                   **_summary_counts(proc.stdout)}
+            rows.append(row)
+            (out / f"run-{i}-{label}.log").write_text(proc.stdout[-20000:] + proc.stderr[-5000:])
+            print(json.dumps(row), flush=True)
+        if not args.keep:
+            subprocess.run(["rm", "-rf", str(clone / ".venv")])
+    (out / "verdicts.json").write_text(json.dumps(rows, indent=1))
+    for label in ("default", "smoke"):
+        mine = [r for r in rows if r["grid"] == label]
+        ok = sum(r["exit"] == 0 for r in mine)
+        decided = sum(r.get("passed", 0) + r.get("failed", 0) for r in mine)
+        undecided = sum(r["inconclusive"] for r in mine)
+        print(f"{label}: {ok}/{len(mine)} runs exit 0; checks decided {decided}, inconclusive {undecided}; "
+              f"times {min(r['seconds'] for r in mine):.0f}-{max(r['seconds'] for r in mine):.0f} s")
+    return 0 if all(r["exit"] == 0 for r in rows) else 1
+
+
+def runs(args) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    py = args.python or str(REPO / ".venv" / "bin" / "python")
+    for i in range(args.runs):
+        results = out / f"run-{i:02d}.json"
+        t0 = time.time()
+        with busy_core(args.busy):
+            proc = subprocess.run([py, "-m", "pytest", "-p", "no:cacheprovider", "benchmarks/test_inference.py",
+                                   "--device", "cpu", "--results", str(results), "--report", "none", "-q",
+                                   *args.pytest_args], cwd=REPO, capture_output=True, text=True)
+        print(json.dumps({"run": i, "exit": proc.returncode, "seconds": round(time.time() - t0, 1)}), flush=True)
+    return 0
+
+
+def _scaled(run: dict, factor, only: str | None = None) -> dict:
+    """A run whose cpu latencies are ``factor`` times slower (every model, or ``only`` one)."""
+    from edgecheck.stats import summarize
+
+    out = copy.deepcopy(run)
+    for e in out["entries"]:
+        if e["device"]["name"] != "cpu" or (only and e["model"]["name"] != only):
+            continue
+        lat = e["latency"]
+        lat["samples"] = [s * factor for s in lat["samples"]]
+        lat["stats"] = summarize(lat["samples"])
+        for p in lat.get("processes", []):
+            p["median"] *= factor
+        if lat.get("ci95"):
+            lat["ci95"] = [v * factor for v in lat["ci95"]]
+        if "process_median" in lat:
+            lat["process_median"] *= factor
+    return out
+
+
+def compare_runs(args) -> int:
+    sys.path.insert(0, str(REPO))
+    from edgecheck.judge.compare import REGRESSION, compare, has_regression
+    from edgecheck.results import load
+
+    paths = sorted(Path(args.dir).glob("run-*.json"))
+    data = [load(p).to_json() for p in paths]
+    pairs = list(itertools.permutations(range(len(data)), 2))
+    models = sorted({e["model"]["name"] for e in data[0]["entries"] if e["device"]["name"] == "cpu"})
+    tally = {"pairs": len(pairs), "unchanged_runs_failed": 0, "slow10_runs_caught": 0, "slow5_runs_caught": 0,
+             "slow10_rows": 0, "slow10_rows_flagged": 0, "one_model_runs": 0, "one_model_caught": 0,
+             "unchanged_rows": 0, "unchanged_rows_inconclusive": 0, "slow25_runs_caught": 0}
+    for n, (i, j) in enumerate(pairs):
+        base, now = data[i], data[j]
+        rows = compare(base, now, force=True)
+        tally["unchanged_runs_failed"] += has_regression(rows)
+        lat = [r for r in rows if r.metric == "latency"]
+        tally["unchanged_rows"] += len(lat)
+        tally["unchanged_rows_inconclusive"] += sum(r.outcome.status == "inconclusive" for r in lat)
+        for factor, key in ((1.10, "slow10"), (1.05, "slow5"), (1.25, "slow25")):
+            rows = compare(base, _scaled(now, factor), force=True)
+            tally[f"{key}_runs_caught"] += has_regression(rows)
+            if key == "slow10":
+                lat = [r for r in rows if r.metric == "latency"]
+                tally["slow10_rows"] += len(lat)
+                tally["slow10_rows_flagged"] += sum(r.verdict == REGRESSION for r in lat)
+        model = models[n % len(models)]  # each model in turn
+        rows = compare(base, _scaled(now, 1.10, only=model), force=True)
+        tally["one_model_runs"] += 1
+        tally["one_model_caught"] += any(r.verdict == REGRESSION and r.model == model for r in rows)
+    p = tally["pairs"]
+    report = {
+        **tally,
+        "unchanged_runs_failing": tally["unchanged_runs_failed"] / p,
+        "unchanged_runs_failing_upper95": clopper_pearson_upper(tally["unchanged_runs_failed"], p),
+        "slow10_runs_caught_share": tally["slow10_runs_caught"] / p,
+        "slow5_runs_caught_share": tally["slow5_runs_caught"] / p,
+        "slow25_runs_caught_share": tally["slow25_runs_caught"] / p,
+        "slow10_rows_flagged_share": tally["slow10_rows_flagged"] / max(1, tally["slow10_rows"]),
+        "one_model_caught_share": tally["one_model_caught"] / max(1, tally["one_model_runs"]),
+        "unchanged_rows_inconclusive_share": tally["unchanged_rows_inconclusive"] / max(1, tally["unchanged_rows"]),
+        "runs": len(data),
+    }
+    (Path(args.dir) / "compare-soak.json").write_text(json.dumps(report, indent=1))
+    print(f"{len(data)} runs, {p} ordered pairs compared (baseline, run):")
+    print(f"  unchanged runs that fail: {tally['unchanged_runs_failed']}/{p} = {report['unchanged_runs_failing']:.1%} "
+          f"(95 % upper bound {report['unchanged_runs_failing_upper95']:.1%}); "
+          f"unchanged comparisons inconclusive: {report['unchanged_rows_inconclusive_share']:.0%}")
+    print(f"  +10 % everywhere caught: {report['slow10_runs_caught_share']:.0%} of runs, "
+          f"{report['slow10_rows_flagged_share']:.0%} of comparisons flagged")
+    print(f"  +5 % everywhere caught: {report['slow5_runs_caught_share']:.0%} of runs; "
+          f"+25 %: {report['slow25_runs_caught_share']:.0%}")
+    print(f"  +10 % on one model alone caught: {report['one_model_caught_share']:.0%} of runs")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    v = sub.add_parser("verdicts")
+    v.add_argument("--runs", type=int, default=10)
+    v.add_argument("--busy", action="store_true", help="keep one core busy (yes > /dev/null)")
+    v.add_argument("--out", default="/tmp/edgecheck-soak-verdicts")
+    v.add_argument("--keep", action="store_true", help="keep each clone's .venv")
+    v.set_defaults(func=verdicts)
+    r = sub.add_parser("runs")
+    r.add_argument("--runs", type=int, default=20)
+    r.add_argument("--busy", action="store_true")
+    r.add_argument("--out", required=True)
+    r.add_argument("--python", default=None)
+    r.add_argument("pytest_args", nargs="*")
+    r.set_defaults(func=runs)
+    c = sub.add_parser("compare")
+    c.add_argument("dir")
+    c.set_defaults(func=compare_runs)
+    args = ap.parse_args()
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
