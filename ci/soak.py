@@ -23,7 +23,6 @@ import copy
 import itertools
 import json
 import math
-import os
 import re
 import subprocess
 import sys
