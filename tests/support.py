@@ -13,6 +13,22 @@ from edgecheck.results import RESULTS_SCHEMA
 
 REPO = Path(__file__).resolve().parent.parent
 INFERENCE = "benchmarks/test_inference.py"  # the sweep without the claims (the smoke grid cannot show them)
+REQUIRE_ENV = "EDGECHECK_REQUIRE"  # comma-separated capabilities CI must have: sshd, labgrid, chromium
+
+
+def required(capability: str) -> bool:
+    """Whether ``capability`` is listed in $EDGECHECK_REQUIRE (CI sets it so that it cannot pass by skipping)."""
+    return capability in {c.strip() for c in os.environ.get(REQUIRE_ENV, "").split(",") if c.strip()}
+
+
+def skip_unless_available(capability: str, reason: str) -> None:
+    """Skip with ``reason`` when a real component cannot run here, or fail when CI requires it."""
+    import pytest
+
+    if required(capability):
+        pytest.fail(f"{capability} is required ({REQUIRE_ENV}={os.environ[REQUIRE_ENV]}) but not available: {reason}",
+                    pytrace=False)
+    pytest.skip(reason)
 
 
 def run_edgecheck(*args: str, cwd: Path | None = None, check: bool = True,

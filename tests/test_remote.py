@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import INFERENCE, load, run_pytest
+from support import INFERENCE, load, run_pytest, skip_unless_available
 
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
@@ -184,7 +184,8 @@ def sshd(tmp_path_factory):
     """A real OpenSSH server on 127.0.0.1, with its own host key and one authorized key."""
     sshd_bin = shutil.which("sshd") or "/usr/sbin/sshd"
     if not Path(sshd_bin).exists() or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
-        pytest.skip("OpenSSH server or client not installed (Debian openssh-server; .ci/run installs it)")
+        skip_unless_available("sshd",
+                              "OpenSSH server or client not installed (Debian openssh-server; .ci/run installs it)")
     d = tmp_path_factory.mktemp("sshd")
     for key in ("host", "user"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
@@ -203,7 +204,8 @@ def sshd(tmp_path_factory):
             "-o", "LogLevel=ERROR")
     for _ in range(50):
         if proc.poll() is not None:
-            pytest.skip(f"sshd could not start: {proc.stderr.read().decode(errors='replace')[-300:]}")
+            err = proc.stderr.read().decode(errors="replace")[-300:]
+            skip_unless_available("sshd", f"sshd could not start: {err}")
         ok = subprocess.run(["ssh", "-o", "BatchMode=yes", "-p", str(port), *opts, f"{user}@127.0.0.1", "true"],
                             capture_output=True, timeout=20)
         if ok.returncode == 0:
@@ -211,7 +213,7 @@ def sshd(tmp_path_factory):
         time.sleep(0.2)
     else:
         proc.terminate()
-        pytest.skip(f"cannot log in to the test sshd: {ok.stderr.decode(errors='replace')[-300:]}")
+        skip_unless_available("sshd", f"cannot log in to the test sshd: {ok.stderr.decode(errors='replace')[-300:]}")
     yield {"port": port, "user": user, "opts": opts}
     proc.terminate()
     proc.wait(timeout=10)
