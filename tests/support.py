@@ -13,6 +13,8 @@ from edgecheck.results import RESULTS_SCHEMA
 
 REPO = Path(__file__).resolve().parent.parent
 INFERENCE = "benchmarks/test_inference.py"  # the sweep without the claims (the smoke grid cannot show them)
+# a run whose figures the test does not judge: two worker processes of three short rounds per model
+FAST = ("--processes", "2", "--rounds", "3", "--round-time", "0.001")
 REQUIRE_ENV = "EDGECHECK_REQUIRE"  # comma-separated capabilities CI must have: sshd, labgrid, chromium
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from support import REPO, load
+from support import FAST, REPO, load
 
 WORKFLOW = REPO / ".github" / "workflows" / "edgecheck.yml"
 
@@ -68,7 +68,7 @@ def test_measure_job_dry_run_on_the_twins(smoke_artifacts, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "EDGECHECK_PYTHON": sys.executable, "EDGECHECK_DEVICES": "cpu tpu-sim a53-sim",
            "GITHUB_STEP_SUMMARY": str(tmp_path / "step-summary.md"), "TF_CPP_MIN_LOG_LEVEL": "2",
-           "EDGECHECK_PYTEST_ARGS": "--rounds 5"}
+           "EDGECHECK_PYTEST_ARGS": " ".join(FAST)}
     proc = subprocess.run(["bash", str(REPO / "ci" / "measure.sh"), str(smoke_artifacts), "dry-run", str(out)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     # the smoke grid is too small for every claim, so the suite may fail a claim; the files must be there

@@ -3,13 +3,11 @@ a child pytest process, and its output matched line by line."""
 import json
 
 import pytest
-from support import INFERENCE, REPO, load
+from support import FAST, INFERENCE, REPO, load
 
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.devices import is_cortex_a53, parse_device_option, select
-
-FAST = ("--processes", "2", "--rounds", "3", "--round-time", "0.001")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import tempfile
 
 import numpy as np
 import pytest
-from support import INFERENCE, entry, run, run_edgecheck, run_pytest
+from support import FAST, INFERENCE, entry, run, run_edgecheck, run_pytest
 
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
@@ -137,7 +137,7 @@ def test_report_cli_and_the_run_writes_one(smoke_artifacts, tmp_path):
 
     results = tmp_path / "r.json"
     proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu,tpu-sim,a53-sim",
-                      "--results", str(results), "--rounds", "3")
+                      "--results", str(results), *FAST)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert f"report: {results.with_suffix('.html')}" in proc.stdout
     assert "<h2>Claims</h2>" in results.with_suffix(".html").read_text()
