@@ -3,11 +3,13 @@
 
 Not part of `make test` (they take an hour); run by hand or on a schedule:
 
-  python ci/soak.py verdicts --runs 10 --busy         fresh clones: `make bench` and `make bench ARGS="--grid smoke"`,
-                                                     with another process keeping one core busy; exit codes,
-                                                     decided and inconclusive checks, wall time
-  python ci/soak.py runs --runs 20 --out DIR [--busy]  repeated default runs of the suite on the host cpu
-                                                     (the artifacts built once), kept for `compare`
+  python ci/soak.py verdicts --runs 10 --busy         fresh clones: `make bench` and `make bench ARGS="--grid smoke"`
+                                                     must exit 0; a baseline 25 % faster and the TPU link overheads
+                                                     x1000 must exit 1 naming the regression / C5; optionally with
+                                                     another process keeping one core busy
+  python ci/soak.py runs --runs 20 --out DIR [--busy]  repeated default runs of the whole suite (host cpu + twins,
+                                                     the artifacts built once): exit codes, decided and
+                                                     inconclusive checks, times; kept for `compare`
   python ci/soak.py compare DIR                       every ordered pair of those runs compared as baseline and
                                                      run: unchanged, +10 % and +5 % everywhere, +10 % on one model
                                                      (slowdowns made by scaling one run's samples and process
@@ -67,7 +69,26 @@ def _summary_counts(stdout: str) -> dict:
     return counts
 
 
+def _run_make(clone: Path, make_args: list[str], busy: bool) -> tuple[subprocess.CompletedProcess, float]:
+    t0 = time.time()
+    with busy_core(busy):
+        proc = subprocess.run(["make", "bench", *make_args], cwd=clone, capture_output=True, text=True)
+    return proc, round(time.time() - t0, 1)
+
+
+def _x1000_constants(clone: Path) -> Path:
+    """The twins' constants with every TPU link's per-invoke overhead x1000: no crossover can exist."""
+    data = json.loads((clone / "edgecheck" / "twins" / "constants.json").read_text())
+    for link in data["tpu"]["links"].values():
+        link["overhead_s"]["value"] *= 1000
+    path = clone / "x1000-constants.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
 def verdicts(args) -> int:
+    """Fresh clones under load: the default and smoke runs must exit 0; a contradicted claim and a regression
+    must exit 1 and name themselves."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -75,40 +96,63 @@ def verdicts(args) -> int:
         clone = out / f"clone-{i}"
         subprocess.run(["rm", "-rf", str(clone)])
         subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-        for label, make_args in (("default", []), ("smoke", ['ARGS=--grid smoke'])):
-            t0 = time.time()
-            with busy_core(args.busy):
-                proc = subprocess.run(["make", "bench", *make_args], cwd=clone, capture_output=True, text=True)
-            row = {"run": i, "grid": label, "exit": proc.returncode, "seconds": round(time.time() - t0, 1),
+        cases = [("default", [], 0, None), ("smoke", ["ARGS=--grid smoke"], 0, None)]
+        for label, make_args, want, finding in cases:
+            proc, seconds = _run_make(clone, make_args, args.busy)
+            row = {"run": i, "case": label, "exit": proc.returncode, "want": want, "seconds": seconds,
                    **_summary_counts(proc.stdout)}
             rows.append(row)
             (out / f"run-{i}-{label}.log").write_text(proc.stdout[-20000:] + proc.stderr[-5000:])
             print(json.dumps(row), flush=True)
-        if not args.keep:
-            subprocess.run(["rm", "-rf", str(clone / ".venv")])
+            if label == "default" and proc.returncode == 0:
+                from_run = clone / ".edgecheck" / "results" / "latest.json"
+                fast = _scaled(json.loads(from_run.read_text()), 0.75)
+                (clone / "fast-baseline.json").write_text(json.dumps(fast))
+                cases.append(("baseline 25 % faster", ["ARGS=--baseline fast-baseline.json"], 1,
+                              r"regression"))
+                cases.append(("tpu overheads x1000", [f"ARGS=--twin-constants {_x1000_constants(clone)}"], 1,
+                              r"C5 .*(does not hold|contradicted)"))
+            if finding:
+                row["named"] = bool(re.search(finding, proc.stdout))
     (out / "verdicts.json").write_text(json.dumps(rows, indent=1))
-    for label in ("default", "smoke"):
-        mine = [r for r in rows if r["grid"] == label]
-        ok = sum(r["exit"] == 0 for r in mine)
+    for label in ("default", "smoke", "baseline 25 % faster", "tpu overheads x1000"):
+        mine = [r for r in rows if r["case"] == label]
+        if not mine:
+            continue
+        ok = sum(r["exit"] == r["want"] and r.get("named", True) for r in mine)
         decided = sum(r.get("passed", 0) + r.get("failed", 0) for r in mine)
         undecided = sum(r["inconclusive"] for r in mine)
-        print(f"{label}: {ok}/{len(mine)} runs exit 0; checks decided {decided}, inconclusive {undecided}; "
+        named = " naming the finding" if mine[0]["want"] else ""
+        print(f"{label}: {ok}/{len(mine)} runs exit {mine[0]['want']}{named}; "
+              f"checks decided {decided}, inconclusive {undecided}; "
               f"times {min(r['seconds'] for r in mine):.0f}-{max(r['seconds'] for r in mine):.0f} s")
-    return 0 if all(r["exit"] == 0 for r in rows) else 1
+    return 0 if all(r["exit"] == r["want"] and r.get("named", True) for r in rows) else 1
 
 
 def runs(args) -> int:
+    """Repeated default runs of the whole suite (the artifacts built once): kept for `compare`, and counted."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     py = args.python or str(REPO / ".venv" / "bin" / "python")
+    rows = []
     for i in range(args.runs):
         results = out / f"run-{i:02d}.json"
         t0 = time.time()
         with busy_core(args.busy):
-            proc = subprocess.run([py, "-m", "pytest", "-p", "no:cacheprovider", "benchmarks/test_inference.py",
-                                   "--device", "cpu", "--results", str(results), "--report", "none", "-q",
-                                   *args.pytest_args], cwd=REPO, capture_output=True, text=True)
-        print(json.dumps({"run": i, "exit": proc.returncode, "seconds": round(time.time() - t0, 1)}), flush=True)
+            proc = subprocess.run([py, "-m", "pytest", "-p", "no:cacheprovider", "benchmarks", "--results",
+                                   str(results), "--report", "none", *args.pytest_args], cwd=REPO,
+                                  capture_output=True, text=True)
+        row = {"run": i, "exit": proc.returncode, "seconds": round(time.time() - t0, 1),
+               **_summary_counts(proc.stdout)}
+        rows.append(row)
+        (out / f"run-{i:02d}.log").write_text(proc.stdout[-20000:])
+        print(json.dumps(row), flush=True)
+    (out / "runs.json").write_text(json.dumps(rows, indent=1))
+    secs = sorted(r["seconds"] for r in rows)
+    print(f"{sum(r['exit'] == 0 for r in rows)}/{len(rows)} runs exit 0; checks decided "
+          f"{sum(r.get('passed', 0) + r.get('failed', 0) for r in rows)}, inconclusive "
+          f"{sum(r['inconclusive'] for r in rows)}; seconds median {secs[len(secs) // 2]:.0f} "
+          f"(range {secs[0]:.0f}-{secs[-1]:.0f})")
     return 0
 
 
