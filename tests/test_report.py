@@ -65,6 +65,14 @@ def test_c6_fails_on_a_map_no_shallow_rule_explains():
     assert claim.holds is False and claim.status == "does not hold"
 
 
+def test_c6_not_testable_on_too_few_architectures():
+    data = grid_results(lambda L, w: "tpu" if macs_of(L, w) >= 20_000 else "a53")
+    data["entries"] = [e for e in data["entries"] if e["model"]["name"] in ("1x16", "1x32", "4x512")]
+    claim = c6(data, load_thresholds())
+    assert claim.outcome.status == "inconclusive" and claim.outcome.reason == "not-testable"
+    assert (claim.outcome.value, claim.outcome.limit) == (3, 8)
+
+
 def test_latency_budget_and_missing_platform():
     data = grid_results(lambda L, w: "tpu")
     chart = build_chart(data, "latency", budget_s=1.5e-4)
