@@ -164,7 +164,8 @@ def _front(rs: list[ResultRow]) -> list[ResultRow]:
 def pareto_figure(results: Run | dict, op: dict | None) -> Rendered:
     """Macro-F1 against energy per inference, one panel per device with its own energy range, so that a front
     whose energies differ by a few percent is not a vertical smear on a shared axis. The range of a panel ends
-    a little beyond its front; models beyond it are marked at the right edge with their energy."""
+    a little beyond its front; models beyond it are marked at the right edge with their energy. ``op``: C2's
+    evidence with its ``device``, circled on that device's panel."""
     plt = _plt()
     rs = [r for r in result_rows(results) if r.ok and r.energy_j and r.f1 is not None]
     devices = sorted({r.device for r in rs})
@@ -188,7 +189,7 @@ def pareto_figure(results: Run | dict, op: dict | None) -> Rendered:
         ax.scatter([r.energy_j for r in front], [r.f1 for r in front], s=22, color=c, label="Pareto front")
         ax.step([r.energy_j for r in front] + [hi], [r.f1 for r in front] + [front[-1].f1], where="post", color=c,
                 lw=1.2)
-        if op and any(r.model == op.get("operating_point") for r in front) and dev in ("tpu", "tpu-sim"):
+        if op and op.get("device") == dev:
             ax.scatter([op["energy_j"]], [op["macro_f1"]], s=170, facecolors="none", edgecolors="black", lw=1.5,
                        label=f"C2 operating point ({op['operating_point']})", zorder=5)
         ax.set_xscale("log")

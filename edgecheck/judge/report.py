@@ -174,7 +174,10 @@ def _chart_section(charts: dict, budget_chart) -> str:
     parts = ["<section id='chart'><h2>Decision chart</h2><p class='note'>Per architecture, the platform with "
              "the least energy per inference, and the fastest; the rules below are a shallow decision tree "
              "fitted to the winners (claim C6 checks them leaving each architecture out).</p>"]
-    for key, ch in list(charts.items()) + ([("latency within budget", budget_chart)] if budget_chart else []):
+    budget = [] if budget_chart is None else [
+        (f"latency within {fmt_time(budget_chart.budget_s, MICRO)}" if not isinstance(budget_chart, str)
+         else "latency within the budget", budget_chart)]
+    for key, ch in list(charts.items()) + budget:
         if isinstance(ch, str):
             parts.append(f"<p class='note'>No {esc(key)} chart: {esc(ch)}</p>")
             continue
@@ -190,7 +193,8 @@ def _chart_section(charts: dict, budget_chart) -> str:
         agreement = "-" if ch.loo_agreement is None else f"{ch.loo_agreement:.0%}"
         rows = [f"<tr>{_td(c)}{_td(p)}{_td(n if n is not None else '-', n, 'num')}</tr>" for c, p, n in leaves]
         parts.append(f"<h3>Rules ({esc(key)}; leave-one-architecture-out agreement {esc(agreement)})</h3>"
-                     + _table(f"rules-{key.replace(' ', '-')}", ["when", "platform", "architectures"], rows,
+                     + _table(f"rules-{key.split()[0]}{'-budget' if 'within' in key else ''}",
+                              ["when", "platform", "architectures"], rows,
                               sortable=False, num={2}))
     return "".join(parts) + "</section>"
 
@@ -439,7 +443,8 @@ def html_report(runs: list[tuple[str, Run | dict]], comparison: list | None = No
             budget_chart = str(e)
     rows = result_rows(data)
     findings = answer(charts, rows, claims, cache)
-    op = next((c.evidence for c in claims if c.id == "C2" and c.holds), None)
+    op = next(({**c.evidence, "device": c.devices[0]} for c in claims if c.id == "C2" and c.holds and c.devices),
+              None)
     bdata = battery_data(data, DEFAULT_RATES_HZ, rate_hz)
     script = (ASSETS / "report.js").read_text()
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
