@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from edgecheck.config import DEFAULTS, positive_int, threshold_spec
+from edgecheck.config import DEFAULTS, positive_float, positive_int, threshold_spec
 from edgecheck.errors import EdgecheckError
 
 
@@ -360,10 +360,11 @@ class Report(Command):
         p.add_argument("runs", nargs="+")
         p.add_argument("-o", "--out", default=None, help="HTML path (default: the first run's path with .html)")
         p.add_argument("--baseline", default=None, help="add a comparison with this baseline")
-        p.add_argument("--budget-ms", type=float, default=None, help="add a chart of the fastest model under this "
-                                                                     "latency")
-        p.add_argument("--rate", type=float, default=DEFAULTS.battery_rate_hz,
-                       help="inferences per second for the battery view (default 10)")
+        p.add_argument("--budget-ms", type=positive_float, default=None,
+                       help="add a chart of the fastest model under this latency")
+        p.add_argument("--rate", type=positive_float, default=DEFAULTS.battery_rate_hz,
+                       help="inferences per second the battery view details first, beside 1, 10 and 100 "
+                            "(default 10; the page changes rates and capacity)")
 
     @classmethod
     def run(cls, args):
@@ -396,7 +397,7 @@ class Chart(Command):
         from edgecheck import results as res
         from edgecheck.files import atomic_write_bytes, atomic_write_json, atomic_write_text
         from edgecheck.judge.chart import build_chart
-        from edgecheck.judge.report import chart_figure
+        from edgecheck.judge.figures import chart_figure
 
         chart = build_chart(res.load(args.run), args.metric, args.budget_ms / 1e3 if args.budget_ms else None)
         out = Path(args.out)

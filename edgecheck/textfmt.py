@@ -1,22 +1,26 @@
 """Plain-text tables and the unit formatting every text view shares (terminal, CLI, Markdown)."""
 from __future__ import annotations
 
+import math
 
-def fmt_time(s: float | None) -> str:
+
+def fmt_time(s: float | None, micro: str = "u") -> str:
+    """Seconds in engineering units (us, ms, s); ``micro="µ"`` where the output is not plain ASCII (HTML)."""
     if s is None:
         return "-"
     if s < 1e-3:
-        return f"{s * 1e6:.1f} us"
+        return f"{s * 1e6:.1f} {micro}s"
     if s < 1:
         return f"{s * 1e3:.2f} ms"
     return f"{s:.2f} s"
 
 
-def fmt_energy(j: float | None) -> str:
+def fmt_energy(j: float | None, micro: str = "u") -> str:
+    """Joules in engineering units (uJ, mJ, J)."""
     if j is None:
         return "-"
     if j < 1e-3:
-        return f"{j * 1e6:.1f} uJ"
+        return f"{j * 1e6:.1f} {micro}J"
     if j < 1:
         return f"{j * 1e3:.2f} mJ"
     return f"{j:.2f} J"
@@ -32,11 +36,60 @@ def fmt_bytes(n: float | None) -> str:
     return f"{n:.0f} B"
 
 
+def fmt_power(w: float | None, micro: str = "u") -> str:
+    """Watts in engineering units (uW, mW, W), three significant digits."""
+    if w is None:
+        return "-"
+    for unit, scale in (("W", 1.0), ("mW", 1e-3), (f"{micro}W", 1e-6)):
+        if abs(w) >= scale or unit == f"{micro}W":
+            return f"{fmt_number(w / scale)} {unit}"
+    raise AssertionError("unreachable")
+
+
+def fmt_number(v: float | int | None, digits: int = 3) -> str:
+    """A number as people read it, never in e-notation: ``digits`` significant digits, k/M/G from 10 000 on."""
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if abs(v) >= 1e4:
+        for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+            if abs(v) >= div:
+                return fmt_number(v / div, digits) + unit
+    if isinstance(v, int):
+        return str(v)
+    if v == 0:
+        return "0"
+    # positional with ``digits`` significant digits: 0.000123, 12.3, 1230
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(v))))
+    text = f"{v:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def fmt_eng(v: float | None, unit: str, micro: str = "u", digits: int = 3) -> str:
+    """``v`` with an SI prefix (n, u, m, none, k, M, G) and ``digits`` significant digits at most: 500 us,
+    20 ms, 1.5 s. For axis ticks and compact cells."""
+    if v is None:
+        return "-"
+    if v == 0 or not math.isfinite(v):
+        return f"{fmt_number(v)} {unit}"
+    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0), ("m", 1e-3), (micro, 1e-6), ("n", 1e-9)):
+        if abs(v) >= scale * 0.9995 or prefix == "n":
+            return f"{fmt_number(v / scale, digits)} {prefix}{unit}"
+    raise AssertionError("unreachable")
+
+
 def fmt_interval(lo: float | None, hi: float | None, fmt) -> str:
-    """``[lo, hi]`` in the figure's own format, or empty when there is no interval."""
+    """``[lo, hi]`` in the figure's own format (the unit once when both ends share it), or empty when there is
+    no interval."""
     if lo is None or hi is None:
         return ""
-    return f"[{fmt(lo).split()[0]}, {fmt(hi)}]"
+    a, b = fmt(lo), fmt(hi)
+    if a.split()[1:] == b.split()[1:]:
+        a = a.split()[0]
+    return f"[{a}, {b}]"
 
 
 def fmt_count(n: int | None) -> str:

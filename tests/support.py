@@ -33,6 +33,36 @@ def skip_unless_available(capability: str, reason: str) -> None:
     pytest.skip(reason)
 
 
+def chromium_driver(width: int = 1280, height: int = 1000):
+    """Headless Chromium (Debian's chromium) driven by selenium through Debian's chromedriver, with the network
+    log on (``driver.get_log("performance")``). Skips, or fails under EDGECHECK_REQUIRE=chromium, where a
+    piece is missing."""
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_bin = shutil.which("chromedriver") or "/usr/lib/chromium/chromedriver"
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        skip_unless_available("chromium", "selenium is not installed (pip install -e '.[test]')")
+    if browser is None or not Path(driver_bin).exists():
+        skip_unless_available("chromium", "headless Chromium and its driver are not installed (Debian packages "
+                                          "chromium and chromium-driver; .ci/run installs them)")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-default-apps", "--disable-extensions", f"--window-size={width},{height}",
+                 "--force-device-scale-factor=1", "--lang=en-US"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    try:
+        return webdriver.Chrome(options=opts, service=Service(driver_bin))
+    except Exception as e:  # noqa: BLE001 - a browser that cannot start is a missing component, said with its reason
+        skip_unless_available("chromium", f"headless Chromium could not start: {str(e).splitlines()[0]}")
+
+
 def run_edgecheck(*args: str, cwd: Path | None = None, check: bool = True,
                   timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``python -m edgecheck ARGS`` in a child process, as a user would."""
@@ -53,9 +83,10 @@ def run_pytest(*args: str, cwd: Path | None = None, timeout: int = 600) -> subpr
 
 def entry(name, params, macs, device, kind, latency, energy=None, f1=0.9, f1_float=None, windows=1800,
           layer_sizes=None, threads=1, metadata=None, latency_ci=None, processes=None, energy_ci=None, f1_ci=None,
-          unstable=None):
+          unstable=None, band=None, energy_band=None):
     """One valid results entry with a known latency (one sample, or one per process), energy, build accuracy
-    and, where given, their intervals."""
+    and, where given, their intervals; ``band``/``energy_band``: a twin's (low, central, high) band in seconds
+    and joules."""
     e = {"model": {"name": name, "sha256": "cd" * 32,
                    "size": {"params": params, "macs": macs, "weight_bytes": macs, "bias_bytes": params - macs,
                             **({"layer_sizes": layer_sizes} if layer_sizes is not None else {})},
@@ -74,9 +105,12 @@ def entry(name, params, macs, device, kind, latency, energy=None, f1=0.9, f1_flo
         e["latency"]["ci95"] = list(latency_ci)
     if unstable:
         e["latency"]["unstable"] = unstable
+    if band:
+        e["latency"]["band"] = dict(zip(("low", "central", "high"), band))
     if energy is not None:
         e["energy"] = {"unit": "J", "total_j": energy, "provenance": kind,
-                       **({"ci95": list(energy_ci)} if energy_ci else {})}
+                       **({"ci95": list(energy_ci)} if energy_ci else {}),
+                       **({"band": dict(zip(("low", "central", "high"), energy_band))} if energy_band else {})}
     return e
 
 

@@ -1,0 +1,88 @@
+"""The battery view's data: per architecture and device, idle power, dynamic energy per inference and latency.
+
+The report's page computes battery life from them for the capacity and the rates the reader sets (average
+power = idle power + dynamic energy per inference x rate; life = capacity / average power); ``life_hours``
+is the same arithmetic in Python, which the tests hold the page to.
+"""
+from __future__ import annotations
+
+from edgecheck.judge.roles import A53_ROLE, TPU_ROLE
+from edgecheck.judge.tables import result_rows
+from edgecheck.results import Run
+
+DEFAULT_CAPACITY_WH = 10.0  # a small battery pack; the reader changes it on the page
+DEFAULT_RATES_HZ = (1.0, 10.0, 100.0)
+
+
+def idle_power(run: Run) -> dict[str, tuple[float, str]]:
+    """Idle watts per device and where they came from: measured before the device by its energy probe, or the
+    twins' power model (the board's idle power, a published figure)."""
+    from edgecheck.twins.model import load_constants, power_model
+
+    out: dict[str, tuple[float, str]] = {}
+    for e in run.entries:
+        p = ((e.energy.idle if e.energy else None) or {}).get("power_w")
+        if p is not None and e.device.name not in out:
+            out[e.device.name] = (float(p), "measured")
+    names = {e.device.name for e in run.entries}
+    c = None
+    for twin, platform in (("tpu-sim", "tpu"), ("a53-sim", "a53")):
+        if twin in names and twin not in out:
+            c = c or load_constants()
+            out[twin] = (power_model(c, platform)[0], "simulated")
+    return out
+
+
+def battery_data(results: Run | dict, rates: tuple[float, ...] = DEFAULT_RATES_HZ, detail_rate: float = 10.0,
+                 capacity_wh: float = DEFAULT_CAPACITY_WH) -> dict:
+    """Plain JSON data for the page: the devices (with their idle power and its source), which device plays
+    the TPU and the A53, and per architecture each device's figures. A device without an energy figure or an
+    idle power is left out, and named in ``left_out``."""
+    run = Run.coerce(results)
+    idle = idle_power(run)
+    rows = [r for r in result_rows(run) if r.ok]
+    devices, left_out, models = [], {}, {}
+    for r in rows:
+        if r.energy_j is None or r.latency_s is None or r.device not in idle:
+            left_out[r.device] = ("no energy per inference" if r.energy_j is None else
+                                  "no idle power (measure with an energy probe)")
+            continue
+        p_idle, idle_src = idle[r.device]
+        if r.device not in [d["name"] for d in devices]:
+            devices.append({"name": r.device, "kind": r.kind, "idle_w": p_idle, "idle_source": idle_src,
+                            "energy_source": r.energy_provenance or r.kind})
+        iv = r.energy_interval
+        lo, hi = (iv.low, iv.high) if iv else (r.energy_j, r.energy_j)
+        m = models.setdefault(r.model, {"model": r.model, "macs": r.macs or 0, "params": r.params or 0,
+                                        "figures": {}})
+        m["figures"][r.device] = {
+            "latency_s": r.latency_s, "energy_j": r.energy_j,
+            "dynamic_j": dynamic(r.energy_j, p_idle, r.latency_s),
+            "dynamic_low_j": dynamic(min(lo, r.energy_j), p_idle, r.latency_s),
+            "dynamic_high_j": dynamic(max(hi, r.energy_j), p_idle, r.latency_s)}
+    names = [d["name"] for d in devices]
+    roles = {"tpu": next((n for n in TPU_ROLE if n in names), None),
+             "a53": next((n for n in A53_ROLE if n in names), None)}
+    devices.sort(key=lambda d: (d["name"] not in roles.values(), d["name"]))
+    return {"capacity_wh": capacity_wh, "rates": sorted(set(rates) | {detail_rate}), "detail_rate": detail_rate,
+            "devices": devices, "roles": roles,
+            "models": sorted(models.values(), key=lambda m: (m["macs"], m["model"])),
+            "left_out": {k: v for k, v in left_out.items() if k not in names}}
+
+
+def dynamic(energy_j: float, idle_w: float, latency_s: float) -> float:
+    """Energy per inference above idle: what the rate multiplies (never below zero)."""
+    return max(energy_j - idle_w * latency_s, 0.0)
+
+
+def average_power(idle_w: float, dynamic_j: float, rate_hz: float) -> float:
+    return idle_w + dynamic_j * rate_hz
+
+
+def life_hours(capacity_wh: float, rate_hz: float, idle_w: float, dynamic_j: float, latency_s: float
+               ) -> float | None:
+    """Hours a battery of ``capacity_wh`` lasts at ``rate_hz`` inferences per second; None when the device
+    cannot sustain the rate (busier than 100 %)."""
+    if rate_hz * latency_s > 1:
+        return None
+    return capacity_wh / average_power(idle_w, dynamic_j, rate_hz)
