@@ -50,10 +50,9 @@ def chart_figure(chart) -> tuple[bytes, str]:
                                    edgecolor="white", lw=1.5))
         if over:
             ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="//", edgecolor="#555", lw=0))
-        v = w.values.get(w.winner)
-        unit = "uJ" if chart.metric == "energy" else "us"
-        label = f"{w.winner}\n{v * 1e6:.3g} {unit}" if v is not None else w.winner
-        ax.text(x, y, label, ha="center", va="center", fontsize=7.5, color="black")
+        label = w.label(1e6, "uJ" if chart.metric == "energy" else "us")  # too close: every device's interval
+        ax.text(x, y, label, ha="center", va="center", fontsize=7.5 if label.count("\n") <= 1 else 6,
+                color="black")
     # crossover: between horizontally adjacent cells whose winners differ
     for w in ws:
         x, y = widths.index(w.width), layers.index(w.layers)

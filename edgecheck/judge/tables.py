@@ -5,6 +5,14 @@ from edgecheck.results import Run
 from edgecheck.textfmt import fmt_bytes, fmt_count, fmt_energy, fmt_interval, fmt_time, text_table
 
 
+def _energy(e) -> str:
+    """Energy per inference, with the twin's band when it has one."""
+    if e.energy is None:
+        return fmt_energy(None)
+    band = e.energy.extra.get("band")
+    return fmt_energy(e.energy.total_j) + (" " + fmt_interval(band["low"], band["high"], fmt_energy) if band else "")
+
+
 def results_table(results: Run | dict) -> list[str]:
     """One row per (architecture, device): size, accuracy with its interval, latency with its interval across
     processes, load time, first invoke, the model's own memory, agreement with the build, energy, and where
@@ -23,8 +31,12 @@ def results_table(results: Run | dict) -> list[str]:
         if lat is None:
             median = "-"
         else:
-            ci = lat.extra.get("ci95")
+            band = lat.extra.get("band")
+            ci = lat.extra.get("ci95") or ([band["low"], band["high"]] if band else None)
             median = fmt_time(lat.median) + (" " + fmt_interval(ci[0], ci[1], fmt_time) if ci else "")
+            if (e.twin or {}).get("near_limit"):
+                median += " ~"
+                notes.append(f"~ {e.model.name} on {e.device.name}: {e.twin['near_limit']['text']}")
             if lat.extra.get("unstable"):
                 median += " !"
                 notes.append(f"! {e.model.name} on {e.device.name}: unstable ({lat.extra['unstable']})")
@@ -34,10 +46,12 @@ def results_table(results: Run | dict) -> list[str]:
         rows.append((e.model.name, fmt_count(size.get("params")), fmt_bytes(size.get("weight_bytes")), f1_text,
                      e.device.name, median, fmt_time(e.load_seconds), fmt_time(e.first_invoke_seconds),
                      "-" if memory is None else "+" + fmt_bytes(memory), "-" if agree is None else f"{agree:.0%}",
-                     fmt_energy(e.energy.total_j if e.energy else None), source))
+                     _energy(e), source))
     if not rows:
         return ["(no results)"]
     legend = ["median: seconds per invoke; measured: the median over rounds of fresh processes with the 95 % "
-              "interval of the median across processes; memory: the model's own peak above a fresh worker's; "
-              "agree: predictions equal to the build's; ! marks a figure too noisy to decide on"]
+              "interval of the median across processes; simulated: the twin's central value with its band [low, "
+              "high]; memory: the model's own peak above a fresh worker's; agree: predictions equal to the build's; "
+              "! marks a figure too noisy to decide on; ~ a model near the Edge TPU's on-chip limit (both outcomes "
+              "below the table)"]
     return text_table(header, rows, right={1, 2, 5, 6, 7, 8, 9, 10}, rule=True) + notes + legend
