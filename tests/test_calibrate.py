@@ -128,9 +128,9 @@ def test_calibrate_cli_errors(tmp_path):
     assert proc.returncode == 2 and "no measured cpu entries" in proc.stderr
 
 
-def test_tpu_fit_without_compiler_logs_uses_the_layer_sizes(tmp_path):
-    """Board results whose models have no compiler log: uncached bytes come from the modelled allocation of the
-    recorded layer sizes; the fit recovers the board's constants and reports held-out figures per regime."""
+def test_tpu_fit_from_board_results_and_compiler_logs(tmp_path):
+    """Board results: uncached bytes from a model's compiler log, else the modelled allocation of its recorded
+    layer sizes; the fit recovers the board's constants and reports held-out figures per regime."""
     from edgecheck.twins import allocation
     from edgecheck.twins.model import workload_from_sizes
 
@@ -145,11 +145,15 @@ def test_tpu_fit_without_compiler_logs_uses_the_layer_sizes(tmp_path):
             latency = (5e-5 + macs * 2e-11 + (3e-4 if streamed else 0) + (streamed + 796) / 4e8) * (1 + next(noise))
             entries.append(entry(f"{layers}x{width}", macs + sum(sizes[1:]), macs, "tpu", "measured", latency,
                                  layer_sizes=sizes, metadata={"connection": "pci"}))
+            if (layers, width) == (3, 3072):  # this one was compiled: its log's off-chip bytes are used
+                entries[-1]["model"]["compiler"] = {"models": [{"on_chip_used_bytes": 1, "off_chip_streamed_bytes":
+                                                                streamed}]}
     assert sum(1 for e in entries if e["latency"]["stats"]["median"] > 1e-3) >= 4  # the sweep crosses the cache
     path = tmp_path / "board.json"
     path.write_text(json.dumps({"entries": entries}))
     fitted, report = fit_board([{"entries": entries}], [str(path)], base, "tpu")
-    assert report["link"] == "pcie" and set(report["split_from"].values()) == {"modelled allocation"}
+    assert report["link"] == "pcie" and report["split_from"].pop("3x3072") == "compiler log"
+    assert set(report["split_from"].values()) == {"modelled allocation"}
     assert report["overhead_s"] == pytest.approx(5e-5, rel=0.2) and report["rate_Bps"] == pytest.approx(4e8, rel=0.1)
     assert report["s_per_mac"] == pytest.approx(2e-11, rel=0.2)
     node = fitted["tpu"]["links"]["pcie"]["rate_Bps"]
@@ -160,3 +164,10 @@ def test_tpu_fit_without_compiler_logs_uses_the_layer_sizes(tmp_path):
     assert 3 < held["margin_pct"] < 15  # the 80th percentile of about 5 % scatter
     for regime in ("cached", "streamed"):
         assert held["regimes"][regime]["held_out_median_abs_error_pct"] < 10
+
+
+def test_calibrate_tpu_published_reports_the_band_per_regime():
+    out = run_edgecheck("calibrate", "--device", "tpu", "--published").stdout
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith(("cached ", "streamed "))}
+    assert set(lines) == {"cached", "streamed"} and "leave one source out" in out
+    assert "LE (its own pure-Python USB driver, not libedgetpu" in out  # listed with why it is not used

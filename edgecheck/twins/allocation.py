@@ -1,7 +1,7 @@
 """Where ``edgetpu_compiler`` puts a model's parameters: on-chip (cached) or off-chip (streamed every invoke).
 
 The rules, each derived from public compiler output (``fixtures/edgetpu_compiler/cases.json``, 47 cases from
-three independent sources; docs/edgetpu-allocation.md):
+three independent sources; docs/tpu-twin.md):
 
 - **Footprint** of a layer (compilers 14-16): its int8 weights plus a table of 8 bytes per output channel
   (a float32 multiplier and an int32 offset; exact for random dense layers 256^2..1024^2 and for eight
