@@ -36,7 +36,9 @@ def fmt_interval(lo: float | None, hi: float | None, fmt) -> str:
     """``[lo, hi]`` in the figure's own format, or empty when there is no interval."""
     if lo is None or hi is None:
         return ""
-    return f"[{fmt(lo).split()[0]}, {fmt(hi)}]"
+    a, b = fmt(lo), fmt(hi)
+    same_unit = a.split()[1:] == b.split()[1:]
+    return f"[{a.split()[0] if same_unit else a}, {b}]"
 
 
 def fmt_count(n: int | None) -> str:

@@ -51,6 +51,7 @@ def test_a_band_makes_the_crossover_too_close_and_names_the_interval():
     assert close, "a 40 % band must leave cells near the crossover undecided"
     label = close[0].label()
     assert label.startswith("too close") and "tpu-sim" in label and "[" in label  # every device's interval
+    assert label.count("\n") == 3  # too close, tpu-sim figure, its interval, a53-sim figure (exact)
     assert close[0].intervals["tpu-sim"][0] < close[0].values["a53-sim"] < close[0].intervals["tpu-sim"][1]
     c = {x.id: x for x in evaluate(data, TH)}
     c5 = c["C5"]

@@ -16,6 +16,7 @@ from edgecheck.config import EDGE_TPU_CACHE_BYTES
 from edgecheck.errors import EdgecheckError
 from edgecheck.judge.roles import A53_ROLE, TOO_CLOSE_TO_CALL, TPU_ROLE, interval, winner
 from edgecheck.results import Row, Run, rows
+from edgecheck.textfmt import fmt_energy, fmt_interval, fmt_time
 
 FEATURES = ("params", "macs", "weight_bytes_over_cache", "input_size")
 
@@ -34,18 +35,20 @@ class Winner:
     kinds: dict  # device -> measured/simulated
     intervals: dict = field(default_factory=dict)  # device -> [low, high]: measured interval or the twin's band
 
-    def label(self, scale: float = 1e6, unit: str = "uJ") -> str:
-        """The cell as the chart prints it: the winner and its figure, or, too close to call, every device's
-        interval."""
+    def label(self, metric: str = "energy") -> str:
+        """The cell as the chart prints it: the winner, its figure and interval, or, too close to call, every
+        device's figure and interval."""
+        fmt = fmt_energy if metric == "energy" else fmt_time
+
         def fig(d: str) -> str:
             lo, hi = self.intervals.get(d, (self.values[d], self.values[d]))
-            return f"{self.values[d] * scale:.3g}" + (f" [{lo * scale:.3g}-{hi * scale:.3g}]" if hi > lo else "")
+            return fmt(self.values[d]) + (f"\n{fmt_interval(lo, hi, fmt)}" if hi > lo else "")
 
         if self.winner == TOO_CLOSE_TO_CALL:
-            return "too close\n" + "\n".join(f"{d}: {fig(d)} {unit}" for d in self.values)
+            return "too close\n" + "\n".join(f"{d} {fig(d)}" for d in self.values)
         if self.winner not in self.values:
             return self.winner
-        return f"{self.winner}\n{fig(self.winner)} {unit}"
+        return f"{self.winner}\n{fig(self.winner)}"
 
 
 @dataclass

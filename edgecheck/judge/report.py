@@ -50,8 +50,8 @@ def chart_figure(chart) -> tuple[bytes, str]:
                                    edgecolor="white", lw=1.5))
         if over:
             ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="//", edgecolor="#555", lw=0))
-        label = w.label(1e6, "uJ" if chart.metric == "energy" else "us")  # too close: every device's interval
-        ax.text(x, y, label, ha="center", va="center", fontsize=7.5 if label.count("\n") <= 1 else 6,
+        label = w.label(chart.metric)  # with the intervals; too close to call: every device's
+        ax.text(x, y, label, ha="center", va="center", fontsize=7.5 if label.count("\n") <= 2 else 6,
                 color="black")
     # crossover: between horizontally adjacent cells whose winners differ
     for w in ws:
