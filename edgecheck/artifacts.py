@@ -140,8 +140,9 @@ def _verify(path: Path, sha256: str, check_hash: bool) -> None:
         raise EdgecheckError(f"artifacts: {path} does not match its sha256 in the manifest (changed or corrupt)")
 
 
-def user_model(path: str | Path) -> ModelEntry:
-    """A user's own .tflite (``--model``): size read from the file, no accuracy."""
+def user_model(path: str | Path, compiler_log: str | Path | None = None) -> ModelEntry:
+    """A user's own .tflite (``--model``): size read from the file, no accuracy. Its Edge TPU compiler output
+    comes from ``compiler_log`` (``--compiler-log``) or ``X_edgetpu.log`` next to ``X.tflite``."""
     from edgecheck.modelfile import read_model
 
     path = Path(path)
@@ -153,5 +154,26 @@ def user_model(path: str | Path) -> ModelEntry:
             "layer_sizes": ([info.dense_layers[0].in_features] + [d.out_features for d in info.dense_layers])
             if info.dense_layers else []}
     compiled = info.compiled_for_edgetpu
+    beside = path.with_name(f"{path.stem}_edgetpu.log")
+    log = Path(compiler_log) if compiler_log else (beside if beside.is_file() else None)
     return ModelEntry(name=path.stem, tflite=path, arch=None, size=size, sha256=sha256_file(path),
-                      edgetpu_tflite=path if compiled else None, origin="user")
+                      edgetpu_tflite=path if compiled else None, origin="user",
+                      compiler=read_compiler_log(log) if log else None)
+
+
+def read_compiler_log(path: Path) -> dict:
+    """An edgetpu_compiler log as a results entry records it: the parsed figures, or the compiler's refusal."""
+    from edgecheck.compilerlog import CompilerFailure, parse
+
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError as e:
+        raise EdgecheckError(f"--compiler-log: cannot read {path} ({e.strerror or e})") from None
+    try:
+        parsed = parse(text, str(path)).to_dict()
+    except CompilerFailure as e:
+        if e.kind == "not_a_log":
+            raise EdgecheckError(f"--compiler-log: {e}") from None
+        return {"log_path": str(path), "failure": {"kind": e.kind, "message": str(e)}, "compiler_version": e.version,
+                "models": []}
+    return {**parsed, "log_path": str(path)}

@@ -106,6 +106,9 @@ class Calibrate(Command):
         p.add_argument("--artifacts", default=None,
                        help="cpu sweep: measure these prebuilt artifacts (default: build or reuse the grid)")
         p.add_argument("--constants", default=None, help="base constants file (default: the packaged table)")
+        p.add_argument("--published", action="store_true",
+                       help="tpu: fit the constants and their band on the published points shipped with edgecheck and "
+                            "report how the band holds up leaving each source out (no results needed)")
         p.add_argument("-o", "--out", default=None,
                        help="where to write the fitted constants (default fixtures/twins/<device>-fitted.json) "
                             "or the cpu fit report (default .edgecheck/calibrate/cpu-form.json)")
@@ -118,10 +121,15 @@ class Calibrate(Command):
         from edgecheck.twins.model import load_constants
 
         paths = list(args.results)
+        if args.published:
+            if args.device != "tpu" or paths:
+                raise EdgecheckError("calibrate --published: only with --device tpu and no results files")
+            return cls._published()
         if not paths:
             if args.device != "cpu":
                 raise EdgecheckError(f"calibrate --device {args.device}: give RESULTS.json files measured on a "
-                                     "Coral board")
+                                     "Coral board" + (" (or --published for the public points)"
+                                                      if args.device == "tpu" else ""))
             paths = [str(cls._measure_cpu_sweep(args))]
         runs = [res.load(p) for p in paths]
         if args.device == "cpu":
@@ -152,10 +160,52 @@ class Calibrate(Command):
             print(f"wrote {out}")
             return 0
         constants, report = fit_board(runs, paths, load_constants(args.constants), args.device)
-        print(json.dumps(report, indent=2))
+        if args.device == "tpu":
+            held = report.pop("held_out")
+            print(json.dumps(report, indent=2))
+            for line in cls._band_lines(held, "leave one model out"):
+                print(line)
+            report["held_out"] = held
+        else:
+            print(json.dumps(report, indent=2))
         out = args.out or f"fixtures/twins/{args.device}-fitted.json"
         atomic_write_json(out, constants)
         print(f"wrote {out}: use it with --twin-constants {out}")
+        return 0
+
+    @staticmethod
+    def _band_lines(report: dict, how: str) -> list[str]:
+        """Per regime: points inside the band, its median half-width and how it holds up on unseen points."""
+        lines = [f"{'regime':<9} {'points':>6} {'inside band':>11} {'median half-width':>17} "
+                 f"{'held-out coverage':>17} {'held-out median error':>21}"]
+        for regime, r in report["regimes"].items():
+            cov = "-" if r["held_out_coverage"] is None else f"{r['held_out_coverage']:.0%}"
+            err = "-" if r["held_out_median_abs_error_pct"] is None else f"{r['held_out_median_abs_error_pct']:.0f} %"
+            lines.append(f"{regime:<9} {r['points']:>6} {r['inside_band_share']:>11.0%} "
+                         f"{r['median_half_width_pct']:>15.0f} % {cov:>17} {err:>21}")
+        lines.append(f"held out: {how}; the band aims for >= 80 % held-out coverage and a median half-width of at "
+                     "most 35 % (cached) and 20 % (streamed)")
+        return lines
+
+    @classmethod
+    def _published(cls) -> int:
+        """The Edge TPU twin fitted on the published points: its constants, band and held-out figures."""
+        from edgecheck.twins.model import load_constants
+        from edgecheck.twins.tpufit import band_report, published_data
+
+        data = published_data()
+        report = band_report()
+        print(f"sources used: {', '.join(report['sources'])}; listed, not used: "
+              + "; ".join(f"{k} ({v['why']})" for k, v in data["sources"].items() if v.get("used") is not True))
+        c = load_constants()
+        for name, e in report["constants"].items():
+            if "band_margin" in name:
+                print(f"  {name:<26} {e['value']:.4g}  ({e['basis']})")
+                continue
+            print(f"  {name:<26} {e['value']:.4g}  [{e['low']:.4g}, {e['high']:.4g}]  ({e['basis'][:90]})")
+        for line in cls._band_lines(report, "leave one source out (everything refitted without it)"):
+            print(line)
+        print(f"packaged constants: {c.path} (sha256 {c.sha256[:12]}); tests/test_twins.py checks they are this fit")
         return 0
 
     @classmethod

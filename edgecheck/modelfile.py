@@ -27,6 +27,7 @@ class TensorInfo:
     scale: list[float]
     zero_point: list[int]
     quantized_dimension: int
+    shape_signature: list[int] = field(default_factory=list)  # -1 marks a dynamic dimension; empty when absent
 
     @property
     def per_channel(self) -> bool:
@@ -154,11 +155,13 @@ def read_model(path: str | Path) -> ModelInfo:
             if b is not None:
                 nbytes = b.DataLength() or int(b.Size())
             shape = t.ShapeAsNumpy().tolist() if not t.ShapeIsNone() else []
+            signature = t.ShapeSignatureAsNumpy().tolist() if not t.ShapeSignatureIsNone() else []
             tensors.append(TensorInfo(
                 index=i, name=(t.Name() or b"").decode("utf-8", "replace"), shape=[int(s) for s in shape],
                 dtype=dtypes.get(t.Type(), str(t.Type())), buffer_bytes=int(nbytes),
                 scale=[float(s) for s in scale], zero_point=[int(z) for z in zp],
                 quantized_dimension=int(q.QuantizedDimension()) if q is not None else 0,
+                shape_signature=[int(s) for s in signature],
             ))
         ops = []
         for i in range(sg.OperatorsLength()):

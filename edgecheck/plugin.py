@@ -73,6 +73,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="prebuilt artifacts directory: measure it, never build (a board has no TensorFlow)")
     add("--model", action="append", default=None, metavar="PATH", help="benchmark this .tflite instead of a grid; "
                                                                          "repeatable")
+    add("--compiler-log", action="append", default=None, metavar="PATH",
+        help="edgetpu_compiler output for a --model (matched by its 'Input model' line, or by order); default: "
+             "X_edgetpu.log next to X.tflite. tpu-sim takes the on-chip/off-chip split from it")
     add("--results", default=DEFAULT_RESULTS, metavar="PATH",
         help=f"results JSON written after every model (default {DEFAULT_RESULTS})")
     add("--resume", action="store_true", help="keep finished entries of --results and measure only the rest")

@@ -516,12 +516,15 @@ class Row:
     streamed_bytes: int | None
     layer_sizes: tuple[int, ...] = ()
     sha256: str = ""
-    latency_ci: tuple[float, float] | None = None  # 95 % interval of the median (measured: across processes)
+    latency_ci: tuple[float, float] | None = None  # measured: 95 % interval of the median across processes;
+    #                                                 simulated: the twin's band (latency.band)
     latency_processes: tuple[float, ...] = ()  # per-process medians (measured, process-level statistics)
     energy_ci: tuple[float, float] | None = None  # measured: windows' interval; simulated: the twin's band
     f1_int8_ci: tuple[float, float] | None = None  # bootstrap interval over test windows
     f1_float_ci: tuple[float, float] | None = None
     unstable: str | None = None  # why the measurement is too noisy to decide on, if it is
+    twin_band: bool = False  # the intervals are a twin's band: its constants are shared, so rows of one twin move
+    #                          together (same-device comparisons pair the band's ends)
 
     @property
     def layers_width(self) -> tuple[int | None, int | None]:
@@ -544,6 +547,9 @@ def streamed_bytes(entry: Entry) -> int | None:
 
 
 def _pair(v) -> tuple[float, float] | None:
+    """An interval as [low, high], or a twin's band as {"low", "central", "high"}."""
+    if isinstance(v, dict) and "low" in v and "high" in v:
+        return float(v["low"]), float(v["high"])
     return (float(v[0]), float(v[1])) if isinstance(v, (list, tuple)) and len(v) == 2 else None
 
 
@@ -558,12 +564,13 @@ def row_of(e: Entry) -> Row:
                f1_int8=e.model.metric("int8", "macro_f1"), f1_float=e.model.metric("float", "macro_f1"),
                test_windows=met.get("test_windows"), streamed_bytes=streamed_bytes(e),
                layer_sizes=tuple(s.get("layer_sizes") or ()), sha256=e.model.sha256,
-               latency_ci=_pair(lat.extra.get("ci95")) if lat else None,
+               latency_ci=_pair(lat.extra.get("ci95") or lat.extra.get("band")) if lat else None,
                latency_processes=tuple(p["median"] for p in (lat.extra.get("processes") or [])) if lat else (),
                energy_ci=_pair(en.extra.get("ci95") or en.extra.get("band_j")) if en else None,
                f1_int8_ci=_pair(e.model.metric("int8", "macro_f1_ci95")),
                f1_float_ci=_pair(e.model.metric("float", "macro_f1_ci95")),
-               unstable=lat.extra.get("unstable") if lat else None)
+               unstable=lat.extra.get("unstable") if lat else None,
+               twin_band=bool(lat and lat.extra.get("band")))
 
 
 def rows(run: Run | dict) -> list[Row]:

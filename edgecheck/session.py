@@ -8,6 +8,7 @@ The build runs in a separate process; this process never imports TensorFlow.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -29,6 +30,36 @@ def _timer_name(option) -> str:
         return str(option("benchmark_timer"))
     except ValueError:  # pytest-benchmark not loaded
         return "time.perf_counter"
+
+
+def _match_logs(models: list[str], logs: list[str]) -> dict[str, str]:
+    """--compiler-log files to --model files: by the log's 'Input model' name, else one log per model in order."""
+    from edgecheck.compilerlog import CompilerFailure, parse
+
+    if not logs:
+        return {}
+    out: dict[str, str] = {}
+    unmatched = []
+    for log in logs:
+        try:
+            text = Path(log).read_text(errors="replace")
+        except OSError as e:
+            raise EdgecheckError(f"--compiler-log: cannot read {log} ({e.strerror or e})") from None
+        try:
+            names = {Path(m.input_model).name for m in parse(text, log).models}
+        except CompilerFailure:  # a refusal names its model on an "Invalid model:" line
+            names = {Path(n).name for n in re.findall(r"^(?:Invalid model|Input model|Input): (\S+)", text, re.M)}
+        hit = [m for m in models if Path(m).name in names]
+        if hit:
+            out.update(dict.fromkeys(hit, log))
+        else:
+            unmatched.append(log)
+    rest = [m for m in models if m not in out]
+    if unmatched and len(unmatched) != len(rest):
+        raise EdgecheckError(f"--compiler-log: {', '.join(unmatched)} names no --model file (its 'Input model' line) "
+                             f"and there are {len(rest)} --model files left to pair with {len(unmatched)} logs")
+    out.update(zip(rest, unmatched))
+    return out
 
 
 @dataclass
@@ -73,7 +104,8 @@ class EdgecheckSession:
                                                 "ssh_options": tuple(opt("ssh_option"))})
         real_data = None
         if opt("model"):
-            self.models = [art.user_model(p) for p in opt("model")]
+            logs = _match_logs(opt("model"), opt("compiler_log") or [])
+            self.models = [art.user_model(p, logs.get(p)) for p in opt("model")]
             seen: dict[str, int] = {}
             for m in self.models:  # two files with one stem (a/model.tflite, b/model.tflite) get distinct names
                 seen[m.name] = seen.get(m.name, 0) + 1

@@ -7,7 +7,7 @@ from support import entry, run_edgecheck
 
 from edgecheck.errors import EdgecheckError
 from edgecheck.twins.cache import CacheGeometry, miss_fraction
-from edgecheck.twins.calibrate import fit_board, fit_cpu_form, fit_links, nnls
+from edgecheck.twins.calibrate import fit_board, fit_cpu_form, nnls
 from edgecheck.twins.model import load_constants
 
 
@@ -19,11 +19,26 @@ def test_nnls_matches_unconstrained_when_feasible():
     assert np.all(nnls(A, -A @ x) >= 0)
 
 
-def test_links_recover_overhead_and_rate():
-    rows = [{"link": "usb3", "streamed_bytes": b, "latency_s": 2e-4 + b / 3e8} for b in (0, 1e6, 4e6, 9e6, 2e7)]
-    f = fit_links(rows)["usb3"]
-    assert f["overhead_s"] == pytest.approx(2e-4, rel=1e-6) and f["rate_Bps"] == pytest.approx(3e8, rel=1e-6)
-    assert f["median_abs_pct_error"] < 1e-6
+def test_tpu_fit_recovers_the_form_and_ranges_sources():
+    """Two sources generated from known constants: each quantity's central value is the better-ranked source's,
+    its range spans both; a quantity one source determines gets the typical disagreement as its range."""
+    from edgecheck.twins.tpufit import TpuPoint, band_report, constants_table
+
+    def pts(src, tier, overhead, s, stream, rate):
+        out = [TpuPoint(src, tier, "usb3", m, 0, overhead + m * s, runs=5) for m in (6.5e4, 2.6e5, 1e6, 4e6)]
+        return out + [TpuPoint(src, tier, "usb3", b, b, overhead + b * s + stream + b / rate, runs=5)
+                      for b in (3e6, 8e6, 1.6e7)]
+
+    good, worse = pts("A", 1, 2e-4, 3e-11, 4e-4, 4.5e8), pts("B", 3, 2.6e-4, 3e-11, 4e-4, 3.6e8)
+    t = constants_table(good + worse, coral={})
+    assert t[("overhead_s", "usb3")].value == pytest.approx(2e-4, rel=1e-4)
+    assert (t[("overhead_s", "usb3")].low, t[("overhead_s", "usb3")].high) == pytest.approx((2e-4, 2.6e-4), rel=1e-4)
+    assert t[("rate_Bps", "usb3")].value == pytest.approx(4.5e8, rel=1e-4)
+    assert t[("rate_Bps", "usb3")].low == pytest.approx(3.6e8, rel=1e-4)
+    assert t[("s_per_mac", None)].value == pytest.approx(3e-11, rel=1e-3)
+    assert ("overhead_s", "pcie") not in t  # no Coral table given: no PCIe derivation
+    report = band_report(good + worse, coral={})
+    assert report["regimes"]["streamed"]["inside_band_share"] == 1.0
 
 
 def _points(latency=lambda macs, nbytes, ops: 0.0):
@@ -113,24 +128,46 @@ def test_calibrate_cli_errors(tmp_path):
     assert proc.returncode == 2 and "no measured cpu entries" in proc.stderr
 
 
-def test_tpu_fit_without_compiler_logs_uses_the_layer_sizes(tmp_path):
-    """Board results whose models have no compiler log: uncached bytes come from the recorded layer sizes."""
-    from edgecheck.twins.model import cache_split, workload_from_sizes
+def test_tpu_fit_from_board_results_and_compiler_logs(tmp_path):
+    """Board results: uncached bytes from a model's compiler log, else the modelled allocation of its recorded
+    layer sizes; the fit recovers the board's constants and reports held-out figures per regime."""
+    from edgecheck.twins import allocation
+    from edgecheck.twins.model import workload_from_sizes
 
     base = load_constants()
-    cache = base.value("tpu", "cache_bytes")
     entries = []
-    for width in (256, 1024, 2048, 2560, 3072):
-        sizes = [792, width, width, width, 4]
-        streamed = cache_split(workload_from_sizes(sizes).layers, cache)[1]
-        macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
-        entries.append(entry(f"3x{width}", macs + sum(sizes[1:]), macs, "tpu", "measured", 5e-5 + streamed / 4e8,
-                             layer_sizes=sizes, metadata={"connection": "pci"}))
-    assert sum(cache_split(workload_from_sizes(e["model"]["size"]["layer_sizes"]).layers, cache)[1] > 0
-               for e in entries) >= 2  # the sweep crosses the cache
+    noise = iter(np.random.default_rng(1).normal(0, 0.05, 100))  # a real board's scatter, about 5 %
+    for layers in (1, 2, 3):
+        for width in (256, 512, 1024, 2048, 2560, 3072):
+            sizes = [792] + [width] * layers + [4]
+            streamed = allocation.split(workload_from_sizes(sizes).param_layers(), base).central.streamed_bytes
+            macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
+            latency = (5e-5 + macs * 2e-11 + (3e-4 if streamed else 0) + (streamed + 796) / 4e8) * (1 + next(noise))
+            entries.append(entry(f"{layers}x{width}", macs + sum(sizes[1:]), macs, "tpu", "measured", latency,
+                                 layer_sizes=sizes, metadata={"connection": "pci"}))
+            if (layers, width) == (3, 3072):  # this one was compiled: its log's off-chip bytes are used
+                entries[-1]["model"]["compiler"] = {"models": [{"on_chip_used_bytes": 1, "off_chip_streamed_bytes":
+                                                                streamed}]}
+    assert sum(1 for e in entries if e["latency"]["stats"]["median"] > 1e-3) >= 4  # the sweep crosses the cache
     path = tmp_path / "board.json"
     path.write_text(json.dumps({"entries": entries}))
     fitted, report = fit_board([{"entries": entries}], [str(path)], base, "tpu")
-    assert report["link"] == "pcie"
-    assert report["overhead_s"] == pytest.approx(5e-5, rel=1e-6) and report["rate_Bps"] == pytest.approx(4e8, rel=1e-6)
-    assert fitted["tpu"]["links"]["pcie"]["rate_Bps"]["kind"] == "fitted"
+    assert report["link"] == "pcie" and report["split_from"].pop("3x3072") == "compiler log"
+    assert set(report["split_from"].values()) == {"modelled allocation"}
+    assert report["overhead_s"] == pytest.approx(5e-5, rel=0.2) and report["rate_Bps"] == pytest.approx(4e8, rel=0.1)
+    assert report["s_per_mac"] == pytest.approx(2e-11, rel=0.2)
+    node = fitted["tpu"]["links"]["pcie"]["rate_Bps"]
+    assert node["kind"] == "fitted" and node["low"] < node["value"] < node["high"]
+    held = report["held_out"]
+    rows = held["points"]
+    assert sum(r["held_out_inside"] for r in rows) / len(rows) >= 0.7  # split conformal at 80 %: about 80 %
+    assert 3 < held["margin_pct"] < 15  # the 80th percentile of about 5 % scatter
+    for regime in ("cached", "streamed"):
+        assert held["regimes"][regime]["held_out_median_abs_error_pct"] < 10
+
+
+def test_calibrate_tpu_published_reports_the_band_per_regime():
+    out = run_edgecheck("calibrate", "--device", "tpu", "--published").stdout
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith(("cached ", "streamed "))}
+    assert set(lines) == {"cached", "streamed"} and "leave one source out" in out
+    assert "LE (its own pure-Python USB driver, not libedgetpu" in out  # listed with why it is not used

@@ -79,31 +79,49 @@ def test_compiler_log_sets_the_split():
     log = {"models": [{"on_chip_used_bytes": 1000, "off_chip_streamed_bytes": 5_000_000}]}
     p = predict_tpu(net, C, "pcie", compiler=log)
     assert p.breakdown["cache_split_from"] == "compiler log" and p.breakdown["streamed_bytes"] == 5_000_000
-    assert predict_tpu(net, C).breakdown["cache_split_from"] == "layer-by-layer estimate"
+    assert predict_tpu(net, C).breakdown["cache_split_from"] == "modelled allocation (compilers 14-16)"
 
 
 def test_constants_table_is_sourced():
+    """Every constant: a kind, a public source (no file outside this repository), a confidence, and a range
+    around its value."""
     def walk(node, path):
         if isinstance(node, dict) and "value" in node:
             assert node.get("kind") in {"published", "derived", "fitted", "assumption"}, path
-            assert node.get("source"), path
+            assert node.get("source") and "/work/" not in node["source"], path
+            assert node.get("confidence") in {"high", "medium", "low"}, path
+            if isinstance(node["value"], (int, float)):
+                assert node.get("low", node["value"]) <= node["value"] <= node.get("high", node["value"]), path
             return 1
         if not isinstance(node, dict):
             return 0
         return sum(walk(v, f"{path}.{k}") for k, v in node.items() if isinstance(v, dict))
 
     data = json.loads(DEFAULT_CONSTANTS.read_text())
-    assert walk(data["tpu"], "tpu") >= 10 and walk(data["a53"], "a53") >= 9
+    assert walk(data["tpu"], "tpu") >= 20 and walk(data["a53"], "a53") >= 9
 
 
-def test_fitted_link_constants_match_the_published_rows():
-    from edgecheck.twins.calibrate import fit_links, published_rows
+def test_tpu_constants_are_the_published_fit():
+    """The packaged latency constants are what tpufit derives from the published points, and its band meets
+    its aims: leave-one-source-out coverage >= 80 %, median half-width <= 35 % cached and <= 20 % streamed."""
+    from edgecheck.twins.tpufit import band_report, constants_table, published_points
 
-    fits = fit_links(published_rows())
-    for link, f in fits.items():
-        assert C.value("tpu", "links", link, "overhead_s") == pytest.approx(f["overhead_s"], rel=1e-3)
-        assert C.value("tpu", "links", link, "rate_Bps") == pytest.approx(f["rate_Bps"], rel=1e-3)
-    assert fits["usb3"]["median_abs_pct_error"] < 10 and fits["usb2"]["median_abs_pct_error"] < 10
+    table = constants_table(published_points())
+    for link in ("pcie", "usb3", "usb2"):
+        for q in ("overhead_s", "rate_Bps", "stream_overhead_s"):
+            e = table[(q, link)]
+            assert C.range("tpu", "links", link, q) == pytest.approx((e.low, e.value, e.high), rel=1e-5), (link, q)
+    s = table[("s_per_mac", None)]
+    util = [1 / (x * 4096 * 500e6) for x in (s.high, s.value, s.low)]
+    assert C.range("tpu", "matvec_utilization") == pytest.approx(util, rel=1e-5)
+    for regime in ("cached", "streamed"):
+        assert C.value("tpu", "band", f"{regime}_margin") == pytest.approx(table[("band_margin", regime)].value,
+                                                                           rel=1e-5)
+    report = band_report()
+    assert set(report["sources"]) == {"RC", "IW"}
+    for regime, aim in (("cached", 35), ("streamed", 20)):
+        r = report["regimes"][regime]
+        assert r["held_out_coverage"] >= 0.8 and r["median_half_width_pct"] <= aim, (regime, r)
 
 
 def test_bad_twin_options(tmp_path):

@@ -14,8 +14,9 @@ import numpy as np
 
 from edgecheck.config import EDGE_TPU_CACHE_BYTES
 from edgecheck.errors import EdgecheckError
-from edgecheck.judge.roles import A53_ROLE, TOO_CLOSE_TO_CALL, TPU_ROLE, winner
+from edgecheck.judge.roles import A53_ROLE, TOO_CLOSE_TO_CALL, TPU_ROLE, interval, winner
 from edgecheck.results import Row, Run, rows
+from edgecheck.textfmt import fmt_energy, fmt_interval, fmt_time
 
 FEATURES = ("params", "macs", "weight_bytes_over_cache", "input_size")
 
@@ -29,9 +30,25 @@ class Winner:
     macs: int
     param_bytes: int
     input_size: int
-    winner: str  # device name
+    winner: str  # device name, or "too close" when the intervals of the two lowest overlap
     values: dict  # device -> metric value
     kinds: dict  # device -> measured/simulated
+    intervals: dict = field(default_factory=dict)  # device -> [low, high]: measured interval or the twin's band
+
+    def label(self, metric: str = "energy", fmt=None) -> str:
+        """The cell as the chart prints it: the winner, its figure and interval, or, too close to call, every
+        device's figure and interval (``fmt``: how a figure is written; by default the metric's unit)."""
+        fmt = fmt or (fmt_energy if metric == "energy" else fmt_time)
+
+        def fig(d: str) -> str:
+            lo, hi = self.intervals.get(d, (self.values[d], self.values[d]))
+            return fmt(self.values[d]) + (f"\n{fmt_interval(lo, hi, fmt)}" if hi > lo else "")
+
+        if self.winner == TOO_CLOSE_TO_CALL:
+            return "too close\n" + "\n".join(f"{d} {fig(d)}" for d in self.values)
+        if self.winner not in self.values:
+            return self.winner
+        return f"{self.winner}\n{fig(self.winner)}"
 
 
 @dataclass
@@ -92,7 +109,8 @@ def winners(results: Run | dict, metric: str = "energy", budget_s: float | None 
         r0 = next(iter(devs.values()))
         layers, width = r0.layers_width
         out.append(Winner(model, layers, width, r0.params, r0.macs, r0.param_bytes,
-                          _input_size(r0, layers, width), win, vals, {d: devs[d].kind for d in chosen}))
+                          _input_size(r0, layers, width), win, vals, {d: devs[d].kind for d in chosen},
+                          {d: list(interval(devs[d], attr)) for d in chosen}))
     return chosen, sorted(out, key=lambda w: (w.macs, w.model))
 
 

@@ -24,10 +24,11 @@ import numpy as np
 from edgecheck.config import EDGE_TPU_CACHE_BYTES
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import load_json
-from edgecheck.judge.roles import A53_ROLE, TOO_CLOSE_TO_CALL, TPU_ROLE, interval, role_rows, winner
+from edgecheck.judge.roles import A53_ROLE, TOO_CLOSE_TO_CALL, TPU_ROLE, interval, ratio_interval, role_rows, winner
 from edgecheck.outcome import CONTRADICTED, FAIL, INCONCLUSIVE, NOT_TESTABLE, PASS, TOO_CLOSE, UNSTABLE, Outcome
 from edgecheck.results import Row, Run, rows
 from edgecheck.stats import spearman
+from edgecheck.textfmt import fmt_energy, fmt_interval
 
 DEFAULT_CLAIMS_FILE = Path(__file__).with_name("claims.json")
 CLAIMS_SCHEMA = "edgecheck.claims/2"
@@ -240,10 +241,10 @@ def c2(rs: list[Row], th: dict) -> ClaimResult:
     op = min(cands, key=lambda r: r.energy_j)
     top = max(tpu, key=lambda r: (r.f1_int8, -r.energy_j))
     saving = 1 - op.energy_j / top.energy_j if top.energy_j else 0.0
-    # the saving's interval: the op's highest against the top's lowest, and the other way round
-    op_lo, op_hi = interval(op, "energy_j")
-    top_lo, top_hi = interval(top, "energy_j")
-    saving_lo, saving_hi = 1 - op_hi / top_lo, 1 - op_lo / top_hi
+    # the saving's interval: the op's highest against the top's lowest, and the other way round (one twin's
+    # band: its ends paired, since the two models share the twin's constants)
+    r_lo, r_hi = ratio_interval(op, top, "energy_j")
+    saving_lo, saving_hi = 1 - r_hi, 1 - r_lo
     evidence = {"operating_point": op.model, "macro_f1": op.f1_int8, "energy_j": op.energy_j,
                 "most_accurate": top.model, "most_accurate_energy_j": top.energy_j, "energy_saving": saving,
                 "energy_saving_interval": [saving_lo, saving_hi], "candidates": [r.model for r in cands]}
@@ -310,11 +311,10 @@ def c3(rs: list[Row], th: dict) -> ClaimResult:
                              f"needs a model with more than {limit} B of parameters; the largest here has {largest}")
     largest = max(fits, key=lambda r: r.param_bytes)
     metric = "energy_j" if all(r.energy_j is not None for r in tpu) else "latency_s"
-    base_lo, base_hi = interval(largest, metric)
     ratios, lo_r, hi_r = {}, {}, {}
     for r in over:
-        v, (v_lo, v_hi) = getattr(r, metric), interval(r, metric)
-        ratios[r.model], lo_r[r.model], hi_r[r.model] = v / getattr(largest, metric), v_lo / base_hi, v_hi / base_lo
+        ratios[r.model] = getattr(r, metric) / getattr(largest, metric)
+        lo_r[r.model], hi_r[r.model] = ratio_interval(r, largest, metric)
     weakest = min(ratios, key=ratios.get)
     slope, slope_lo, slope_hi = _slopeinterval(fits)
     k, max_slope = cfg["k"], cfg["max_loglog_slope_below_cache"]
@@ -433,11 +433,19 @@ def c5(rs: list[Row], th: dict) -> ClaimResult:
     wins = {m: names[winner({adev: a[m], tdev: t[m]}, "energy_j")] for m in common}
     smallest = common[: max(1, int(len(common) * cfg["smallest_fraction"]))]
     first_tpu = next((i for i, m in enumerate(common) if wins[m] == "tpu"), None)
-    bracket = None
-    if first_tpu:
-        lo, hi = common[first_tpu - 1], common[first_tpu]
+    bracket, between = None, []
+    # the crossover lies between the last architecture the A53 wins before the TPU's first and that first one;
+    # architectures too close to call in between widen it
+    last_a53 = next((i for i in range(first_tpu - 1, -1, -1) if wins[common[i]] == "a53"), None) if first_tpu \
+        else None
+    if first_tpu and last_a53 is not None:
+        lo, hi = common[last_a53], common[first_tpu]
+        between = [m for m in common[last_a53 + 1:first_tpu] if wins[m] == TOO_CLOSE_TO_CALL]
         bracket = {"a53_wins": {"model": lo, "params": t[lo].params, "macs": t[lo].macs, "decided": wins[lo]},
-                   "tpu_wins": {"model": hi, "params": t[hi].params, "macs": t[hi].macs}}
+                   "tpu_wins": {"model": hi, "params": t[hi].params, "macs": t[hi].macs},
+                   "too_close_between": between,
+                   "interval": {d: {m: list(_energy_interval(r)) for m, r in ((lo, x[lo]), (hi, x[hi]))}
+                                for d, x in ((adev, a), (tdev, t))}}
     evidence = {"winner_by_model": wins, "crossover": bracket, "smallest_checked": smallest,
                 "too_close": [m for m in common if wins[m] == TOO_CLOSE_TO_CALL]}
     msg = (f"energy per inference, {adev} vs {tdev}: the smallest {len(smallest)} architectures "
@@ -445,7 +453,8 @@ def c5(rs: list[Row], th: dict) -> ClaimResult:
            + (f"crossover between {bracket['a53_wins']['model']} ({bracket['a53_wins']['macs']} MACs) and "
               f"{bracket['tpu_wins']['model']} ({bracket['tpu_wins']['macs']} MACs)" if bracket else
               "no architecture costs less on the TPU")
-           + (f"; too close to call: {', '.join(evidence['too_close'])}" if evidence["too_close"] else ""))
+           + ("; too close to call: " + ", ".join(f"{m} ({_energy_text(a[m], t[m], adev, tdev)})"
+                                                   for m in evidence["too_close"]) if evidence["too_close"] else ""))
     devices = [adev, tdev]
     if any(wins[m] == "tpu" for m in smallest):
         return _fails("C5", "a smallest architecture costs less on the TPU", evidence, msg, devices,
@@ -458,10 +467,28 @@ def c5(rs: list[Row], th: dict) -> ClaimResult:
         what = undecided_small or evidence["too_close"]
         return _inconclusive("C5", TOO_CLOSE, "architectures too close to call", len(what), 0,
                              f"energy intervals overlap for {', '.join(what)}", evidence, devices, msg)
+    if between:  # where the platforms cross changes inside the figures' intervals
+        return _inconclusive("C5", TOO_CLOSE, "crossover MACs interval",
+                             [bracket["a53_wins"]["macs"], bracket["tpu_wins"]["macs"]], 0,
+                             f"too close to call between {bracket['a53_wins']['model']} and "
+                             f"{bracket['tpu_wins']['model']}: {', '.join(between)} could go either way",
+                             evidence, devices, msg)
     return _holds("C5", tpu + a53, evidence, msg, devices,
                   Outcome.passed(statistic="crossover MACs", value=[bracket["a53_wins"]["macs"],
                                                                       bracket["tpu_wins"]["macs"]],
                                  limit=[cov["max_smallest_macs"], cov["min_largest_macs"]]))
+
+
+def _energy_interval(r: Row) -> tuple[float, float]:
+    return interval(r, "energy_j")
+
+
+def _energy_text(ra: Row, rt: Row, adev: str, tdev: str) -> str:
+    def one(r: Row) -> str:
+        lo, hi = _energy_interval(r)
+        return fmt_energy(r.energy_j) + (" " + fmt_interval(lo, hi, fmt_energy) if hi > lo else "")
+
+    return f"{adev} {one(ra)}, {tdev} {one(rt)}"
 
 
 # ----------------------------------------------------------------------------
@@ -486,14 +513,22 @@ def c6(results: Run | dict, thresholds: dict) -> ClaimResult:
                              "leave-one-out rules need a sweep")
     need = cfg["min_agreement"]
     agree = chart.loo_agreement
-    evidence = {"agreement": agree, "misses": chart.loo_misses, "rules": chart.rules,
-                "too_close": [w.model for w in chart.winners if w.winner == "too close"]}
+    too_close = [w.model for w in chart.winners if w.winner == TOO_CLOSE_TO_CALL]
+    # a cell too close to call counts as a disagreement; were every such cell agreed with, the agreement would be
+    agree_if_decided = agree + len(too_close) / n
+    evidence = {"agreement": agree, "misses": chart.loo_misses, "rules": chart.rules, "too_close": too_close,
+                "agreement_if_too_close_agreed": agree_if_decided}
     msg = (f"rules (depth <= 3) pick the {chart.metric} winner for {agree:.0%} of {n} architectures, each judged "
            f"by rules fitted without it (required >= {need:.0%})"
-           + (f"; missed {', '.join(chart.loo_misses)}" if chart.loo_misses else ""))
-    if agree < need:
+           + (f"; missed {', '.join(chart.loo_misses)}" if chart.loo_misses else "")
+           + (f" ({len(too_close)} of them too close to call, counted as disagreements)" if too_close else ""))
+    if agree < need and agree_if_decided < need:
         return _fails("C6", "the rules disagree with too many winners", evidence, msg, chart.devices,
                       "leave-one-out agreement", agree, need)
+    if agree < need:
+        return _inconclusive("C6", TOO_CLOSE, "leave-one-out agreement interval", [agree, agree_if_decided], need,
+                             f"{len(too_close)} cells too close to call ({', '.join(too_close)}): the agreement "
+                             "depends on how they fall", evidence, chart.devices, msg)
     status = REPRODUCED if chart.provenance == "measured" else SIMULATION
     return ClaimResult("C6", TITLES["C6"], status, Outcome.passed(statistic="leave-one-out agreement", value=agree,
                                                                    limit=need), chart.devices, evidence, msg)

@@ -126,9 +126,9 @@ def chart_rendered(chart) -> Rendered:
         ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor=color(w.winner), edgecolor="white", lw=1.5))
         if w.param_bytes > chart.cache_bytes:
             ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="//", edgecolor="#555", lw=0))
-        v = w.values.get(w.winner)
-        label = f"{w.winner}\n{fmt(v)}" if v is not None else w.winner
-        ax.text(x, y, label, ha="center", va="center", fontsize=7.5, color="black")
+        label = w.label(chart.metric, fmt)  # with the intervals; too close to call: every device's
+        ax.text(x, y, label, ha="center", va="center", fontsize=7.5 if label.count("\n") <= 2 else 6,
+                color="black")
         # the crossover: between adjacent cells whose winners differ
         right = cell.get((w.layers, widths[x + 1])) if x + 1 < len(widths) else None
         if right is not None and right.winner != w.winner:

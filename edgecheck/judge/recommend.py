@@ -1,8 +1,11 @@
 """``edgecheck recommend``: which platform for one .tflite, and at what cost.
 
 Measured figures are used when a results file measured this very model (same
-sha256) on both platforms; otherwise the twins predict, and the answer says so.
-Any feed-forward TFLite model works, not only ones edgecheck built.
+sha256) on both platforms; otherwise the twins predict, and the answer says so,
+with the Edge TPU twin's band: when the A53's figure lies inside it the answer
+is "too close to call" (an inconclusive outcome naming the interval). Any
+feed-forward TFLite model works, not only ones edgecheck built; one the Edge TPU
+compiler would refuse gets the A53 with the reason.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import sha256_file
+from edgecheck.outcome import TOO_CLOSE, Outcome
 
 
 def recommend(model: str | Path, metric: str = "energy", results_path: str | None = None,
@@ -36,14 +40,26 @@ def recommend(model: str | Path, metric: str = "energy", results_path: str | Non
                     "figures": figures, "results": results_path}
     w = workload(model)  # names any operator the twins cannot cost
     c = load_constants()
-    t, a = predict_tpu(w, c, tpu_link), predict_a53(w, c)
-    figures = {"tpu-sim": {"latency_s": t.latency_s, "energy_j": t.energy_j, "power_w": t.power_w,
-                           "breakdown": t.breakdown},
-               "a53-sim": {"latency_s": a.latency_s, "energy_j": a.energy_j, "power_w": a.power_w,
-                           "breakdown": a.breakdown}}
+    a = predict_a53(w, c)
     key = "energy_j" if metric == "energy" else "latency_s"
-    best = min(figures, key=lambda d: figures[d][key])
-    return {"model": str(model), "metric": metric, "platform": best.replace("-sim", ""),
-            "source": f"simulated by the twins (constants sha256 {c.sha256[:12]}); not measured",
-            "params": w.params, "macs": w.macs,
-            "figures": figures}
+    figures = {"a53-sim": {"latency_s": a.latency_s, "energy_j": a.energy_j, "power_w": a.power_w,
+                           "breakdown": a.breakdown}}
+    out = {"model": str(model), "metric": metric, "params": w.params, "macs": w.macs,
+           "source": f"simulated by the twins (constants sha256 {c.sha256[:12]}); not measured"}
+    if w.tpu_refusal:  # what the Edge TPU compiler would refuse, the A53 still runs
+        figures["tpu-sim"] = {"refused": w.tpu_refusal}
+        return {**out, "platform": "a53", "tpu_refused": w.tpu_refusal,
+                "reason": f"the Edge TPU cannot run this model: {w.tpu_refusal}", "figures": figures}
+    t = predict_tpu(w, c, tpu_link)
+    figures["tpu-sim"] = {"latency_s": t.latency_s, "energy_j": t.energy_j, "power_w": t.power_w, "band": t.band,
+                          "breakdown": t.breakdown, **({"near_limit": t.near_limit} if t.near_limit else {}),
+                          **({"notes": t.notes} if t.notes else {})}
+    lo, hi, mine = t.band[key]["low"], t.band[key]["high"], a.energy_j if metric == "energy" else a.latency_s
+    if hi < mine or lo > mine:
+        return {**out, "platform": "tpu" if hi < mine else "a53", "figures": figures}
+    # the A53's figure lies inside the Edge TPU twin's band: the pick changes inside it
+    outcome = Outcome.inconclusive(TOO_CLOSE, f"tpu-sim {metric} band", [lo, hi], mine,
+                                   f"a53-sim's {metric} lies inside the Edge TPU twin's band")
+    return {**out, "platform": "too close to call", "leaning": "tpu" if t.band[key]["central"] < mine else "a53",
+            "interval": {"tpu-sim": [lo, hi], "a53-sim": mine}, "outcome": outcome.to_json(),
+            "reason": outcome.summary, "figures": figures}

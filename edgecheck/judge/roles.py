@@ -29,6 +29,17 @@ def interval(r: Row, attr: str) -> tuple[float, float]:
     return min(ci[0], v), max(ci[1], v)
 
 
+def ratio_interval(a: Row, b: Row, attr: str) -> tuple[float, float]:
+    """(low, high) of a's figure over b's. Two rows of one twin share its constants: their bands move together,
+    so the ends are paired (low with low, high with high); otherwise the intervals are independent."""
+    va, vb = getattr(a, attr), getattr(b, attr)
+    (alo, ahi), (blo, bhi) = interval(a, attr), interval(b, attr)
+    if a.twin_band and b.twin_band and a.device == b.device:
+        ratios = (alo / blo, va / vb, ahi / bhi)
+        return min(ratios), max(ratios)
+    return alo / bhi, ahi / blo
+
+
 TOO_CLOSE_TO_CALL = "too close"
 
 

@@ -80,6 +80,7 @@ class ResultRow:
     energy_j: float | None
     energy_interval: Interval | None
     energy_provenance: str | None
+    near_limit: str | None = None  # the twin's two outcomes for a model near the Edge TPU's on-chip limit
 
     @property
     def source(self) -> str:
@@ -104,8 +105,16 @@ def result_rows(results: Run | dict) -> list[ResultRow]:
             memory_bytes=(e.extra.get("memory") or {}).get("model_rss_bytes"),
             agreement=e.on_device.agreement_with_build if e.on_device else None,
             energy_j=e.energy.total_j if e.energy else None, energy_interval=energy_interval(e),
-            energy_provenance=e.energy.provenance if e.energy else None))
+            energy_provenance=e.energy.provenance if e.energy else None,
+            near_limit=((e.twin or {}).get("near_limit") or {}).get("text")))
     return out
+
+
+def _energy(r: ResultRow) -> str:
+    """Energy per inference, with the twin's band when it has one (a measured interval is in the report)."""
+    iv = r.energy_interval
+    band = " " + fmt_interval(iv.low, iv.high, fmt_energy) if iv and iv.label == BAND_LABEL else ""
+    return fmt_energy(r.energy_j) + band
 
 
 def results_table(results: Run | dict) -> list[str]:
@@ -122,6 +131,9 @@ def results_table(results: Run | dict) -> list[str]:
         if r.latency_s is not None:
             iv = r.latency_interval
             median = fmt_time(r.latency_s) + (" " + fmt_interval(iv.low, iv.high, fmt_time) if iv else "")
+            if r.near_limit:
+                median += " ~"
+                notes.append(f"~ {r.model} on {r.device}: {r.near_limit}")
             if r.unstable:
                 median += " !"
                 notes.append(f"! {r.model} on {r.device}: unstable ({r.unstable})")
@@ -129,11 +141,12 @@ def results_table(results: Run | dict) -> list[str]:
         rows.append((r.model, fmt_count(r.params), fmt_bytes(r.weight_bytes), f1_text, r.device, median,
                      fmt_time(r.load_s), fmt_time(r.first_invoke_s),
                      "-" if r.memory_bytes is None else "+" + fmt_bytes(r.memory_bytes),
-                     "-" if r.agreement is None else f"{r.agreement:.0%}", fmt_energy(r.energy_j), source))
+                     "-" if r.agreement is None else f"{r.agreement:.0%}", _energy(r), source))
     if not rows:
         return ["(no results)"]
     legend = ["median: seconds per invoke; measured: the median over rounds of fresh processes with the 95 % "
-              "interval of the median across processes (simulated: the twin's band, where it has one); memory: the "
-              "model's own peak above a fresh worker's; agree: predictions equal to the build's; ! marks a figure "
-              "too noisy to decide on"]
+              "interval of the median across processes; simulated: the twin's central value with its band [low, "
+              "high]; memory: the model's own peak above a fresh worker's; agree: predictions equal to the build's; "
+              "! marks a figure too noisy to decide on; ~ a model near the Edge TPU's on-chip limit (both outcomes "
+              "below the table)"]
     return text_table(header, rows, right={1, 2, 5, 6, 7, 8, 9, 10}, rule=True) + notes + legend

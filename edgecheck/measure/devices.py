@@ -218,6 +218,34 @@ class TwinDevice(Device):
         return (f"simulated by the Cortex-A53 twin ({self.threads} thread(s), {m['clock_hz'] / 1e6:g} MHz, "
                 f"constants {m['constants_sha256'][:12]})")
 
+    def cannot_run(self, model: ModelEntry) -> str | None:
+        """Besides the general reasons: a model the Edge TPU compiler would refuse is not predicted by tpu-sim
+        (an inconclusive outcome naming the reason; the A53 twin still answers)."""
+        why = super().cannot_run(model)
+        if why or self.name != "tpu-sim":
+            return why
+        from edgecheck.modelfile import read_model
+        from edgecheck.outcome import NOT_TESTABLE, Outcome
+        from edgecheck.twins.model import tpu_refusal
+
+        comp = model.compiler or {}
+        unmapped = sorted({op for m in comp.get("models") or [] for op in m.get("unmapped_operators") or []}
+                          - {"QUANTIZE", "DEQUANTIZE"})
+        if comp.get("failure"):
+            refusal = f"its compiler log says so: {comp['failure']['message']}"
+        elif unmapped:
+            refusal = (f"its compiler log leaves {', '.join(unmapped)} on the CPU (the twin does not cost a partly "
+                       "mapped model)")
+        else:
+            try:
+                refusal = tpu_refusal(read_model(model.tflite))
+            except EdgecheckError:
+                return None  # an unreadable file fails in measure() with its own message
+        if refusal is None:
+            return None
+        return Outcome.inconclusive(NOT_TESTABLE, "Edge TPU compiler would accept the model", False, True,
+                                    refusal).summary
+
     def measure(self, model: ModelEntry, ctx: MeasureContext | None = None) -> Entry:
         from edgecheck.twins.model import predict_a53, predict_tpu, workload
 
@@ -228,14 +256,24 @@ class TwinDevice(Device):
         else:
             p = predict_a53(w, c, self.threads, self.metadata["clock_hz"])
         split = p.breakdown.get("cache_split_from")
-        return self.new_entry(
-            model,
-            latency=Latency.from_samples([p.latency_s], statistic="predicted seconds per invoke (deterministic, one "
-                                                                  "value)", simulated=True),
-            energy=Energy(total_j=p.energy_j, power_w=p.power_w, dynamic_j=None,
-                          provenance=f"simulated: {self.name} power model x predicted latency"),
-            twin={"breakdown": p.breakdown, "constants_sha256": c.sha256, "constants_path": c.path,
-                  "compiler_log_used": split == "compiler log"})
+        latency = Latency.from_samples([p.latency_s], statistic="predicted seconds per invoke (deterministic, one "
+                                                                "value)", simulated=True)
+        energy = Energy(total_j=p.energy_j, power_w=p.power_w, dynamic_j=None,
+                        provenance=f"simulated: {self.name} power model x predicted latency")
+        twin = {"breakdown": p.breakdown, "constants_sha256": c.sha256, "constants_path": c.path,
+                "compiler_log_used": split == "compiler log"}
+        if p.band:
+            # the band beside the central value: what the twin's constants and the compiler's possible
+            # allocations allow (seconds, watts, joules)
+            latency.extra["band"] = p.band["latency_s"]
+            energy.extra["band"] = p.band["energy_j"]
+            energy.extra["band_j"] = [p.band["energy_j"]["low"], p.band["energy_j"]["high"]]
+            energy.extra["power_band_w"] = p.band["power_w"]
+        if p.near_limit:
+            twin["near_limit"] = p.near_limit
+        if p.notes:
+            twin["notes"] = p.notes
+        return self.new_entry(model, latency=latency, energy=energy, twin=twin)
 
 
 def _cpu_device(name: str, threads: int) -> LocalDevice:

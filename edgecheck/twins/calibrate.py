@@ -1,7 +1,7 @@
 """Fitting the twins' constants to measurements.
 
-- ``fit_links``: the Edge TPU twin's invoke overhead and link rate per link, by
-  least squares on published latencies (``published_tpu_latency.json``).
+- the Edge TPU twin's constants and band from published latencies: ``tpufit``
+  (``published_tpu_latency.json``); from a user's board: ``fit_board(..., "tpu")``.
 - ``fit_cpu_form``: the evidence that the CPU form (invoke and per-operator
   overhead, L2 and memory rates, the L2's hits and misses from its geometry)
   fits real measurements: fitted on models of at most 1 M parameters, scored
@@ -12,39 +12,20 @@
 from __future__ import annotations
 
 import copy
-import itertools
 from pathlib import Path
 
 import numpy as np
 
 from edgecheck.errors import EdgecheckError
-from edgecheck.files import load_json, sha256_file
+from edgecheck.files import sha256_file
 from edgecheck.modelfile import DenseLayer
 from edgecheck.results import Entry, Run
+from edgecheck.twins import allocation
 from edgecheck.twins.cache import CacheGeometry, miss_fraction
-from edgecheck.twins.model import Constants, Workload, cache_split, predict_a53, workload_from_sizes
+from edgecheck.twins.model import Constants, Workload, predict_a53, workload_from_sizes
+from edgecheck.twins.tpufit import TpuPoint, conformal_fit, nnls
 
-PUBLISHED = Path(__file__).with_name("published_tpu_latency.json")
 TWIN_FORM_LIMIT_PCT = 25.0  # held-out median error the twins' form aims for on a measured CPU
-
-
-def published_rows() -> list[dict]:
-    return load_json(PUBLISHED, "edgecheck.published-latency/1", "published latencies")["rows"]
-
-
-def nnls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Non-negative least squares for a handful of columns: the best feasible subset solution."""
-    best, best_err = np.zeros(A.shape[1]), float(np.sum(b**2))
-    for k in range(1, A.shape[1] + 1):
-        for cols in itertools.combinations(range(A.shape[1]), k):
-            x, *_ = np.linalg.lstsq(A[:, cols], b, rcond=None)
-            if np.any(x < 0):
-                continue
-            err = float(np.sum((A[:, cols] @ x - b) ** 2))
-            if err < best_err:
-                best, best_err = np.zeros(A.shape[1]), err
-                best[list(cols)] = x
-    return best
 
 
 def _relative_fit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -56,23 +37,6 @@ def _relative_fit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 def mdape(pred: np.ndarray, y: np.ndarray) -> float:
     """Median absolute percentage error."""
     return float(np.median(np.abs(pred - y) / y) * 100) if len(y) else float("nan")
-
-
-def fit_links(rows: list[dict]) -> dict:
-    """Per link: latency = overhead + streamed bytes / rate, relative least squares."""
-    out = {}
-    for link in sorted({r["link"] for r in rows}):
-        sel = [r for r in rows if r["link"] == link]
-        x = np.array([r["streamed_bytes"] for r in sel], float)
-        y = np.array([r["latency_s"] for r in sel], float)
-        coef = _relative_fit(np.c_[np.ones_like(x), x], y)
-        if coef[1] <= 0:
-            raise EdgecheckError(f"link {link}: the published rows do not determine a transfer rate")
-        pred = coef[0] + coef[1] * x
-        out[link] = {"overhead_s": float(coef[0]), "rate_Bps": float(1 / coef[1]), "rows": len(sel),
-                     "residuals_pct": [round(float(v), 1) for v in (pred - y) / y * 100],
-                     "median_abs_pct_error": mdape(pred, y)}
-    return out
 
 
 # ----------------------------------------------------------------------------
@@ -165,25 +129,7 @@ def fit_board(results: list[dict], results_paths: list[str], base: Constants, de
     src = "edgecheck calibrate on " + ", ".join(f"{Path(p).name} (sha256 {sha256_file(p)[:12]})" for p in results_paths)
     out = copy.deepcopy(base.data)
     if device == "tpu":
-        es = _entries(results, "tpu")
-        meta = es[0].device.metadata or {}
-        link = meta.get("connection", "pcie")
-        link = "pcie" if link == "pci" else ("usb3" if "USB 3" in str(meta.get("usb_speed")) else
-                                             "usb2" if link == "usb" else link)
-        rows = []
-        for e in es:
-            comp = (e.model.compiler or {}).get("models") or []
-            if comp and comp[0].get("off_chip_streamed_bytes") is not None:
-                streamed = sum(m.get("off_chip_streamed_bytes") or 0 for m in comp)
-            else:  # no compiler log: fill the cache layer by layer from the model's recorded layer sizes
-                sizes = e.model.size.get("layer_sizes") or []
-                w = workload_from_sizes(sizes, f"calibrate: {e.model.name} (no compiler log, no layer sizes)")
-                streamed = cache_split(w.layers, base.value("tpu", "cache_bytes"))[1]
-            rows.append({"link": link, "streamed_bytes": streamed, "latency_s": e.latency.median})
-        fit = fit_links(rows)[link]
-        _set(out, ("tpu", "links", link, "overhead_s"), fit["overhead_s"], src)
-        _set(out, ("tpu", "links", link, "rate_Bps"), fit["rate_Bps"], src)
-        return out, {"device": "tpu", "link": link, **fit}
+        return _fit_tpu(results, src, base, out)
     if device == "a53":
         es = _entries(results, "a53")
         threads = es[0].device.threads or 1
@@ -214,3 +160,65 @@ def fit_board(results: list[dict], results_paths: list[str], base: Constants, de
         return out, {"device": "a53", "macs_per_cycle": float(mpc), "dram_Bps_per_core": float(dram),
                      "invoke_overhead_s": float(coef[0]), "op_overhead_s": float(coef[1]), "mape_pct": err}
     raise EdgecheckError(f"calibrate: --device must be cpu, a53 or tpu, got {device!r}")
+
+
+def _board_link(meta: dict) -> str:
+    link = meta.get("connection", "pcie")
+    return "pcie" if link == "pci" else ("usb3" if "USB 3" in str(meta.get("usb_speed")) else
+                                         "usb2" if link == "usb" else link)
+
+
+def _streamed(e: Entry, base: Constants) -> tuple[int, str]:
+    """Off-chip bytes of a measured model: its compiler log's, else the modelled allocation of its layer sizes."""
+    comp = (e.model.compiler or {}).get("models") or []
+    if comp and comp[0].get("off_chip_streamed_bytes") is not None:
+        return sum(m.get("off_chip_streamed_bytes") or 0 for m in comp), "compiler log"
+    w = workload_from_sizes(e.model.size.get("layer_sizes") or [],
+                            f"calibrate: {e.model.name} (no compiler log, no layer sizes)")
+    return allocation.split(w.param_layers(), base).central.streamed_bytes, "modelled allocation"
+
+
+def _fit_tpu(results: list[dict], src: str, base: Constants, out: dict) -> tuple[dict, dict]:
+    """The Edge TPU twin's constants for this board's link from its measured latencies and compiler logs, with a
+    band from the fit's own held-out errors (``tpufit.conformal_fit``)."""
+    es = _entries(results, "tpu")
+    link = _board_link(es[0].device.metadata or {})
+    if link not in ("pcie", "usb3", "usb2"):
+        raise EdgecheckError(f"calibrate --device tpu: cannot tell the board's link from the results ({link!r})")
+    clock = float(base.value("tpu", "clock_hz"))
+    s_prior = 1.0 / (base.value("tpu", "matvec_utilization") * base.value("tpu", "mac_array") * clock)
+    points, split_from = [], {}
+    for e in es:
+        streamed, how = _streamed(e, base)
+        sizes = e.model.size.get("layer_sizes") or []
+        io = (sizes[0] + sizes[-1]) if sizes else 0
+        points.append(TpuPoint("board", 1, link, int(e.model.size.get("macs") or 0), int(streamed),
+                               float(e.latency.median), io, e.model.name))
+        split_from[e.model.name] = how
+    fit, margin, report = conformal_fit(points, s_prior, base.value("tpu", "links", link, "rate_Bps"))
+    m = min(margin, 0.9)
+    band_src = f"{src}; range: the fit's held-out error, 80th percentile {margin * 100:.1f} %"
+
+    def put(keys: tuple, value: float, lo: float, hi: float) -> None:
+        _set(out, keys, value, band_src)
+        node = out
+        for k in keys:
+            node = node[k]
+        node.update(low=lo, high=hi, confidence="medium")
+
+    overhead = fit[("overhead_s", link)]
+    put(("tpu", "links", link, "overhead_s"), overhead, overhead * (1 - m), overhead * (1 + m))
+    if ("rate_Bps", link) in fit:
+        r = fit[("rate_Bps", link)]
+        put(("tpu", "links", link, "rate_Bps"), r, r / (1 + m), r / (1 - m))
+    if ("stream_overhead_s", link) in fit:
+        so = fit[("stream_overhead_s", link)]
+        put(("tpu", "links", link, "stream_overhead_s"), so, so * (1 - m), so * (1 + m))
+    if ("s_per_mac", None) in fit and fit[("s_per_mac", None)] > 0:
+        util = 1.0 / (fit[("s_per_mac", None)] * base.value("tpu", "mac_array") * clock)
+        put(("tpu", "matvec_utilization"), util, util / (1 + m), util / (1 - m))
+    for regime in ("cached", "streamed"):  # the margin is in the ranges now
+        _set(out, ("tpu", "band", f"{regime}_margin"), 0.0, f"{src}: folded into the fitted ranges")
+    fitted = {"overhead_s": overhead, "rate_Bps": fit.get(("rate_Bps", link)),
+              "stream_overhead_s": fit.get(("stream_overhead_s", link)), "s_per_mac": fit.get(("s_per_mac", None))}
+    return out, {"device": "tpu", "link": link, **fitted, "split_from": split_from, "held_out": report}

@@ -2,9 +2,16 @@
 of a feed-forward .tflite from its own structure.
 
 Deterministic: one value per model, no noise. Every constant comes from
-``constants.json`` (with its source) or a fitted file from
-``edgecheck calibrate``; the fingerprint of a prediction names the constants'
-sha256 and whether a compiler log set the on-chip/off-chip split.
+``constants.json`` (with its source, confidence and the range the public
+sources support) or a fitted file from ``edgecheck calibrate``; the
+fingerprint of a prediction names the constants' sha256 and whether a
+compiler log set the on-chip/off-chip split.
+
+The Edge TPU twin gives a band with every prediction: low, central and high
+latency, power and energy, from the ends of its constants' ranges and of the
+compiler's possible allocations (``allocation.split``). The central value is
+the one deterministic sample; near the on-chip limit the other outcome lies
+in the band and the prediction states both.
 """
 from __future__ import annotations
 
@@ -13,13 +20,24 @@ from pathlib import Path
 
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import load_json, sha256_bytes
-from edgecheck.modelfile import DenseLayer, read_model
+from edgecheck.modelfile import DenseLayer, ModelInfo, read_model
+from edgecheck.twins import allocation
 from edgecheck.twins.cache import CacheGeometry, miss_fraction
 
 DEFAULT_CONSTANTS = Path(__file__).with_name("constants.json")
 LINKS = ("pcie", "usb3", "usb2")
-# Operators the twins cost: dense layers by their work, the rest by per-operator overhead only.
+# Operators the twins cost: dense layers by their work, the rest (without parameters) by per-operator overhead.
 CHEAP_OPS = {"QUANTIZE", "DEQUANTIZE", "RELU", "RELU6", "TANH", "LOGISTIC", "SOFTMAX", "RESHAPE"}
+# What the Edge TPU compiler maps (https://coral.ai/docs/edgetpu/models-intro/#supported-operations, as listed
+# for the same compiler by https://developer.axis.com/computer-vision/on-device/system-on-chip/artpec-7/supported-ops/)
+EDGETPU_OPS = {
+    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "EXPAND_DIMS", "FULLY_CONNECTED",
+    "L2_NORMALIZATION", "LOGISTIC", "LSTM", "MAXIMUM", "MAX_POOL_2D", "MEAN", "MINIMUM", "MUL", "PACK", "PAD",
+    "PRELU", "QUANTIZE", "REDUCE_MAX", "REDUCE_MIN", "RELU", "RELU6", "RELU_N1_TO_1", "RESHAPE", "RESIZE_BILINEAR",
+    "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SLICE", "SOFTMAX", "SPACE_TO_DEPTH", "SPLIT", "SQUARED_DIFFERENCE",
+    "SQUEEZE", "STRIDED_SLICE", "SUB", "SUM", "TANH", "TRANSPOSE", "TRANSPOSE_CONV"}
+FLOAT_TYPES = {"float32", "float16", "float64"}
+UNVERIFIED_PER_CHANNEL = "per-channel FULLY_CONNECTED weights: compiler support unverified"
 
 
 @dataclass(frozen=True)
@@ -36,6 +54,16 @@ class Constants:
             except (KeyError, TypeError):
                 raise EdgecheckError(f"{self.path}: missing twin constant {'.'.join(keys)}") from None
         return node["value"] if isinstance(node, dict) and "value" in node else node
+
+    def range(self, *keys: str) -> tuple:
+        """(low, value, high) of a constant; low and high default to the value (a constant known exactly)."""
+        v = self.value(*keys)
+        node = self.data
+        for k in keys:
+            node = node[k]
+        if not isinstance(node, dict):
+            return v, v, v
+        return node.get("low", v), v, node.get("high", v)
 
 
 def load_constants(path: str | Path | None = None) -> Constants:
@@ -63,11 +91,15 @@ def check_tpu_clock(c: Constants, clock_hz: float | None) -> float:
 
 @dataclass
 class Workload:
-    """What the twins need from a model: its dense layers and operator count."""
+    """What the twins need from a model: its dense layers, operator count, the operators that run on the host
+    at its edges (QUANTIZE of a float input, DEQUANTIZE to a float output: name, elements) and, for the Edge
+    TPU, why its compiler would refuse the model (None when it would not)."""
 
     layers: list[DenseLayer]
     n_ops: int
     source: str
+    host_ops: list[tuple[str, int]] = field(default_factory=list)
+    tpu_refusal: str | None = None
 
     @property
     def macs(self) -> int:
@@ -85,6 +117,13 @@ class Workload:
     def io_bytes(self) -> int:
         return (self.layers[0].input_bytes + self.layers[-1].output_bytes) if self.layers else 0
 
+    def param_layers(self) -> list[allocation.ParamLayer]:
+        return [allocation.ParamLayer(d.in_features, d.out_features, 1, d.bias_bytes > 0) for d in self.layers]
+
+    @property
+    def per_channel(self) -> bool:
+        return any(d.weight_quantization == "per-channel" for d in self.layers)
+
 
 def workload_from_sizes(layer_sizes: list[int], source: str = "layer sizes") -> Workload:
     """The int8 dense network [n_in, ..., n_out] as the build makes it (one FULLY_CONNECTED per layer),
@@ -96,17 +135,64 @@ def workload_from_sizes(layer_sizes: list[int], source: str = "layer sizes") -> 
     return Workload(layers, len(layers), source)
 
 
+def tpu_refusal(info: ModelInfo) -> str | None:
+    """Why edgetpu_compiler would refuse the model, or None: float weights or float compute ("Model not
+    quantized"), an operator the Edge TPU does not run, or a dynamic shape. QUANTIZE of a graph input and
+    DEQUANTIZE to a graph output are the float edges every Edge TPU model may have: they run on the host."""
+    inputs, outputs = set(info.inputs), set(info.outputs)
+    dynamic = [t.name for t in info.tensors if -1 in t.shape_signature]
+    if dynamic:
+        return (f"dynamic shape: tensor {dynamic[0]!r} has shape signature "
+                f"{next(t.shape_signature for t in info.tensors if t.name == dynamic[0])} (the compiler needs every "
+                "tensor's size fixed at compile time; convert with a fixed batch size)")
+    for op in info.operators:
+        ts = [info.tensors[i] for i in op.inputs + op.outputs if i >= 0]
+        floats = [t for t in ts if t.dtype in FLOAT_TYPES]
+        if op.name == "QUANTIZE" and all(i in inputs for i in op.inputs if info.tensors[i].dtype in FLOAT_TYPES):
+            continue
+        if op.name == "DEQUANTIZE" and all(i in outputs for i in op.outputs):
+            continue
+        if floats:
+            return (f"Model not quantized: {op.name} computes on {floats[0].dtype} tensor {floats[0].name!r} (the "
+                    "compiler needs full-integer int8 weights and activations; float is allowed only at the model's "
+                    "input and output, through QUANTIZE and DEQUANTIZE)")
+        if op.name not in EDGETPU_OPS:
+            return (f"operator {op.name} is not supported by the Edge TPU (it and everything after it would run on "
+                    "the CPU, which the twin does not cost)")
+    return None
+
+
+def _host_ops(info: ModelInfo) -> list[tuple[str, int]]:
+    """QUANTIZE/DEQUANTIZE at the model's float edges, with the elements each converts."""
+    out = []
+    for op in info.operators:
+        if op.name in ("QUANTIZE", "DEQUANTIZE") and any(info.tensors[i].dtype in FLOAT_TYPES for i in op.inputs
+                                                         + op.outputs):
+            shape = info.tensors[op.outputs[0]].shape
+            n = 1
+            for d in shape:
+                n *= max(1, d)
+            out.append((op.name, n))
+    return out
+
+
 def workload(path: str | Path) -> Workload:
-    """Read a .tflite; an operator the twins cannot cost is an error that names it."""
+    """Read a .tflite; an operator the twins cannot cost is an error that names it. A model the Edge TPU
+    compiler would refuse is still costed (the A53 twin answers for it) and carries ``tpu_refusal``."""
     info = read_model(path)
     if info.compiled_for_edgetpu:
         raise EdgecheckError(f"{path}: compiled for the Edge TPU; the twins need the CPU .tflite it was compiled from")
-    unknown = sorted({op.name for op in info.operators} - CHEAP_OPS - {"FULLY_CONNECTED"})
+    refusal = tpu_refusal(info)
+    # an operator without parameters is costed by its per-operator overhead; one with weights (a convolution,
+    # an LSTM) the twins cannot cost
+    unknown = sorted({op.name for op in info.operators if op.name not in CHEAP_OPS | {"FULLY_CONNECTED"}
+                      and any(i >= 0 and info.tensors[i].buffer_bytes > 64 for i in op.inputs)})
     if unknown:
-        raise EdgecheckError(f"{path}: the twins cost feed-forward models only; cannot cost {', '.join(unknown)}")
+        raise EdgecheckError(f"{path}: the twins cost feed-forward models only; cannot cost {', '.join(unknown)}"
+                             + (f" (and the Edge TPU compiler would refuse it: {refusal})" if refusal else ""))
     if not info.dense_layers:
         raise EdgecheckError(f"{path}: no FULLY_CONNECTED layer to cost")
-    return Workload(info.dense_layers, len(info.operators), str(path))
+    return Workload(info.dense_layers, len(info.operators), str(path), _host_ops(info), refusal)
 
 
 @dataclass
@@ -116,58 +202,113 @@ class Prediction:
     power_w: float
     energy_j: float
     breakdown: dict = field(default_factory=dict)
+    band: dict | None = None  # {"latency_s"|"power_w"|"energy_j": {"low", "central", "high"}}
+    near_limit: dict | None = None  # both outcomes when the allocation is open
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def cache_split(layers: list[DenseLayer], cache_bytes: int) -> tuple[int, int]:
-    """(cached, streamed) parameter bytes: layers fill the on-chip cache in order,
-    and a layer that no longer fits is streamed whole, as the compiler reports."""
-    cached = streamed = 0
-    for d in layers:
-        b = d.weight_bytes + d.bias_bytes
-        if cached + b <= cache_bytes:
-            cached += b
-        else:
-            streamed += b
-    return cached, streamed
+    """(cached, streamed) footprint bytes of dense layers under the central allocation rules (first fit in graph
+    order, 8 B per output channel, a layer cached or streamed whole) against ``cache_bytes``."""
+    pl = [allocation.ParamLayer(d.in_features, d.out_features, 1, d.bias_bytes > 0) for d in layers]
+    a = allocation.allocate(pl, allocation.Limits(int(cache_bytes), None))
+    return a.cached_bytes, a.streamed_bytes
 
 
-def power_model(c: Constants, device: str, threads: int = 1) -> tuple[float, float]:
+class TpuRefused(EdgecheckError):
+    """The Edge TPU compiler would refuse this model; ``reason`` says why (the A53 twin still answers)."""
+
+    def __init__(self, source: str, reason: str):
+        self.reason = reason
+        super().__init__(f"{source}: the Edge TPU cannot run this model: {reason}")
+
+
+def power_model(c: Constants, device: str, threads: int = 1, end: str = "value") -> tuple[float, float]:
     """(idle, active) watts of the board while ``device`` ("tpu" or "a53") runs inferences:
-    the same supply powers both, so both include the board's idle power."""
+    the same supply powers both, so both include the board's idle power. ``end``: "low", "value" or "high"."""
+    i = {"low": 0, "value": 1, "high": 2}[end]
     if device == "tpu":
-        return (c.value("tpu", "power", "board_idle_w"),
-                c.value("tpu", "power", "tpu_active_w") + c.value("tpu", "power", "host_drive_w"))
+        return (c.range("tpu", "power", "board_idle_w")[i],
+                c.range("tpu", "power", "tpu_active_w")[i] + c.range("tpu", "power", "host_drive_w")[i])
     if device == "a53":
         return c.value("a53", "power", "board_idle_w"), threads * c.value("a53", "power", "core_active_w")
     raise EdgecheckError(f"no power model for device {device!r} (host CPUs are out of scope)")
 
 
-def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float | None = None,
-                compiler: dict | None = None) -> Prediction:
-    """Invoke overhead + I/O and uncached parameters over the link + compute on the MAC array."""
-    check_tpu_link(link)
-    clock = check_tpu_clock(c, clock_hz)
+def _log_split(compiler: dict | None) -> tuple[int, int] | None:
     models = (compiler or {}).get("models") or []
     if models and all(m.get("on_chip_used_bytes") is not None for m in models):
-        cached = sum(m["on_chip_used_bytes"] for m in models)
-        streamed = sum(m.get("off_chip_streamed_bytes") or 0 for m in models)
+        return (sum(m["on_chip_used_bytes"] for m in models),
+                sum(m.get("off_chip_streamed_bytes") or 0 for m in models))
+    return None
+
+
+def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float | None = None,
+                compiler: dict | None = None) -> Prediction:
+    """Invoke overhead + compute on the MAC array + (when anything streams) the streaming overhead + I/O and
+    uncached parameters over the link + the host's QUANTIZE/DEQUANTIZE at float edges; with its band."""
+    check_tpu_link(link)
+    clock = check_tpu_clock(c, clock_hz)
+    if w.tpu_refusal:
+        raise TpuRefused(w.source, w.tpu_refusal)
+    logged = _log_split(compiler)
+    split = None
+    if logged is not None:
+        allocs = dict.fromkeys(("low", "value", "high"), logged)
         split_from = "compiler log"
     else:
-        cached, streamed = cache_split(w.layers, int(c.value("tpu", "cache_bytes")))
-        split_from = "layer-by-layer estimate"
-    overhead = float(c.value("tpu", "links", link, "overhead_s"))
-    rate = float(c.value("tpu", "links", link, "rate_Bps"))
-    transfer = (w.io_bytes + streamed) / rate
-    mac_rate = c.value("tpu", "mac_array") * c.value("tpu", "matvec_utilization") * clock
-    compute = w.macs / mac_rate
-    latency = overhead + transfer + compute
-    power = sum(power_model(c, "tpu"))
-    return Prediction("tpu-sim", latency, power, power * latency, {
-        "overhead_s": overhead, "transfer_s": transfer, "compute_s": compute, "cached_bytes": cached,
-        "streamed_bytes": streamed, "cache_split_from": split_from, "link": link, "clock_hz": clock})
+        split = allocation.split(w.param_layers(), c)
+        allocs = {"low": (split.most_cached.cached_bytes, split.most_cached.streamed_bytes),
+                  "value": (split.central.cached_bytes, split.central.streamed_bytes),
+                  "high": (split.least_cached.cached_bytes, split.least_cached.streamed_bytes)}
+        split_from = "modelled allocation (compilers 14-16)"
+    host_s = sum(c.value("a53", "op_overhead_s") + n / c.value("a53", "l2_Bps") for _, n in w.host_ops)
+
+    def latency(end: str, streamed: int) -> tuple[float, dict]:
+        i, fast = {"low": 0, "value": 1, "high": 2}[end], {"low": 2, "value": 1, "high": 0}[end]
+        overhead = c.range("tpu", "links", link, "overhead_s")[i]
+        rate = c.range("tpu", "links", link, "rate_Bps")[fast]
+        util = c.range("tpu", "matvec_utilization")[fast]
+        stream = c.range("tpu", "links", link, "stream_overhead_s")[i] if streamed > 0 else 0.0
+        transfer = (w.io_bytes + streamed) / rate
+        compute = w.macs / (c.value("tpu", "mac_array") * util * clock)
+        t = overhead + stream + transfer + compute + host_s
+        margin = c.value("tpu", "band", "streamed_margin" if streamed > 0 else "cached_margin")
+        t *= {"low": 1 - margin, "value": 1.0, "high": 1 + margin}[end]
+        return t, {"overhead_s": overhead, "stream_overhead_s": stream, "transfer_s": transfer, "compute_s": compute,
+                   "host_ops_s": host_s}
+
+    lat = {end: latency(end, allocs[end][1])[0] for end in ("low", "value", "high")}
+    central_latency, parts = latency("value", allocs["value"][1])
+    power = {end: sum(power_model(c, "tpu", end=end)) for end in ("low", "value", "high")}
+    band = {"latency_s": {"low": lat["low"], "central": lat["value"], "high": lat["high"]},
+            "power_w": {"low": power["low"], "central": power["value"], "high": power["high"]},
+            "energy_j": {"low": lat["low"] * power["low"], "central": lat["value"] * power["value"],
+                         "high": lat["high"] * power["high"]}}
+    cached, streamed = allocs["value"]
+    notes = [UNVERIFIED_PER_CHANNEL] if w.per_channel else []
+    near = None
+    if split is not None and split.near_limit:
+        # the central outcome as predicted, the other as the extreme allocation that differs from it
+        other = split.least_cached if [w == "cached" for w in split.central.placement] == \
+            [w == "cached" for w in split.most_cached.placement] else split.most_cached
+        outcomes = sorted([central_latency, latency("value", other.streamed_bytes)[0]])
+        if_cached, if_streamed = outcomes
+        near = {"margin_pct": split.margin_pct, "if_cached_s": if_cached, "if_streamed_s": if_streamed,
+                "cached_bytes": [split.most_cached.cached_bytes, split.least_cached.cached_bytes],
+                "streamed_bytes": [split.most_cached.streamed_bytes, split.least_cached.streamed_bytes],
+                "text": f"within {split.margin_pct:.1f} % of the on-chip limit: {if_cached * 1e3:.3g} ms if cached, "
+                        f"{if_streamed * 1e3:.3g} ms if streamed"}
+        notes.append(near["text"])
+    breakdown = {**parts, "cached_bytes": cached, "streamed_bytes": streamed, "cache_split_from": split_from,
+                 "link": link, "clock_hz": clock}
+    if split is not None:
+        breakdown["allocation"] = {"placement": split.central.placement, "footprint_bytes": split.central.footprints}
+    return Prediction("tpu-sim", central_latency, power["value"], central_latency * power["value"], breakdown,
+                      band, near, notes)
 
 
 def check_a53_threads(n: int) -> None:

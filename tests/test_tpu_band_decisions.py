@@ -1,0 +1,94 @@
+"""Decisions on twin figures with a band: a winner that changes inside the band is too close to call and names
+the interval (chart cell, C5's crossover, recommend's pick), C6 counts such cells as disagreements, and two
+rows of one twin move together (C2, C3)."""
+import pytest
+from support import entry, run
+from tinytflite import dense_tflite
+
+from edgecheck.judge.chart import build_chart
+from edgecheck.judge.claims import evaluate, load_thresholds
+from edgecheck.judge.recommend import recommend
+from edgecheck.judge.roles import TOO_CLOSE_TO_CALL, ratio_interval
+from edgecheck.judge.tables import results_table
+from edgecheck.outcome import INCONCLUSIVE, TOO_CLOSE
+from edgecheck.results import rows
+
+TH = load_thresholds()
+SWEEP = [(f"{L}x{w}", L, w) for L in (1, 2, 3, 4) for w in (16, 32, 64, 128, 256, 1024)]
+
+
+def banded(e: dict, rel: float) -> dict:
+    """A twin entry with a band of +-rel around its central latency and energy."""
+    lat, en = e["latency"]["stats"]["median"], e["energy"]["total_j"]
+    e["latency"]["band"] = {"low": lat * (1 - rel), "central": lat, "high": lat * (1 + rel)}
+    e["energy"]["band"] = {"low": en * (1 - rel), "central": en, "high": en * (1 + rel)}
+    e["energy"]["band_j"] = [en * (1 - rel), en * (1 + rel)]
+    return e
+
+
+def sweep(rel: float) -> dict:
+    """The A53 costs what the work costs; the TPU is flat: they cross near 30,000 MACs. The TPU has a band."""
+    es = []
+    for name, L, w in SWEEP:
+        macs = 100 * w + (L - 1) * w * w + 4 * w
+        a53, tpu = 2e-6 + macs / 3e9, 1.2e-5
+        es.append(entry(name, macs + 100, macs, "a53-sim", "simulated", a53, a53 * 3.5))
+        es.append(banded(entry(name, macs + 100, macs, "tpu-sim", "simulated", tpu, tpu * 4.5), rel))
+    return run(es)
+
+
+def test_exact_figures_decide_every_cell_and_c5_holds():
+    data = sweep(0.0)
+    c = {x.id: x for x in evaluate(data, TH)}
+    assert c["C5"].holds and not c["C5"].evidence["too_close"]
+    assert TOO_CLOSE_TO_CALL not in {w.winner for w in build_chart(data).winners}
+
+
+def test_a_band_makes_the_crossover_too_close_and_names_the_interval():
+    data = sweep(0.4)
+    chart = build_chart(data)
+    close = [w for w in chart.winners if w.winner == TOO_CLOSE_TO_CALL]
+    assert close, "a 40 % band must leave cells near the crossover undecided"
+    label = close[0].label()
+    assert label.startswith("too close") and "tpu-sim" in label and "[" in label  # every device's interval
+    assert label.count("\n") == 3  # too close, tpu-sim figure, its interval, a53-sim figure (exact)
+    assert close[0].intervals["tpu-sim"][0] < close[0].values["a53-sim"] < close[0].intervals["tpu-sim"][1]
+    c = {x.id: x for x in evaluate(data, TH)}
+    c5 = c["C5"]
+    assert c5.outcome.status == INCONCLUSIVE and c5.outcome.reason == TOO_CLOSE
+    lo, hi = c5.outcome.value
+    assert c5.outcome.statistic == "crossover MACs interval" and lo < hi
+    assert set(c5.evidence["crossover"]["too_close_between"]) <= {w.model for w in close}
+    # C6 counts the undecided cells as disagreements: never a pass, inconclusive while they could all agree
+    c6 = c["C6"]
+    assert set(c6.evidence["too_close"]) == {w.model for w in close}
+    assert c6.outcome.status != "pass"
+    if c6.outcome.status == INCONCLUSIVE:
+        assert c6.outcome.reason == TOO_CLOSE and c6.outcome.value[0] < TH["C6"]["min_agreement"]
+
+
+def test_rows_of_one_twin_pair_their_band_ends():
+    rs = {(r.model, r.device): r for r in rows(sweep(0.3))}
+    a, b = rs[("1x16", "tpu-sim")], rs[("4x1024", "tpu-sim")]
+    assert a.twin_band and b.twin_band
+    assert ratio_interval(a, b, "energy_j") == pytest.approx((1.0, 1.0))  # same band, same constants
+    lo, hi = ratio_interval(rs[("1x16", "a53-sim")], b, "energy_j")  # another device: independent intervals
+    assert lo < hi
+
+
+def test_the_table_shows_the_band(tmp_path):
+    text = "\n".join(results_table(sweep(0.25)))
+    assert "[" in text and "the twin's central value with its band" in text
+
+
+def test_recommend_says_too_close_to_call_inside_the_band(tmp_path):
+    """A model whose A53 energy lies inside the Edge TPU twin's band: no pick, the interval named."""
+    picks = {}
+    for width in (64, 1024, 4096):
+        rec = recommend(dense_tflite(tmp_path / f"m{width}.tflite", [891, width, 4]))
+        picks[width] = rec
+    assert picks[64]["platform"] == "a53" and picks[4096]["platform"] == "tpu"
+    close = picks[1024]
+    assert close["platform"] == "too close to call" and close["outcome"]["reason"] == TOO_CLOSE
+    lo, hi = close["interval"]["tpu-sim"]
+    assert lo < close["interval"]["a53-sim"] < hi and "too-close-to-call" in close["reason"]
