@@ -13,7 +13,7 @@ def results_table(results: Run | dict) -> list[str]:
               "memory", "agree", "energy", "source")
     rows, notes = [], []
     entries = sorted(Run.coerce(results).entries,
-                     key=lambda e: (e.model.size.get("params") or 0, e.model.name, e.device.name))
+                     key=lambda e: (e.model.size.get("params") or 0, e.model.name, e.device.label))
     for e in entries:
         size = e.model.size
         f1 = e.model.metric("int8", "macro_f1")
@@ -27,12 +27,12 @@ def results_table(results: Run | dict) -> list[str]:
             median = fmt_time(lat.median) + (" " + fmt_interval(ci[0], ci[1], fmt_time) if ci else "")
             if lat.extra.get("unstable"):
                 median += " !"
-                notes.append(f"! {e.model.name} on {e.device.name}: unstable ({lat.extra['unstable']})")
+                notes.append(f"! {e.model.name} on {e.device.label}: unstable ({lat.extra['unstable']})")
         memory = (e.extra.get("memory") or {}).get("model_rss_bytes")
         agree = e.on_device.agreement_with_build if e.on_device else None
         source = e.kind if e.ok else f"FAILED: {(e.error or '')[:40]}"
         rows.append((e.model.name, fmt_count(size.get("params")), fmt_bytes(size.get("weight_bytes")), f1_text,
-                     e.device.name, median, fmt_time(e.load_seconds), fmt_time(e.first_invoke_seconds),
+                     e.device.label, median, fmt_time(e.load_seconds), fmt_time(e.first_invoke_seconds),
                      "-" if memory is None else "+" + fmt_bytes(memory), "-" if agree is None else f"{agree:.0%}",
                      fmt_energy(e.energy.total_j if e.energy else None), source))
     if not rows:
