@@ -84,15 +84,16 @@ def test_real_compiler_compiles_a_built_model(smoke_artifacts, tmp_path):
 
 
 STAND_IN = {
-    "pycoral/__init__.py": '''"""STAND-IN for Google's pycoral, written by edgecheck's tests (tests/test_edgetpu.py). It is NOT pycoral: it
-runs a model on the CPU through ai-edge-litert and records every call in $PYCORAL_STANDIN_LOG, so the tests see
-that edgecheck goes through pycoral first. Google's pycoral comes from Coral's repository (it cannot be installed
-here); PyPI's 'pycoral' is an unrelated project."""
+    "pycoral/__init__.py": '''"""STAND-IN for Google's pycoral, written by edgecheck's tests (tests/test_edgetpu.py).
+It is NOT pycoral: it runs a model on the CPU through ai-edge-litert and records every call in
+$PYCORAL_STANDIN_LOG, so the tests see that edgecheck goes through pycoral first. Google's pycoral comes from
+Coral's repository (it cannot be installed here); PyPI's 'pycoral' is an unrelated project."""
 __version__ = "0+edgecheck.test.stand.in"
 STAND_IN = True
 ''',
     "pycoral/utils/__init__.py": '"""STAND-IN (edgecheck tests only)."""\n',
-    "pycoral/utils/edgetpu.py": '''"""STAND-IN (edgecheck tests only) for pycoral.utils.edgetpu: no Edge TPU, a CPU interpreter, calls recorded."""
+    "pycoral/utils/edgetpu.py": '''"""STAND-IN (edgecheck tests only) for pycoral.utils.edgetpu: no Edge TPU, a CPU
+interpreter, every call recorded."""
 import json
 import os
 

@@ -216,8 +216,9 @@ def test_energy_probe_fixture_in_a_users_own_test(pytester, smoke_artifacts, tmp
     sensor = ina2xx(tmp_path / "hwmon")
     pytester.makepyfile(test_mine=USER_TESTS)
     run = pytester.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "tpu-sim", "-rs",
-                                        "--assert=plain", "--energy-probe", f"hwmon:{sensor}", "--energy-window", "0.05",
-                                        "--energy-windows", "2", "--idle-seconds", "0.05", "--report", "none")
+                                        "--assert=plain", "--energy-probe", f"hwmon:{sensor}",
+                                        "--energy-window", "0.05", "--energy-windows", "2", "--idle-seconds", "0.05",
+                                        "--report", "none")
     run.assert_outcomes(passed=1, skipped=1)
     run.stdout.fnmatch_lines(["*SKIPPED*tpu: *"])
     run = pytester.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "tpu-sim", "-rs",
