@@ -99,7 +99,8 @@ def pareto_figure(results: Run | dict, op: dict | None) -> tuple[bytes, str]:
             if r.f1_int8 > best:
                 front.append(r)
                 best = r.f1_int8
-        ax.plot([r.energy_j * 1e6 for r in front], [r.f1_int8 for r in front], color=DEVICE_COLORS.get(dev, "#777"), lw=1)
+        ax.plot([r.energy_j * 1e6 for r in front], [r.f1_int8 for r in front], color=DEVICE_COLORS.get(dev, "#777"),
+                lw=1)
     if op:
         ax.scatter([op["energy_j"] * 1e6], [op["macro_f1"]], s=160, facecolors="none", edgecolors="black", lw=1.5,
                    label=f"C2 operating point ({op['operating_point']})")
@@ -169,24 +170,31 @@ def html_report(runs: list[tuple[str, Run | dict]], comparison: list | None = No
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>edgecheck report: {esc(name)}</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px}"
-             "th{background:#f2f2f2}.measured{color:#1a7f37}.simulated{color:#9a6700}pre{background:#f7f7f7;padding:8px}"
-             ".reproduced{color:#1a7f37}.holds{color:#9a6700}.fails{color:#cf222e}img{max-width:100%}</style></head><body>",
+             "th{background:#f2f2f2}.measured{color:#1a7f37}.simulated{color:#9a6700}"
+             "pre{background:#f7f7f7;padding:8px}"
+             ".reproduced{color:#1a7f37}.holds{color:#9a6700}.fails{color:#cf222e}img{max-width:100%}"
+             "</style></head><body>",
              f"<h1>edgecheck report</h1><p>Run: <code>{esc(name)}</code>. Every figure is labelled "
-             "<span class='measured'>measured</span> (on a device, by a probe) or <span class='simulated'>simulated</span> "
+             "<span class='measured'>measured</span> (on a device, by a probe) or "
+             "<span class='simulated'>simulated</span> "
              "(by a twin); a claim is reproduced only when every device it uses was measured.</p>"]
     env = data.header.get("environment") or {}
     mach = env.get("machine") or {}
     parts.append("<h2>Environment</h2><table>" + "".join(
         f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in
-        [("machine", f"{mach.get('cpu_model')} ({mach.get('cpu_count')} cores), {mach.get('system')} {mach.get('machine')}"),
-         ("board", mach.get("board", "-")), ("versions", ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items())),
+        [("machine", f"{mach.get('cpu_model')} ({mach.get('cpu_count')} cores), {mach.get('system')} "
+                     f"{mach.get('machine')}"),
+         ("board", mach.get("board", "-")),
+         ("versions", ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items())),
          ("dataset", data.dataset.get("name")), ("grid", (data.artifacts.get("grid") or {}).get("architectures"))])
         + "</table>")
     devs = data.devices
     parts.append("<h2>Devices</h2><table><tr><th>device</th><th>kind</th><th>provenance</th></tr>" + "".join(
-        f"<tr><td>{esc(d['name'])}</td><td class='{esc(d['kind'])}'>{esc(d['kind'])}</td><td>{esc(d['provenance'])}</td></tr>"
+        f"<tr><td>{esc(d['name'])}</td><td class='{esc(d['kind'])}'>{esc(d['kind'])}</td>"
+        f"<td>{esc(d['provenance'])}</td></tr>"
         for d in devs) + "</table>")
-    parts.append("<h2>Claims</h2><table id='claims'><tr><th>claim</th><th>status</th><th>devices</th><th>evidence</th></tr>")
+    parts.append("<h2>Claims</h2><table id='claims'><tr><th>claim</th><th>status</th><th>devices</th>"
+                 "<th>evidence</th></tr>")
     for c in claims:
         cls = "reproduced" if c.status == "reproduced" else "holds" if c.status == "holds in simulation" else "fails"
         parts.append(f"<tr class='claim'><td>{c.id} {esc(c.title)}</td><td class='{cls}'>{esc(c.status)}</td>"
@@ -206,7 +214,8 @@ def html_report(runs: list[tuple[str, Run | dict]], comparison: list | None = No
             continue
         parts.append(img(chart_figure(ch), f"decision chart ({metric})"))
         parts.append(f"<p>Rules ({ch.provenance}; leave-one-architecture-out agreement "
-                     f"{'-' if ch.loo_agreement is None else f'{ch.loo_agreement:.0%}'}):</p><pre>{esc(ch.rules_text)}</pre>")
+                     f"{'-' if ch.loo_agreement is None else f'{ch.loo_agreement:.0%}'}):</p>"
+                     f"<pre>{esc(ch.rules_text)}</pre>")
     op = next((c.evidence for c in claims if c.id == "C2" and c.holds), None)
     parts.append("<h2>Accuracy, energy and latency</h2>")
     for fig, alt in ((lambda: pareto_figure(data, op), "accuracy against energy"),
@@ -218,19 +227,24 @@ def html_report(runs: list[tuple[str, Run | dict]], comparison: list | None = No
     if comparison is not None:
         from edgecheck.judge.compare import table
 
-        parts.append("<h2>Baseline comparison</h2><pre>" + esc("\n".join(table(comparison, only_changes=True))) + "</pre>")
+        parts.append("<h2>Baseline comparison</h2><pre>" + esc("\n".join(table(comparison, only_changes=True)))
+                     + "</pre>")
     rows = battery_rows(data, rate_hz)
     parts.append(f"<h2>Battery view at {rate_hz:g} inferences per second</h2><p>Average power = idle power + dynamic "
                  "energy per inference x rate; a device that cannot sustain the rate is left out.</p>"
-                 "<table><tr><th>model</th><th>device</th><th>kind</th><th>average power (W)</th><th>energy per hour (Wh = W x 1 h)</th></tr>"
-                 + "".join(f"<tr><td>{esc(r['model'])}</td><td>{esc(r['device'])}</td><td class='{r['kind']}'>{r['kind']}</td>"
-                           f"<td>{r['avg_power_w']:.3f}</td><td>{r['avg_power_w']:.3f}</td></tr>" for r in rows) + "</table>")
+                 "<table><tr><th>model</th><th>device</th><th>kind</th><th>average power (W)</th>"
+                 "<th>energy per hour (Wh = W x 1 h)</th></tr>"
+                 + "".join(f"<tr><td>{esc(r['model'])}</td><td>{esc(r['device'])}</td>"
+                           f"<td class='{r['kind']}'>{r['kind']}</td>"
+                           f"<td>{r['avg_power_w']:.3f}</td><td>{r['avg_power_w']:.3f}</td></tr>" for r in rows)
+                 + "</table>")
     parts.append("<h2>Results</h2><pre>" + esc("\n".join(results_table(data))) + "</pre>")
     # Says on the page when a figure did not load, and leaves a count a headless browser can read.
     parts.append("<script>window.addEventListener('load',function(){var im=document.images,ok=0;"
                  "for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;}"
                  "document.body.setAttribute('data-images-loaded',ok+'/'+im.length);"
-                 "if(ok<im.length){var p=document.createElement('p');p.textContent=(im.length-ok)+' figure(s) failed to load';"
+                 "if(ok<im.length){var p=document.createElement('p');"
+                 "p.textContent=(im.length-ok)+' figure(s) failed to load';"
                  "p.style.color='#cf222e';document.body.insertBefore(p,document.body.firstChild);}});</script>")
     parts.append("</body></html>")
     return "\n".join(parts)

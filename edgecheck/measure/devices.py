@@ -380,8 +380,13 @@ def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
             lease = farm(n)
             dev_name = n.partition("@")[0]
             threads = a53_threads if dev_name == "a53" else 1 if dev_name == "tpu" else cpu_threads
-            devices.append(RemoteDevice(dev_name, MEASURED, threads, {"remote": lease.remote, "board": lease.board,
-                                                                      "requested": n, "_target": lease}))
+            dev = RemoteDevice(dev_name, MEASURED, threads, {"remote": lease.remote, "board": lease.board,
+                                                             "requested": n, "_target": lease})
+            same = next((d for d in devices if d.key == dev.key), None)
+            if same is not None:  # two ways of asking for one board's same device: measured once
+                skipped[n] = f"the same device as {same.metadata.get('requested')} ({same.label})"
+            else:
+                devices.append(dev)
         elif "@" in n:
             t = parse_target(n, **(remote_options or {}))
             threads = a53_threads if t.device == "a53" else 1 if t.device == "tpu" else cpu_threads
