@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -496,6 +497,8 @@ class Farm(Command):
         from edgecheck.measure.farm import FarmClient, FarmOptions, coordinator_address, owner_alive
 
         say = functools.partial(print, file=sys.stderr)
+        if not logging.getLogger().handlers:  # labgrid logs to the root logger; our one-line errors say it all
+            logging.getLogger().addHandler(logging.NullHandler())
         client = FarmClient(FarmOptions(coordinator=coordinator_address(args.lg_coordinator)), say=say)
         try:
             places = client.places()
@@ -519,10 +522,11 @@ class Farm(Command):
                 if not p.acquired:
                     continue
                 if args.kick and wanted:
-                    client.release(name, p.acquired)
-                    if p.reservation:
-                        client.cancel(p.reservation)
-                    print(f"kicked {p.acquired} off place {name}")
+                    owner, token = p.acquired, p.reservation  # before the coordinator's update replaces them
+                    client.release(name, owner)
+                    if token:
+                        client.cancel(token)
+                    print(f"kicked {owner} off place {name}")
                     freed.append(name)
                     continue
                 alive = owner_alive(p.acquired, client.host)
