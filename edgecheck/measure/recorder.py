@@ -30,6 +30,7 @@ from edgecheck.measure.devices import Device
 from edgecheck.results import Energy, Entry, Latency, ResultsFile
 
 _SAY = threading.Lock()  # progress lines from several boards' threads, one at a time
+_FILES = threading.Lock()
 
 
 def _call(fn):
@@ -219,11 +220,12 @@ class MeasureContext:
 
         import numpy as np
 
-        if self.workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="edgecheck-session-"))
-        path = self.workdir / f"test-windows-{id(model.test_set):x}.npz"
-        if not path.exists():
-            np.savez(path, F_test=model.test_set.features)
+        with _FILES:  # boards' threads share these files: each is written once, whole, before anyone reads it
+            if self.workdir is None:
+                self.workdir = Path(tempfile.mkdtemp(prefix="edgecheck-session-"))
+            path = self.workdir / f"test-windows-{id(model.test_set):x}.npz"
+            if not path.exists():
+                np.savez(path, F_test=model.test_set.features)
         return path
 
     def close(self) -> None:
