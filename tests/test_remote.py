@@ -120,9 +120,10 @@ def test_a_hung_model_is_retried_once_after_a_power_cycle_then_failed_and_the_re
         "the board was power-cycled after each hang (power-cycled (test)) and the model retried once"]
     for name in ("1x16", "1x64"):
         assert len(result.of(name).timings) >= 1 and not result.of(name).errors
-    without = sweep.run(transport, {**job, "models": [{"name": "2x32"}]}, files, idle_timeout_s=3)
-    assert without.of("2x32").errors == ["the measurement worker at local worker stopped answering for 3 s "
-                                         "(--worker-timeout)"]  # no way to recover: failed at once
+    # no way to recover (a plain ssh host, this machine): the watchdog still bounds the wait, and the models fail
+    without = sweep.run(transport, {**job, "models": [{"name": "2x32"}]}, files, idle_timeout_s=1)
+    assert without.of("2x32").errors == ["the measurement worker at local worker stopped answering for 1 s "
+                                         "(--worker-timeout)"]
     for pid in map(int, pidfile.read_text().split()):  # the worker's process group is killed on a hang already
         try:
             os.kill(pid, 9)
