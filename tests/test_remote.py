@@ -124,6 +124,11 @@ def test_a_hung_model_is_retried_once_after_a_power_cycle_then_failed_and_the_re
     without = sweep.run(transport, {**job, "models": [{"name": "2x32"}]}, files, idle_timeout_s=1)
     assert without.of("2x32").errors == ["the measurement worker at local worker stopped answering for 1 s "
                                          "(--worker-timeout)"]
+    no_power = sweep.run(transport, {**job, "models": [{"name": "2x32"}]}, files, idle_timeout_s=1,
+                         recover=lambda: None)  # a farm place without a power driver
+    assert no_power.of("2x32").errors == ["the measurement worker at local worker stopped answering for 1 s "
+                                          "(--worker-timeout); the board has no power driver (--lg-power-cycle), "
+                                          "so it was neither power-cycled nor retried"]
     for pid in map(int, pidfile.read_text().split()):  # the worker's process group is killed on a hang already
         try:
             os.kill(pid, 9)

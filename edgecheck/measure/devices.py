@@ -195,7 +195,7 @@ class RemoteDevice(Device):
 
     @property
     def recover(self):
-        """Power-cycle the board and reconnect (a farm place with a power driver), else None."""
+        """Power-cycles a farm board and reconnects (``Lease.recover``); None for a plain ssh host."""
         return getattr(self.target, "recover", None)
 
     def transport(self):

@@ -515,10 +515,9 @@ class Lease:
     def transport(self) -> SshTransport:
         return self.current
 
-    @property
-    def recover(self):
-        """Power-cycle and reconnect, when this place has a power driver (``sweep.run`` calls it on a hang)."""
-        return self._power_cycle if self.power is not None else None
+    def recover(self) -> tuple[str, SshTransport] | None:
+        """On a hang (``sweep.run``): power-cycle and reconnect; None when this place has no power driver."""
+        return None if self.power is None else self._power_cycle()
 
     def _power_cycle(self) -> tuple[str, SshTransport]:
         """Cycle the board's power, wait for its sshd (``boot_s``), and start again with a new private folder.
