@@ -127,14 +127,21 @@ def _run(*args, timeout=120, **popen) -> subprocess.CompletedProcess:
 def _hanging_python(d: Path, hang: str, pidfile: Path) -> Path:
     """The board's python, with the worker's fault injection on: the process that loads ``hang`` hangs."""
     script = d / f"python-hanging-{hang}-{pidfile.stem}"
-    script.write_text(f"#!/bin/sh\nexport EDGECHECK_WORKER_HANG={hang} EDGECHECK_WORKER_HANG_PIDFILE={pidfile}\n"
-                      f"exec {sys.executable} \"$@\"\n")
+    script.write_text(f"#!/bin/sh\nexport EDGECHECK_WORKER_HANG={hang} EDGECHECK_WORKER_HANG_PIDFILE={pidfile} "
+                      f"EDGECHECK_WORKER_HANG_SECONDS=60\nexec {sys.executable} \"$@\"\n")
     script.chmod(0o755)
     return script
 
 
+def _model(artifacts: Path) -> Path:
+    """The smoke grid's 1x16 as a user's model file (its name in a run: "model", the file's stem)."""
+    from edgecheck import artifacts as art
+
+    return next(m.tflite for m in art.load(artifacts).models if m.name == "1x16")
+
+
 def _kill_hung(pidfile: Path) -> None:
-    """What a power cycle does to a hung board: its worker processes are gone."""
+    """What a power cycle does to a hung board: its worker processes are gone (their pids, as they wrote them)."""
     for pid in (int(x) for x in pidfile.read_text().split()) if pidfile.exists() else ():
         try:
             os.kill(pid, signal.SIGKILL)
@@ -290,9 +297,9 @@ def test_labgrid_locks_are_released_on_sigint_and_sigterm(lab, smoke_artifacts, 
         for how, place in (("SIGINT", "dev-a"), ("SIGTERM", "dev-b")):
             pidfiles[how], outs[how] = tmp_path / f"{how}.pids", tmp_path / f"{how}.txt"
             args = _farm_args(lab, f"cpu@labgrid:{place}")
-            args[args.index("--remote-python") + 1] = str(_hanging_python(tmp_path, "1x16", pidfiles[how]))
+            args[args.index("--remote-python") + 1] = str(_hanging_python(tmp_path, "model", pidfiles[how]))
             with open(outs[how], "w") as f:
-                procs[how] = _pytest(*args, "--artifacts", str(smoke_artifacts), "-k", "1x16", "--results",
+                procs[how] = _pytest(*args, "--model", str(_model(smoke_artifacts)), "--results",
                                      str(tmp_path / f"{how}.json"), stdout=f, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
         while not all(p.exists() for p in pidfiles.values()) and time.monotonic() < deadline:
@@ -326,16 +333,18 @@ def test_labgrid_stale_lock_after_sigkill_is_freed_by_unlock_and_by_the_next_run
     try:
         for place, pidfile in pidfiles.items():
             args = _farm_args(lab, f"cpu@labgrid:{place}")
-            args[args.index("--remote-python") + 1] = str(_hanging_python(tmp_path, "1x16", pidfile))
-            procs[place] = _pytest(*args, "--artifacts", str(smoke_artifacts), "-k", "1x16", "--results",
+            args[args.index("--remote-python") + 1] = str(_hanging_python(tmp_path, "model", pidfile))
+            # a model file of its own (no test windows): a killed session leaves little behind (its private
+            # folder on the board, which nothing can remove after a SIGKILL but a reboot)
+            procs[place] = _pytest(*args, "--model", str(_model(smoke_artifacts)), "--results",
                                    str(tmp_path / f"{place}.json"), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 90
         while not all(p.exists() for p in pidfiles.values()) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert all(p.exists() for p in pidfiles.values())
-        for proc in procs.values():
-            proc.send_signal(signal.SIGKILL)
+        for proc in procs.values():  # the session and its process group (its ssh clients), as a CI runner does
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
     finally:
         for pidfile in pidfiles.values():

@@ -522,8 +522,9 @@ class Lease:
     def _power_cycle(self) -> tuple[str, SshTransport]:
         """Cycle the board's power, wait for its sshd (``boot_s``), and start again with a new private folder.
         Runs on the client's thread (labgrid's session)."""
+        old = self.current._dir
         self.current.abort()
-        self.current.forget()  # the board's /tmp is gone, or no longer ours to trust
+        self.current.forget()  # what was copied is no longer to be trusted: everything is copied again
         try:
             self.power.cycle()
         except Exception as e:  # noqa: BLE001 - ExecutionError, or the bounded command's timeout
@@ -531,6 +532,9 @@ class Lease:
         self.target.deactivate(self.ssh)
         self._activate_ssh(self.client.options.boot_s)
         self.current = self._transport()
+        if old:  # a /tmp that survives the reboot keeps the old private folder: remove it (best effort)
+            with contextlib.suppress(EdgecheckError):
+                self.current.run(f"rm -rf -- {shlex.quote(old)}", timeout=30)
         return f"power-cycled place {self.place} through labgrid's ExternalPowerDriver ({self.power_cmd})", \
             self.current
 
