@@ -235,10 +235,14 @@ def test_labgrid_two_sessions_wanting_one_place_take_turns(lab, smoke_artifacts,
     outs = [tmp_path / f"out{i}.txt" for i in range(2)]
     procs = []
     for i, out in enumerate(outs):
+        args = _farm_args(lab, "cpu@labgrid:slot=a")
+        env = {}
+        if i:  # the second finds the coordinator through labgrid's own variable
+            del args[args.index("--lg-coordinator"):args.index("--lg-coordinator") + 2]
+            env = {"LG_COORDINATOR": lab["address"]}
         with open(out, "w") as f:
-            procs.append(_pytest(*_farm_args(lab, "cpu@labgrid:slot=a"), "--artifacts", str(smoke_artifacts), "-k",
-                                 "1x16", "--results", str(tmp_path / f"r{i}.json"), stdout=f,
-                                 stderr=subprocess.STDOUT))
+            procs.append(_pytest(*args, "--artifacts", str(smoke_artifacts), "-k", "1x16", "--results",
+                                 str(tmp_path / f"r{i}.json"), stdout=f, stderr=subprocess.STDOUT, env=env))
     for p in procs:
         p.wait(timeout=120)
     texts = [o.read_text() for o in outs]
