@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The measure job: run the suite on a board's devices against the board's committed
-# baseline and write what the workflow uploads into OUT:
+# A board job: run the suite on a board's devices against the board's committed baseline, and
+# write what the workflow uploads into OUT:
 #   results-BOARD.json, benchmark-BOARD.json, report-BOARD.html, summary-BOARD.md
-# EDGECHECK_DEVICES (default "tpu a53") and EDGECHECK_ENERGY_PROBE (default none) adapt it;
-# a local dry run uses the twins:  EDGECHECK_DEVICES="tpu-sim a53-sim" ci/measure.sh ARTIFACTS dry-run out
+# It installs nothing: the job has installed the core first (pip install . ; on a labgrid lab host
+# pip install '.[farm]'). Never make setup or make bench here: that is the build stack.
+#   EDGECHECK_PYTHON        a python with edgecheck installed (default python3)
+#   EDGECHECK_DEVICES       devices, space-separated (default "tpu a53"; a farm: "tpu@labgrid:dev-a a53@labgrid:dev-a")
+#   EDGECHECK_ENERGY_PROBE  default none; hwmon:ina260 reads the board's own sensor
+#   EDGECHECK_PYTEST_ARGS   more pytest arguments (e.g. --lg-wait 7200)
+# A local dry run on the twins:  EDGECHECK_DEVICES="tpu-sim a53-sim" ci/measure.sh ARTIFACTS dry-run out
 set -euo pipefail
 artifacts="${1:?usage: measure.sh ARTIFACTS_DIR BOARD OUT_DIR}"
 board="${2:?board label}"
@@ -12,9 +17,13 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 artifacts="$(cd "$artifacts" && pwd)"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
+py="${EDGECHECK_PYTHON:-python3}"
+case "$py" in /*) ;; */*) py="$(pwd)/$py" ;; esac
+if ! (cd / && "$py" -c "import edgecheck.plugin") 2>/dev/null; then  # installed, not just this checkout
+  echo "measure.sh: $py has no edgecheck: install the core first (python3 -m pip install .), never make setup on a board" >&2
+  exit 2
+fi
 cd "$here"
-py="${EDGECHECK_PYTHON:-}"  # an interpreter with edgecheck installed; default: the Makefile's .venv
-if [ -z "$py" ]; then make setup >/dev/null; py=.venv/bin/python; fi
 args=()
 for d in ${EDGECHECK_DEVICES:-tpu a53}; do args+=(--device "$d"); done
 args+=(--energy-probe "${EDGECHECK_ENERGY_PROBE:-none}")
@@ -35,7 +44,7 @@ summary="$out/summary-$board.md"
   echo "## edgecheck on $board"
   echo
   "$py" -m edgecheck claims "$out/results-$board.json" -o "$out/claims-$board" >/dev/null || true
-  cat "$out/claims-$board.claims.md"
+  cat "$out/claims-$board.claims.md" 2>/dev/null || echo "(no results: see the job's log)"
   if [ -f "$baseline" ]; then
     echo
     echo "### Against $baseline"

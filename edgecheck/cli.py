@@ -5,7 +5,9 @@ Errors from bad input print as one line naming the file or option, exit 2.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -514,8 +516,85 @@ class Devices(Command):
         return 0
 
 
+class Farm(Command):
+    name, help = "farm", "a labgrid farm of boards: its places and their locks (needs the farm extra)"
+
+    @classmethod
+    def add_arguments(cls, p):
+        from edgecheck.measure.farm import check_coordinator
+
+        def coordinator(text: str) -> str:
+            try:
+                return check_coordinator(text)
+            except EdgecheckError as e:
+                raise argparse.ArgumentTypeError(str(e).removeprefix("--lg-coordinator: ")) from None
+
+        sub = p.add_subparsers(dest="farm_command", required=True)
+        for name, help_ in (("places", "every place: its tags, who holds it, and whether that process still runs"),
+                            ("unlock", "free the locks of edgecheck runs of this host that are gone (after a "
+                                       "SIGKILL); with --kick, the named places whoever holds them")):
+            sp = sub.add_parser(name, help=help_)
+            sp.add_argument("--lg-coordinator", type=coordinator, default=None, metavar="HOST[:PORT]",
+                            help="labgrid coordinator (default: $LG_COORDINATOR, else 127.0.0.1:20408)")
+            if name == "unlock":
+                sp.add_argument("place", nargs="*", help="only these places (default: every place)")
+                sp.add_argument("--kick", action="store_true",
+                                help="release the named places even when their holder runs (or is on another "
+                                     "host): labgrid has no authentication, so only do this for a holder you know "
+                                     "is gone")
+
+    @classmethod
+    def run(cls, args):
+        from edgecheck.measure.farm import FarmClient, FarmOptions, coordinator_address, owner_alive
+
+        say = functools.partial(print, file=sys.stderr)
+        if not logging.getLogger().handlers:  # labgrid logs to the root logger; our one-line errors say it all
+            logging.getLogger().addHandler(logging.NullHandler())
+        client = FarmClient(FarmOptions(coordinator=coordinator_address(args.lg_coordinator)), say=say)
+        try:
+            places = client.places()
+            if args.farm_command == "places":
+                for name, p in sorted(places.items()):
+                    alive = owner_alive(p.acquired, client.host)
+                    state = "free" if not p.acquired else f"held by {p.acquired}" + (
+                        "" if alive is None else " (running)" if alive else " (gone: edgecheck farm unlock frees it)")
+                    tags = " ".join(f"{k}={v}" for k, v in sorted(p.tags.items()))
+                    print(f"{name}  {tags or '-'}  {state}")
+                return 0
+            wanted = set(args.place) if args.place else None
+            unknown = sorted((wanted or set()) - set(places))
+            if unknown:
+                raise EdgecheckError(f"farm unlock: no place named {', '.join(unknown)} at "
+                                     f"{client.options.coordinator}")
+            freed = client.reap_stale(wanted)
+            left = 0
+            for name in sorted(wanted or places):
+                p = client.places()[name]
+                if not p.acquired:
+                    continue
+                if args.kick and wanted:
+                    owner, token = p.acquired, p.reservation  # before the coordinator's update replaces them
+                    client.release(name, owner)
+                    if token:
+                        client.cancel(token)
+                    print(f"kicked {owner} off place {name}")
+                    freed.append(name)
+                    continue
+                alive = owner_alive(p.acquired, client.host)
+                why = "its process still runs" if alive else "its holder is not an edgecheck run of this host"
+                print(f"{name}: held by {p.acquired}; left locked ({why}; --kick {name} releases it anyway)")
+                left += 1
+            if not freed and not left:
+                print("no place is locked")
+            for name in freed:
+                print(f"unlocked {name}")
+            return 1 if left and wanted else 0
+        finally:
+            client.close()
+
+
 COMMANDS: list[type[Command]] = [Build, Inspect, ParseCompilerLog, Calibrate, Compare, Ab, Claims, Merge,
-                                 EnergyFromTrace, Report, Chart, Recommend, Devices]
+                                 EnergyFromTrace, Report, Chart, Recommend, Devices, Farm]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,7 +43,14 @@ class Defaults:
     energy_windows: int = _default(5, "median of 5 windows, as MLPerf Tiny's EnergyRunner reports")
     idle_seconds: float = _default(2.0, "idle power measured before each device's first model")
     min_power_samples: int = _default(10, "power samples a window needs before its energy is trusted")
-    worker_timeout_seconds: float = _default(600.0, "one remote worker job; a hung board fails its model")
+    worker_timeout_seconds: float = _default(600.0, "a worker silent this long is hung (--worker-timeout): a farm "
+                                                    "board is power-cycled and its model retried once")
+    lg_wait_seconds: float = _default(3600.0, "waiting for a labgrid place held by others (--lg-wait): a CI job "
+                                              "fails with who holds it rather than wait forever")
+    lg_boot_seconds: float = _default(300.0, "a power-cycled board's sshd comes back (--lg-boot-timeout); a Dev "
+                                             "Board boots Mendel in about a minute")
+    lg_power_seconds: float = _default(60.0, "one run of the --lg-power-cycle command")
+    lg_rpc_seconds: float = _default(30.0, "one call to the labgrid coordinator")
     ssh_connect_timeout_seconds: float = _default(60.0, "making the remote worker's folder over ssh")
     tpu_probe_timeout_seconds: float = _default(60.0, "loading the Edge TPU delegate and one invoke in a child")
     cpu_threads: int = _default(1, "single-threaded, as the paper's per-core comparison")

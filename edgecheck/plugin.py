@@ -6,6 +6,10 @@ validated while pytest parses them (``type=`` functions from ``config``).
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import os
+import shlex
+import string
 
 import pytest
 
@@ -50,16 +54,63 @@ def _probe(text: str) -> None:
     check_probe_spec(text)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def _coordinator(text: str) -> None:
+    from edgecheck.measure.farm import check_coordinator
+
+    check_coordinator(text)
+
+
+def _power_cycle(text: str) -> None:
+    from edgecheck.measure.farm import power_command
+
+    try:
+        argv = shlex.split(text)
+    except ValueError as e:
+        raise EdgecheckError(f"--lg-power-cycle: {e}") from None
+    if not argv:
+        raise EdgecheckError("--lg-power-cycle: an empty command")
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+    except ValueError as e:
+        raise EdgecheckError(f"--lg-power-cycle {text!r}: {e}") from None
+    power_command(text, "place", dict.fromkeys(fields - {"place"}, "x"))  # every {field} fills in
+
+
+def _labgrid_plugin_adds_lg_coordinator(pluginmanager) -> bool:
+    """labgrid's own pytest plugin defines --lg-coordinator (same dest): edgecheck then reads that one."""
+    if pluginmanager.has_plugin("labgrid"):
+        return True
+    if pluginmanager.is_blocked("labgrid") or os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        return False
+    return any(ep.name == "labgrid" for ep in importlib.metadata.entry_points(group="pytest11"))
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     g = parser.getgroup("edgecheck", "edgecheck: Edge TPU vs CPU benchmarks")
     add = g.addoption
     add("--device", action="append", default=None, metavar="NAME", type=_checked(_device, "--device"),
         help="device(s): auto (default: real devices found plus twins of the missing ones), cpu, a53, tpu, "
-             "tpu-sim, a53-sim; repeatable, comma-separated lists accepted")
+             "tpu-sim, a53-sim, a board over ssh (tpu@ssh://user@host) or from a labgrid farm (tpu@labgrid:PLACE, "
+             "tpu@labgrid:board=devboard); repeatable, comma-separated lists accepted")
     add("--remote-python", default="python3",
-        help="python on a remote board for --device X@ssh://... (default python3)")
+        help="python on a remote board for --device X@ssh://... and X@labgrid:... (default python3)")
     add("--ssh-option", action="append", default=[], metavar="OPT",
         help="extra ssh argument for remote devices, repeatable (e.g. --ssh-option=-i --ssh-option=key)")
+    if not _labgrid_plugin_adds_lg_coordinator(pluginmanager):
+        add("--lg-coordinator", default=None, metavar="HOST[:PORT]", type=_checked(_coordinator, "--lg-coordinator"),
+            help="labgrid coordinator for --device X@labgrid:... (default: $LG_COORDINATOR, else 127.0.0.1:20408)")
+    add("--lg-ssh-key", default=None, metavar="PATH",
+        help="ssh key for the labgrid places' boards (default: ssh-agent or ~/.ssh/id_*)")
+    add("--lg-power-cycle", default=None, metavar="CMD", type=_checked(_power_cycle, "--lg-power-cycle"),
+        help="command that power-cycles a labgrid place's board ({place} and {TAG} of its tags filled in), run "
+             "by labgrid's ExternalPowerDriver when the worker hangs; the model is then retried once")
+    add("--lg-wait", type=positive_float, default=DEFAULTS.lg_wait_seconds, metavar="SECONDS",
+        help=f"longest wait for a labgrid place others hold (default {DEFAULTS.lg_wait_seconds:g})")
+    add("--lg-boot-timeout", type=positive_float, default=DEFAULTS.lg_boot_seconds, metavar="SECONDS",
+        help=f"longest wait for a power-cycled board's ssh (default {DEFAULTS.lg_boot_seconds:g})")
+    add("--worker-timeout", type=positive_float, default=DEFAULTS.worker_timeout_seconds, metavar="SECONDS",
+        help="a measurement worker silent this long is hung: its models fail, or a labgrid board is "
+             f"power-cycled and the model retried once (default {DEFAULTS.worker_timeout_seconds:g})")
     add("--tpu-device", default=None, metavar="SEL",
         help="which Edge TPU: ':0', 'usb', 'usb:1', 'pci:0' (default: the first found)")
     add("--grid", default=DEFAULTS.grid, type=_checked(_grid, "--grid"),
@@ -251,14 +302,45 @@ def _interpreter_factory(session: EdgecheckSession, name: str):
 
 @pytest.fixture
 def tpu_interpreter(edgecheck_session: EdgecheckSession):
-    """``tpu_interpreter(model)``: the model's interpreter with the Edge TPU delegate; skips without a TPU."""
+    """``tpu_interpreter(model)``: an allocated interpreter for ``model`` (an ``edgecheck_model`` or one of
+    ``edgecheck_session.models``) on this machine's Edge TPU, running its compiled *_edgetpu.tflite: Google's
+    pycoral ``make_interpreter`` when pycoral is installed, else LiteRT with the libedgetpu delegate (--tpu-device
+    picks the TPU). Skips with the reason when there is no usable Edge TPU here or the model is not compiled."""
     return _interpreter_factory(edgecheck_session, "tpu")
 
 
 @pytest.fixture
 def a53_interpreter(edgecheck_session: EdgecheckSession):
-    """``a53_interpreter(model)``: the model's CPU interpreter on a Cortex-A53; skips on other hosts."""
+    """``a53_interpreter(model)``: an allocated CPU interpreter for ``model`` on this machine's Arm Cortex-A53
+    (--a53-threads threads). Skips with the reason on any other CPU."""
     return _interpreter_factory(edgecheck_session, "a53")
+
+
+@pytest.fixture
+def energy_probe(edgecheck_session: EdgecheckSession):
+    """``energy_probe.measure(invoke)``: energy per inference of your own loop, read from the configured
+    ``--energy-probe`` of this machine (hwmon, rapl, joulescope): idle power first (``--idle-seconds``, once a
+    session; also ``energy_probe.idle()``), then ``--energy-windows`` windows of ``--energy-window`` seconds of
+    back-to-back calls; returns an ``results.Energy`` (total and dynamic J per inference, windows, provenance).
+    E.g. ``def test_mine(tpu_interpreter, energy_probe, benchmark)``. Skips without a probe of this machine."""
+    from edgecheck.measure.energy import EnergyMeter
+
+    opts = edgecheck_session.recorder.energy
+    if opts is None:
+        pytest.skip("energy_probe: no --energy-probe given")
+    if opts.probe is None:  # only remote boards measured: open it here for this test
+        from dataclasses import replace
+
+        from edgecheck.measure.probes import open_probe
+
+        try:
+            opts = replace(opts, probe=open_probe(opts.spec, edgecheck_session.option("trace_offset")))
+        except EdgecheckError as e:
+            pytest.skip(f"energy_probe: {e}")
+    if opts.probe == "model" or getattr(opts.probe, "integrates_later", False):
+        pytest.skip(f"energy_probe: --energy-probe {opts.spec} has no power reading to give a test (it is an "
+                    "estimate or a meter log integrated later)")
+    return EnergyMeter(opts, edgecheck_session.recorder.ctx.idle)
 
 
 class _Measurer:
@@ -317,10 +399,20 @@ def edgecheck_claims(edgecheck_session: EdgecheckSession):
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     es = session.config.stash.get(SESSION_KEY, None)
-    if es is None or es.recorder is None:
+    if es is None:
+        return
+    if es.recorder is None:
+        es.release_boards()
         return
     if es.finish(exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The last hook pytest runs, also after an interrupt during collection: no labgrid place stays locked."""
+    es = config.stash.get(SESSION_KEY, None)
+    if es is not None:
+        es.release_boards()
 
 
 def _skip_reason(report) -> str:

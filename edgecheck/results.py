@@ -208,6 +208,17 @@ class DeviceRecord:
     metadata: dict | None = None
     extra: dict = field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        """The device as tables show it, naming a remote board: tpu@dev-a (a labgrid place), tpu@mendel@coral."""
+        m = self.metadata or {}
+        place = (m.get("board") or {}).get("place")
+        if place:
+            return f"{self.name}@{place}"
+        if m.get("remote"):
+            return f"{self.name}@{str(m['remote']).removeprefix('ssh://')}"
+        return self.name
+
     def to_json(self) -> dict:
         return _to(self)
 

@@ -83,6 +83,7 @@ class EdgecheckSession:
     report_path: str | None = None
     report_error: str | None = None
     comparison_error: str | None = None
+    farm: object = None  # measure.farm.FarmClient: the labgrid places this session holds
 
     # -- preparing ---------------------------------------------------------
     def prepare(self) -> None:
@@ -96,12 +97,6 @@ class EdgecheckSession:
 
     def _prepare(self) -> None:
         opt = self.option
-        self.selection = select(opt("device"), cpu_threads=opt("cpu_threads"), a53_threads=opt("a53_threads"),
-                                tpu_selector=opt("tpu_device"),
-                                twin_options={"constants_path": opt("twin_constants"), "tpu_link": opt("tpu_link"),
-                                              "tpu_clock_mhz": opt("tpu_clock")},
-                                remote_options={"python": opt("remote_python"),
-                                                "ssh_options": tuple(opt("ssh_option"))})
         real_data = None
         if opt("model"):
             logs = _match_logs(opt("model"), opt("compiler_log") or [])
@@ -117,13 +112,23 @@ class EdgecheckSession:
             self.models = self.artifacts.models
             if self.artifacts.synthetic:
                 real_data = self._real_data()
+        # the devices after the build: farm boards are locked only once there is something to measure
+        self.selection = select(opt("device"), cpu_threads=opt("cpu_threads"), a53_threads=opt("a53_threads"),
+                                tpu_selector=opt("tpu_device"),
+                                twin_options={"constants_path": opt("twin_constants"), "tpu_link": opt("tpu_link"),
+                                              "tpu_clock_mhz": opt("tpu_clock")},
+                                remote_options={"python": opt("remote_python"),
+                                                "ssh_options": tuple(opt("ssh_option"))},
+                                farm=self._lease)
         self._probe_tpu()
         # every option is checked before the results file is started, so a typo never wipes the last run's file
-        from edgecheck.measure.probes import open_probe
+        from edgecheck.measure.probes import open_probe, runs_on_board
 
-        probe = open_probe(opt("energy_probe"), opt("trace_offset"))
-        energy = None if probe is None else EnergyOptions(probe, opt("energy_window"), opt("energy_windows"),
-                                                           opt("idle_seconds"))
+        spec = opt("energy_probe")
+        here = any(d.kind == "measured" and not d.remote for d in self.selection.devices)
+        probe = open_probe(spec, opt("trace_offset")) if here or not runs_on_board(spec) else None
+        energy = None if spec in (None, "", "none") else EnergyOptions(
+            probe, opt("energy_window"), opt("energy_windows"), opt("idle_seconds"), spec=spec)
         header = {
             "run": {"argv": sys.argv, "devices_requested": opt("device") or ["auto"],
                     "devices": [d.to_dict() for d in self.selection.devices],
@@ -139,7 +144,27 @@ class EdgecheckSession:
         results = ResultsFile.start(opt("results"), header, resume=opt("resume"))
         timing = TimingOptions(processes=opt("processes"), rounds=opt("rounds"), round_seconds=opt("round_time"))
         self.recorder = Recorder(results, MeasureContext(timing, energy, timer_name=_timer_name(opt),
-                                                         progress=self.write_line))
+                                                         progress=self.write_line,
+                                                         idle_timeout_s=opt("worker_timeout")))
+
+    def _lease(self, spec: str):
+        """The board of a ``tpu@labgrid:...`` device: reserved, locked and connected (one labgrid client)."""
+        from edgecheck.measure.farm import FarmClient, FarmOptions, coordinator_address
+
+        if self.farm is None:
+            opt = self.option
+            self.farm = FarmClient(FarmOptions(
+                coordinator=coordinator_address(opt("lg_coordinator")), ssh_key=opt("lg_ssh_key"),
+                ssh_options=tuple(opt("ssh_option")), python=opt("remote_python"), power_cycle=opt("lg_power_cycle"),
+                wait_s=opt("lg_wait"), boot_s=opt("lg_boot_timeout")), say=self.write_line)
+        return self.farm.lease(spec)
+
+    def release_boards(self) -> None:
+        """Unlock every labgrid place of this session (idempotent): at its end, on an interrupt, on an error."""
+        if self.recorder is not None:
+            self.recorder.ctx.close()  # the boards' private folders first, while the connections are up
+        if self.farm is not None:
+            self.farm.close()
 
     def _probe_tpu(self) -> None:
         """Load the delegate and invoke once in a child process first: a delegate can abort its process."""
@@ -219,8 +244,12 @@ class EdgecheckSession:
         if energy is not None:
             per_model += energy.windows * energy.window_seconds
             probe = energy.probe
-            what = "model: the twins' power model x measured latency (estimated)" if probe == "model" else \
-                ", ".join(f"{k} {v}" for k, v in probe.describe().items() if v is not None)
+            if probe is None:
+                what = f"{energy.spec}, opened by the worker on each board"
+            elif probe == "model":
+                what = "model: the twins' power model x measured latency (estimated)"
+            else:
+                what = ", ".join(f"{k} {v}" for k, v in probe.describe().items() if v is not None)
             lines.append(f"edgecheck: energy probe: {what}")
         estimate = measured_pairs * per_model + device_keys * (energy.idle_seconds if energy else 0)
         lines.append(f"edgecheck: {total} benchmarks, {measured_pairs} measured"
@@ -243,6 +272,7 @@ class EdgecheckSession:
             if device.kind == "measured" and model.key not in {m.key for m in plan.get(device.key, [])} \
                     and self.recorder.already_done(model, device) is None:
                 plan.setdefault(device.key, []).append(model)
+                self.recorder.ctx.devices[device.key] = device
         self.recorder.ctx.plan = plan
 
     def claim(self, claim_id: str):
@@ -267,7 +297,7 @@ class EdgecheckSession:
         # evidence for the rule that the measuring process never imports TensorFlow
         results.update(measuring_process={"tensorflow_imported": "tensorflow" in sys.modules,
                                           "pytest_exit_status": int(exitstatus)})
-        self.recorder.ctx.close()
+        self.release_boards()  # nothing more is measured: free the boards before the report is written
         if results.entries:
             self._twin_form()
         energy = self.recorder.energy
@@ -367,9 +397,9 @@ class EdgecheckSession:
         return out
 
     def abandon(self) -> None:
-        """The session ends without finishing (a usage error): release the results file untouched."""
+        """The session ends without finishing (a usage error): release the boards and the results file untouched."""
+        self.release_boards()
         if self.recorder is not None:
-            self.recorder.ctx.close()
             self.recorder.results.close()
 
     def _twin_form(self) -> None:

@@ -81,3 +81,106 @@ def test_real_compiler_compiles_a_built_model(smoke_artifacts, tmp_path):
     out, text = compile_model(find_compiler(), art.load(smoke_artifacts).models[0].tflite, tmp_path)
     log = parse(text)
     assert out.is_file() and log.models[0].fully_mapped
+
+
+STAND_IN = {
+    "pycoral/__init__.py": '''"""STAND-IN for Google's pycoral, written by edgecheck's tests (tests/test_edgetpu.py).
+It is NOT pycoral: it runs a model on the CPU through ai-edge-litert and records every call in
+$PYCORAL_STANDIN_LOG, so the tests see that edgecheck goes through pycoral first. Google's pycoral comes from
+Coral's repository (it cannot be installed here); PyPI's 'pycoral' is an unrelated project."""
+__version__ = "0+edgecheck.test.stand.in"
+STAND_IN = True
+''',
+    "pycoral/utils/__init__.py": '"""STAND-IN (edgecheck tests only)."""\n',
+    "pycoral/utils/edgetpu.py": '''"""STAND-IN (edgecheck tests only) for pycoral.utils.edgetpu: no Edge TPU, a CPU
+interpreter, every call recorded."""
+import json
+import os
+
+
+def list_edge_tpus():
+    return []
+
+
+def get_runtime_version():
+    return "stand-in, no libedgetpu"
+
+
+def make_interpreter(model_path_or_content, device=None, delegate=None):
+    with open(os.environ["PYCORAL_STANDIN_LOG"], "a") as f:
+        f.write(json.dumps({"model": str(model_path_or_content), "device": device, "pid": os.getpid()}) + "\\n")
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_path=str(model_path_or_content))
+''',
+}
+
+
+@pytest.fixture
+def pycoral_stand_in(tmp_path, monkeypatch):
+    """A labelled stand-in ``pycoral`` package on sys.path (and PYTHONPATH, for child processes); its calls' log."""
+    import sys
+
+    root = tmp_path / "stand-in"
+    for name, text in STAND_IN.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    log = tmp_path / "pycoral-calls.jsonl"
+    log.touch()
+    monkeypatch.setenv("PYCORAL_STANDIN_LOG", str(log))
+    monkeypatch.setenv("PYTHONPATH", str(root))
+    monkeypatch.syspath_prepend(str(root))
+    for mod in [m for m in sys.modules if m == "pycoral" or m.startswith("pycoral.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    yield log
+    for mod in [m for m in sys.modules if m == "pycoral" or m.startswith("pycoral.")]:
+        del sys.modules[mod]
+
+
+def _calls(log):
+    import json
+
+    return [json.loads(x) for x in log.read_text().splitlines()]
+
+
+def test_pycoral_first_in_the_delegate_probe(pycoral_stand_in, smoke_artifacts):
+    """With pycoral installed, the child-process probe opens the TPU through pycoral.utils.edgetpu.make_interpreter
+    (so pycoral's own libedgetpu/TFLite pairing is used), not LiteRT's load_delegate."""
+    import json
+
+    model = str(art.load(smoke_artifacts).models[0].tflite)
+    ok, message = probe(model, "usb:0")
+    assert ok, message
+    assert json.loads(message)["via"] == "pycoral.utils.edgetpu.make_interpreter"
+    assert [(c["model"], c["device"]) for c in _calls(pycoral_stand_in)] == [(model, "usb:0")]
+
+
+def test_pycoral_first_in_the_worker_on_a_tpu(pycoral_stand_in, smoke_artifacts):
+    """The board-side worker times the TPU through pycoral when it is there, and says so."""
+    from test_remote import Timing, smoke_job
+
+    from edgecheck.measure import sweep
+    from edgecheck.measure.transport import LocalTransport
+
+    job, files, models = smoke_job(smoke_artifacts, Timing(processes=1, rounds=2), with_inputs=False)
+    job.update(device="tpu", tpu_device="pci:0", memory=False, models=[{"name": models[0].name}])
+    result = sweep.run(LocalTransport(), job, files)
+    assert result.interpreter == "pycoral.utils.edgetpu"
+    assert result.of(models[0].name).timings and not result.of(models[0].name).errors
+    calls = _calls(pycoral_stand_in)
+    assert calls and {c["device"] for c in calls} == {"pci:0"}
+    assert {c["model"] for c in calls} == {str(models[0].tflite)}
+
+
+def test_pycoral_first_for_the_tpu_interpreter(pycoral_stand_in, smoke_artifacts):
+    """tpu_interpreter(model) (LocalDevice.open) goes through pycoral's make_interpreter with the --tpu-device
+    selector; _tpu_device records pycoral as the interpreter."""
+    from edgecheck.interpreter import find_package
+    from edgecheck.measure.devices import LocalDevice
+
+    m = user_model(art.load(smoke_artifacts).models[0].tflite)
+    m.edgetpu_tflite = m.tflite  # stands for the compiled file: the stand-in runs it on the CPU
+    dev = LocalDevice("tpu", MEASURED, 1, {"selector": ":0", "_package": find_package()})
+    runner = dev.open(m)
+    assert type(runner.interp).__module__.startswith("ai_edge_litert")  # what the stand-in made
+    assert [(c["model"], c["device"]) for c in _calls(pycoral_stand_in)] == [(str(m.tflite), ":0")]

@@ -184,3 +184,54 @@ def test_a_second_writer_of_the_same_results_is_refused(suite, smoke_artifacts, 
     suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "tpu-sim", "--results",
                                str(tmp_path / "r.json")).assert_outcomes(passed=3)
     assert not (tmp_path / "r.json.lock").exists()
+
+
+USER_TESTS = '''
+import pytest
+
+from edgecheck.interpreter import make_interpreter
+
+
+def test_mine(tpu_interpreter, energy_probe, benchmark):
+    """The design card's shape: this host has no Edge TPU, so it skips with the reason."""
+
+
+def test_mine_on_this_cpu(edgecheck_session, energy_probe):
+    interp = make_interpreter(edgecheck_session.models[0].tflite)
+    energy = energy_probe.measure(interp.invoke)
+    assert energy.total_j > 0 and energy.provenance.startswith("measured: hwmon probe")
+    assert len(energy.windows) == 2 and all(w["samples"] >= 10 for w in energy.windows)
+    assert energy_probe.idle()["power_w"] == pytest.approx(2.5)
+    assert abs(energy.dynamic_j) < 0.05 * energy.total_j  # constant power: nothing above idle
+'''
+
+
+def test_energy_probe_fixture_in_a_users_own_test(pytester, smoke_artifacts, tmp_path):
+    """``def test_mine(tpu_interpreter, energy_probe, benchmark)``: the configured probe (a verbatim ina2xx hwmon
+    folder), with idle power and windows, in a user's own test; without a probe it skips with the reason."""
+    from test_probes import ina2xx
+
+    sensor = ina2xx(tmp_path / "hwmon")
+    pytester.makepyfile(test_mine=USER_TESTS)
+    run = pytester.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "tpu-sim", "-rs",
+                                        "--assert=plain", "--energy-probe", f"hwmon:{sensor}",
+                                        "--energy-window", "0.05", "--energy-windows", "2", "--idle-seconds", "0.05",
+                                        "--report", "none")
+    run.assert_outcomes(passed=1, skipped=1)
+    run.stdout.fnmatch_lines(["*SKIPPED*tpu: *"])
+    run = pytester.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "tpu-sim", "-rs",
+                                        "--assert=plain", "-k", "on_this_cpu", "--report", "none")
+    run.assert_outcomes(skipped=1)
+    run.stdout.fnmatch_lines(["*SKIPPED*energy_probe: no --energy-probe given*"])
+
+
+def test_every_fixture_is_documented_in_pytest_fixtures(pytester):
+    run = pytester.runpytest_subprocess("--fixtures", "--assert=plain")
+    text = run.stdout.str()
+    for name, says in (("tpu_interpreter", "an allocated interpreter for ``model``"),
+                       ("a53_interpreter", "Arm Cortex-A53"), ("energy_probe", "energy per inference of your own"),
+                       ("edgecheck_session", "The session"), ("edgecheck_model", "The model of this benchmark"),
+                       ("device", "The device of this benchmark"), ("edgecheck ", "The recorder"),
+                       ("edgecheck_claims", "that claim evaluated")):
+        at = text.find(name)
+        assert at >= 0 and says in text[at:at + 600], name

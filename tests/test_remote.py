@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import INFERENCE, load, run_pytest, skip_unless_available
+from support import INFERENCE, load, run_pytest
 
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
@@ -88,6 +88,52 @@ def test_a_worker_process_that_aborts_loses_no_other_result(smoke_artifacts, mon
     assert not lost.timings and any("killed by SIGABRT while measuring this model" in e for e in lost.errors)
     with pytest.raises(EdgecheckError, match="SIGABRT"):
         sweep.latency(lost, "time.perf_counter", 1)
+
+
+def test_a_hung_model_is_retried_once_after_a_power_cycle_then_failed_and_the_rest_measured(smoke_artifacts,
+                                                                                             monkeypatch, tmp_path):
+    """The sweep's watchdog with a way to recover the board (a farm place's power cycle: here, killing the hung
+    processes): 2x32 hangs every time; it is retried once, then failed with the reason, and the others measured."""
+    pidfile = tmp_path / "hung.pids"
+    monkeypatch.setenv("EDGECHECK_WORKER_HANG", "2x32")
+    monkeypatch.setenv("EDGECHECK_WORKER_HANG_PIDFILE", str(pidfile))
+    job, files, models = smoke_job(smoke_artifacts, Timing(processes=1, rounds=2), with_inputs=False)
+    job["memory"] = False
+    transport, cycles = LocalTransport(), []
+
+    def recover():
+        for pid in map(int, pidfile.read_text().split()):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        pidfile.unlink()
+        cycles.append(1)
+        return "power-cycled (test)", transport
+
+    result = sweep.run(transport, job, files, idle_timeout_s=3, recover=recover)
+    assert len(cycles) == 2
+    assert [r["hung_on"] for r in result.recoveries] == ["2x32", "2x32"]
+    hung = result.of("2x32")
+    assert not hung.timings and hung.errors == [
+        "the measurement worker at local worker stopped answering for 3 s (--worker-timeout) on this model twice; "
+        "the board was power-cycled after each hang (power-cycled (test)) and the model retried once"]
+    for name in ("1x16", "1x64"):
+        assert len(result.of(name).timings) >= 1 and not result.of(name).errors
+    # no way to recover (a plain ssh host, this machine): the watchdog still bounds the wait, and the models fail
+    without = sweep.run(transport, {**job, "models": [{"name": "2x32"}]}, files, idle_timeout_s=1)
+    assert without.of("2x32").errors == ["the measurement worker at local worker stopped answering for 1 s "
+                                         "(--worker-timeout)"]
+    no_power = sweep.run(transport, {**job, "models": [{"name": "2x32"}]}, files, idle_timeout_s=1,
+                         recover=lambda: None)  # a farm place without a power driver
+    assert no_power.of("2x32").errors == ["the measurement worker at local worker stopped answering for 1 s "
+                                          "(--worker-timeout); the board has no power driver (--lg-power-cycle), "
+                                          "so it was neither power-cycled nor retried"]
+    for pid in map(int, pidfile.read_text().split()):  # the worker's process group is killed on a hang already
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
 
 
 def test_throttling_marks_every_model_unstable(smoke_artifacts, tmp_path):
@@ -177,46 +223,6 @@ def test_worker_runs_under_python37_and_tflite_runtime(py37_with_tflite_runtime,
     proc = subprocess.run([str(py37_with_tflite_runtime), str(WORKER)], input=json.dumps({**body, "device": "a53"}),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3 and "not an Arm Cortex-A53" in proc.stdout
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    """A real OpenSSH server on 127.0.0.1, with its own host key and one authorized key."""
-    sshd_bin = shutil.which("sshd") or "/usr/sbin/sshd"
-    if not Path(sshd_bin).exists() or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
-        skip_unless_available("sshd",
-                              "OpenSSH server or client not installed (Debian openssh-server; .ci/run installs it)")
-    d = tmp_path_factory.mktemp("sshd")
-    for key in ("host", "user"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
-    (d / "authorized_keys").write_text((d / "user.pub").read_text())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
-        f"PidFile {d / 'sshd.pid'}\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\n")
-    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
-    proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE)
-    user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-    opts = ("-i", str(d / "user"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR")
-    for _ in range(50):
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace")[-300:]
-            skip_unless_available("sshd", f"sshd could not start: {err}")
-        ok = subprocess.run(["ssh", "-o", "BatchMode=yes", "-p", str(port), *opts, f"{user}@127.0.0.1", "true"],
-                            capture_output=True, timeout=20)
-        if ok.returncode == 0:
-            break
-        time.sleep(0.2)
-    else:
-        proc.terminate()
-        skip_unless_available("sshd", f"cannot log in to the test sshd: {ok.stderr.decode(errors='replace')[-300:]}")
-    yield {"port": port, "user": user, "opts": opts}
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def test_measure_over_ssh(sshd, smoke_artifacts, tmp_path):

@@ -19,7 +19,8 @@ MICRO = "µ"
 
 
 def color(device: str) -> str:
-    return DEVICE_COLORS.get(device, "#777777")
+    """A device's colour; a remote board's (tpu@dev-a) is its device's."""
+    return DEVICE_COLORS.get(device.split("@")[0], "#777777")
 
 
 @dataclass(frozen=True)

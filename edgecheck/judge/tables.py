@@ -90,13 +90,13 @@ class ResultRow:
 def result_rows(results: Run | dict) -> list[ResultRow]:
     """Every entry of the run (failed ones too), smallest model first."""
     entries = sorted(Run.coerce(results).entries,
-                     key=lambda e: (e.model.size.get("params") or 0, e.model.name, e.device.name))
+                     key=lambda e: (e.model.size.get("params") or 0, e.model.name, e.device.label))
     out = []
     for e in entries:
         size = e.model.size
         f1_ci = e.model.metric("int8", "macro_f1_ci95")
         out.append(ResultRow(
-            model=e.model.name, device=e.device.name, kind=e.kind, ok=e.ok, error=e.error,
+            model=e.model.name, device=e.device.label, kind=e.kind, ok=e.ok, error=e.error,
             params=size.get("params"), macs=size.get("macs"), weight_bytes=size.get("weight_bytes"),
             f1=e.model.metric("int8", "macro_f1"), f1_ci=tuple(f1_ci) if f1_ci else None,
             latency_s=e.latency.median if e.latency else None, latency_interval=latency_interval(e),

@@ -162,7 +162,8 @@ class LocalDevice(Device):
 
 @dataclass
 class RemoteDevice(Device):
-    """A device on another host (a Coral board), timed there by the edgecheck worker over ssh."""
+    """A device on another host (a Coral board), timed there by the edgecheck worker over ssh: a plain
+    ``@ssh://`` host, or a labgrid place this session has locked (``measure.farm``)."""
 
     @property
     def target(self):
@@ -173,17 +174,29 @@ class RemoteDevice(Device):
         return self.metadata.get("remote")
 
     @property
+    def board(self) -> str:
+        """The board: devices of one board measure one after another, boards in parallel."""
+        return self.remote
+
+    @property
     def key(self) -> str:
         return f"{self.name}@{self.remote}:threads={self.threads}"
 
     @property
     def provenance(self) -> str:
-        return (f"measured on {self.name} at {self.remote} (edgecheck worker, timed on that host, "
+        board = self.metadata.get("board") or {}
+        via = f" via {board['ssh']}" if board.get("ssh") else ""
+        return (f"measured on {self.name} at {self.remote}{via} (edgecheck worker, timed on that host, "
                 f"{self.threads} thread(s))")
 
     @property
     def label(self) -> str:
         return f"{self.name}@{self.remote.replace('ssh://', '')}"
+
+    @property
+    def recover(self):
+        """Power-cycles a farm board and reconnects (``Lease.recover``); None for a plain ssh host."""
+        return getattr(self.target, "recover", None)
 
     def transport(self):
         return self.target.transport()
@@ -295,32 +308,52 @@ class Selection:
     absent: dict[str, str] = field(default_factory=dict)  # what auto looked for and did not find
 
 
+def _parts(value: str) -> list[str]:
+    """A ``--device`` value split at commas; ``tpu@labgrid:board=devboard,slot=a`` keeps its tags together."""
+    parts: list[str] = []
+    for part in str(value).split(","):
+        part = part.strip()
+        if parts and "@" not in part and "=" in part and "@labgrid:" in parts[-1] and "=" in parts[-1]:
+            parts[-1] += "," + part
+        elif part:
+            parts.append(part if "@" in part else part.lower())
+    return parts
+
+
 def parse_device_option(values: list[str] | None) -> list[str]:
     """``--device`` is repeatable and takes comma-separated lists; the default is auto."""
+    from edgecheck.measure.farm import is_farm_spec, parse_farm_spec
     from edgecheck.measure.remote import parse_target
 
     names: list[str] = []
     for v in values or ["auto"]:
-        for part in str(v).split(","):
-            part = part.strip()
-            if "@" not in part:
-                part = part.lower()
-            if not part:
-                continue
-            if "@" in part:
+        for part in _parts(v):
+            if is_farm_spec(part):
+                parse_farm_spec(part)  # validates; the place is reserved and locked in select()
+            elif "@" in part:
                 parse_target(part)  # validates; the device is built in select()
             elif part not in KNOWN_DEVICES:
-                raise EdgecheckError(f"--device: unknown device {part!r}; known: {', '.join(KNOWN_DEVICES)}")
+                raise EdgecheckError(f"--device: unknown device {part!r}; known: {', '.join(KNOWN_DEVICES)}, "
+                                     "tpu@ssh://user@host, tpu@labgrid:PLACE, tpu@labgrid:TAG=VALUE")
             if part not in names:
                 names.append(part)
     return names or ["auto"]
+
+
+def _version(distribution: str) -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _tpu_device(selector: str | None) -> tuple[Device | None, str | None]:
     """The Edge TPU device, or the reason it is not usable here."""
     import ctypes.util
 
-    from edgecheck.measure.edgetpu import delegate_library, find_edge_tpus, runtime_info
+    from edgecheck.measure.edgetpu import delegate_library, find_edge_tpus, pycoral_edgetpu, runtime_info
 
     tpus = find_edge_tpus()
     if not tpus:
@@ -333,11 +366,13 @@ def _tpu_device(selector: str | None) -> tuple[Device | None, str | None]:
         return None, blocked[0].note
     pkg = find_package()
     chosen = tpus[0]
+    interp = {"module": pkg.module, "distribution": pkg.distribution, "version": pkg.version}
+    if pycoral_edgetpu() is not None:  # the probe and the interpreters go through pycoral first
+        interp = {"module": "pycoral.utils.edgetpu", "distribution": "pycoral", "version": _version("pycoral")}
     meta = {"edge_tpus": [t.to_dict() for t in tpus], "connection": chosen.type, "usb_speed": chosen.usb_speed,
             "selector": selector, "runtime": runtime_info(), "host_cpu": cpu_model(),
             "clock": "libedgetpu default (PCIe: max 500 MHz; USB: std 250 MHz, max 500 MHz)",
-            "interpreter": {"module": pkg.module, "distribution": pkg.distribution, "version": pkg.version},
-            "_package": pkg}
+            "interpreter": interp, "_package": pkg}
     return LocalDevice(name="tpu", kind=MEASURED, threads=1, metadata=meta), None
 
 
@@ -356,10 +391,12 @@ def twin_device(name: str, constants_path: str | None = None, tpu_link: str = "p
 
 def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
            cpuinfo_text: str | None = None, tpu_selector: str | None = None, twin_options: dict | None = None,
-           remote_options: dict | None = None) -> Selection:
+           remote_options: dict | None = None, farm=None) -> Selection:
     """The devices of this session. auto = every real device found (the host CPU,
     called a53 when it is a Cortex-A53, and a usable Edge TPU) plus the twin of
-    every real device that is missing."""
+    every real device that is missing. ``farm(spec)`` reserves and locks the labgrid place of a
+    ``tpu@labgrid:...`` device and returns its connected board (``farm.Lease``)."""
+    from edgecheck.measure.farm import is_farm_spec
     from edgecheck.measure.remote import parse_target
 
     check_a53_threads(a53_threads)  # once, for the local a53, its twin and a53@ssh:// alike
@@ -375,7 +412,20 @@ def select(values: list[str] | None, cpu_threads: int = 1, a53_threads: int = 1,
     devices: list[Device] = []
     skipped, absent = {}, {}
     for n in dict.fromkeys(wanted):
-        if "@" in n:
+        if is_farm_spec(n):
+            if farm is None:
+                raise EdgecheckError(f"--device {n}: farm devices need a labgrid coordinator (--lg-coordinator)")
+            lease = farm(n)
+            dev_name = n.partition("@")[0]
+            threads = a53_threads if dev_name == "a53" else 1 if dev_name == "tpu" else cpu_threads
+            dev = RemoteDevice(dev_name, MEASURED, threads, {"remote": lease.remote, "board": lease.board,
+                                                             "requested": n, "_target": lease})
+            same = next((d for d in devices if d.key == dev.key), None)
+            if same is not None:  # two ways of asking for one board's same device: measured once
+                skipped[n] = f"the same device as {same.metadata.get('requested')} ({same.label})"
+            else:
+                devices.append(dev)
+        elif "@" in n:
             t = parse_target(n, **(remote_options or {}))
             threads = a53_threads if t.device == "a53" else 1 if t.device == "tpu" else cpu_threads
             devices.append(RemoteDevice(t.device, MEASURED, threads, {"remote": t.where, "_target": t}))

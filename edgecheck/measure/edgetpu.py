@@ -143,21 +143,34 @@ def probe(model: str, device: str | None = None, timeout: float = 60.0) -> tuple
 
 
 def _probe_main(model: str, device: str | None) -> int:
+    """Google's pycoral first (its own libedgetpu/TFLite pairing: a TPU that LiteRT cannot drive because of a
+    version mismatch still runs through it), else LiteRT with the libedgetpu delegate."""
     import numpy as np
 
     from edgecheck.interpreter import make_interpreter
 
-    try:
-        delegate = load_delegate(device)
-    except (OSError, ValueError) as e:
-        # stdout carries the report: the interpreter packages print a harmless Delegate.__del__ error on stderr
-        print(json.dumps({"ok": False, "error": f"cannot load the Edge TPU delegate {delegate_library()}: {e}"}))
-        return 3
-    interp = make_interpreter(model, delegates=[delegate])
+    pc = pycoral_edgetpu()
+    if pc is not None:
+        try:
+            interp = pc.make_interpreter(model, device=device)
+            interp.allocate_tensors()
+        except (OSError, ValueError, RuntimeError) as e:
+            print(json.dumps({"ok": False, "via": "pycoral", "error": f"pycoral cannot open the Edge TPU: {e}"}))
+            return 3
+        via = "pycoral.utils.edgetpu.make_interpreter"
+    else:
+        try:
+            delegate = load_delegate(device)
+        except (OSError, ValueError) as e:
+            # stdout carries the report: the interpreter packages print a harmless Delegate.__del__ error on stderr
+            print(json.dumps({"ok": False, "error": f"cannot load the Edge TPU delegate {delegate_library()}: {e}"}))
+            return 3
+        interp = make_interpreter(model, delegates=[delegate])
+        via = f"{delegate_library()} delegate"
     d = interp.get_input_details()[0]
     interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
     interp.invoke()
-    print(json.dumps({"ok": True, "model": model}))
+    print(json.dumps({"ok": True, "model": model, "via": via}))
     return 0
 
 

@@ -9,16 +9,18 @@ post-processing.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgecheck.errors import EdgecheckError
-from edgecheck.measure.devices import Device
-from edgecheck.measure.probes import MIN_SAMPLES, TraceProbe
+from edgecheck.measure.probes import MIN_SAMPLES, TraceProbe, integrate
 from edgecheck.results import Energy, Latency, Run
 
 if TYPE_CHECKING:
+    from edgecheck.measure.devices import Device
     from edgecheck.measure.recorder import EnergyOptions
 
 
@@ -55,6 +57,77 @@ def measure_energy(runner, device: Device, latency: Latency | None, opts: Energy
         figs = energy_figures(windows, idle["power_w"])
         out.total_j, out.spread_j, out.dynamic_j = figs["total_j"], figs["spread_j"], figs["dynamic_j"]
     return out
+
+
+def board_energy(windows: list[dict] | None, idle: dict | None, where: str, errors: list[str]) -> Energy:
+    """Energy per inference from a board's own power sensor: the worker's idle window and the model's windows,
+    each with its power samples [[unix time, watts], ...], integrated here as a local probe's are."""
+    if not windows or not idle:
+        why = "; ".join(e for e in errors if "energy" in e) or "the board's worker returned no energy windows"
+        return Energy(total_j=None, dynamic_j=None, provenance=f"none: {why}")
+    sensor = idle.get("sensor") or {}
+
+    def integrated(w: dict) -> tuple[float, int]:
+        t, p = np.array([s[0] for s in w["samples"]]), np.array([s[1] for s in w["samples"]])
+        try:
+            return integrate(t, p, w["t0"], w["t1"])
+        except ValueError as e:
+            raise EdgecheckError(f"the board's energy window at {where}: {e}") from None
+
+    ie, n_idle = integrated(idle)
+    idle_out = {"t0": idle["t0"], "t1": idle["t1"], "energy_j": ie, "samples": n_idle,
+                "power_w": ie / (idle["t1"] - idle["t0"]), "pending": False}
+    out_windows = []
+    for w in windows:
+        e, n = integrated(w)
+        if n < MIN_SAMPLES:
+            raise EdgecheckError(f"energy window of {w['t1'] - w['t0']:.2f} s on the board at {where} got {n} power "
+                                 f"samples (< {MIN_SAMPLES}): lengthen it with --energy-window")
+        out_windows.append({"t0": w["t0"], "t1": w["t1"], "invokes": w["invokes"], "energy_j": e, "samples": n,
+                            "mean_power_w": e / (w["t1"] - w["t0"]), "pending": False})
+    figs = energy_figures(out_windows, idle_out["power_w"])
+    return Energy(total_j=figs["total_j"], spread_j=figs["spread_j"], dynamic_j=figs["dynamic_j"],
+                  provenance=f"measured: {sensor.get('probe', 'hwmon')} probe on the board at {where}, "
+                             f"{sensor.get('sensor', 'unknown sensor')}",
+                  statistic="energy per inference, median over windows (power sampled on the board)",
+                  windows=out_windows, idle=idle_out, probe={**sensor, "on": where})
+
+
+@dataclass
+class EnergyMeter:
+    """The configured ``--energy-probe`` for a user's own test: idle power, then energy windows around any
+    inference loop, by the same protocol (and the same idle measurement, once a session) as the sweep."""
+
+    options: EnergyOptions
+    idle_cache: dict = field(default_factory=dict)
+    key: str = "energy_probe"
+
+    def describe(self) -> dict:
+        return self.options.probe.describe()
+
+    def idle(self) -> dict:
+        """Idle power (``--idle-seconds``), measured once a session: ``power_w``, ``energy_j``, ``samples``."""
+        if self.key not in self.idle_cache:
+            self.idle_cache[self.key] = _idle(self.options.probe, self.options.idle_seconds)
+        return self.idle_cache[self.key]
+
+    def measure(self, invoke: Callable[[], object], latency_s: float | None = None) -> Energy:
+        """Energy per inference of ``invoke`` (one inference per call): idle power first, then
+        ``--energy-windows`` windows of ``--energy-window`` seconds of back-to-back calls. ``latency_s`` (a
+        rough time per call) sets how often the window's clock is read; by default every 5 ms at 1 ms a call."""
+        self.idle()
+        latency = None if latency_s is None else Latency.from_samples([float(latency_s)])
+        return measure_energy(_Calls(invoke), _Keyed(self.key), latency, self.options, self.idle_cache)
+
+
+@dataclass(frozen=True)
+class _Calls:
+    invoke: Callable[[], object]
+
+
+@dataclass(frozen=True)
+class _Keyed:
+    key: str
 
 
 def _idle(probe, seconds: float) -> dict:

@@ -336,6 +336,11 @@ def check_probe_spec(spec: str) -> None:
     raise EdgecheckError(f"--energy-probe: unknown probe {spec!r}; use {PROBES}")
 
 
+def runs_on_board(spec: str | None) -> bool:
+    """Whether a remote board's worker opens this probe on the board itself (a hwmon sensor there)."""
+    return bool(spec) and (spec == "auto" or spec.startswith("hwmon:"))
+
+
 def open_probe(spec: str | None, trace_offset: float = 0.0, hwmon_root: Path = HWMON_ROOT):
     """The probe named by ``--energy-probe``; None for ``none``."""
     if spec in (None, "", "none"):

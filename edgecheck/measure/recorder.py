@@ -3,18 +3,44 @@
 A failure is recorded as a failed entry (the error kept) and re-raised, so one
 model's failure never loses what was measured before it; every entry is
 written to the results file as soon as it is measured.
+
+Boards (``@ssh://`` hosts and labgrid places) measure in parallel: when the
+first model of a remote device is measured, every planned remote device's
+sweep starts, one thread per board (devices of one board one after another),
+each thread pumping its own worker's lines. Whatever touches labgrid (a power
+cycle) runs on this, the main, thread: labgrid's client session is not shared
+between threads.
 """
 from __future__ import annotations
 
+import queue
+import threading
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgecheck.artifacts import ModelEntry
 from edgecheck.config import DEFAULTS
+from edgecheck.errors import EdgecheckError
 from edgecheck.measure.devices import Device
 from edgecheck.results import Energy, Entry, Latency, ResultsFile
+
+_SAY = threading.Lock()  # progress lines from several boards' threads, one at a time
+_FILES = threading.Lock()
+
+
+def _call(fn):
+    return fn()
+
+
+def _stopped():
+    from edgecheck.measure.sweep import Cancelled
+
+    return Cancelled("the session is stopping")
 
 
 @dataclass(frozen=True)
@@ -33,10 +59,21 @@ class TimingOptions:
 
 @dataclass(frozen=True)
 class EnergyOptions:
-    probe: object  # a probe from probes.open_probe, or "model"
+    probe: object  # a probe from probes.open_probe, "model", or None when it runs on the boards only
     window_seconds: float = DEFAULTS.energy_window_seconds
     windows: int = DEFAULTS.energy_windows
     idle_seconds: float = DEFAULTS.idle_seconds
+    spec: str | None = None  # --energy-probe as given: a board's worker opens hwmon probes on the board
+
+    @property
+    def on_board(self) -> dict | None:
+        """The worker's energy job, when this probe can run on a remote board (a hwmon sensor there)."""
+        from edgecheck.measure.probes import runs_on_board
+
+        if not self.spec or not runs_on_board(self.spec):
+            return None
+        return {"probe": self.spec, "idle_seconds": self.idle_seconds, "window_seconds": self.window_seconds,
+                "windows": self.windows}
 
 
 # times ``fn`` for ``rounds`` rounds of ``iterations`` calls; returns seconds per call of each round (or None)
@@ -53,7 +90,8 @@ class MeasureContext:
     timer_name: str = "time.perf_counter"  # the clock the worker times with (pytest-benchmark's --benchmark-timer)
     idle: dict = field(default_factory=dict)  # device key -> idle measurement, taken before its first model
     plan: dict = field(default_factory=dict)  # device key -> the models this session measures on it
-    sweeps: dict = field(default_factory=dict)  # device key -> SweepResult, one worker job per device
+    devices: dict = field(default_factory=dict)  # device key -> the planned device
+    sweeps: dict = field(default_factory=dict)  # device key -> SweepResult (or the error), one job per device
     transports: dict = field(default_factory=dict)  # device key -> LocalTransport or SshTransport
     progress: Callable[[str], None] | None = None
     idle_timeout_s: float = DEFAULTS.worker_timeout_seconds
@@ -66,25 +104,113 @@ class MeasureContext:
         return measure_energy(runner, device, latency, self.energy, self.idle)
 
     def sweep(self, device: Device, model: ModelEntry):
-        """The worker's sweep of every planned model of ``device``, run once, when its first model is measured."""
+        """The worker's sweep of every planned model of ``device``, run once, when its first model is measured;
+        a remote device's first model starts every planned board's sweep, in parallel."""
+        if device.key not in self.sweeps:
+            if device.remote:
+                self._sweep_boards(device, model)
+            else:
+                self.sweeps[device.key] = self._sweep_one(device, self._models(device, model))
+        got = self.sweeps[device.key]
+        if isinstance(got, BaseException):
+            raise EdgecheckError(str(got))
+        return got
+
+    def _models(self, device: Device, model: ModelEntry | None) -> list[ModelEntry]:
+        models = list(self.plan.get(device.key) or [])
+        if model is not None and model.key not in {m.key for m in models}:
+            models.append(model)
+        return models
+
+    def _sweep_one(self, device: Device, models: list[ModelEntry], cancel=None, on_main=None):
         from edgecheck.measure import sweep as sw
 
-        if device.key not in self.sweeps:
-            models = self.plan.get(device.key) or [model]
-            if model.key not in {m.key for m in models}:
-                models = [*models, model]
-            transport = self.transports.setdefault(device.key, device.transport())
-            files = {m.name: [device.model_file(m), self._inputs(m)] for m in models}
-            t = self.timing
-            if self.progress:
-                self.progress(f"edgecheck: {device.label}: timing {len(models)} models in {t.processes} fresh "
-                              f"processes of {t.rounds} rounds each (adaptively up to {t.max_extra_processes} more)")
-            result = sw.run(transport, sw.job(device, [{"name": m.name} for m in models], t, self.timer_name),
-                            files, idle_timeout_s=self.idle_timeout_s, sysfs_root=self.sysfs_root)
-            if self.progress:
-                self.progress(f"edgecheck: {device.label}: {result.processes} processes in {result.seconds:.1f} s")
-            self.sweeps[device.key] = result
-        return self.sweeps[device.key]
+        transport = self.transports[device.key] = device.transport()
+        files = {m.name: [device.model_file(m), self._inputs(m)] for m in models}
+        t = self.timing
+        say = self._say
+        say(f"edgecheck: {device.label}: timing {len(models)} models in {t.processes} fresh processes of "
+            f"{t.rounds} rounds each (adaptively up to {t.max_extra_processes} more)")
+        recover = None
+        if getattr(device, "recover", None) is not None:
+            def recover():
+                got = (on_main or _call)(device.recover)
+                if got is not None:
+                    self.transports[device.key] = got[1]
+                return got
+        energy = self.energy.on_board if (self.energy is not None and device.remote) else None
+        result = sw.run(transport, sw.job(device, [{"name": m.name} for m in models], t, self.timer_name,
+                                          energy=energy),
+                        files, idle_timeout_s=self.idle_timeout_s, sysfs_root=self.sysfs_root, recover=recover,
+                        cancel=cancel, progress=say if device.remote else None)
+        say(f"edgecheck: {device.label}: {result.processes} processes in {result.seconds:.1f} s")
+        return result
+
+    def _say(self, line) -> None:
+        if self.progress and isinstance(line, str):
+            with _SAY:
+                self.progress(line)
+
+    def _sweep_boards(self, device: Device, model: ModelEntry) -> None:
+        """Every planned remote device not swept yet, one thread per board; labgrid calls come back here."""
+        boards: dict[str, list[Device]] = {}
+        for d in [device, *self.devices.values()]:
+            if d.remote and d.key not in self.sweeps and d.key not in {x.key for x in boards.get(d.board, [])}:
+                boards.setdefault(d.board, []).append(d)
+        if len(boards) == 1 and len(boards[device.board]) == 1:  # one board: no thread needed
+            try:
+                self.sweeps[device.key] = self._sweep_one(device, self._models(device, model))
+            except EdgecheckError as e:
+                self.sweeps[device.key] = e
+            return
+        if self.progress:
+            self.progress(f"edgecheck: measuring {len(boards)} boards in parallel: {', '.join(sorted(boards))}")
+        calls: queue.Queue = queue.Queue()
+        cancel = threading.Event()
+
+        def on_main(fn):
+            fut: Future = Future()
+            calls.put((fn, fut))
+            while True:
+                if cancel.is_set():
+                    raise _stopped()
+                try:
+                    return fut.result(timeout=0.25)
+                except FutureTimeout:
+                    continue
+
+        def board_thread(devices: list[Device]) -> dict:
+            out = {}
+            for d in devices:
+                try:
+                    out[d.key] = self._sweep_one(d, self._models(d, model if d is device else None), cancel, on_main)
+                except EdgecheckError as e:  # one board's failure is that board's: the others go on
+                    out[d.key] = e
+                except Exception as e:  # noqa: BLE001 - an unexpected error, kept as that board's failure
+                    out[d.key] = EdgecheckError(f"{type(e).__name__}: {e}")
+            return out
+
+        pool = ThreadPoolExecutor(max_workers=len(boards), thread_name_prefix="edgecheck-board")
+        futures = [pool.submit(board_thread, devs) for devs in boards.values()]
+        try:
+            pending = set(futures)
+            while pending:
+                _, pending = wait_futures(pending, timeout=0.1)
+                while not calls.empty():
+                    fn, fut = calls.get()
+                    try:
+                        fut.set_result(fn())
+                    except BaseException as e:  # noqa: BLE001 - handed to the board's thread
+                        fut.set_exception(e)
+        except BaseException:
+            cancel.set()  # an interrupt: stop every board's worker, then let the lease be released
+            for t in self.transports.values():
+                t.abort()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        for f in futures:
+            self.sweeps.update(f.result())
 
     def _inputs(self, model: ModelEntry) -> Path | None:
         """The model's test windows as a small .npz the worker reads (built models only)."""
@@ -94,16 +220,18 @@ class MeasureContext:
 
         import numpy as np
 
-        if self.workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="edgecheck-session-"))
-        path = self.workdir / f"test-windows-{id(model.test_set):x}.npz"
-        if not path.exists():
-            np.savez(path, F_test=model.test_set.features)
+        with _FILES:  # boards' threads share these files: each is written once, whole, before anyone reads it
+            if self.workdir is None:
+                self.workdir = Path(tempfile.mkdtemp(prefix="edgecheck-session-"))
+            path = self.workdir / f"test-windows-{id(model.test_set):x}.npz"
+            if not path.exists():
+                np.savez(path, F_test=model.test_set.features)
         return path
 
     def close(self) -> None:
         for t in self.transports.values():
             t.close()
+        self.transports.clear()
         if self.workdir is not None:
             import shutil
 

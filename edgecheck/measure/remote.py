@@ -58,12 +58,24 @@ def parse_target(spec: str, python: str = "python3", ssh_options: tuple[str, ...
 
 
 def measure_remote(device, model, ctx) -> Entry:
-    """Timed by the worker on the remote host in fresh processes; its per-round samples are the raw samples."""
+    """Timed by the worker on the remote host in fresh processes; its per-round samples are the raw samples.
+    Energy comes from a power sensor on the board itself (``--energy-probe hwmon:...``, opened there by the
+    worker), or as the twins' estimate (``model``); a probe of this host cannot see a remote board."""
     from edgecheck.measure import sweep
+    from edgecheck.measure.energy import board_energy, model_energy
     from edgecheck.results import Energy
 
     entry = sweep.entry(device, model, ctx)
-    if ctx.energy is not None:
-        entry.energy = Energy(total_j=None, dynamic_j=None,
-                              provenance="none: energy probes read this host's sensors, not a remote board's")
+    opts = ctx.energy
+    if opts is not None:
+        if opts.on_board:
+            result = ctx.sweep(device, model)
+            ms = result.of(model.name)
+            entry.energy = board_energy(ms.energy, result.idle, device.remote, ms.errors)
+        elif opts.probe == "model":
+            entry.energy = model_energy(device, entry.latency)
+        else:
+            entry.energy = Energy(total_j=None, dynamic_j=None,
+                                  provenance=f"none: --energy-probe {opts.spec} reads this host's sensors, not a "
+                                             "remote board's (use a sensor on the board: hwmon:NAME)")
     return entry

@@ -14,6 +14,7 @@ import math
 import os
 import select
 import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecheck.errors import EdgecheckError
+from edgecheck.measure.transport import stop
 from edgecheck.results import Latency
 from edgecheck.stats import median_ci, robust_cv
 
@@ -29,12 +31,14 @@ UNSTABLE_PROCESS_CV = 0.10  # robust CV of the process medians above which a fig
 
 @dataclass
 class ModelSweep:
-    """What the worker said about one model: its timing lines (one per process) and its memory line."""
+    """What the worker said about one model: its timing lines (one per process), its memory line, and on a
+    board with its own power sensor, its energy windows."""
 
     name: str
     timings: list[dict] = field(default_factory=list)
     model: dict | None = None
     errors: list[str] = field(default_factory=list)
+    energy: list[dict] | None = None
 
 
 @dataclass
@@ -44,12 +48,22 @@ class SweepResult:
     interpreter: str | None = None
     processes: int = 0
     seconds: float = 0.0
+    started: float = 0.0  # wall clock (unix time) of the sweep's start and end: parallel boards overlap
+    finished: float = 0.0
+    idle: dict | None = None  # the board's idle power window (board-side energy probe)
+    sensor: dict | None = None
+    recoveries: list[dict] = field(default_factory=list)  # hangs, and the power cycles after them
 
     def of(self, name: str) -> ModelSweep:
         return self.models.get(name) or ModelSweep(name, errors=["the worker never measured it"])
 
 
-def job(device, models: list[dict], timing, timer: str = "time.perf_counter", memory: bool = True) -> dict:
+class Cancelled(Exception):
+    """Another part of the session stopped this sweep (an interrupt, or another board's failure)."""
+
+
+def job(device, models: list[dict], timing, timer: str = "time.perf_counter", memory: bool = True,
+        energy: dict | None = None) -> dict:
     """The worker's job for ``device``: every value explicit (the worker has no defaults of its own)."""
     return {"protocol": 2, "device": device.name, "threads": device.threads,
             "tpu_device": device.metadata.get("selector"), "timer": timer,
@@ -58,57 +72,157 @@ def job(device, models: list[dict], timing, timer: str = "time.perf_counter", me
             "seed": timing.seed, "memory": memory,
             "adaptive": {"max_extra_processes": timing.max_extra_processes, "target_ci": timing.target_ci,
                          "budget_fraction": timing.adaptive_budget},
+            **({"energy": energy} if energy else {}),
             "models": models}
 
 
+@dataclass
+class _Attempt:
+    """One worker process's run: what it said, and how it ended."""
+
+    result: SweepResult
+    timed_out: bool = False
+    hung: str | None = None  # the model a process had started and not finished when the worker went silent
+    returncode: int | None = None
+    stderr: str = ""
+    fatal: str | None = None
+
+
 def run(transport, job_: dict, files: dict[str, list[Path]], progress=None, idle_timeout_s: float = 600.0,
-        sysfs_root: str | None = None) -> SweepResult:
+        sysfs_root: str | None = None, recover=None, cancel=None) -> SweepResult:
     """Run ``job_`` through ``transport``; ``files`` maps model name -> [model file, inputs file or None].
 
-    A worker silent for ``idle_timeout_s`` is killed: the models it had not reported fail with that reason,
-    and every line already received is kept."""
-    t0 = time.perf_counter()
+    A worker silent for ``idle_timeout_s`` is killed. Without ``recover`` (a plain ssh host, this machine)
+    the models it had not reported fail with that reason, and every line already received is kept. With
+    ``recover`` (a farm board with a power driver: returns a note and the transport to use afterwards, or
+    None when it cannot recover the board), the board is power-cycled and the sweep run again: the model
+    it hung on is retried once; when it hangs again, it fails with a clear message, the board is cycled
+    again and the other models are measured. Every wait is bounded by ``idle_timeout_s``; ``cancel`` (a
+    threading.Event) stops the sweep from another thread."""
+    names = [m["name"] for m in job_["models"]]
+    started, t0 = time.time(), time.perf_counter()
+    silent = f"stopped answering for {idle_timeout_s:g} s (--worker-timeout)"
+    hangs: dict[str | None, int] = {}
+    failed: dict[str, str] = {}
+    recoveries: list[dict] = []
+    unfinished = None  # why the models the last attempt did not reach have no figures, when it did not end well
+    while True:
+        todo = [m for m in job_["models"] if m["name"] not in failed]
+        att = _attempt(transport, {**job_, "models": todo}, files, progress, idle_timeout_s, sysfs_root, cancel)
+        if att.fatal:
+            raise EdgecheckError(f"{job_['device']} at {transport.where}: {att.fatal}")
+        if not att.timed_out:
+            if att.returncode not in (0, None):
+                unfinished = _death(att.returncode, att.stderr, transport)
+            break
+        if recover is None:
+            unfinished = silent
+            break
+        hangs[att.hung] = hangs.get(att.hung, 0) + 1
+        what = f"on {att.hung}" if att.hung else "before it started a model"
+        if progress:
+            progress(f"edgecheck: the worker at {transport.where} {silent} {what}")
+        got = recover()
+        recoveries.append({"hung_on": att.hung, "after_s": idle_timeout_s, "action": got[0] if got else None})
+        if got is None:
+            unfinished = (f"{silent}; the board has no power driver (--lg-power-cycle), so it was neither "
+                          "power-cycled nor retried")
+            break
+        note, transport = got
+        if progress:
+            progress(f"edgecheck: {note}; measuring again")
+        if hangs[att.hung] >= 2:
+            if att.hung is None:
+                unfinished = f"{silent} before starting a model, twice, even after a power cycle ({note})"
+                break
+            failed[att.hung] = (f"the measurement worker at {transport.where} {silent} on this model twice; the "
+                                f"board was power-cycled after each hang ({note}) and the model retried once")
+            if len(failed) == len(names):
+                break
+    result = att.result
+    for name in names:
+        if name in failed:
+            result.models[name] = ModelSweep(name, errors=[failed[name]])
+        elif name not in result.models:
+            result.models[name] = ModelSweep(name)
+        elif unfinished and not result.models[name].timings:
+            result.models[name].errors.append(f"the measurement worker at {transport.where} {unfinished}")
+    result.recoveries = recoveries
+    result.seconds, result.started, result.finished = time.perf_counter() - t0, started, time.time()
+    return result
+
+
+def _attempt(transport, job_: dict, files: dict, progress, idle_timeout_s: float, sysfs_root: str | None,
+             cancel) -> _Attempt:
     models = []
     for m in job_["models"]:
         path, inputs = files[m["name"]]
         models.append({**m, "path": transport.put(path), "inputs": transport.put(inputs) if inputs else None})
     worker = transport.worker()
-    body = {**job_, "models": models, **({"sysfs_root": sysfs_root} if sysfs_root else {})}
+    body = json.dumps({**job_, "models": models, **({"sysfs_root": sysfs_root} if sysfs_root else {})}).encode()
+    att = _Attempt(SweepResult({m["name"]: ModelSweep(m["name"]) for m in models}))
     proc = transport.spawn(worker)
-    proc.stdin.write(json.dumps(body).encode())
-    proc.stdin.close()
-    result = SweepResult({m["name"]: ModelSweep(m["name"]) for m in models})
-    buf, fatal, timed_out = b"", None, False
-    fd = proc.stdout.fileno()
-    while True:
-        ready, _, _ = select.select([fd], [], [], idle_timeout_s)
-        if not ready:
-            timed_out = True
-            proc.kill()
-            break
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            break
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        for raw in lines:
+    out_fd, err_fd, in_fd = proc.stdout.fileno(), proc.stderr.fileno(), proc.stdin.fileno()
+    os.set_blocking(in_fd, False)
+    buf, err, current = b"", bytearray(), None
+    readers = {out_fd, err_fd}
+    last = time.monotonic()
+    try:
+        while readers:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"{transport.where}: stopped")
+            wait = idle_timeout_s - (time.monotonic() - last)
+            if wait <= 0:
+                att.timed_out = True
+                break
+            writers = [in_fd] if body else []
+            ready, writable, _ = select.select(list(readers), writers, [], min(wait, 0.25))
+            if writable:
+                try:
+                    body = body[os.write(in_fd, body[:65536]):]
+                except BlockingIOError:
+                    pass
+                except BrokenPipeError:  # the worker died before reading its job: its exit says why
+                    body = b""
+                if not body:
+                    proc.stdin.close()
+            for fd in ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    readers.discard(fd)
+                    continue
+                if fd == err_fd:
+                    err = (err + chunk)[-65536:]  # the tail says why a worker died
+                    continue
+                last = time.monotonic()
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for raw in lines:
+                    try:
+                        msg = json.loads(raw.decode(errors="replace"))
+                    except ValueError:
+                        continue
+                    if msg.get("kind") == "start":
+                        current = msg.get("name")
+                    elif msg.get("kind") in ("timing", "model", "error", "energy") and msg.get("name") == current:
+                        current = None
+                    att.fatal = _take(att.result, msg, progress) or att.fatal
+    finally:
+        if att.timed_out or readers or (cancel is not None and cancel.is_set()):
+            stop(proc)  # silent, or stopped from outside: kill it (and a local worker's children)
+        else:
             try:
-                msg = json.loads(raw.decode(errors="replace"))
-            except ValueError:
-                continue
-            fatal = _take(result, msg, progress) or fatal
-    proc.wait()
-    err = proc.stderr.read().decode(errors="replace")
-    result.seconds = time.perf_counter() - t0
-    if fatal:
-        raise EdgecheckError(f"{job_['device']} at {transport.where}: {fatal}")
-    if timed_out or proc.returncode not in (0, None):
-        how = (f"stopped answering for {idle_timeout_s:.0f} s" if timed_out else _death(proc.returncode, err,
-                                                                                       transport))
-        for ms in result.models.values():
-            if not ms.timings:
-                ms.errors.append(f"the measurement worker at {transport.where} {how}")
-    return result
+                proc.wait(timeout=idle_timeout_s)
+            except subprocess.TimeoutExpired:  # closed its output but never exited
+                att.timed_out = True
+                stop(proc)
+        if not proc.stdin.closed:
+            proc.stdin.close()
+        proc.stdout.close()
+        proc.stderr.close()
+    att.hung = current if att.timed_out else None
+    att.returncode, att.stderr = proc.returncode, bytes(err).decode(errors="replace")
+    return att
 
 
 def _take(result: SweepResult, msg: dict, progress) -> str | None:
@@ -119,6 +233,9 @@ def _take(result: SweepResult, msg: dict, progress) -> str | None:
         result.host, result.interpreter, result.processes = msg.get("host", {}), msg.get("interpreter"), \
             msg.get("processes", 0)
         return None
+    if kind == "idle":
+        result.idle, result.sensor = msg, msg.get("sensor")
+        return None
     ms = result.models.get(msg.get("name"))
     if ms is None:
         return None
@@ -128,6 +245,8 @@ def _take(result: SweepResult, msg: dict, progress) -> str | None:
             progress(msg)
     elif kind == "model":
         ms.model = msg
+    elif kind == "energy":
+        ms.energy = msg.get("windows")
     elif kind == "error":
         ms.errors.append(f"process {msg.get('process')}: {msg.get('error')}")
     return None
@@ -193,7 +312,9 @@ def entry(device, model, ctx):
     lat = latency(ms, f"{ctx.timer_name} ({where})", ctx.timing.warmup_rounds)
     e = device.new_entry(model, latency=lat,
                          worker={"host": result.host, "interpreter": result.interpreter,
-                                 "processes": len(lat.extra["processes"]), "sweep_seconds": result.seconds})
+                                 "processes": len(lat.extra["processes"]), "sweep_seconds": result.seconds,
+                                 "sweep_started": result.started, "sweep_finished": result.finished,
+                                 **({"recoveries": result.recoveries} if result.recoveries else {})})
     m = ms.model or {}
     e.load_seconds, e.first_invoke_seconds = m.get("load_seconds"), m.get("first_invoke_seconds")
     e.input = m.get("input")

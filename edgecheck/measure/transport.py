@@ -11,10 +11,13 @@ user names are checked, so a name can never be read as an ssh option.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,13 +51,33 @@ class LocalTransport:
         return str(local)
 
     def spawn(self, worker: str) -> subprocess.Popen:
+        # a session of its own: a stop kills the worker's forked children too, which hold its pipes open
         return subprocess.Popen([sys.executable, worker], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.PIPE, start_new_session=True)
 
     def worker(self) -> str:
         return str(WORKER)
 
+    def abort(self) -> None:
+        pass
+
     def close(self) -> None:
+        pass
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Kill a worker and everything in its process group (a local worker's forked children), then reap it."""
+    if proc.poll() is None:
+        try:
+            if os.getpgid(proc.pid) == proc.pid:  # a local worker leads its own group; ssh does not
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+        except ProcessLookupError:  # already gone
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # pragma: no cover - a process SIGKILL cannot stop (D state)
         pass
 
 
@@ -70,6 +93,8 @@ class SshTransport:
     connect_timeout_s: float = DEFAULTS.ssh_connect_timeout_seconds
     _dir: str | None = field(default=None, repr=False)
     _copied: dict = field(default_factory=dict, repr=False)
+    _live: set = field(default_factory=set, repr=False)  # ssh processes running now (abort() kills them)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         check_host(self.host, self.user, "--device")
@@ -89,12 +114,32 @@ class SshTransport:
         return cmd + ["--", self.host]
 
     def run(self, command: str, data: bytes = b"", timeout: float | None = None) -> subprocess.CompletedProcess:
+        limit = timeout or self.connect_timeout_s
+        proc = self._popen(self.ssh() + [command])
         try:
-            return subprocess.run(self.ssh() + [command], input=data, capture_output=True,
-                                  timeout=timeout or self.connect_timeout_s)
+            out, err = proc.communicate(data, timeout=limit)
         except subprocess.TimeoutExpired:
-            raise EdgecheckError(f"{self.where}: ssh did not answer within {timeout or self.connect_timeout_s:.0f} s "
+            stop(proc)
+            raise EdgecheckError(f"{self.where}: ssh did not answer within {limit:.0f} s "
                                  f"(running {command.split()[0]!r})") from None
+        finally:
+            with self._lock:
+                self._live.discard(proc)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def _popen(self, argv: list[str]) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with self._lock:
+            self._live = {p for p in self._live if p.poll() is None} | {proc}
+        return proc
+
+    def abort(self) -> None:
+        """Kill this transport's running ssh processes (another thread is stopping the session)."""
+        with self._lock:
+            live = list(self._live)
+        for proc in live:
+            if proc.poll() is None:
+                proc.kill()
 
     def _folder(self) -> str:
         if self._dir is None:
@@ -144,8 +189,13 @@ class SshTransport:
 
     def spawn(self, worker: str) -> subprocess.Popen:
         self._verify(self._copied)
-        cmd = self.ssh() + [f"{shlex.quote(self.python)} {shlex.quote(worker)}"]
-        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return self._popen(self.ssh() + [f"{shlex.quote(self.python)} {shlex.quote(worker)}"])
+
+    def forget(self) -> None:
+        """Drop what this run copied without reaching the board (it is being power-cycled): the next job makes
+        a new private folder and copies everything again."""
+        self._dir = None
+        self._copied = {}
 
     def close(self) -> None:
         """Remove this run's folder from the board (best effort: the run's results are already kept)."""

@@ -25,10 +25,22 @@ it has it, so a crash loses only the model being measured::
      "adaptive": {"max_extra_processes": 8, "target_ci": 0.03, "budget_fraction": 0.5},
      "models": [{"name": "1x32", "path": ".../model.tflite", "inputs": ".../features.npz"}]}
 
-Lines: {"kind": "timing", "name", "process", "position", "samples", "iterations", "short_rounds",
-"throttle"}, {"kind": "model", "name", "load_seconds", "first_invoke_seconds", "peak_rss_bytes",
-"baseline_rss_bytes", "predictions"}, {"kind": "error", "name", "process", "error"},
+Lines: {"kind": "start", "name", "process"} (a process begins a model: the host knows which model a
+hung worker was on), {"kind": "timing", "name", "process", "position", "samples", "iterations",
+"short_rounds", "throttle"}, {"kind": "model", "name", "load_seconds", "first_invoke_seconds",
+"peak_rss_bytes", "baseline_rss_bytes", "predictions"}, {"kind": "error", "name", "process", "error"},
 {"kind": "fatal", "error"} and last {"kind": "done", "host", "interpreter", "processes"}.
+
+Energy on the board itself: with ``"energy": {"probe": "hwmon:ina260" | "hwmon:/sys/class/hwmon/hwmon2" |
+"auto", "idle_seconds", "window_seconds", "windows"}`` the worker opens that power sensor on the board
+(the ina2xx hwmon driver's files) before anything else, measures idle power
+({"kind": "idle", "t0", "t1", "samples": [[unix time, watts], ...], "sensor"}), and after the timing, in
+one more fresh process per model, ``windows`` windows of back-to-back invokes
+({"kind": "energy", "name", "windows": [{"t0", "t1", "invokes", "samples"}]}): the same protocol as a
+local run; the host integrates the samples.
+
+On an Edge TPU, Google's pycoral (``pycoral.utils.edgetpu.make_interpreter``) is used first when it is
+installed, so pycoral's own pairing of libedgetpu and TFLite runs the model.
 """
 import json
 import math
@@ -37,6 +49,7 @@ import platform
 import random
 import resource
 import sys
+import threading
 import time
 
 FREQ_DROP = 0.95  # a core's frequency below this share of its value before a model marks the model unstable
@@ -50,6 +63,15 @@ def _interpreter_module():
         except ImportError:
             continue
     raise RuntimeError("no TFLite interpreter: install ai-edge-litert or tflite-runtime")
+
+
+def _pycoral():
+    """Google's pycoral.utils.edgetpu when it is installed (never PyPI's unrelated 'pycoral'), else None."""
+    try:
+        from pycoral.utils import edgetpu
+    except Exception:  # noqa: BLE001 - absent, or a package of that name without this module
+        return None
+    return edgetpu if hasattr(edgetpu, "make_interpreter") and hasattr(edgetpu, "list_edge_tpus") else None
 
 
 def _delegate(module, device):
@@ -137,11 +159,19 @@ def _throttle(before, after, tripped):
 
 
 def _fault_injection(job, model):
-    """Tests: EDGECHECK_WORKER_ABORT_AFTER=N aborts the process that loads the job's model number N."""
+    """Tests: EDGECHECK_WORKER_ABORT_AFTER=N aborts the process that loads the job's model number N;
+    EDGECHECK_WORKER_HANG=NAME makes the process that loads model NAME hang (as a wedged board does) for
+    EDGECHECK_WORKER_HANG_SECONDS (120), its pid appended to EDGECHECK_WORKER_HANG_PIDFILE if set."""
     n = int(os.environ.get("EDGECHECK_WORKER_ABORT_AFTER", "-1"))
     if n >= 0 and [m["name"] for m in job["models"]].index(model["name"]) == n:
         sys.stdout.flush()
         os.abort()
+    if os.environ.get("EDGECHECK_WORKER_HANG") == model["name"]:
+        pidfile = os.environ.get("EDGECHECK_WORKER_HANG_PIDFILE")
+        if pidfile:
+            with open(pidfile, "a") as f:
+                f.write("%d\n" % os.getpid())
+        time.sleep(float(os.environ.get("EDGECHECK_WORKER_HANG_SECONDS", "120")))
 
 
 class Runner:
@@ -150,9 +180,13 @@ class Runner:
     def __init__(self, job, model, module, np):
         _fault_injection(job, model)
         t0 = time.perf_counter()
-        delegates = [_delegate(module, job.get("tpu_device"))] if job["device"] == "tpu" else None
-        self.interp = module.Interpreter(model_path=model["path"], num_threads=int(job["threads"]),
-                                         experimental_delegates=delegates)
+        pycoral = _pycoral() if job["device"] == "tpu" else None
+        if pycoral is not None:  # pycoral's own libedgetpu/TFLite pairing, with its device selector
+            self.interp = pycoral.make_interpreter(model["path"], device=job.get("tpu_device"))
+        else:
+            delegates = [_delegate(module, job.get("tpu_device"))] if job["device"] == "tpu" else None
+            self.interp = module.Interpreter(model_path=model["path"], num_threads=int(job["threads"]),
+                                             experimental_delegates=delegates)
         self.interp.allocate_tensors()
         self.load_seconds = time.perf_counter() - t0
         self.np = np
@@ -260,6 +294,7 @@ def _memory_child(job, model, module, np, fd):
     """A fresh process that loads and runs only ``model``: its own peak memory (before the test windows are
     read), its load time and first invoke, then its predictions on the test windows."""
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    _emit(fd, {"kind": "start", "name": model["name"], "process": "memory"})
     try:
         runner = Runner(job, dict(model, inputs=None), module, np)  # zeros in: the model's memory alone
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -310,6 +345,7 @@ def run_child(target, args, out, first, process):
             msg = json.loads(raw.decode())
             if msg["kind"] == "start":
                 started = msg
+                out(msg)
                 continue
             started = None
             lines.append(msg)
@@ -335,7 +371,113 @@ def _ci_width(medians):
     return (v[hi] - v[lo]) / (2 * mid) if mid > 0 else float("inf")
 
 
-def sweep(job, module, np, out):
+class Hwmon(object):
+    """A power sensor of this board through Linux hwmon (the ina2xx driver: power1_input in microwatts, or
+    curr1_input in mA x in1_input in mV), read at the sensor's own update_interval (ms)."""
+
+    def __init__(self, spec, root):
+        base = os.path.join(root, "sys/class/hwmon")
+        folders = sorted(os.path.join(base, d) for d in (os.listdir(base) if os.path.isdir(base) else [])
+                         if d.startswith("hwmon"))
+        if spec == "auto":
+            found = [d for d in folders if self._mode(d)]
+            if not found:
+                raise RuntimeError("energy probe auto: no hwmon device with power1_input or curr1_input under "
+                                   + base)
+            path = found[0]
+        elif spec.startswith("/"):
+            path = spec
+        else:
+            found = [d for d in folders if _read(os.path.join(d, "name")) == spec]
+            if not found:
+                names = sorted(_read(os.path.join(d, "name")) or os.path.basename(d) for d in folders)
+                raise RuntimeError("energy probe hwmon:%s: no hwmon device named %r under %s on this board "
+                                   "(found: %s)" % (spec, spec, base, ", ".join(names) or "none"))
+            path = found[0]
+        self.mode = self._mode(path)
+        if self.mode is None:
+            raise RuntimeError("energy probe hwmon:%s: %s has neither power1_input nor curr1_input and in1_input"
+                               % (spec, path))
+        self.path, self.name = path, _read(os.path.join(path, "name")) or os.path.basename(path)
+        interval = _read(os.path.join(path, "update_interval"))
+        self.interval = max(int(interval) / 1000.0, 0.001) if interval and interval.isdigit() else 0.01
+        self.read_w()  # readable now, or a clear error before anything is measured
+
+    @staticmethod
+    def _mode(path):
+        if os.path.exists(os.path.join(path, "power1_input")):
+            return "power"
+        if os.path.exists(os.path.join(path, "curr1_input")) and os.path.exists(os.path.join(path, "in1_input")):
+            return "current x voltage"
+        return None
+
+    def _number(self, name):
+        text = _read(os.path.join(self.path, name))
+        try:
+            return float(text)
+        except (TypeError, ValueError):
+            raise RuntimeError("cannot read a number from %s/%s (%r)" % (self.path, name, text)) from None
+
+    def read_w(self):
+        if self.mode == "power":
+            return self._number("power1_input") / 1e6
+        return self._number("curr1_input") / 1e3 * self._number("in1_input") / 1e3
+
+    def describe(self):
+        return {"probe": "hwmon", "sensor": "%s (%s)" % (self.name, self.path), "reading": self.mode,
+                "sampling_interval_s": self.interval}
+
+    def window(self, seconds, invoke=None, per_check=1):
+        """Power samples over ``seconds``: idle (``invoke`` None) or back-to-back invokes, as the local probe
+        samples them: the first sample opens the window, one more after it closes covers its end."""
+        samples, failed, stop = [(time.time(), self.read_w())], [], threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                try:
+                    samples.append((time.time(), self.read_w()))
+                except RuntimeError as e:
+                    failed.append(str(e))
+                    return
+                stop.wait(self.interval)
+
+        thread = threading.Thread(target=sample)
+        thread.daemon = True
+        thread.start()
+        n, start = 0, time.perf_counter()
+        if invoke is None:
+            time.sleep(seconds)
+        else:
+            loop = range(per_check)
+            while time.perf_counter() - start < seconds:
+                for _ in loop:
+                    invoke()
+                n += per_check
+        t1 = time.time()
+        stop.set()
+        thread.join()
+        if failed:
+            raise RuntimeError("energy window failed: " + failed[0])
+        samples.append((time.time(), self.read_w()))
+        return {"t0": samples[0][0], "t1": t1, "invokes": n, "samples": samples}
+
+
+def _energy_child(job, model, module, np, sensor, median, fd):
+    """A fresh process that runs ``model`` back to back through the energy windows."""
+    _emit(fd, {"kind": "start", "name": model["name"], "process": "energy"})
+    try:
+        runner = Runner(job, model, module, np)
+        opts = job["energy"]
+        per_check = max(1, int(round(0.005 / max(median or 1e-3, 1e-7))))
+        windows = [sensor.window(float(opts["window_seconds"]), runner.interp.invoke, per_check)
+                   for _ in range(int(opts["windows"]))]
+        _emit(fd, {"kind": "energy", "name": model["name"], "windows": windows})
+    except Exception as e:  # noqa: BLE001
+        _emit(fd, {"kind": "error", "name": model["name"], "process": "energy",
+                   "error": "{}: {}".format(type(e).__name__, e)})
+
+
+def sweep(job, module, np, out, sensor=None):
     """The whole job: timing processes (shuffled orders), adaptive extra processes for models whose
     process-level interval is still too wide, then one memory process per model."""
     root = job.get("sysfs_root") or "/"
@@ -379,6 +521,12 @@ def sweep(job, module, np, out):
     if job.get("memory", True):
         for m in models:
             run_child(_memory_child, (job, m, module, np), out, m["name"], "memory")
+    if sensor is not None:
+        for m in models:
+            got = sorted(medians[m["name"]])
+            if got:  # a model no process could time gets no energy either
+                run_child(_energy_child, (job, m, module, np, sensor, got[len(got) // 2]), out, m["name"],
+                          "energy")
     return processes + extra
 
 
@@ -400,7 +548,19 @@ def main():
         out({"kind": "fatal", "error": str(e)})
         return 3
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no thread pools in a parent that forks
-    processes = sweep(job, module, np, out)
+    sensor = None
+    if job.get("energy"):
+        spec = job["energy"]["probe"]
+        try:  # the board's own sensor, opened before anything runs; idle power first, as local runs do
+            sensor = Hwmon(spec[len("hwmon:"):] if spec.startswith("hwmon:") else spec, job.get("sysfs_root") or "/")
+            idle = sensor.window(float(job["energy"]["idle_seconds"]))
+        except (RuntimeError, OSError) as e:
+            out({"kind": "fatal", "error": str(e)})
+            return 3
+        out(dict(idle, kind="idle", sensor=sensor.describe()))
+    processes = sweep(job, module, np, out, sensor)
+    if job["device"] == "tpu" and _pycoral() is not None:
+        module_name = "pycoral.utils.edgetpu"
     out({"kind": "done", "host": _host(), "interpreter": module_name, "processes": processes})
     return 0
 
