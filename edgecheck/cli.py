@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from edgecheck.config import DEFAULTS, positive_int, threshold_spec
+from edgecheck.config import DEFAULTS, finite_float, nonnegative_int, positive_float, positive_int, threshold_spec
 from edgecheck.errors import EdgecheckError
 
 
@@ -39,11 +39,11 @@ class Build(Command):
         p.add_argument("--dataset", default=DEFAULTS.dataset,
                        help="collar, basicmotions, a .npz/.csv file or a UCI HAR folder")
         p.add_argument("--out", required=True, help="artifacts directory (content-addressed; reused when inputs match)")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--n-fft", type=int, default=None, help="STFT frame length (default 64, shorter for short "
-                                                               "windows)")
-        p.add_argument("--hop", type=int, default=None, help="STFT hop (default n_fft/2)")
-        p.add_argument("--epochs", type=int, default=None, help="training epoch cap (default 12)")
+        p.add_argument("--seed", type=nonnegative_int, default=0)
+        p.add_argument("--n-fft", type=positive_int, default=None, help="STFT frame length (default 64, shorter for "
+                                                                        "short windows)")
+        p.add_argument("--hop", type=positive_int, default=None, help="STFT hop (default n_fft/2)")
+        p.add_argument("--epochs", type=positive_int, default=None, help="training epoch cap (default 12)")
         p.add_argument("--verbose", action="store_true", help="show the converter's own output")
 
     @classmethod
@@ -336,7 +336,7 @@ class EnergyFromTrace(Command):
     def add_arguments(cls, p):
         p.add_argument("run")
         p.add_argument("trace")
-        p.add_argument("--offset", type=float, default=0.0, help="seconds added to the trace's timestamps")
+        p.add_argument("--offset", type=finite_float, default=0.0, help="seconds added to the trace's timestamps")
         p.add_argument("-o", "--out", default=None, help="write here instead of updating RUN in place")
 
     @classmethod
@@ -347,6 +347,9 @@ class EnergyFromTrace(Command):
 
         run = res.load(args.run)
         n = fill_from_trace(run, TraceProbe(Path(args.trace), args.offset))
+        if n == 0 and not args.out:
+            print(f"no entry of {args.run} has pending energy windows; nothing written")
+            return 0
         res.save(run, args.out or args.run)
         print(f"filled energy of {n} entries from {args.trace}; wrote {args.out or args.run}")
         return 0
@@ -360,9 +363,9 @@ class Report(Command):
         p.add_argument("runs", nargs="+")
         p.add_argument("-o", "--out", default=None, help="HTML path (default: the first run's path with .html)")
         p.add_argument("--baseline", default=None, help="add a comparison with this baseline")
-        p.add_argument("--budget-ms", type=float, default=None, help="add a chart of the fastest model under this "
-                                                                     "latency")
-        p.add_argument("--rate", type=float, default=DEFAULTS.battery_rate_hz,
+        p.add_argument("--budget-ms", type=positive_float, default=None, help="add a chart of the fastest model under "
+                                                                              "this latency")
+        p.add_argument("--rate", type=positive_float, default=DEFAULTS.battery_rate_hz,
                        help="inferences per second for the battery view (default 10)")
 
     @classmethod
@@ -388,7 +391,8 @@ class Chart(Command):
     def add_arguments(cls, p):
         p.add_argument("run")
         p.add_argument("--metric", default="energy", choices=["energy", "latency"])
-        p.add_argument("--budget-ms", type=float, default=None, help="only devices within this latency can win")
+        p.add_argument("--budget-ms", type=positive_float, default=None,
+                       help="only devices within this latency can win")
         p.add_argument("-o", "--out", default=".", help="output folder (default: here)")
 
     @classmethod
@@ -467,8 +471,15 @@ COMMANDS: list[type[Command]] = [Build, Inspect, ParseCompilerLog, Calibrate, Co
                                  EnergyFromTrace, Report, Chart, Recommend, Devices]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line that names the option (exit 2), as every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="edgecheck", description="Edge TPU vs CPU: which chip, at what cost?")
+    p = _Parser(prog="edgecheck", description="Edge TPU vs CPU: which chip, at what cost?")
     sub = p.add_subparsers(dest="command", required=True)
     for cmd in COMMANDS:
         cp = sub.add_parser(cmd.name, help=cmd.help)
@@ -479,6 +490,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except EdgecheckError as e:
         print(f"edgecheck: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file the user named cannot be read or written (a directory, no space, no permission)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"edgecheck: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
 
 

@@ -88,11 +88,30 @@ def positive_int(text: str) -> int:
     return value
 
 
+def nonnegative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     value = _number(text, float)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
+
+
+def seconds_up_to(limit: float):
+    """A ``type=`` for a duration: finite, > 0 and at most ``limit`` seconds (no option makes a wait unbounded)."""
+    def parse(text: str) -> float:
+        value = positive_float(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit:g} s, got {text}")
+        return value
+
+    parse.__name__ = "seconds"
+    return parse
 
 
 def nonnegative_float(text: str) -> float:

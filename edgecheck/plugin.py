@@ -10,13 +10,15 @@ import argparse
 import pytest
 
 from edgecheck import artifacts as art
-from edgecheck.config import DEFAULTS, finite_float, positive_float, positive_int, threshold_spec
+from edgecheck.config import DEFAULTS, finite_float, positive_float, positive_int, seconds_up_to, threshold_spec
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.recorder import Recorder, benchmark_extra_info
 from edgecheck.session import EdgecheckSession
 
 SESSION_KEY = pytest.StashKey[EdgecheckSession]()
 DEFAULT_RESULTS = DEFAULTS.results
+MAX_WINDOW_S = 3600.0  # an energy window or idle measurement longer than an hour is a typo, not a plan
+MAX_ROUND_S = 60.0  # one timed round
 
 
 def _checked(check, option: str):
@@ -102,11 +104,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="compare even when the baseline's dataset, config or device runtimes differ")
     add("--energy-probe", default="none", metavar="PROBE", type=_checked(_probe, "--energy-probe"),
         help="none (default), auto, hwmon:NAME_OR_PATH, rapl, joulescope, trace:FILE.csv, model")
-    add("--energy-window", type=positive_float, default=DEFAULTS.energy_window_seconds,
+    add("--energy-window", type=seconds_up_to(MAX_WINDOW_S), default=DEFAULTS.energy_window_seconds,
         help="seconds of back-to-back invokes per energy window (default 2)")
     add("--energy-windows", type=positive_int, default=DEFAULTS.energy_windows,
         help="energy windows per model; the median is reported (default 5)")
-    add("--idle-seconds", type=positive_float, default=DEFAULTS.idle_seconds,
+    add("--idle-seconds", type=seconds_up_to(MAX_WINDOW_S), default=DEFAULTS.idle_seconds,
         help="idle power measured this long before each device (default 2)")
     add("--trace-offset", type=finite_float, default=0.0,
         help="seconds added to a trace's timestamps to reach this machine's clock (default 0)")
@@ -117,7 +119,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "models whose interval stays wide get more, adaptively)")
     add("--rounds", type=positive_int, default=DEFAULTS.rounds,
         help=f"timed rounds per model in each process, each one raw sample (default {DEFAULTS.rounds})")
-    add("--round-time", type=positive_float, default=DEFAULTS.round_seconds,
+    add("--round-time", type=seconds_up_to(MAX_ROUND_S), default=DEFAULTS.round_seconds,
         help=f"target seconds per round; sets invokes per round (default {DEFAULTS.round_seconds:g})")
 
 
@@ -272,7 +274,10 @@ class _Measurer:
         """Measure and record; skip a pair an earlier run already measured (``--resume``)."""
         if self.recorder.already_done(model, device) is not None:
             pytest.skip(f"already measured in {self.recorder.results.path} (--resume)")
-        entry = self.recorder.measure(model, device, timer=_pytest_benchmark_timer(benchmark))
+        try:
+            entry = self.recorder.measure(model, device, timer=_pytest_benchmark_timer(benchmark))
+        except EdgecheckError as e:  # recorded as a failed entry; the test fails with the one-line reason
+            pytest.fail(f"{model.name} on {device.label}: {e}", pytrace=False)
         benchmark.extra_info.update(benchmark_extra_info(model, device, entry))
         return entry.to_json()
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecheck.errors import EdgecheckError
-from edgecheck.files import append_json_line, atomic_write_json, load_json
+from edgecheck.files import append_json_line, atomic_write_json, load_json, strict_json
 from edgecheck.stats import summarize
 
 if TYPE_CHECKING:
@@ -145,6 +145,7 @@ class Energy:
     probe: dict | None = None
     pending: bool | None = None
     note: str | None = None
+    error: str | None = None  # why this entry's energy failed (e.g. the meter's log could not fill its windows)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -423,6 +424,10 @@ class ResultsFile:
         """Keep ``entry`` (replacing an earlier one of the same key) and append it to the journal."""
         data = entry.to_json()
         validate({**self.run.header, "schema": RESULTS_SCHEMA, "entries": [data]}, f"{self.path} (entry not written)")
+        try:
+            strict_json(data)  # refused before it is kept: a NaN must not block the later compaction
+        except EdgecheckError as e:
+            raise EdgecheckError(f"{self.path} (entry not written): {e}") from None
         self.run.entries = [e for e in self.run.entries if e.key != entry.key] + [entry]
         if not self.started:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -467,7 +472,9 @@ def _recover(path: Path, header: dict) -> list[Entry]:
             try:
                 item = json.loads(line)
             except ValueError:
-                break  # a line cut off by the crash: everything before it is intact
+                continue  # a line cut off by a crash or a full disk: every other line is intact
+            if not isinstance(item, dict):
+                continue
             if "header" in item:
                 old_header = item["header"]
             elif "entry" in item:

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.devices import Device
-from edgecheck.measure.probes import MIN_SAMPLES, TraceProbe
+from edgecheck.measure.probes import MIN_SAMPLES, TraceProbe, check_reading, read_trace
 from edgecheck.results import Energy, Latency, Run
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ def measure_energy(runner, device: Device, latency: Latency | None, opts: Energy
                 runner.invoke()
             n += per_check
         w = opts.probe.stop()
+        if not w.pending:
+            check_reading(w.energy_j, f"energy window of {desc_of(opts.probe)}")
         if not w.pending and w.samples is not None and w.samples < MIN_SAMPLES:
             raise EdgecheckError(f"energy window of {w.seconds:.2f} s got {w.samples} power samples "
                                  f"(< {MIN_SAMPLES}): lengthen it with --energy-window")
@@ -57,10 +59,17 @@ def measure_energy(runner, device: Device, latency: Latency | None, opts: Energy
     return out
 
 
+def desc_of(probe) -> str:
+    d = probe.describe()
+    return f"the {d.get('probe')} probe ({d.get('sensor')})"
+
+
 def _idle(probe, seconds: float) -> dict:
     probe.start()
     time.sleep(seconds)
     w = probe.stop()
+    if not w.pending:
+        check_reading(w.energy_j, f"idle power of {desc_of(probe)}")
     return {"t0": w.t0, "t1": w.t1, "energy_j": w.energy_j, "samples": w.samples,
             "power_w": None if w.energy_j is None else w.energy_j / w.seconds, "pending": w.pending}
 
@@ -91,27 +100,53 @@ def model_energy(device: Device, latency: Latency | None) -> Energy:
                   provenance=f"estimated: twin power model ({c.path}, sha256 {c.sha256[:12]}) x measured latency")
 
 
-def fill_from_trace(run: Run, probe: TraceProbe) -> int:
-    """Integrate the trace over every pending window of ``run`` (in place); returns entries filled.
-    Raises EdgecheckError naming the trace when it does not cover a window."""
+def fill_from_trace(run: Run, probe: TraceProbe, strict: bool = True) -> int:
+    """Integrate the trace over every pending window of ``run`` (in place); returns the entries filled.
+
+    ``strict`` (``edgecheck energy-from-trace``): the first entry the trace cannot fill raises an
+    EdgecheckError naming the trace, and nothing is changed. Otherwise (the end of a run) an entry the
+    trace cannot fill keeps its windows pending with the reason in ``energy.error`` (its energy failed;
+    ``energy-from-trace`` can still fill it from a corrected log), and the others are filled. A trace
+    that cannot be read at all raises in both cases."""
+    t, p = read_trace(probe.path)  # a log that cannot be read is an error even when nothing is pending
+    pending = [e for e in run.entries if e.energy is not None and e.energy.pending]
     filled = 0
-    for e in run.entries:
-        en = e.energy
-        if en is None or not en.pending:
+    for e in pending:
+        try:
+            figures = _trace_figures(e.energy, probe, t, p)
+        except EdgecheckError as err:
+            if strict:
+                raise
+            e.energy.error = str(err)
             continue
-        idle = en.idle
-        ie, n_idle = probe.energy(idle["t0"], idle["t1"])
-        idle.update(energy_j=ie, samples=n_idle, power_w=ie / (idle["t1"] - idle["t0"]), pending=False)
-        for w in en.windows:
-            we, n = probe.energy(w["t0"], w["t1"])
-            if n < MIN_SAMPLES:
-                raise EdgecheckError(f"trace {probe.path}: a window of {w['t1'] - w['t0']:.2f} s holds {n} samples "
-                                     f"(< {MIN_SAMPLES}); lengthen it with --energy-window or log faster")
-            w.update(energy_j=we, samples=n, mean_power_w=we / (w["t1"] - w["t0"]), pending=False)
-        figs = energy_figures(en.windows, idle["power_w"])
-        en.total_j, en.spread_j, en.dynamic_j = figs["total_j"], figs["spread_j"], figs["dynamic_j"]
-        en.pending, en.note = None, None
+        en = e.energy
+        en.idle.update(figures["idle"])
+        for w, upd in zip(en.windows, figures["windows"]):
+            w.update(upd)
+        en.total_j, en.spread_j, en.dynamic_j = figures["total_j"], figures["spread_j"], figures["dynamic_j"]
+        en.pending, en.note, en.error = None, None, None
         en.probe = probe.describe()
         en.provenance = f"measured: trace probe, meter log {probe.path} (clock offset {probe.offset_s:+g} s)"
         filled += 1
     return filled
+
+
+def _trace_figures(en, probe: TraceProbe, t: np.ndarray, p: np.ndarray) -> dict:
+    """What the trace says about one entry's idle and windows, computed without changing the entry."""
+    idle = en.idle or {}
+    try:
+        ie, n_idle = probe.integrate(t, p, float(idle["t0"]), float(idle["t1"]))
+        windows = []
+        for w in en.windows or []:
+            we, n = probe.integrate(t, p, float(w["t0"]), float(w["t1"]))
+            if n < MIN_SAMPLES:
+                raise EdgecheckError(f"trace {probe.path}: a window of {w['t1'] - w['t0']:.2f} s holds {n} samples "
+                                     f"(< {MIN_SAMPLES}); lengthen it with --energy-window or log faster")
+            windows.append({"energy_j": we, "samples": n, "mean_power_w": we / (w["t1"] - w["t0"]), "pending": False})
+        if not windows:
+            raise EdgecheckError(f"trace {probe.path}: the entry has no energy windows to fill")
+        idle_fig = {"energy_j": ie, "samples": n_idle, "power_w": ie / (idle["t1"] - idle["t0"]), "pending": False}
+        figs = energy_figures([{**w, **u} for w, u in zip(en.windows, windows)], idle_fig["power_w"])
+    except (KeyError, TypeError, ZeroDivisionError) as e:
+        raise EdgecheckError(f"trace {probe.path}: the entry's recorded windows are malformed ({e})") from None
+    return {"idle": idle_fig, "windows": windows, **figs}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edgecheck.artifacts import ModelEntry
 from edgecheck.config import DEFAULTS
+from edgecheck.errors import EdgecheckError
 from edgecheck.measure.devices import Device
 from edgecheck.results import Energy, Entry, Latency, ResultsFile
 
@@ -54,6 +55,7 @@ class MeasureContext:
     idle: dict = field(default_factory=dict)  # device key -> idle measurement, taken before its first model
     plan: dict = field(default_factory=dict)  # device key -> the models this session measures on it
     sweeps: dict = field(default_factory=dict)  # device key -> SweepResult, one worker job per device
+    sweep_errors: dict = field(default_factory=dict)  # device key -> why its sweep failed (not retried)
     transports: dict = field(default_factory=dict)  # device key -> LocalTransport or SshTransport
     progress: Callable[[str], None] | None = None
     idle_timeout_s: float = DEFAULTS.worker_timeout_seconds
@@ -69,6 +71,9 @@ class MeasureContext:
         """The worker's sweep of every planned model of ``device``, run once, when its first model is measured."""
         from edgecheck.measure import sweep as sw
 
+        failed = self.sweep_errors.get(device.key)
+        if failed is not None:  # a board that never answered is not waited for again, model after model
+            raise EdgecheckError(f"{failed} (not tried again for {model.name})")
         if device.key not in self.sweeps:
             models = self.plan.get(device.key) or [model]
             if model.key not in {m.key for m in models}:
@@ -79,8 +84,12 @@ class MeasureContext:
             if self.progress:
                 self.progress(f"edgecheck: {device.label}: timing {len(models)} models in {t.processes} fresh "
                               f"processes of {t.rounds} rounds each (adaptively up to {t.max_extra_processes} more)")
-            result = sw.run(transport, sw.job(device, [{"name": m.name} for m in models], t, self.timer_name),
-                            files, idle_timeout_s=self.idle_timeout_s, sysfs_root=self.sysfs_root)
+            try:
+                result = sw.run(transport, sw.job(device, [{"name": m.name} for m in models], t, self.timer_name),
+                                files, idle_timeout_s=self.idle_timeout_s, sysfs_root=self.sysfs_root)
+            except EdgecheckError as e:
+                self.sweep_errors[device.key] = str(e)
+                raise
             if self.progress:
                 self.progress(f"edgecheck: {device.label}: {result.processes} processes in {result.seconds:.1f} s")
             self.sweeps[device.key] = result

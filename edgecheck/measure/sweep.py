@@ -14,6 +14,7 @@ import math
 import os
 import select
 import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from edgecheck.errors import EdgecheckError
 from edgecheck.results import Latency
 from edgecheck.stats import median_ci, robust_cv
 
+EXIT_TIMEOUT_S = 30.0  # a worker that closed its output gets this long to exit before it is killed
 UNSTABLE_PROCESS_CV = 0.10  # robust CV of the process medians above which a figure is too noisy to decide on
 
 
@@ -78,14 +80,22 @@ def run(transport, job_: dict, files: dict[str, list[Path]], progress=None, idle
     proc.stdin.write(json.dumps(body).encode())
     proc.stdin.close()
     result = SweepResult({m["name"]: ModelSweep(m["name"]) for m in models})
-    buf, fatal, timed_out = b"", None, False
-    fd = proc.stdout.fileno()
-    while True:
-        ready, _, _ = select.select([fd], [], [], idle_timeout_s)
+    buf, err_buf, fatal, timed_out = b"", b"", None, False
+    fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    open_fds = [fd, err_fd]  # stderr is drained too: a worker never blocks on a full pipe nobody reads
+    while fd in open_fds:
+        ready, _, _ = select.select(open_fds, [], [], idle_timeout_s)
         if not ready:
             timed_out = True
             proc.kill()
             break
+        if err_fd in ready:
+            chunk = os.read(err_fd, 1 << 16)
+            if not chunk:
+                open_fds.remove(err_fd)
+            err_buf = (err_buf + chunk)[-(1 << 16):]
+        if fd not in ready:
+            continue
         chunk = os.read(fd, 1 << 16)
         if not chunk:
             break
@@ -97,8 +107,12 @@ def run(transport, job_: dict, files: dict[str, list[Path]], progress=None, idle
             except ValueError:
                 continue
             fatal = _take(result, msg, progress) or fatal
-    proc.wait()
-    err = proc.stderr.read().decode(errors="replace")
+    try:
+        proc.wait(timeout=EXIT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:  # closed its output but never exited: bounded, like every other wait
+        proc.kill()
+        proc.wait()
+    err = (err_buf + _drain(err_fd if err_fd in open_fds else None)).decode(errors="replace")
     result.seconds = time.perf_counter() - t0
     if fatal:
         raise EdgecheckError(f"{job_['device']} at {transport.where}: {fatal}")
@@ -109,6 +123,19 @@ def run(transport, job_: dict, files: dict[str, list[Path]], progress=None, idle
             if not ms.timings:
                 ms.errors.append(f"the measurement worker at {transport.where} {how}")
     return result
+
+
+def _drain(fd: int | None, within_s: float = 2.0) -> bytes:
+    """What is left on a pipe, read for at most ``within_s`` (a grandchild may hold it open)."""
+    out = b""
+    deadline = time.monotonic() + within_s
+    while fd is not None and (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        chunk = os.read(fd, 1 << 16) if ready else b""
+        if not chunk:
+            break
+        out = (out + chunk)[-(1 << 16):]
+    return out
 
 
 def _take(result: SweepResult, msg: dict, progress) -> str | None:
