@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from edgecheck.config import DEFAULTS, finite_float, nonnegative_int, positive_float, positive_int, threshold_spec
-from edgecheck.errors import EdgecheckError
+from edgecheck.errors import EdgecheckError, one_line
 
 
 class Command:
@@ -475,7 +475,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with a usage error as one line that names the option (exit 2), as every other error."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -486,14 +486,17 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_arguments(cp)
         cp.set_defaults(func=cmd.run)
     args = p.parse_args(argv)
+    for name, value in vars(args).items():  # no file name or option holds a NUL: the OS would refuse it later
+        if any("\0" in v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)):
+            p.error(f"argument {name}: contains a NUL character")
     try:
         return args.func(args)
     except EdgecheckError as e:
-        print(f"edgecheck: error: {e}", file=sys.stderr)
+        print(f"edgecheck: error: {one_line(e)}", file=sys.stderr)
         return 2
     except OSError as e:  # a file the user named cannot be read or written (a directory, no space, no permission)
         where = f"{e.filename}: " if e.filename else ""
-        print(f"edgecheck: error: {where}{e.strerror or e}", file=sys.stderr)
+        print(f"edgecheck: error: {one_line(f'{where}{e.strerror or e}')}", file=sys.stderr)
         return 2
 
 

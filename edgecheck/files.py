@@ -173,13 +173,19 @@ def load_json(path: str | os.PathLike, schema: str | None, what: str,
     except UnicodeDecodeError as e:
         raise EdgecheckError(f"{what}: {path} is not UTF-8 text (byte {e.start})") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise EdgecheckError(f"{what}: {path} is not valid JSON, perhaps cut off mid-write ({e})") from None
+    except ValueError as e:
+        raise EdgecheckError(f"{what}: {path} is not strict JSON: {e}") from None
+    except RecursionError:
+        raise EdgecheckError(f"{what}: {path} nests JSON too deeply to be an edgecheck file") from None
     if not isinstance(data, dict):
         raise EdgecheckError(f"{what}: {path} holds a JSON {type(data).__name__}, expected an object")
     if schema is None:
         return data
+    if not isinstance(data.get("schema"), str):
+        raise EdgecheckError(f"{what}: {path}: schema is {_short(data.get('schema'))}, this edgecheck reads {schema!r}")
     seen = set()
     while data.get("schema") != schema and migrations and data.get("schema") in migrations:
         found = data.get("schema")
@@ -190,6 +196,15 @@ def load_json(path: str | os.PathLike, schema: str | None, what: str,
     if data.get("schema") != schema:
         raise EdgecheckError(f"{what}: {path}: schema is {data.get('schema')!r}, this edgecheck reads {schema!r}")
     return data
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number (edgecheck writes and reads strict JSON)")
 
 
 def _json_default(obj: Any) -> Any:

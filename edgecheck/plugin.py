@@ -11,7 +11,7 @@ import pytest
 
 from edgecheck import artifacts as art
 from edgecheck.config import DEFAULTS, finite_float, positive_float, positive_int, seconds_up_to, threshold_spec
-from edgecheck.errors import EdgecheckError
+from edgecheck.errors import EdgecheckError, one_line
 from edgecheck.measure.recorder import Recorder, benchmark_extra_info
 from edgecheck.session import EdgecheckSession
 
@@ -27,7 +27,7 @@ def _checked(check, option: str):
         try:
             check(text)
         except EdgecheckError as e:
-            raise argparse.ArgumentTypeError(str(e).removeprefix(f"{option}: ")) from None
+            raise argparse.ArgumentTypeError(one_line(str(e).removeprefix(f"{option}: "))) from None
         return text
 
     parse.__name__ = option.lstrip("-").replace("-", "_")
@@ -167,7 +167,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     es = config.stash.get(SESSION_KEY, None)
     if es is not None and es.error:
         es.abandon()
-        raise pytest.UsageError(es.error)
+        es.error_raised = True
+        raise pytest.UsageError(one_line(es.error))
     items.sort(key=lambda item: any(item.get_closest_marker(m) for m in ("edgecheck_claim", "edgecheck_after_sweep")))
 
 

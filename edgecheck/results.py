@@ -12,6 +12,7 @@ typed ``Entry`` fields; nobody walks raw key paths.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -349,12 +350,45 @@ def _migrate_1_to_2(data: dict) -> dict:
 MIGRATIONS = {"edgecheck.results/1": _migrate_1_to_2}
 
 
+def _numbers_fit(node, at: tuple = ()) -> tuple | None:
+    """Where ``node`` holds a number no reader can compute with (infinite, NaN, or a whole number beyond 64 bits,
+    as JSON allows and ``1e999`` parses to), or None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return at
+    if isinstance(node, int) and not isinstance(node, bool) and abs(node) >= 2**63:
+        return at
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return None
+    for k, v in items:
+        if isinstance(v, (dict, list, float, int)):
+            found = _numbers_fit(v, at + (k,))
+            if found is not None:
+                return found
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+
+
 def validate(data: dict, where: str) -> None:
     """Check ``data`` against the packaged JSON Schema; the error names the file and the field."""
     import jsonschema
 
-    schema = json.loads(SCHEMA_FILE.read_text())
-    err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    bad = _numbers_fit(data)
+    if bad is not None:
+        at = "/".join(map(str, bad)) or "(top level)"
+        raise EdgecheckError(f"{where}: not a valid results file at {at}: a number out of range (infinite, NaN or "
+                             "beyond 64 bits)")
+
+    err = jsonschema.exceptions.best_match(_validator().iter_errors(data))
     if err is not None:
         at = "/".join(str(p) for p in err.absolute_path) or "(top level)"
         raise EdgecheckError(f"{where}: not a valid results file at {at}: {err.message}")
@@ -479,9 +513,11 @@ def _recover(path: Path, header: dict) -> list[Entry]:
                 old_header = item["header"]
             elif "entry" in item:
                 try:
-                    e = Entry.from_json(item["entry"], f"{journal}: line {i + 1}")
+                    where = f"{journal}: line {i + 1}"
+                    validate({"schema": RESULTS_SCHEMA, "created_utc": "", "entries": [item["entry"]]}, where)
+                    e = Entry.from_json(item["entry"], where)
                 except (EdgecheckError, TypeError, ValueError):
-                    continue
+                    continue  # not an entry this edgecheck can use: measured again
                 entries[e.key] = e
     if old_header is not None:
         mine, theirs = _sweep_identity(header), _sweep_identity(old_header)

@@ -22,6 +22,9 @@ from edgecheck.measure.devices import Device, Selection, select
 from edgecheck.measure.recorder import EnergyOptions, MeasureContext, Recorder, TimingOptions
 from edgecheck.results import ResultsFile
 
+PATH_OPTIONS = ("results", "artifacts", "build_dir", "model", "dataset", "twin_constants", "claims", "baseline",
+                "save_baseline", "report", "energy_probe", "real_data")
+
 
 def _timer_name(option) -> str:
     """pytest-benchmark's clock (``--benchmark-timer``, default time.perf_counter): the worker times with it."""
@@ -46,6 +49,7 @@ class EdgecheckSession:
     selection: Selection | None = None
     recorder: Recorder | None = None
     error: str | None = None
+    error_raised: bool = False  # the error ended the session as pytest's usage error (one line, exit 4)
     prepared: bool = False
     claims: dict = field(default_factory=dict)  # claim id -> ClaimResult, as the claim tests evaluate them
     comparison: list | None = None  # rows of the baseline comparison
@@ -67,6 +71,10 @@ class EdgecheckSession:
 
     def _prepare(self) -> None:
         opt = self.option
+        for name in PATH_OPTIONS:  # a NUL in a path: the OS would refuse it deep inside, say so here
+            values = opt(name)
+            if any("\0" in str(v) for v in (values if isinstance(values, list) else [values]) if v is not None):
+                raise EdgecheckError(f"--{name.replace('_', '-')}: contains a NUL character")
         self.selection = select(opt("device"), cpu_threads=opt("cpu_threads"), a53_threads=opt("a53_threads"),
                                 tpu_selector=opt("tpu_device"),
                                 twin_options={"constants_path": opt("twin_constants"), "tpu_link": opt("tpu_link"),
@@ -326,7 +334,7 @@ class EdgecheckSession:
         """The end-of-run text: (section title or None, colour or None, lines)."""
         out: list[tuple[str | None, str | None, list[str]]] = []
         if self.recorder is None:
-            if self.error:
+            if self.error and not self.error_raised:
                 out.append((None, "red", [f"edgecheck: {self.error}"]))
             return out
         from edgecheck.judge.tables import results_table

@@ -106,6 +106,8 @@ def run(transport, job_: dict, files: dict[str, list[Path]], progress=None, idle
                 msg = json.loads(raw.decode(errors="replace"))
             except ValueError:
                 continue
+            if not isinstance(msg, dict):
+                continue  # not a worker message (a board's login banner, say)
             fatal = _take(result, msg, progress) or fatal
     try:
         proc.wait(timeout=EXIT_TIMEOUT_S)
