@@ -10,7 +10,15 @@ import os
 import sys
 from pathlib import Path
 
-from edgecheck.config import DEFAULTS, finite_float, nonnegative_int, positive_float, positive_int, threshold_spec
+from edgecheck.config import (
+    DEFAULTS,
+    count_up_to,
+    finite_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    threshold_spec,
+)
 from edgecheck.errors import EdgecheckError, one_line
 
 
@@ -247,9 +255,9 @@ class Ab(Command):
         p.add_argument("head", help="artifacts folder or .tflite of the change")
         p.add_argument("--device", default="cpu", help="a measured device: cpu, a53, tpu or X@ssh://user@board "
                                                        "(default cpu)")
-        p.add_argument("--processes", type=positive_int, default=DEFAULTS.processes,
+        p.add_argument("--processes", type=count_up_to(1000), default=DEFAULTS.processes,
                        help=f"fresh processes per side (default {DEFAULTS.processes})")
-        p.add_argument("--rounds", type=positive_int, default=DEFAULTS.rounds, help="rounds per process")
+        p.add_argument("--rounds", type=count_up_to(100_000), default=DEFAULTS.rounds, help="rounds per process")
         p.add_argument("--threshold", action="append", default=[], type=threshold_spec, metavar="METRIC=VALUE",
                        help="as compare's --threshold")
         p.add_argument("-o", "--out", default=None, help="folder for base.json, head.json and comparison.json")

@@ -102,6 +102,19 @@ def positive_float(text: str) -> float:
     return value
 
 
+def count_up_to(limit: int):
+    """A ``type=`` for a count (processes, rounds, windows, threads): a whole number from 1 to ``limit``, so that
+    a typo never asks for a run that would not end."""
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit}, got {value}")
+        return value
+
+    parse.__name__ = "count"
+    return parse
+
+
 def seconds_up_to(limit: float):
     """A ``type=`` for a duration: finite, > 0 and at most ``limit`` seconds (no option makes a wait unbounded)."""
     def parse(text: str) -> float:

@@ -10,7 +10,7 @@ import argparse
 import pytest
 
 from edgecheck import artifacts as art
-from edgecheck.config import DEFAULTS, finite_float, positive_float, positive_int, seconds_up_to, threshold_spec
+from edgecheck.config import DEFAULTS, count_up_to, finite_float, positive_float, seconds_up_to, threshold_spec
 from edgecheck.errors import EdgecheckError, one_line
 from edgecheck.measure.recorder import Recorder, benchmark_extra_info
 from edgecheck.session import EdgecheckSession
@@ -19,6 +19,9 @@ SESSION_KEY = pytest.StashKey[EdgecheckSession]()
 DEFAULT_RESULTS = DEFAULTS.results
 MAX_WINDOW_S = 3600.0  # an energy window or idle measurement longer than an hour is a typo, not a plan
 MAX_ROUND_S = 60.0  # one timed round
+MAX_COUNT = 1000  # processes per model, energy windows per model
+MAX_ROUNDS = 100_000  # rounds per process
+MAX_THREADS = 256  # interpreter threads
 
 
 def _checked(check, option: str):
@@ -80,9 +83,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--resume", action="store_true", help="keep finished entries of --results and measure only the rest")
     add("--build-dir", default=DEFAULTS.build_dir, metavar="DIR",
         help=f"where built artifacts are cached (default {DEFAULTS.build_dir}/<grid>-<dataset>)")
-    add("--cpu-threads", type=positive_int, default=DEFAULTS.cpu_threads,
+    add("--cpu-threads", type=count_up_to(MAX_THREADS), default=DEFAULTS.cpu_threads,
         help="interpreter threads on the cpu device (default 1)")
-    add("--a53-threads", type=positive_int, default=DEFAULTS.a53_threads,
+    add("--a53-threads", type=count_up_to(MAX_THREADS), default=DEFAULTS.a53_threads,
         help="interpreter threads on the a53 device, 1-4 (default 1)")
     add("--tpu-link", default=DEFAULTS.tpu_link, choices=["pcie", "usb3", "usb2"],
         help="tpu-sim: link between host and Edge TPU (default pcie, the Dev Board)")
@@ -106,7 +109,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="none (default), auto, hwmon:NAME_OR_PATH, rapl, joulescope, trace:FILE.csv, model")
     add("--energy-window", type=seconds_up_to(MAX_WINDOW_S), default=DEFAULTS.energy_window_seconds,
         help="seconds of back-to-back invokes per energy window (default 2)")
-    add("--energy-windows", type=positive_int, default=DEFAULTS.energy_windows,
+    add("--energy-windows", type=count_up_to(MAX_COUNT), default=DEFAULTS.energy_windows,
         help="energy windows per model; the median is reported (default 5)")
     add("--idle-seconds", type=seconds_up_to(MAX_WINDOW_S), default=DEFAULTS.idle_seconds,
         help="idle power measured this long before each device (default 2)")
@@ -114,10 +117,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seconds added to a trace's timestamps to reach this machine's clock (default 0)")
     add("--report", default=None, metavar="PATH",
         help="HTML report written at the end (default: the results path with .html; 'none' to skip)")
-    add("--processes", type=positive_int, default=DEFAULTS.processes,
+    add("--processes", type=count_up_to(MAX_COUNT), default=DEFAULTS.processes,
         help=f"fresh worker processes that time each model, in shuffled orders (default {DEFAULTS.processes}; "
              "models whose interval stays wide get more, adaptively)")
-    add("--rounds", type=positive_int, default=DEFAULTS.rounds,
+    add("--rounds", type=count_up_to(MAX_ROUNDS), default=DEFAULTS.rounds,
         help=f"timed rounds per model in each process, each one raw sample (default {DEFAULTS.rounds})")
     add("--round-time", type=seconds_up_to(MAX_ROUND_S), default=DEFAULTS.round_seconds,
         help=f"target seconds per round; sets invokes per round (default {DEFAULTS.round_seconds:g})")

@@ -440,7 +440,11 @@ class ResultsFile:
             raise
         rf = cls(path, run, lock)
         if run.entries:
-            rf.compact()  # the recovered entries in one file again, before new ones are journalled
+            try:
+                rf.compact()  # the recovered entries in one file again, before new ones are journalled
+            except BaseException:
+                rf.close()
+                raise
         return rf
 
     @property

@@ -96,16 +96,22 @@ def test_results_are_strict_json(tmp_path):
     path = tmp_path / "r.json"
     rf = ResultsFile.start(path, HEADER)
     rf.add(_entry("good"))
-    with pytest.raises(EdgecheckError, match="non-finite number"):
+    with pytest.raises(EdgecheckError, match=r"entry not written\): not a valid results file at "
+                                             r"entries/0/energy/total_j: a number out of range"):
         rf.add(_entry("bad", energy=float("nan")))
     rf.compact()
     rf.close()
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
-    with pytest.raises(EdgecheckError, match="non-finite"):
-        save(load(path).__class__(load(path).header, [_entry("x", energy=float("inf"))]), tmp_path / "s.json")
+    run_ = load(path)
+    with pytest.raises(EdgecheckError, match="not written.*a number out of range"):
+        save(run_.__class__(run_.header, [_entry("x", energy=float("inf"))]), tmp_path / "s.json")
     assert not (tmp_path / "s.json").exists()
+    from edgecheck.files import strict_json
+
+    with pytest.raises(EdgecheckError, match="refusing to write a non-finite number as JSON"):
+        strict_json({"energy": float("nan")})
 
 
 def test_resume_refuses_entries_of_another_sweep(tmp_path):
@@ -457,6 +463,20 @@ def test_json_lists_where_objects_are_expected(smoke_artifacts, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 4 and f"--twin-constants: {lst} holds a JSON list, expected an object" in out
     assert "Traceback" not in out and not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--energy-window", "nan", "expected a finite number, got 'nan'"),
+    ("--idle-seconds", "nan", "expected a finite number, got 'nan'"),
+    ("--idle-seconds", "-inf", "expected a finite number, got '-inf'"),
+    ("--energy-window", "1e9", "must be at most 3600 s, got 1e9"),  # a window that would never end
+    ("--round-time", "0", "must be > 0, got 0"),
+    ("--trace-offset", "inf", "expected a finite number, got 'inf'"),
+])
+def test_numeric_options_are_usage_errors_as_they_are_parsed(pytester, option, value, message):
+    """NaN passes every '<= 0' check: each numeric option is checked finite and in range by its type= function."""
+    with pytest.raises(pytest.UsageError, match=f"argument {option}: {message}"):
+        pytester.parseconfig(f"{option}={value}")
 
 
 @pytest.mark.parametrize("spec, message", [
