@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import json
 
+import jsonschema  # noqa: F401 - imported before any session (below)
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from support import INFERENCE, REPO, entry, run, snapshot
 
+import edgecheck.judge.compare  # noqa: F401
+import edgecheck.judge.tables  # noqa: F401
+import edgecheck.measure.energy  # noqa: F401
+import edgecheck.session  # noqa: F401
+import edgecheck.twins.model  # noqa: F401
+
+# The modules a session imports are imported above, first: pytester unloads every module a session imports for
+# the first time, and extension modules (jsonschema's rpds, numpy's parts) cannot be loaded twice in one process.
 SETTINGS = dict(deadline=None, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
