@@ -81,8 +81,20 @@ NAMED_GRIDS: dict[str, str] = {
     "default": "layers=1-4;widths=32,64,256,512,1024,2048",
 }
 
-_ITEM = re.compile(r"^(\d+)x(\d+)(?:-([a-z0-9]+))?$")
-_RANGE = re.compile(r"^(\d+)-(\d+)$")
+# Bounds on a grid, checked before anything is built: TensorFlow would otherwise run out of memory or
+# spend hours building a model no Edge TPU or A53 could hold (the paper's largest is 14 MiB of weights).
+MAX_INT8_WEIGHT_BYTES = 256 * 2**20  # int8 weights of the largest model
+MAX_HIDDEN_LAYERS = 64
+MAX_ARCHITECTURES = 1000
+_MIN_IN, _MIN_OUT = 1, 2  # the smallest input and output a dataset can give: a lower bound before the data is known
+
+_ITEM = re.compile(r"^(\d{1,12})x(\d{1,12})(?:-([a-z0-9]+))?$")
+_RANGE = re.compile(r"^(\d{1,12})-(\d{1,12})$")
+
+
+def _show(text: str, limit: int = 40) -> str:
+    """A piece of user input quoted in an error, cut short when it is long."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _numbers(text: str, what: str, spec: str) -> list[int]:
@@ -93,12 +105,15 @@ def _numbers(text: str, what: str, spec: str) -> list[int]:
         if m:
             lo, hi = int(m.group(1)), int(m.group(2))
             if lo > hi:
-                raise EdgecheckError(f"grid {spec!r}: {what} range {part!r} runs backwards")
+                raise EdgecheckError(f"grid {_show(spec)}: {what} range {_show(part)} runs backwards")
+            if hi - lo + 1 > MAX_ARCHITECTURES:
+                raise EdgecheckError(f"grid {_show(spec)}: {what} range {_show(part)} holds {hi - lo + 1} values; "
+                                     f"a grid has at most {MAX_ARCHITECTURES} architectures")
             out.extend(range(lo, hi + 1))
-        elif part.isdigit():
+        elif part.isdigit() and len(part) <= 12:
             out.append(int(part))
         else:
-            raise EdgecheckError(f"grid {spec!r}: {what} must be numbers or ranges like 1-4, got {part!r}")
+            raise EdgecheckError(f"grid {_show(spec)}: {what} must be numbers or ranges like 1-4, got {_show(part)}")
     return out
 
 
@@ -118,16 +133,21 @@ def parse_grid(spec: str) -> list[Architecture]:
         fields: dict[str, str] = {}
         for part in text.split(";"):
             if "=" not in part:
-                raise EdgecheckError(f"grid {spec!r}: expected key=value, got {part!r}")
+                raise EdgecheckError(f"grid {_show(spec)}: expected key=value, got {_show(part)}")
             key, value = (s.strip() for s in part.split("=", 1))
             if key not in ("layers", "widths", "activation"):
-                raise EdgecheckError(f"grid {spec!r}: unknown key {key!r}; use layers, widths, activation")
+                raise EdgecheckError(f"grid {_show(spec)}: unknown key {_show(key)}; use layers, widths, activation")
             fields[key] = value
         if "layers" not in fields or "widths" not in fields:
-            raise EdgecheckError(f"grid {spec!r}: needs both layers=... and widths=...")
+            raise EdgecheckError(f"grid {_show(spec)}: needs both layers=... and widths=...")
         act = fields.get("activation", "relu")
-        for layers in _numbers(fields["layers"], "layers", spec):
-            for width in _numbers(fields["widths"], "widths", spec):
+        all_layers = _numbers(fields["layers"], "layers", spec)
+        all_widths = _numbers(fields["widths"], "widths", spec)
+        if len(set(all_layers)) * len(set(all_widths)) > MAX_ARCHITECTURES:
+            n = len(set(all_layers)) * len(set(all_widths))
+            raise EdgecheckError(f"grid {_show(spec)}: {n} architectures; a grid has at most {MAX_ARCHITECTURES}")
+        for layers in all_layers:
+            for width in all_widths:
                 archs.add(Architecture(layers, width, act))
     else:
         for item in text.split(","):
@@ -135,11 +155,27 @@ def parse_grid(spec: str) -> list[Architecture]:
             if not m:
                 known = ", ".join(NAMED_GRIDS)
                 raise EdgecheckError(
-                    f"grid {spec!r}: {item.strip()!r} is not LAYERSxWIDTH (e.g. 2x64) and no grid has that name "
-                    f"(named grids: {known})"
+                    f"grid {_show(spec)}: {_show(item.strip())} is not LAYERSxWIDTH (e.g. 2x64) and no grid has that "
+                    f"name (named grids: {known})"
                 )
             archs.add(Architecture(int(m.group(1)), int(m.group(2)), m.group(3) or "relu"))
+            if len(archs) > MAX_ARCHITECTURES:
+                raise EdgecheckError(f"grid {_show(spec)}: more than {MAX_ARCHITECTURES} architectures")
+    for a in archs:
+        check_size(a, _MIN_IN, _MIN_OUT, f"grid {_show(spec)}")
     return sorted(archs)
+
+
+def check_size(arch: Architecture, n_in: int, n_out: int, where: str) -> None:
+    """Refuse an architecture too large to build: more hidden layers or int8 weights than the bounds above
+    (with the data's input and output sizes, or their smallest possible values before the data is known)."""
+    if arch.layers > MAX_HIDDEN_LAYERS:
+        raise EdgecheckError(f"{where}: {arch.name} has {arch.layers} hidden layers; at most {MAX_HIDDEN_LAYERS}")
+    weights = size_of(arch, n_in, n_out).weight_bytes
+    if weights > MAX_INT8_WEIGHT_BYTES:
+        raise EdgecheckError(f"{where}: {arch.name} would hold {weights / 2**20:,.0f} MiB of int8 weights"
+                             + (f" with {n_in} inputs" if n_in > _MIN_IN else "")
+                             + f"; at most {MAX_INT8_WEIGHT_BYTES // 2**20} MiB (the paper's largest holds 14 MiB)")
 
 
 def format_grid(archs: list[Architecture]) -> str:

@@ -15,6 +15,7 @@ build's predictions), so the measure stage never goes back to the store.
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,26 +112,57 @@ def load(root: str | Path, verify: bool = True) -> Artifacts:
     manifest = load_json(mpath, MANIFEST_SCHEMA, "--artifacts")
     try:
         feat = manifest["features"]
-        _verify(root / feat["path"], feat["sha256"], verify)
-        with np.load(root / feat["path"], allow_pickle=False) as z:
+        fpath = _inside(root, feat["path"], mpath)
+        _verify(fpath, feat["sha256"], verify)
+        with _reading(fpath), np.load(fpath, allow_pickle=False) as z:
             test_set = TestSet(z["F_test"], z["y_test"], len(manifest["dataset"]["classes"]))
         models = []
         for m in manifest["models"]:
-            tfl = root / m["files"]["tflite"]["path"]
-            for f in m["files"].values():
-                _verify(root / f["path"], f["sha256"], verify)
-            etpu = m["files"].get("edgetpu_tflite")
-            preds = m["files"].get("int8_predictions")
+            files = {k: _inside(root, f["path"], mpath) for k, f in m["files"].items()}
+            for k, f in m["files"].items():
+                _verify(files[k], f["sha256"], verify)
+            preds = files.get("int8_predictions")
+            with _reading(preds):
+                build_predictions = np.load(preds, allow_pickle=False) if preds else None
             models.append(ModelEntry(
-                name=m["name"], tflite=tfl, arch=Architecture.from_dict(m["arch"]), size=m["size"],
-                metrics=m.get("metrics", {}), sha256=m["files"]["tflite"]["sha256"],
-                predictions=(root / preds["path"]) if preds else None,
-                edgetpu_tflite=(root / etpu["path"]) if etpu else None, compiler=m.get("compiler"),
-                test_set=test_set, build_predictions=np.load(root / preds["path"]) if preds else None,
+                name=str(m["name"]), tflite=files["tflite"], arch=Architecture.from_dict(m["arch"]), size=m["size"],
+                metrics=m.get("metrics", {}), sha256=m["files"]["tflite"]["sha256"], predictions=preds,
+                edgetpu_tflite=files.get("edgetpu_tflite"), compiler=m.get("compiler"),
+                test_set=test_set, build_predictions=build_predictions,
             ))
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        if isinstance(e, EdgecheckError):
+            raise
         raise EdgecheckError(f"{mpath}: malformed manifest, missing or wrong field {e}") from None
     return Artifacts(root, manifest, models, sha256_file(mpath), test_set)
+
+
+def _inside(root: Path, rel: str, mpath: Path) -> Path:
+    """A path the manifest lists, confined to the artifacts folder: absolute paths, ``..`` and links that lead
+    out of it are refused (a hash alone would let a manifest point at any file)."""
+    p = Path(rel)
+    if not isinstance(rel, str) or not rel or p.is_absolute() or ".." in p.parts:
+        raise EdgecheckError(f"{mpath}: path {rel!r} is not inside the artifacts folder (absolute or with '..')")
+    full = root / p
+    if not full.resolve().is_relative_to(root.resolve()):
+        raise EdgecheckError(f"{mpath}: path {rel!r} leads out of the artifacts folder (through a link)")
+    return full
+
+
+class _reading:
+    """numpy's errors on a file that passed its hash check but is still not what it should be, as one line."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if e is not None and not isinstance(e, EdgecheckError) and isinstance(e, (OSError, ValueError, EOFError,
+                                                                                  KeyError, zipfile.BadZipFile)):
+            raise EdgecheckError(f"artifacts: cannot read {self.path} ({type(e).__name__}: {e})") from None
+        return False
 
 
 def _verify(path: Path, sha256: str, check_hash: bool) -> None:
@@ -150,9 +182,11 @@ def user_model(path: str | Path, compiler_log: str | Path | None = None) -> Mode
         raise EdgecheckError(f"--model: file {path} not found")
     info = read_model(path)
     size = {"params": info.params, "macs": info.macs, "weight_bytes": info.weight_bytes,
-            "bias_bytes": sum(d.bias_bytes for d in info.dense_layers),
+            "bias_bytes": sum(w.bias_bytes for w in info.weighted_ops),
             "layer_sizes": ([info.dense_layers[0].in_features] + [d.out_features for d in info.dense_layers])
-            if info.dense_layers else []}
+            if info.dense_layers and info.feed_forward else []}
+    if not info.feed_forward:  # every operator's weights are counted; the twins cost dense layers only
+        size["weighted_operators"] = sorted({w.operator for w in info.weighted_ops})
     compiled = info.compiled_for_edgetpu
     beside = path.with_name(f"{path.stem}_edgetpu.log")
     log = Path(compiler_log) if compiler_log else (beside if beside.is_file() else None)

@@ -12,8 +12,16 @@ import os
 import sys
 from pathlib import Path
 
-from edgecheck.config import DEFAULTS, positive_float, positive_int, threshold_spec
-from edgecheck.errors import EdgecheckError
+from edgecheck.config import (
+    DEFAULTS,
+    count_up_to,
+    finite_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    threshold_spec,
+)
+from edgecheck.errors import EdgecheckError, one_line
 
 
 class Command:
@@ -41,11 +49,11 @@ class Build(Command):
         p.add_argument("--dataset", default=DEFAULTS.dataset,
                        help="collar, basicmotions, a .npz/.csv file or a UCI HAR folder")
         p.add_argument("--out", required=True, help="artifacts directory (content-addressed; reused when inputs match)")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--n-fft", type=int, default=None, help="STFT frame length (default 64, shorter for short "
-                                                               "windows)")
-        p.add_argument("--hop", type=int, default=None, help="STFT hop (default n_fft/2)")
-        p.add_argument("--epochs", type=int, default=None, help="training epoch cap (default 12)")
+        p.add_argument("--seed", type=nonnegative_int, default=0)
+        p.add_argument("--n-fft", type=positive_int, default=None, help="STFT frame length (default 64, shorter for "
+                                                                        "short windows)")
+        p.add_argument("--hop", type=positive_int, default=None, help="STFT hop (default n_fft/2)")
+        p.add_argument("--epochs", type=positive_int, default=None, help="training epoch cap (default 12)")
         p.add_argument("--verbose", action="store_true", help="show the converter's own output")
 
     @classmethod
@@ -299,9 +307,9 @@ class Ab(Command):
         p.add_argument("head", help="artifacts folder or .tflite of the change")
         p.add_argument("--device", default="cpu", help="a measured device: cpu, a53, tpu or X@ssh://user@board "
                                                        "(default cpu)")
-        p.add_argument("--processes", type=positive_int, default=DEFAULTS.processes,
+        p.add_argument("--processes", type=count_up_to(1000), default=DEFAULTS.processes,
                        help=f"fresh processes per side (default {DEFAULTS.processes})")
-        p.add_argument("--rounds", type=positive_int, default=DEFAULTS.rounds, help="rounds per process")
+        p.add_argument("--rounds", type=count_up_to(100_000), default=DEFAULTS.rounds, help="rounds per process")
         p.add_argument("--threshold", action="append", default=[], type=threshold_spec, metavar="METRIC=VALUE",
                        help="as compare's --threshold")
         p.add_argument("-o", "--out", default=None, help="folder for base.json, head.json and comparison.json")
@@ -388,7 +396,7 @@ class EnergyFromTrace(Command):
     def add_arguments(cls, p):
         p.add_argument("run")
         p.add_argument("trace")
-        p.add_argument("--offset", type=float, default=0.0, help="seconds added to the trace's timestamps")
+        p.add_argument("--offset", type=finite_float, default=0.0, help="seconds added to the trace's timestamps")
         p.add_argument("-o", "--out", default=None, help="write here instead of updating RUN in place")
 
     @classmethod
@@ -399,6 +407,9 @@ class EnergyFromTrace(Command):
 
         run = res.load(args.run)
         n = fill_from_trace(run, TraceProbe(Path(args.trace), args.offset))
+        if n == 0 and not args.out:
+            print(f"no entry of {args.run} has pending energy windows; nothing written")
+            return 0
         res.save(run, args.out or args.run)
         print(f"filled energy of {n} entries from {args.trace}; wrote {args.out or args.run}")
         return 0
@@ -441,7 +452,8 @@ class Chart(Command):
     def add_arguments(cls, p):
         p.add_argument("run")
         p.add_argument("--metric", default="energy", choices=["energy", "latency"])
-        p.add_argument("--budget-ms", type=float, default=None, help="only devices within this latency can win")
+        p.add_argument("--budget-ms", type=positive_float, default=None,
+                       help="only devices within this latency can win")
         p.add_argument("-o", "--out", default=".", help="output folder (default: here)")
 
     @classmethod
@@ -597,18 +609,32 @@ COMMANDS: list[type[Command]] = [Build, Inspect, ParseCompilerLog, Calibrate, Co
                                  EnergyFromTrace, Report, Chart, Recommend, Devices, Farm]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line that names the option (exit 2), as every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="edgecheck", description="Edge TPU vs CPU: which chip, at what cost?")
+    p = _Parser(prog="edgecheck", description="Edge TPU vs CPU: which chip, at what cost?")
     sub = p.add_subparsers(dest="command", required=True)
     for cmd in COMMANDS:
         cp = sub.add_parser(cmd.name, help=cmd.help)
         cmd.add_arguments(cp)
         cp.set_defaults(func=cmd.run)
     args = p.parse_args(argv)
+    for name, value in vars(args).items():  # no file name or option holds a NUL: the OS would refuse it later
+        if any("\0" in v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)):
+            p.error(f"argument {name}: contains a NUL character")
     try:
         return args.func(args)
     except EdgecheckError as e:
-        print(f"edgecheck: error: {e}", file=sys.stderr)
+        print(f"edgecheck: error: {one_line(e)}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file the user named cannot be read or written (a directory, no space, no permission)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"edgecheck: error: {one_line(f'{where}{e.strerror or e}')}", file=sys.stderr)
         return 2
 
 

@@ -99,6 +99,13 @@ class CompilerFailure(EdgecheckError):
         super().__init__(f"Edge TPU compiler {version or '(version unknown)'}: {message}")
 
 
+def parse_count(text: str) -> int:
+    """A count the compiler prints (operations, subgraphs): a whole number >= 0; '-2' is no count."""
+    if not re.fullmatch(r"[0-9]{1,9}", text):
+        raise ValueError(f"not a count: {text!r}")
+    return int(text)
+
+
 _FIELDS = {
     "Input model": ("input_model", str),
     "Input": ("input_model", str),  # compiler 2.0 without memory report
@@ -110,10 +117,10 @@ _FIELDS = {
     "On-chip memory remaining for caching model parameters": ("on_chip_remaining_bytes", parse_size),
     "On-chip memory available for caching model parameters": ("on_chip_available_bytes", parse_size),
     "Off-chip memory used for streaming uncached model parameters": ("off_chip_streamed_bytes", parse_size),
-    "Number of Edge TPU subgraphs": ("subgraphs", int),
-    "Total number of operations": ("total_operations", int),
-    "Number of operations that will run on Edge TPU": ("operations_on_tpu", int),
-    "Number of operations that will run on CPU": ("operations_on_cpu", int),
+    "Number of Edge TPU subgraphs": ("subgraphs", parse_count),
+    "Total number of operations": ("total_operations", parse_count),
+    "Number of operations that will run on Edge TPU": ("operations_on_tpu", parse_count),
+    "Number of operations that will run on CPU": ("operations_on_cpu", parse_count),
     "Operation log": ("operation_log", str),
 }
 _ROW = re.compile(r"^([A-Za-z0-9_\-]+)\s+(\d+)\s+(\S.*?)\s*$")
@@ -176,6 +183,10 @@ def parse(text: str, source: str = "compiler log") -> CompilerLog:
     if not log.models:
         raise _failure(text, version, failures, source)
     for mdl in log.models:
+        if None not in (mdl.total_operations, mdl.operations_on_tpu, mdl.operations_on_cpu) \
+                and mdl.operations_on_tpu + mdl.operations_on_cpu > mdl.total_operations:
+            raise EdgecheckError(f"{source}: {mdl.input_model}: {mdl.operations_on_tpu} operations on the Edge TPU and "
+                                 f"{mdl.operations_on_cpu} on the CPU exceed the {mdl.total_operations} in total")
         if mdl.on_chip_remaining_bytes is None and mdl.on_chip_available_bytes is not None \
                 and mdl.on_chip_used_bytes is not None:
             mdl.on_chip_remaining_bytes = mdl.on_chip_available_bytes - mdl.on_chip_used_bytes

@@ -95,11 +95,43 @@ def positive_int(text: str) -> int:
     return value
 
 
+def nonnegative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     value = _number(text, float)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
+
+
+def count_up_to(limit: int):
+    """A ``type=`` for a count (processes, rounds, windows, threads): a whole number from 1 to ``limit``, so that
+    a typo never asks for a run that would not end."""
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit}, got {value}")
+        return value
+
+    parse.__name__ = "count"
+    return parse
+
+
+def seconds_up_to(limit: float):
+    """A ``type=`` for a duration: finite, > 0 and at most ``limit`` seconds (no option makes a wait unbounded)."""
+    def parse(text: str) -> float:
+        value = positive_float(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit:g} s, got {text}")
+        return value
+
+    parse.__name__ = "seconds"
+    return parse
 
 
 def nonnegative_float(text: str) -> float:

@@ -8,3 +8,9 @@ print the message without a traceback from deep inside numpy or TensorFlow.
 
 class EdgecheckError(ValueError):
     """A user-facing error: bad input, a missing file, an unavailable device."""
+
+
+def one_line(text: str) -> str:
+    """An error message as the one line it is printed as: control characters from user input (a newline or a
+    vertical tab in a file name) are shown escaped, never as a line break."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))

@@ -19,8 +19,26 @@ from edgecheck.errors import EdgecheckError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
+
+    A file that cannot be written (a directory in its place, a full disk, no permission) is an
+    ``EdgecheckError`` naming it; the file that was there before is left as it was."""
     path = Path(path)
+    try:
+        return _atomic_write(path, data)
+    except OSError as e:
+        raise EdgecheckError(f"cannot write {path}: {_why(path, e)}") from None
+
+
+def _why(path: Path, e: OSError) -> str:
+    if path.is_dir():
+        return "it is a directory; give a file path"
+    return e.strerror or str(e)
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -54,7 +72,7 @@ def strict_json(obj: Any, **kw) -> str:
     try:
         return json.dumps(obj, allow_nan=False, default=_json_default, **kw)
     except ValueError as e:
-        raise ValueError(f"refusing to write a non-finite number as JSON ({e})") from None
+        raise EdgecheckError(f"refusing to write a non-finite number as JSON ({e})") from None
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -64,10 +82,13 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 def append_json_line(path: str | os.PathLike, obj: Any, fresh: bool = False) -> None:
     """One JSON line appended and flushed to disk (a journal): a crash keeps every line written before it."""
     line = (strict_json(obj, sort_keys=True) + "\n").encode()
-    with open(path, "wb" if fresh else "ab") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "wb" if fresh else "ab") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise EdgecheckError(f"cannot write {path}: {_why(Path(path), e)}") from None
 
 
 @dataclass
@@ -152,13 +173,19 @@ def load_json(path: str | os.PathLike, schema: str | None, what: str,
     except UnicodeDecodeError as e:
         raise EdgecheckError(f"{what}: {path} is not UTF-8 text (byte {e.start})") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise EdgecheckError(f"{what}: {path} is not valid JSON, perhaps cut off mid-write ({e})") from None
+    except ValueError as e:
+        raise EdgecheckError(f"{what}: {path} is not strict JSON: {e}") from None
+    except RecursionError:
+        raise EdgecheckError(f"{what}: {path} nests JSON too deeply to be an edgecheck file") from None
     if not isinstance(data, dict):
         raise EdgecheckError(f"{what}: {path} holds a JSON {type(data).__name__}, expected an object")
     if schema is None:
         return data
+    if not isinstance(data.get("schema"), str):
+        raise EdgecheckError(f"{what}: {path}: schema is {_short(data.get('schema'))}, this edgecheck reads {schema!r}")
     seen = set()
     while data.get("schema") != schema and migrations and data.get("schema") in migrations:
         found = data.get("schema")
@@ -169,6 +196,15 @@ def load_json(path: str | os.PathLike, schema: str | None, what: str,
     if data.get("schema") != schema:
         raise EdgecheckError(f"{what}: {path}: schema is {data.get('schema')!r}, this edgecheck reads {schema!r}")
     return data
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number (edgecheck writes and reads strict JSON)")
 
 
 def _json_default(obj: Any) -> Any:

@@ -57,6 +57,24 @@ class DenseLayer:
     output_bytes: int
 
 
+# Operators with weights: (weights input, bias input). Their MACs are computed below; any other operator that
+# takes a constant float or int8 tensor of 2 or more dimensions is counted as weighted too, with unknown MACs.
+WEIGHTED_OPS = {"FULLY_CONNECTED": (1, 2), "CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "CONV_3D": (1, 2),
+                "TRANSPOSE_CONV": (1, 3)}
+_WEIGHT_DTYPES = ("int8", "uint8", "int16", "float16", "float32")
+
+
+@dataclass
+class WeightedOp:
+    """One operator with weights (dense or not): what ``inspect`` counts, so no layer is left out."""
+
+    operator: str
+    params: int  # weight and bias elements
+    weight_bytes: int
+    bias_bytes: int
+    macs: int | None  # None where edgecheck does not know the operator's arithmetic
+
+
 @dataclass
 class ModelInfo:
     path: str
@@ -66,6 +84,12 @@ class ModelInfo:
     inputs: list[int]
     outputs: list[int]
     dense_layers: list[DenseLayer] = field(default_factory=list)
+    weighted_ops: list[WeightedOp] = field(default_factory=list)
+
+    @property
+    def feed_forward(self) -> bool:
+        """True when every operator with weights is a dense layer (the family the twins and the paper cover)."""
+        return all(w.operator == "FULLY_CONNECTED" for w in self.weighted_ops)
 
     @property
     def operator_counts(self) -> dict[str, int]:
@@ -80,15 +104,19 @@ class ModelInfo:
 
     @property
     def params(self) -> int:
-        return sum(d.in_features * d.out_features + d.out_features for d in self.dense_layers)
+        """Weights and biases of every operator that has them (dense, convolution, ...)."""
+        return sum(w.params for w in self.weighted_ops)
 
     @property
-    def macs(self) -> int:
-        return sum(d.macs for d in self.dense_layers)
+    def macs(self) -> int | None:
+        """Multiply-accumulates per inference; None when an operator's arithmetic is unknown here."""
+        if any(w.macs is None for w in self.weighted_ops):
+            return None
+        return sum(w.macs for w in self.weighted_ops)
 
     @property
     def weight_bytes(self) -> int:
-        return sum(d.weight_bytes for d in self.dense_layers)
+        return sum(w.weight_bytes for w in self.weighted_ops)
 
     def summary(self) -> dict:
         """What ``edgecheck inspect`` prints."""
@@ -105,7 +133,9 @@ class ModelInfo:
             "params": self.params,
             "macs": self.macs,
             "weight_bytes": self.weight_bytes,
-            "bias_bytes": sum(d.bias_bytes for d in self.dense_layers),
+            "bias_bytes": sum(w.bias_bytes for w in self.weighted_ops),
+            "feed_forward": self.feed_forward,
+            "weighted_operators": [asdict(w) for w in self.weighted_ops],
             "dense_layers": [asdict(d) for d in self.dense_layers],
             "dense_weight_quantization": quant[0] if len(quant) == 1 else quant,
             "operators": [{"name": op.name, "version": op.version} for op in self.operators],
@@ -180,8 +210,49 @@ def read_model(path: str | Path) -> ModelInfo:
     except Exception as e:  # a corrupt flatbuffer raises anything from struct to IndexError
         raise EdgecheckError(f"{path}: corrupt or unsupported TFLite file ({type(e).__name__}: {e})") from None
     info = ModelInfo(str(path), len(buf), ops, tensors, inputs, outputs)
-    info.dense_layers = [_dense(info, op) for op in ops if op.name == "FULLY_CONNECTED"]
+    try:
+        info.dense_layers = [_dense(info, op) for op in ops if op.name == "FULLY_CONNECTED"]
+        info.weighted_ops = [w for op in ops if (w := _weighted(info, op)) is not None]
+    except (IndexError, ValueError) as e:  # an operator pointing at tensors that are not there
+        raise EdgecheckError(f"{path}: corrupt or unsupported TFLite file ({type(e).__name__}: {e})") from None
     return info
+
+
+def _elements(t: TensorInfo) -> int:
+    return int(np.prod(t.shape, dtype=np.int64)) if t.shape else 0
+
+
+def _const(info: ModelInfo, i: int) -> TensorInfo | None:
+    if i < 0 or i >= len(info.tensors):
+        return None
+    t = info.tensors[i]
+    return t if t.buffer_bytes > 0 else None
+
+
+def _weighted(info: ModelInfo, op: OperatorInfo) -> WeightedOp | None:
+    """The weights, biases and MACs of one operator, or None when it has no weights."""
+    if op.name in WEIGHTED_OPS:
+        wi, bi = WEIGHTED_OPS[op.name]
+        w = _const(info, op.inputs[wi]) if len(op.inputs) > wi else None
+        b = _const(info, op.inputs[bi]) if len(op.inputs) > bi else None
+        if w is None:
+            return None  # weights computed at run time (not a layer with weights of its own)
+        out = info.tensors[op.outputs[0]]
+        n_out = _elements(out)
+        ws = w.shape
+        macs = {"FULLY_CONNECTED": lambda: _elements(w) * max(1, n_out // max(1, ws[0])),  # x batch
+                "CONV_2D": lambda: n_out * int(np.prod(ws[1:], dtype=np.int64)),
+                "DEPTHWISE_CONV_2D": lambda: n_out * int(np.prod(ws[1:3], dtype=np.int64)),
+                "CONV_3D": lambda: n_out * int(np.prod(ws[:4], dtype=np.int64)),
+                "TRANSPOSE_CONV": lambda: _elements(info.tensors[op.inputs[2]]) * int(np.prod(ws[:3], dtype=np.int64)),
+                }[op.name]()
+        return WeightedOp(op.name, _elements(w) + (_elements(b) if b else 0), w.buffer_bytes or _nbytes(w),
+                          (b.buffer_bytes or _nbytes(b)) if b else 0, int(macs))
+    consts = [t for i in op.inputs if (t := _const(info, i)) is not None
+              and t.dtype in _WEIGHT_DTYPES and len(t.shape) >= 2]
+    if not consts:
+        return None
+    return WeightedOp(op.name, sum(_elements(t) for t in consts), sum(t.buffer_bytes for t in consts), 0, None)
 
 
 def _nbytes(t: TensorInfo) -> int:

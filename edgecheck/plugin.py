@@ -14,13 +14,18 @@ import string
 import pytest
 
 from edgecheck import artifacts as art
-from edgecheck.config import DEFAULTS, finite_float, positive_float, positive_int, threshold_spec
-from edgecheck.errors import EdgecheckError
+from edgecheck.config import DEFAULTS, count_up_to, finite_float, positive_float, seconds_up_to, threshold_spec
+from edgecheck.errors import EdgecheckError, one_line
 from edgecheck.measure.recorder import Recorder, benchmark_extra_info
 from edgecheck.session import EdgecheckSession
 
 SESSION_KEY = pytest.StashKey[EdgecheckSession]()
 DEFAULT_RESULTS = DEFAULTS.results
+MAX_WINDOW_S = 3600.0  # an energy window or idle measurement longer than an hour is a typo, not a plan
+MAX_ROUND_S = 60.0  # one timed round
+MAX_COUNT = 1000  # processes per model, energy windows per model
+MAX_ROUNDS = 100_000  # rounds per process
+MAX_THREADS = 256  # interpreter threads
 
 
 def _checked(check, option: str):
@@ -29,7 +34,7 @@ def _checked(check, option: str):
         try:
             check(text)
         except EdgecheckError as e:
-            raise argparse.ArgumentTypeError(str(e).removeprefix(f"{option}: ")) from None
+            raise argparse.ArgumentTypeError(one_line(str(e).removeprefix(f"{option}: "))) from None
         return text
 
     parse.__name__ = option.lstrip("-").replace("-", "_")
@@ -132,9 +137,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     add("--resume", action="store_true", help="keep finished entries of --results and measure only the rest")
     add("--build-dir", default=DEFAULTS.build_dir, metavar="DIR",
         help=f"where built artifacts are cached (default {DEFAULTS.build_dir}/<grid>-<dataset>)")
-    add("--cpu-threads", type=positive_int, default=DEFAULTS.cpu_threads,
+    add("--cpu-threads", type=count_up_to(MAX_THREADS), default=DEFAULTS.cpu_threads,
         help="interpreter threads on the cpu device (default 1)")
-    add("--a53-threads", type=positive_int, default=DEFAULTS.a53_threads,
+    add("--a53-threads", type=count_up_to(MAX_THREADS), default=DEFAULTS.a53_threads,
         help="interpreter threads on the a53 device, 1-4 (default 1)")
     add("--tpu-link", default=DEFAULTS.tpu_link, choices=["pcie", "usb3", "usb2"],
         help="tpu-sim: link between host and Edge TPU (default pcie, the Dev Board)")
@@ -156,22 +161,22 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="compare even when the baseline's dataset, config or device runtimes differ")
     add("--energy-probe", default="none", metavar="PROBE", type=_checked(_probe, "--energy-probe"),
         help="none (default), auto, hwmon:NAME_OR_PATH, rapl, joulescope, trace:FILE.csv, model")
-    add("--energy-window", type=positive_float, default=DEFAULTS.energy_window_seconds,
+    add("--energy-window", type=seconds_up_to(MAX_WINDOW_S), default=DEFAULTS.energy_window_seconds,
         help="seconds of back-to-back invokes per energy window (default 2)")
-    add("--energy-windows", type=positive_int, default=DEFAULTS.energy_windows,
+    add("--energy-windows", type=count_up_to(MAX_COUNT), default=DEFAULTS.energy_windows,
         help="energy windows per model; the median is reported (default 5)")
-    add("--idle-seconds", type=positive_float, default=DEFAULTS.idle_seconds,
+    add("--idle-seconds", type=seconds_up_to(MAX_WINDOW_S), default=DEFAULTS.idle_seconds,
         help="idle power measured this long before each device (default 2)")
     add("--trace-offset", type=finite_float, default=0.0,
         help="seconds added to a trace's timestamps to reach this machine's clock (default 0)")
     add("--report", default=None, metavar="PATH",
         help="HTML report written at the end (default: the results path with .html; 'none' to skip)")
-    add("--processes", type=positive_int, default=DEFAULTS.processes,
+    add("--processes", type=count_up_to(MAX_COUNT), default=DEFAULTS.processes,
         help=f"fresh worker processes that time each model, in shuffled orders (default {DEFAULTS.processes}; "
              "models whose interval stays wide get more, adaptively)")
-    add("--rounds", type=positive_int, default=DEFAULTS.rounds,
+    add("--rounds", type=count_up_to(MAX_ROUNDS), default=DEFAULTS.rounds,
         help=f"timed rounds per model in each process, each one raw sample (default {DEFAULTS.rounds})")
-    add("--round-time", type=positive_float, default=DEFAULTS.round_seconds,
+    add("--round-time", type=seconds_up_to(MAX_ROUND_S), default=DEFAULTS.round_seconds,
         help=f"target seconds per round; sets invokes per round (default {DEFAULTS.round_seconds:g})")
 
 
@@ -219,7 +224,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     es = config.stash.get(SESSION_KEY, None)
     if es is not None and es.error:
         es.abandon()
-        raise pytest.UsageError(es.error)
+        es.error_raised = True
+        raise pytest.UsageError(one_line(es.error))
     items.sort(key=lambda item: any(item.get_closest_marker(m) for m in ("edgecheck_claim", "edgecheck_after_sweep")))
 
 
@@ -357,7 +363,10 @@ class _Measurer:
         """Measure and record; skip a pair an earlier run already measured (``--resume``)."""
         if self.recorder.already_done(model, device) is not None:
             pytest.skip(f"already measured in {self.recorder.results.path} (--resume)")
-        entry = self.recorder.measure(model, device, timer=_pytest_benchmark_timer(benchmark))
+        try:
+            entry = self.recorder.measure(model, device, timer=_pytest_benchmark_timer(benchmark))
+        except EdgecheckError as e:  # recorded as a failed entry; the test fails with the one-line reason
+            pytest.fail(f"{model.name} on {device.label}: {e}", pytrace=False)
         benchmark.extra_info.update(benchmark_extra_info(model, device, entry))
         return entry.to_json()
 

@@ -12,6 +12,7 @@ typed ``Entry`` fields; nobody walks raw key paths.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecheck.errors import EdgecheckError
-from edgecheck.files import append_json_line, atomic_write_json, load_json
+from edgecheck.files import append_json_line, atomic_write_json, load_json, strict_json
 from edgecheck.stats import summarize
 
 if TYPE_CHECKING:
@@ -145,6 +146,7 @@ class Energy:
     probe: dict | None = None
     pending: bool | None = None
     note: str | None = None
+    error: str | None = None  # why this entry's energy failed (e.g. the meter's log could not fill its windows)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -359,12 +361,45 @@ def _migrate_1_to_2(data: dict) -> dict:
 MIGRATIONS = {"edgecheck.results/1": _migrate_1_to_2}
 
 
+def _numbers_fit(node, at: tuple = ()) -> tuple | None:
+    """Where ``node`` holds a number no reader can compute with (infinite, NaN, or a whole number beyond 64 bits,
+    as JSON allows and ``1e999`` parses to), or None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return at
+    if isinstance(node, int) and not isinstance(node, bool) and abs(node) >= 2**63:
+        return at
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return None
+    for k, v in items:
+        if isinstance(v, (dict, list, float, int)):
+            found = _numbers_fit(v, at + (k,))
+            if found is not None:
+                return found
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+
+
 def validate(data: dict, where: str) -> None:
     """Check ``data`` against the packaged JSON Schema; the error names the file and the field."""
     import jsonschema
 
-    schema = json.loads(SCHEMA_FILE.read_text())
-    err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    bad = _numbers_fit(data)
+    if bad is not None:
+        at = "/".join(map(str, bad)) or "(top level)"
+        raise EdgecheckError(f"{where}: not a valid results file at {at}: a number out of range (infinite, NaN or "
+                             "beyond 64 bits)")
+
+    err = jsonschema.exceptions.best_match(_validator().iter_errors(data))
     if err is not None:
         at = "/".join(str(p) for p in err.absolute_path) or "(top level)"
         raise EdgecheckError(f"{where}: not a valid results file at {at}: {err.message}")
@@ -416,7 +451,11 @@ class ResultsFile:
             raise
         rf = cls(path, run, lock)
         if run.entries:
-            rf.compact()  # the recovered entries in one file again, before new ones are journalled
+            try:
+                rf.compact()  # the recovered entries in one file again, before new ones are journalled
+            except BaseException:
+                rf.close()
+                raise
         return rf
 
     @property
@@ -434,6 +473,10 @@ class ResultsFile:
         """Keep ``entry`` (replacing an earlier one of the same key) and append it to the journal."""
         data = entry.to_json()
         validate({**self.run.header, "schema": RESULTS_SCHEMA, "entries": [data]}, f"{self.path} (entry not written)")
+        try:
+            strict_json(data)  # refused before it is kept: a NaN must not block the later compaction
+        except EdgecheckError as e:
+            raise EdgecheckError(f"{self.path} (entry not written): {e}") from None
         self.run.entries = [e for e in self.run.entries if e.key != entry.key] + [entry]
         if not self.started:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -478,14 +521,18 @@ def _recover(path: Path, header: dict) -> list[Entry]:
             try:
                 item = json.loads(line)
             except ValueError:
-                break  # a line cut off by the crash: everything before it is intact
+                continue  # a line cut off by a crash or a full disk: every other line is intact
+            if not isinstance(item, dict):
+                continue
             if "header" in item:
                 old_header = item["header"]
             elif "entry" in item:
                 try:
-                    e = Entry.from_json(item["entry"], f"{journal}: line {i + 1}")
+                    where = f"{journal}: line {i + 1}"
+                    validate({"schema": RESULTS_SCHEMA, "created_utc": "", "entries": [item["entry"]]}, where)
+                    e = Entry.from_json(item["entry"], where)
                 except (EdgecheckError, TypeError, ValueError):
-                    continue
+                    continue  # not an entry this edgecheck can use: measured again
                 entries[e.key] = e
     if old_header is not None:
         mine, theirs = _sweep_identity(header), _sweep_identity(old_header)

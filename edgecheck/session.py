@@ -23,6 +23,9 @@ from edgecheck.measure.devices import Device, Selection, select
 from edgecheck.measure.recorder import EnergyOptions, MeasureContext, Recorder, TimingOptions
 from edgecheck.results import ResultsFile
 
+PATH_OPTIONS = ("results", "artifacts", "build_dir", "model", "dataset", "twin_constants", "claims", "baseline",
+                "save_baseline", "report", "energy_probe", "real_data")
+
 
 def _timer_name(option) -> str:
     """pytest-benchmark's clock (``--benchmark-timer``, default time.perf_counter): the worker times with it."""
@@ -77,11 +80,14 @@ class EdgecheckSession:
     selection: Selection | None = None
     recorder: Recorder | None = None
     error: str | None = None
+    error_raised: bool = False  # the error ended the session as pytest's usage error (one line, exit 4)
     prepared: bool = False
     claims: dict = field(default_factory=dict)  # claim id -> ClaimResult, as the claim tests evaluate them
     comparison: list | None = None  # rows of the baseline comparison
     report_path: str | None = None
     report_error: str | None = None
+    results_error: str | None = None  # the results file could not be written (a full disk)
+    energy_errors: list[str] = field(default_factory=list)  # energy the meter's log could not fill
     comparison_error: str | None = None
     farm: object = None  # measure.farm.FarmClient: the labgrid places this session holds
 
@@ -97,6 +103,10 @@ class EdgecheckSession:
 
     def _prepare(self) -> None:
         opt = self.option
+        for name in PATH_OPTIONS:  # a NUL in a path: the OS would refuse it deep inside, say so here
+            values = opt(name)
+            if any("\0" in str(v) for v in (values if isinstance(values, list) else [values]) if v is not None):
+                raise EdgecheckError(f"--{name.replace('_', '-')}: contains a NUL character")
         real_data = None
         if opt("model"):
             logs = _match_logs(opt("model"), opt("compiler_log") or [])
@@ -291,30 +301,37 @@ class EdgecheckSession:
 
     # -- the end of the run --------------------------------------------------
     def finish(self, exitstatus: int) -> bool:
-        """Trace energy, baseline save and comparison, the report. Returns True when the run must fail."""
+        """Trace energy, baseline save and comparison, the report. Returns True when the run must fail.
+
+        Nothing here ends in a traceback: a results file that cannot be written (a full disk) or a meter's
+        log that cannot fill the energy windows is said in the summary and fails the run, and every entry
+        written before it stays in the results file or its journal."""
         results = self.recorder.results
         failed = False
-        # evidence for the rule that the measuring process never imports TensorFlow
-        results.update(measuring_process={"tensorflow_imported": "tensorflow" in sys.modules,
-                                          "pytest_exit_status": int(exitstatus)})
-        self.release_boards()  # nothing more is measured: free the boards before the report is written
-        if results.entries:
-            self._twin_form()
-        energy = self.recorder.energy
-        if energy is not None and getattr(energy.probe, "integrates_later", False) and results.entries:
-            from edgecheck.measure.energy import fill_from_trace
-
-            try:  # the meter's log may already cover every window; if not, it stays pending
-                fill_from_trace(results.run, energy.probe)
-            except EdgecheckError as e:
-                results.update(energy_pending=str(e))
-        if results.entries:
-            results.compact()
-        results.close()
+        self.release_boards()  # nothing more is measured: close the workers, free the boards, then write
+        try:
+            # evidence for the rule that the measuring process never imports TensorFlow
+            results.update(measuring_process={"tensorflow_imported": "tensorflow" in sys.modules,
+                                              "pytest_exit_status": int(exitstatus)})
+            if results.entries:
+                self._twin_form()
+            failed = self._trace_energy() or failed
+            if results.entries:
+                results.compact()
+        except EdgecheckError as e:
+            self.results_error = (f"{e}; every entry measured before it is kept in {results.journal} or "
+                                  f"{results.path} (continue with --resume once the problem is fixed)")
+            failed = True
+        finally:
+            results.close()
         if self.option("save_baseline"):
             from edgecheck.results import save
 
-            save(results.run, self.option("save_baseline"))
+            try:
+                save(results.run, self.option("save_baseline"))
+            except EdgecheckError as e:
+                self.results_error = f"--save-baseline: {e}"
+                failed = True
         if self.option("baseline"):
             from edgecheck import results as res
             from edgecheck.judge.compare import Thresholds, compare, has_regression
@@ -332,6 +349,33 @@ class EdgecheckSession:
             failed = has_regression(rows)
         self._write_report()
         return failed
+
+    def _trace_energy(self) -> bool:
+        """The meter's log integrated over every pending window (``trace:`` probe). An entry it cannot fill
+        (no log, wrong columns, NaN, a window it does not cover) keeps its windows pending, with the reason,
+        and its energy fails: said in the summary, and the run fails."""
+        energy = self.recorder.energy
+        results = self.recorder.results
+        if energy is None or not getattr(energy.probe, "integrates_later", False) or not results.entries:
+            return False
+        from edgecheck.measure.energy import fill_from_trace
+
+        pending = [e for e in results.entries if e.energy is not None and e.energy.pending]
+        try:
+            fill_from_trace(results.run, energy.probe, strict=False)
+        except EdgecheckError as e:  # the log cannot be read at all: every pending entry's energy failed
+            for entry in pending:
+                entry.energy.error = str(e)
+        failed = [e for e in pending if e.energy.error]
+        if failed:
+            reasons = sorted({e.energy.error for e in failed})
+            self.energy_errors = [f"energy failed for {len(failed)} of {len(results.entries)} entries: "
+                                  + "; ".join(reasons),
+                                  f"their windows are kept: once the meter's log is right, fill them with "
+                                  f"edgecheck energy-from-trace {results.path} {energy.probe.path} "
+                                  f"--offset {energy.probe.offset_s:g}"]
+            results.update(energy_errors=self.energy_errors[:1])
+        return bool(failed)
 
     def _write_report(self) -> None:
         target = self.option("report")
@@ -352,7 +396,7 @@ class EdgecheckSession:
         """The end-of-run text: (section title or None, colour or None, lines)."""
         out: list[tuple[str | None, str | None, list[str]]] = []
         if self.recorder is None:
-            if self.error:
+            if self.error and not self.error_raised:
                 out.append((None, "red", [f"edgecheck: {self.error}"]))
             return out
         from edgecheck.judge.tables import results_table
@@ -386,6 +430,10 @@ class EdgecheckSession:
                 out.append(("edgecheck baseline comparison", None, table(self.comparison, only_changes=True)))
                 out.append((None, "red" if has_regression(self.comparison) else None,
                             ["summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))]))
+        if self.energy_errors:
+            out.append(("edgecheck energy", "red", [f"edgecheck: {line}" for line in self.energy_errors]))
+        if self.results_error:
+            out.append((None, "red", [f"edgecheck: {self.results_error}"]))
         tail = [f"results: {self.recorder.results.path}"]
         if self.report_path:
             tail.append(f"report: {self.report_path}")

@@ -130,3 +130,38 @@ def load(path) -> dict:
     from edgecheck.results import load as load_run
 
     return load_run(path).to_json()
+
+
+def run_main(*argv: str) -> tuple[int, str, str]:
+    """``edgecheck ARGV`` in this process (``edgecheck.cli.main``): (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from edgecheck.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as e:  # argparse's usage errors and --help
+            code = e.code if isinstance(e.code, int) else 2
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_one_line_error(code: int, err: str, *, expected_code: int = 2, contains: str | None = None) -> None:
+    """A bad input's whole answer: exit ``expected_code`` and one line of stderr that says what is wrong, with no
+    traceback."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == expected_code, f"exit {code}, stderr: {err[-2000:]}"
+    assert "Traceback" not in err, err[-3000:]
+    assert len(lines) == 1 and "error: " in lines[0], f"not one error line: {err[-2000:]}"
+    if contains is not None:
+        assert contains in lines[0], lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` and its sha256: what a test compares to show no file changed."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}

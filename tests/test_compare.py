@@ -192,6 +192,10 @@ def test_nan_or_non_positive_samples_fail_that_entry(bad):
     e = run["entries"][1]
     e["latency"]["samples"][0] = bad
     e["latency"]["stats"]["median"] = bad if bad != bad else e["latency"]["stats"]["median"]
+    if bad != bad:  # NaN never reaches a comparison: results holding it are refused as they are read
+        with pytest.raises(EdgecheckError, match="entries/1/latency/samples/0: a number out of range"):
+            compare(base, run)
+        return
     rows = compare(base, run)
     m1 = [r for r in rows if r.model == "m1" and r.metric == "latency"]
     assert m1[0].verdict == MISSING_LABEL and m1[0].outcome.status == "fail" and has_regression(rows)

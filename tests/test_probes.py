@@ -216,9 +216,12 @@ def test_trace_probe_dynamic_energy_within_2_percent(smoke_artifacts, tmp_path):
     proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results", str(results),
                       "--energy-probe", f"trace:{trace}", "--energy-window", "0.3", "--energy-windows", "3",
                       "--idle-seconds", "0.2", *FAST)
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    # no log yet: said on the terminal, the energy fails (exit 1) and stays pending, never guessed
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert f"energy failed for 3 of 3 entries: trace {trace}: file not found" in proc.stdout
+    assert f"edgecheck energy-from-trace {results} {trace}" in proc.stdout
     data = load(results)
-    assert all(e["energy"]["pending"] for e in data["entries"])  # no log yet: pending, not guessed
+    assert all(e["energy"]["pending"] and "file not found" in e["energy"]["error"] for e in data["entries"])
     windows = sorted((w["t0"], w["t1"]) for e in data["entries"] for w in e["energy"]["windows"])
     write_trace(trace, windows, idle_w=3.0, active_w=4.2, offset=12.0)
     run_edgecheck("energy-from-trace", str(results), str(trace), "--offset", "12")

@@ -57,11 +57,11 @@ def report_data() -> dict:
                       latency_ci=(cpu * 0.98, cpu * 1.03), unstable="robust CV 14 %" if name == "2x256" else None)
             e.update(load_seconds=0.004, first_invoke_seconds=0.0003, memory={"model_rss_bytes": params + 90_000},
                      on_device={"agreement_with_build": 0.995})
-            e["energy"]["idle"] = {"power_w": 6.0}
+            e["energy"]["idle"] = {"t0": 0.0, "t1": 10.0, "power_w": 6.0}
             es.append(e)
     for i, bad in enumerate(PAYLOADS):
         e = entry(bad, 1000 + i, 900 + i, "cpu", "measured", 2e-6, 2e-5)
-        e["energy"]["idle"] = {"power_w": 6.0}
+        e["energy"]["idle"] = {"t0": 0.0, "t1": 10.0, "power_w": 6.0}
         es.append(e)
     return run(es, dataset=DATASET)
 

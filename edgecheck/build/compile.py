@@ -15,7 +15,10 @@ def find_compiler() -> str | None:
 
 
 def compiler_version(compiler: str) -> str | None:
-    r = subprocess.run([compiler, "--version"], capture_output=True, text=True)
+    try:
+        r = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return None
     out = (r.stdout + r.stderr).strip()
     return out.rsplit(" ", 1)[-1] if out else None
 
@@ -23,7 +26,10 @@ def compiler_version(compiler: str) -> str | None:
 def compile_model(compiler: str, model: Path, out_dir: Path, timeout_s: int = 180) -> tuple[Path, str]:
     """Run edgetpu_compiler on one model; returns (compiled file, the compiler's output text)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run([compiler, "--show_operations", "--out_dir", str(out_dir), "--timeout_sec", str(timeout_s),
-                        str(model)], capture_output=True, text=True, timeout=timeout_s + 60)
-    text = r.stdout + r.stderr
+    try:
+        r = subprocess.run([compiler, "--show_operations", "--out_dir", str(out_dir), "--timeout_sec", str(timeout_s),
+                            str(model)], capture_output=True, text=True, timeout=timeout_s + 60)
+        text = r.stdout + r.stderr
+    except subprocess.TimeoutExpired:  # its own --timeout_sec did not stop it: a failed compilation, said so
+        text = f"Compilation failed: edgetpu_compiler did not finish within {timeout_s + 60} s\n"
     return out_dir / f"{model.stem}_edgetpu.tflite", text

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from edgecheck.errors import EdgecheckError
+
+RATE_TOLERANCE = 0.01  # windows of one CSV may differ this much in sampling rate (clock jitter), no more
 
 
 @dataclass
@@ -72,8 +75,14 @@ def validate(ds: Dataset, where: str) -> Dataset:
         raise EdgecheckError(f"{where}: X must have shape [windows, channels, samples], got shape {shape}")
     if X.shape[0] == 0 or X.shape[1] == 0 or X.shape[2] == 0:
         raise EdgecheckError(f"{where}: X has an empty dimension: shape {X.shape}")
+    if np.iscomplexobj(X):
+        raise EdgecheckError(f"{where}: X is complex ({X.dtype}); give real sensor values (e.g. magnitude and phase "
+                             "as separate channels)")
     if not np.issubdtype(X.dtype, np.number):
         raise EdgecheckError(f"{where}: X must be numeric, got dtype {X.dtype}")
+    if len(ds.channel_names) != X.shape[1]:
+        names = ", ".join(map(str, ds.channel_names[:8])) + (", ..." if len(ds.channel_names) > 8 else "")
+        raise EdgecheckError(f"{where}: {len(ds.channel_names)} channel names for {X.shape[1]} channels ({names})")
     if not np.all(np.isfinite(X)):
         bad = int(np.count_nonzero(~np.isfinite(X).all(axis=(1, 2))))
         raise EdgecheckError(f"{where}: X contains NaN or infinite values in {bad} window(s)")
@@ -96,9 +105,25 @@ def validate(ds: Dataset, where: str) -> Dataset:
     return ds
 
 
-def _encode_labels(labels: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    names, codes = np.unique(np.asarray(labels).astype(str), return_inverse=True)
-    return codes.astype(np.int64), [str(n) for n in names]
+def _encode_labels(labels: np.ndarray, where: str) -> tuple[np.ndarray, list[str]]:
+    """Class names and integer codes; labels that are no class (NaN, empty, not one label per window) refused."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise EdgecheckError(f"{where}: y must hold one label per window (1-D), got shape {labels.shape}")
+    if np.iscomplexobj(labels) or not (np.issubdtype(labels.dtype, np.number) or labels.dtype.kind in "USb"):
+        raise EdgecheckError(f"{where}: labels must be whole numbers or text, got dtype {labels.dtype}")
+    if labels.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(labels))
+        if bad.size:
+            raise EdgecheckError(f"{where}: {bad.size} label(s) are NaN or infinite (first at window {bad[0]}); every "
+                                 "window needs a class")
+    text = labels.astype(str)
+    empty = np.flatnonzero(np.char.strip(text) == "") if text.size else np.array([], int)
+    if empty.size:
+        raise EdgecheckError(f"{where}: {empty.size} label(s) are empty (first at window {empty[0]}); every window "
+                             "needs a class")
+    names, codes = np.unique(text, return_inverse=True)
+    return codes.reshape(-1).astype(np.int64), [str(n) for n in names]
 
 
 # --------------------------------------------------------------------------
@@ -244,7 +269,7 @@ def basic_motions() -> Dataset:
         ) from e
     X_train, X_test, y_train, y_test = load_basic_motions(return_X_y=True)
     X = np.concatenate([X_train, X_test]).astype(np.float32)
-    y, names = _encode_labels(np.concatenate([y_train, y_test]))
+    y, names = _encode_labels(np.concatenate([y_train, y_test]), "dataset 'basicmotions'")
     split = np.array(["train"] * len(X_train) + ["test"] * len(X_test))
     return validate(
         Dataset(
@@ -265,29 +290,48 @@ def load_npz(path: Path) -> Dataset:
     """A user's windows: arrays X [n, channels, samples], y, optional groups, and sampling_rate (Hz)."""
     try:
         with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise ValueError("a single array (.npy), not an archive of named arrays")
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise EdgecheckError(f"{path}: cannot read as .npz ({e})") from None
+    except EOFError:
+        raise EdgecheckError(f"{path}: cannot read as .npz (the file is empty)") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError) as e:
+        raise EdgecheckError(f"{path}: cannot read as .npz ({type(e).__name__}: {str(e)[:200]})") from None
     missing = [k for k in ("X", "y", "sampling_rate") if k not in arrays]
     if missing:
-        raise EdgecheckError(f"{path}: missing array(s) {', '.join(missing)}; found {', '.join(arrays) or 'none'}")
+        found = ", ".join(list(arrays)[:10]) or "none"
+        raise EdgecheckError(f"{path}: missing array(s) {', '.join(missing)}; found {found}")
     X = arrays["X"]
-    if X.ndim == 2:
+    if X.ndim == 2:  # [windows, samples]: one channel
         X = X[:, None, :]
-    y, names = _encode_labels(arrays["y"])
-    sr = arrays["sampling_rate"]
-    try:
-        sr = float(np.asarray(sr).reshape(-1)[0])
-    except (ValueError, IndexError):
-        raise EdgecheckError(f"{path}: sampling_rate must be one number (Hz)") from None
-    channels = [str(c) for c in arrays["channel_names"]] if "channel_names" in arrays else [
-        f"ch{i}" for i in range(X.shape[1])
-    ]
+    if X.ndim != 3:
+        raise EdgecheckError(f"{path}: X must have shape [windows, channels, samples] (or [windows, samples]), got "
+                             f"shape {X.shape}")
+    y, names = _encode_labels(arrays["y"], str(path))
+    sr = np.asarray(arrays["sampling_rate"])
+    if sr.size != 1 or np.iscomplexobj(sr) or not (np.issubdtype(sr.dtype, np.number) and sr.dtype.kind != "b"):
+        raise EdgecheckError(f"{path}: sampling_rate must be one real number (Hz), got {sr.dtype} of shape "
+                             f"{sr.shape}")
+    sr = float(sr.reshape(-1)[0])
+    if "channel_names" in arrays:
+        cn = np.asarray(arrays["channel_names"])
+        if cn.ndim != 1:
+            raise EdgecheckError(f"{path}: channel_names must be a list of names, got shape {cn.shape}")
+        channels = [str(c) for c in cn]
+    else:
+        channels = [f"ch{i}" for i in range(X.shape[1])]
+    groups = arrays.get("groups")
+    if groups is not None:
+        ok = groups.ndim == 1 and (groups.dtype.kind in "iuUSb"
+                                   or (groups.dtype.kind == "f" and bool(np.all(np.isfinite(groups)))))
+        if not ok:
+            raise EdgecheckError(f"{path}: groups must hold one id per window (whole numbers or text), got "
+                                 f"{groups.dtype} of shape {groups.shape}")
     ds = Dataset(
         name=path.stem,
         X=X,
         y=y,
-        groups=arrays.get("groups"),
+        groups=groups,
         sampling_rate=sr,
         class_names=names,
         channel_names=channels,
@@ -300,13 +344,25 @@ def load_csv(path: Path) -> Dataset:
     """Long CSV: one row per sample, columns ``window``, ``label``, ``time`` (s), optional
     ``group``, and one column per channel; rows of a window in time order."""
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            body = list(reader)
+    except UnicodeDecodeError as e:
+        raise EdgecheckError(f"{path}: cannot read as CSV (not UTF-8 text, byte {e.start})") from None
+    except (OSError, csv.Error) as e:
         raise EdgecheckError(f"{path}: cannot read as CSV ({e})") from None
-    if not rows:
+    body = [r for r in body if r]  # blank lines
+    if header is None or not body:
         raise EdgecheckError(f"{path}: no data rows")
-    cols = list(rows[0].keys())
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header):
+        raise EdgecheckError(f"{path}: repeated column names in the header")
+    for i, r in enumerate(body):
+        if len(r) != len(header):
+            raise EdgecheckError(f"{path}: line {i + 2} has {len(r)} fields, the header {len(header)}")
+    rows = [dict(zip(header, r)) for r in body]
+    cols = header
     for need in ("window", "label", "time"):
         if need not in cols:
             raise EdgecheckError(f"{path}: missing column {need!r}; columns are {', '.join(cols)}")
@@ -321,7 +377,7 @@ def load_csv(path: Path) -> Dataset:
         raise EdgecheckError(f"{path}: windows have different lengths ({sorted(lengths)} samples); all must match")
     try:
         X = np.array([[[float(r[c]) for r in win] for c in channels] for win in windows.values()], dtype=np.float32)
-        times = np.array([float(r["time"]) for r in next(iter(windows.values()))])
+        times = np.array([[float(r["time"]) for r in win] for win in windows.values()])
     except ValueError as e:
         raise EdgecheckError(f"{path}: non-numeric value in a channel or time column ({e})") from None
     labels = []
@@ -331,14 +387,26 @@ def load_csv(path: Path) -> Dataset:
             raise EdgecheckError(f"{path}: window {wid!r} has more than one label")
         labels.append(win[0]["label"])
         groups.append(win[0].get("group"))
-    dt = np.diff(times)
-    if dt.size == 0 or np.any(dt <= 0):
+    dt = np.diff(times, axis=1)
+    if dt.size == 0 or not np.all(np.isfinite(dt)) or np.any(dt <= 0):
         raise EdgecheckError(f"{path}: the time column must increase within each window")
-    y, names = _encode_labels(np.array(labels))
+    rates = 1.0 / np.median(dt, axis=1)
+    rate = float(np.median(rates))
+    off = np.flatnonzero(np.abs(rates - rate) > RATE_TOLERANCE * rate)
+    if off.size:
+        wid = list(windows)[off[0]]
+        raise EdgecheckError(f"{path}: windows are sampled at different rates: window {wid!r} at "
+                             f"{rates[off[0]]:.4g} Hz, most at {rate:.4g} Hz ({off.size} window(s) differ by more than "
+                             f"{RATE_TOLERANCE:.0%}); resample them to one rate")
+    uneven = np.flatnonzero(np.abs(dt - dt.mean(axis=1, keepdims=True)).max(axis=1) > 0.5 * dt.min(axis=1))
+    if uneven.size:
+        raise EdgecheckError(f"{path}: window {list(windows)[uneven[0]]!r} is not evenly sampled (its time steps vary "
+                             "by more than half a step); resample it")
+    y, names = _encode_labels(np.array(labels), str(path))
     g = None if groups[0] is None else np.array(groups)
     return validate(
         Dataset(
-            name=path.stem, X=X, y=y, groups=g, sampling_rate=float(1.0 / np.median(dt)),
+            name=path.stem, X=X, y=y, groups=g, sampling_rate=rate,
             class_names=names, channel_names=channels, source=str(path),
         ),
         str(path),

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecheck import artifacts as art
-from edgecheck.architecture import Architecture, format_grid, parse_grid, size_of
+from edgecheck.architecture import Architecture, check_size, format_grid, parse_grid, size_of
 from edgecheck.build.data import Dataset, load_dataset, split_dataset
 from edgecheck.build.spectrogram import Standardizer, config_for, features
 from edgecheck.build.train import TrainConfig
@@ -57,8 +57,11 @@ def _features_file(ds: Dataset, opts: BuildOptions, store: Path, log: Callable[[
     path = store / f"features-{key}.npz"
     info = {"key": key, "spectrogram": spec.to_dict(), "split": split.to_dict()}
     if path.is_file():
-        log(f"features: reusing {path.name}")
-        return path, info
+        why = _stale_features(path)
+        if why is None:
+            log(f"features: reusing {path.name}")
+            return path, info
+        log(f"features: not reusing {path.name}: {why}; computing it again")
     t0 = time.perf_counter()
     log(f"features: {ds.X.shape[0]} windows -> log spectrograms (n_fft={spec.n_fft}, hop={spec.hop_length}) ...")
     n = ds.X.shape[0]
@@ -77,8 +80,47 @@ def _features_file(ds: Dataset, opts: BuildOptions, store: Path, log: Callable[[
              y_val=ds.y[split.val], F_test=std.apply(F[split.test]), y_test=ds.y[split.test],
              mean=std.mean, std=std.std, n_classes=np.int64(ds.n_classes))
     atomic_write_bytes(path, buf.getvalue())
+    # its hash, written last (as a model's entry.json): what a later build checks before reusing the file
+    atomic_write_json(_features_record(path), {"path": path.name, "sha256": sha256_file(path),
+                                               "bytes": path.stat().st_size})
     log(f"features: {F.shape[1]} per window, done in {time.perf_counter() - t0:.1f} s")
     return path, info
+
+
+def _features_record(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _stale_features(path: Path) -> str | None:
+    """Why a features file in the store cannot be reused (missing or changed since it was written), or None."""
+    import json
+
+    try:
+        record = json.loads(_features_record(path).read_text())
+        expected = record["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"no record of its sha256 ({_features_record(path).name})"
+    if sha256_file(path) != expected:
+        return "its sha256 does not match the one recorded when it was written (changed or corrupt)"
+    return None
+
+
+def _stale_files(folder: Path, entry: dict) -> str | None:
+    """Why a model folder in the store cannot be reused: a file its entry.json lists is missing, changed, or
+    outside the folder. None when every file matches its recorded sha256."""
+    files = entry["files"]
+    if "tflite" not in files:
+        return "entry.json lists no model.tflite"
+    for name, f in files.items():
+        rel = Path(f["path"])
+        if rel.is_absolute() or ".." in rel.parts:
+            return f"{name}: path {f['path']!r} is outside its folder"
+        p = folder / rel
+        if not p.is_file():
+            return f"{rel} is missing"
+        if sha256_file(p) != f["sha256"]:
+            return f"{rel} does not match its sha256 (changed or corrupt)"
+    return None
 
 
 @contextlib.contextmanager
@@ -209,6 +251,8 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     with np.load(fpath, allow_pickle=False) as f:
         z = {k: f[k] for k in f.files}
     n_classes = int(z["n_classes"])
+    for arch in archs:  # with the data's real input size, before TensorFlow is imported
+        check_size(arch, int(z["F_train"].shape[1]), n_classes, "--grid")
     versions = package_versions(BUILD_PACKAGES)
     # The key holds what shapes a model; TensorFlow/Keras versions too, since they change training numerics.
     tf_versions = {k: versions.get(k) for k in ("tensorflow-cpu", "tensorflow", "keras")}
@@ -225,10 +269,11 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
 
             try:
                 entry = json.loads(entry_path.read_text())
-                tpath = folder / entry["files"]["tflite"]["path"]
-                if not tpath.is_file() or sha256_file(tpath) != entry["files"]["tflite"]["sha256"]:
-                    entry = None
-            except (ValueError, KeyError, OSError):
+                why = _stale_files(folder, entry)
+            except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:
+                why = f"unreadable entry.json ({type(e).__name__})"
+            if why is not None:
+                log(f"build: not reusing {arch.name} from {folder.name}: {why}; building it again")
                 entry = None
         entries.append((arch, folder, entry))
         if entry is None:

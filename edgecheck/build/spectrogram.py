@@ -57,8 +57,14 @@ def config_for(sampling_rate: float, n_samples: int, n_fft: int | None = None,
         n_fft = 64
         while n_fft > 8 and n_fft > n_samples // 2:
             n_fft //= 2
+    elif n_fft > n_samples:
+        raise EdgecheckError(f"--n-fft: a frame of {n_fft} samples is longer than the dataset's windows "
+                             f"({n_samples} samples)")
     if hop is None:
         hop = max(1, n_fft // 2)
+    elif hop > n_fft:
+        raise EdgecheckError(f"--hop: a hop of {hop} samples skips samples between frames of {n_fft}; use at "
+                             f"most {n_fft}")
     return SpectrogramConfig(sampling_rate=float(sampling_rate), n_fft=int(n_fft), hop_length=int(hop))
 
 

@@ -152,14 +152,14 @@ def identity(e: Entry) -> tuple:
 def _log_units(e: Entry, metric: str) -> tuple[np.ndarray, str]:
     """The log observations a figure is compared on: process medians (latency) or windows (energy)."""
     if metric == "latency":
-        procs = [p["median"] for p in (e.latency.extra.get("processes") or [])]
+        procs = [float(p["median"]) for p in (e.latency.extra.get("processes") or [])]
         if procs:
             return np.log(procs), "process medians"
-        return np.log([e.latency.median]), "one process (a baseline without process-level data)"
+        return np.log([float(e.latency.median)]), "one process (a baseline without process-level data)"
     windows = [w["energy_j"] / w["invokes"] for w in (e.energy.windows or []) if w.get("energy_j") and w.get("invokes")]
     if windows:
         return np.log(windows), "windows"
-    return np.log([e.energy.total_j]), "one figure"
+    return np.log([float(e.energy.total_j)]), "one figure"
 
 
 def _valid(e: Entry, metric: str) -> str | None:

@@ -94,7 +94,11 @@ def runtime_info() -> dict:
     dpkg = shutil.which("dpkg-query")
     if dpkg:
         for pkg, variant in (("libedgetpu1-std", "std"), ("libedgetpu1-max", "max")):
-            r = subprocess.run([dpkg, "-W", "-f=${Status} ${Version}", pkg], capture_output=True, text=True)
+            try:
+                r = subprocess.run([dpkg, "-W", "-f=${Status} ${Version}", pkg], capture_output=True, text=True,
+                                   timeout=30)
+            except subprocess.TimeoutExpired:
+                continue
             if r.returncode == 0 and r.stdout.startswith("install ok installed"):
                 info.update(package=pkg, variant=variant, version=r.stdout.split()[-1])
     try:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgecheck.errors import EdgecheckError
-from edgecheck.measure.probes import MIN_SAMPLES, TraceProbe, integrate
+from edgecheck.measure.probes import MIN_SAMPLES, TraceProbe, check_reading, integrate, read_trace
 from edgecheck.results import Energy, Latency, Run
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ def measure_energy(runner, device: Device, latency: Latency | None, opts: Energy
                 runner.invoke()
             n += per_check
         w = opts.probe.stop()
+        if not w.pending:
+            check_reading(w.energy_j, f"energy window of {desc_of(opts.probe)}")
         if not w.pending and w.samples is not None and w.samples < MIN_SAMPLES:
             raise EdgecheckError(f"energy window of {w.seconds:.2f} s got {w.samples} power samples "
                                  f"(< {MIN_SAMPLES}): lengthen it with --energy-window")
@@ -69,6 +71,8 @@ def board_energy(windows: list[dict] | None, idle: dict | None, where: str, erro
 
     def integrated(w: dict) -> tuple[float, int]:
         t, p = np.array([s[0] for s in w["samples"]]), np.array([s[1] for s in w["samples"]])
+        for watts in p:  # a board's sensor is trusted no more than a local one: NaN or negative fails the model
+            check_reading(float(watts), f"the power sensor on the board at {where}")
         try:
             return integrate(t, p, w["t0"], w["t1"])
         except ValueError as e:
@@ -128,12 +132,17 @@ class _Calls:
 @dataclass(frozen=True)
 class _Keyed:
     key: str
+def desc_of(probe) -> str:
+    d = probe.describe()
+    return f"the {d.get('probe')} probe ({d.get('sensor')})"
 
 
 def _idle(probe, seconds: float) -> dict:
     probe.start()
     time.sleep(seconds)
     w = probe.stop()
+    if not w.pending:
+        check_reading(w.energy_j, f"idle power of {desc_of(probe)}")
     return {"t0": w.t0, "t1": w.t1, "energy_j": w.energy_j, "samples": w.samples,
             "power_w": None if w.energy_j is None else w.energy_j / w.seconds, "pending": w.pending}
 
@@ -164,27 +173,53 @@ def model_energy(device: Device, latency: Latency | None) -> Energy:
                   provenance=f"estimated: twin power model ({c.path}, sha256 {c.sha256[:12]}) x measured latency")
 
 
-def fill_from_trace(run: Run, probe: TraceProbe) -> int:
-    """Integrate the trace over every pending window of ``run`` (in place); returns entries filled.
-    Raises EdgecheckError naming the trace when it does not cover a window."""
+def fill_from_trace(run: Run, probe: TraceProbe, strict: bool = True) -> int:
+    """Integrate the trace over every pending window of ``run`` (in place); returns the entries filled.
+
+    ``strict`` (``edgecheck energy-from-trace``): the first entry the trace cannot fill raises an
+    EdgecheckError naming the trace, and nothing is changed. Otherwise (the end of a run) an entry the
+    trace cannot fill keeps its windows pending with the reason in ``energy.error`` (its energy failed;
+    ``energy-from-trace`` can still fill it from a corrected log), and the others are filled. A trace
+    that cannot be read at all raises in both cases."""
+    t, p = read_trace(probe.path)  # a log that cannot be read is an error even when nothing is pending
+    pending = [e for e in run.entries if e.energy is not None and e.energy.pending]
     filled = 0
-    for e in run.entries:
-        en = e.energy
-        if en is None or not en.pending:
+    for e in pending:
+        try:
+            figures = _trace_figures(e.energy, probe, t, p)
+        except EdgecheckError as err:
+            if strict:
+                raise
+            e.energy.error = str(err)
             continue
-        idle = en.idle
-        ie, n_idle = probe.energy(idle["t0"], idle["t1"])
-        idle.update(energy_j=ie, samples=n_idle, power_w=ie / (idle["t1"] - idle["t0"]), pending=False)
-        for w in en.windows:
-            we, n = probe.energy(w["t0"], w["t1"])
-            if n < MIN_SAMPLES:
-                raise EdgecheckError(f"trace {probe.path}: a window of {w['t1'] - w['t0']:.2f} s holds {n} samples "
-                                     f"(< {MIN_SAMPLES}); lengthen it with --energy-window or log faster")
-            w.update(energy_j=we, samples=n, mean_power_w=we / (w["t1"] - w["t0"]), pending=False)
-        figs = energy_figures(en.windows, idle["power_w"])
-        en.total_j, en.spread_j, en.dynamic_j = figs["total_j"], figs["spread_j"], figs["dynamic_j"]
-        en.pending, en.note = None, None
+        en = e.energy
+        en.idle.update(figures["idle"])
+        for w, upd in zip(en.windows, figures["windows"]):
+            w.update(upd)
+        en.total_j, en.spread_j, en.dynamic_j = figures["total_j"], figures["spread_j"], figures["dynamic_j"]
+        en.pending, en.note, en.error = None, None, None
         en.probe = probe.describe()
         en.provenance = f"measured: trace probe, meter log {probe.path} (clock offset {probe.offset_s:+g} s)"
         filled += 1
     return filled
+
+
+def _trace_figures(en, probe: TraceProbe, t: np.ndarray, p: np.ndarray) -> dict:
+    """What the trace says about one entry's idle and windows, computed without changing the entry."""
+    idle = en.idle or {}
+    try:
+        ie, n_idle = probe.integrate(t, p, float(idle["t0"]), float(idle["t1"]))
+        windows = []
+        for w in en.windows or []:
+            we, n = probe.integrate(t, p, float(w["t0"]), float(w["t1"]))
+            if n < MIN_SAMPLES:
+                raise EdgecheckError(f"trace {probe.path}: a window of {w['t1'] - w['t0']:.2f} s holds {n} samples "
+                                     f"(< {MIN_SAMPLES}); lengthen it with --energy-window or log faster")
+            windows.append({"energy_j": we, "samples": n, "mean_power_w": we / (w["t1"] - w["t0"]), "pending": False})
+        if not windows:
+            raise EdgecheckError(f"trace {probe.path}: the entry has no energy windows to fill")
+        idle_fig = {"energy_j": ie, "samples": n_idle, "power_w": ie / (idle["t1"] - idle["t0"]), "pending": False}
+        figs = energy_figures([{**w, **u} for w, u in zip(en.windows, windows)], idle_fig["power_w"])
+    except (KeyError, TypeError, ZeroDivisionError) as e:
+        raise EdgecheckError(f"trace {probe.path}: the entry's recorded windows are malformed ({e})") from None
+    return {"idle": idle_fig, "windows": windows, **figs}

@@ -18,6 +18,7 @@ an estimate. Sensors:
 from __future__ import annotations
 
 import csv
+import math
 import os
 import threading
 import time
@@ -32,6 +33,7 @@ from edgecheck.sysfs import read_number, read_text
 HWMON_ROOT = Path("/sys/class/hwmon")
 POWERCAP_ROOT = Path("/sys/class/powercap")
 MIN_SAMPLES = 10
+SENSOR_READ_TIMEOUT_S = 10.0  # a sysfs read of a sensor on a hung I2C bus can block; the window fails after this
 
 
 @dataclass
@@ -87,6 +89,13 @@ class HwmonDevice:
         return bool(self.files) and all(os.access(self.path / f, os.R_OK) for f in self.files)
 
 
+def check_reading(watts: float, where: str) -> float:
+    """A power (W) or energy (J) reading that can be trusted: finite and not negative."""
+    if not math.isfinite(watts) or watts < 0:
+        raise EdgecheckError(f"{where}: the sensor returned {watts!r}, not a finite non-negative reading")
+    return watts
+
+
 def hwmon_devices(root: Path = HWMON_ROOT, power_only: bool = True) -> list[HwmonDevice]:
     """Every hwmon device under ``root`` (sorted); with ``power_only`` those that report power."""
     found = [HwmonDevice.at(d) for d in sorted(Path(root).glob("hwmon*")) if d.is_dir()]
@@ -136,9 +145,12 @@ class HwmonProbe:
                 "sampling_interval_s": self.interval_s}
 
     def read_w(self) -> float:
+        """One power reading (W); a reading no sensor can give (NaN, infinite, negative) is an error."""
         if self.mode == "power":
-            return read_number(self.path / "power1_input") / 1e6  # microwatts
-        return read_number(self.path / "curr1_input") / 1e3 * read_number(self.path / "in1_input") / 1e3
+            w = read_number(self.path / "power1_input") / 1e6  # microwatts
+        else:
+            w = read_number(self.path / "curr1_input") / 1e3 * read_number(self.path / "in1_input") / 1e3
+        return check_reading(w, f"hwmon {self.path}")
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -161,7 +173,10 @@ class HwmonProbe:
         t1 = time.time()
         self._stop.set()
         if self._thread:
-            self._thread.join()
+            self._thread.join(timeout=self.interval_s + SENSOR_READ_TIMEOUT_S)
+            if self._thread.is_alive():  # a read blocked on the bus: never wait for it without a bound
+                raise EdgecheckError(f"energy window failed: hwmon {self.path} did not answer within "
+                                     f"{SENSOR_READ_TIMEOUT_S:g} s")
         if self._error:
             raise EdgecheckError(f"energy window failed: {self._error[0]}")
         self._samples.append((time.time(), self.read_w()))
@@ -269,13 +284,21 @@ def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """A meter's CSV: a timestamp column (``timestamp``/``time``/``t``, UNIX seconds) and ``watts``,
     or ``volts`` and ``amps``."""
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise EdgecheckError(f"trace {path}: file not found") from None
+    except IsADirectoryError:
+        raise EdgecheckError(f"trace {path}: is a directory, not a CSV file") from None
     except OSError as e:
         raise EdgecheckError(f"trace {path}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise EdgecheckError(f"trace {path}: not UTF-8 text (byte {e.start})") from None
+    except csv.Error as e:
+        raise EdgecheckError(f"trace {path}: not a CSV file ({e})") from None
     if not rows:
         raise EdgecheckError(f"trace {path}: no rows")
-    cols = {c.strip().lower(): c for c in rows[0]}
+    cols = {c.strip().lower(): c for c in rows[0] if c is not None}
     tcol = next((cols[c] for c in ("timestamp", "time", "t", "unix_time") if c in cols), None)
     if tcol is None:
         raise EdgecheckError(f"trace {path}: no timestamp column (timestamp, time or t); columns: {', '.join(cols)}")
@@ -291,6 +314,13 @@ def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
             raise EdgecheckError(f"trace {path}: needs a watts column, or volts and amps; columns: {', '.join(cols)}")
     except (ValueError, TypeError) as e:
         raise EdgecheckError(f"trace {path}: non-numeric value ({e})") from None
+    for name, values in (("timestamp", t), ("power", p)):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise EdgecheckError(f"trace {path}: row {bad[0] + 2}: {name} is {values[bad[0]]} (not a finite number)")
+    if np.any(p < 0):
+        i = int(np.flatnonzero(p < 0)[0])
+        raise EdgecheckError(f"trace {path}: row {i + 2}: negative power {p[i]:g} W (a meter log holds power drawn)")
     if np.any(np.diff(t) <= 0):
         raise EdgecheckError(f"trace {path}: timestamps must increase")
     return t, p
@@ -319,6 +349,10 @@ class TraceProbe:
 
     def energy(self, t0: float, t1: float) -> tuple[float, int]:
         t, p = read_trace(self.path)
+        return self.integrate(t, p, t0, t1)
+
+    def integrate(self, t: np.ndarray, p: np.ndarray, t0: float, t1: float) -> tuple[float, int]:
+        """The energy of an already read trace ``(t, p)`` over one window, with this probe's clock offset."""
         try:
             return integrate(t + self.offset_s, p, t0, t1)
         except ValueError as e:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from edgecheck.config import DEFAULTS
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.transport import SshTransport, check_host
 
@@ -28,6 +29,7 @@ class Target:
     port: int | None = None
     python: str = "python3"
     ssh_options: tuple[str, ...] = ()
+    connect_timeout_s: float = DEFAULTS.ssh_connect_timeout_seconds
 
     @property
     def where(self) -> str:
@@ -35,7 +37,7 @@ class Target:
         return f"ssh://{login}" + (f":{self.port}" if self.port else "")
 
     def transport(self) -> SshTransport:
-        return SshTransport(self.host, self.user, self.port, self.python, self.ssh_options)
+        return SshTransport(self.host, self.user, self.port, self.python, self.ssh_options, self.connect_timeout_s)
 
 
 def parse_target(spec: str, python: str = "python3", ssh_options: tuple[str, ...] = ()) -> Target:

@@ -26,6 +26,7 @@ from edgecheck.measure.transport import stop
 from edgecheck.results import Latency
 from edgecheck.stats import median_ci, robust_cv
 
+EXIT_TIMEOUT_S = 30.0  # a worker that closed its output gets this long to exit before it is killed
 UNSTABLE_PROCESS_CV = 0.10  # robust CV of the process medians above which a figure is too noisy to decide on
 
 
@@ -202,6 +203,8 @@ def _attempt(transport, job_: dict, files: dict, progress, idle_timeout_s: float
                         msg = json.loads(raw.decode(errors="replace"))
                     except ValueError:
                         continue
+                    if not isinstance(msg, dict):
+                        continue  # not a worker message (a board's login banner, say)
                     if msg.get("kind") == "start":
                         current = msg.get("name")
                     elif msg.get("kind") in ("timing", "model", "error", "energy") and msg.get("name") == current:
@@ -212,8 +215,8 @@ def _attempt(transport, job_: dict, files: dict, progress, idle_timeout_s: float
             stop(proc)  # silent, or stopped from outside: kill it (and a local worker's children)
         else:
             try:
-                proc.wait(timeout=idle_timeout_s)
-            except subprocess.TimeoutExpired:  # closed its output but never exited
+                proc.wait(timeout=min(idle_timeout_s, EXIT_TIMEOUT_S))
+            except subprocess.TimeoutExpired:  # closed its output but never exited: bounded, like every wait
                 att.timed_out = True
                 stop(proc)
         if not proc.stdin.closed:
@@ -223,6 +226,19 @@ def _attempt(transport, job_: dict, files: dict, progress, idle_timeout_s: float
     att.hung = current if att.timed_out else None
     att.returncode, att.stderr = proc.returncode, bytes(err).decode(errors="replace")
     return att
+
+
+def _drain(fd: int | None, within_s: float = 2.0) -> bytes:
+    """What is left on a pipe, read for at most ``within_s`` (a grandchild may hold it open)."""
+    out = b""
+    deadline = time.monotonic() + within_s
+    while fd is not None and (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        chunk = os.read(fd, 1 << 16) if ready else b""
+        if not chunk:
+            break
+        out = (out + chunk)[-(1 << 16):]
+    return out
 
 
 def _take(result: SweepResult, msg: dict, progress) -> str | None:

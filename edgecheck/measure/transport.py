@@ -11,6 +11,7 @@ user names are checked, so a name can never be read as an ssh option.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import shlex
@@ -25,6 +26,7 @@ from edgecheck.config import DEFAULTS
 from edgecheck.errors import EdgecheckError
 
 WORKER = Path(__file__).with_name("worker.py")
+SSH_MARGIN_S = 5.0  # our own bound on an ssh command beyond its ConnectTimeout or transfer time
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$")
 _USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
@@ -105,7 +107,8 @@ class SshTransport:
         return f"ssh://{login}" + (f":{self.port}" if self.port else "")
 
     def ssh(self) -> list[str]:
-        cmd = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(self.connect_timeout_s)}",
+        # ConnectTimeout bounds the TCP connect and ssh's banner exchange (0 would mean none: at least 1 s)
+        cmd = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, math.ceil(self.connect_timeout_s))}",
                *self.ssh_options]
         if self.port:
             cmd += ["-p", str(self.port)]
@@ -114,14 +117,16 @@ class SshTransport:
         return cmd + ["--", self.host]
 
     def run(self, command: str, data: bytes = b"", timeout: float | None = None) -> subprocess.CompletedProcess:
-        limit = timeout or self.connect_timeout_s
+        """``command`` on the board; ssh's own ConnectTimeout first, then ours (a connection that opens and then
+        hangs): never a wait without a bound."""
+        limit = (timeout or self.connect_timeout_s) + SSH_MARGIN_S
         proc = self._popen(self.ssh() + [command])
         try:
             out, err = proc.communicate(data, timeout=limit)
         except subprocess.TimeoutExpired:
             stop(proc)
             raise EdgecheckError(f"{self.where}: ssh did not answer within {limit:.0f} s "
-                                 f"(running {command.split()[0]!r})") from None
+                                 f"(running {command.split()[0]!r}); check the host, port and network") from None
         finally:
             with self._lock:
                 self._live.discard(proc)
