@@ -22,7 +22,7 @@ bench: $(STAMP)
 	$(PY) -m pytest benchmarks $(ARGS)
 
 test: $(STAMP) lint
-	$(PY) -m pytest tests $(ARGS)
+	$(PY) -m pytest tests -n 2 --dist loadfile $(ARGS)
 
 # ruff (style and bugs) and import-linter (imports run one way between the stages; no TensorFlow
 # or matplotlib in the measuring core), both configured in pyproject.toml

@@ -1,7 +1,8 @@
-"""Shared fixtures for the tests: one real build of the smoke grid per session, one real sshd on 127.0.0.1
-(helpers: support.py)."""
+"""Shared fixtures for the tests: one real build of the smoke grid per run (shared by pytest-xdist's workers),
+one real sshd on 127.0.0.1 per worker (helpers: support.py)."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -12,12 +13,26 @@ from pathlib import Path
 import pytest
 from support import run_edgecheck, skip_unless_available
 
+# pytest-xdist names its worker in the environment. The pytest sessions the tests start must not inherit it:
+# pytest-benchmark switches itself off when it sees it.
+XDIST_WORKER = os.environ.pop("PYTEST_XDIST_WORKER", None)
+for _name in ("PYTEST_XDIST_TESTRUNUID", "PYTEST_XDIST_WORKER_COUNT"):
+    os.environ.pop(_name, None)
+
 
 @pytest.fixture(scope="session")
 def smoke_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke grid built once by the real ``edgecheck build`` command."""
-    out = tmp_path_factory.mktemp("artifacts") / "smoke"
-    run_edgecheck("build", "--grid", "smoke", "--dataset", "collar", "--out", str(out))
+    """The smoke grid built once by the real ``edgecheck build`` command. Under pytest-xdist (``make test``
+    runs two workers) the first worker builds it in the run's shared temporary folder, under a lock, and the
+    others use it; tests copy it before changing anything in it."""
+    root = tmp_path_factory.getbasetemp()
+    if XDIST_WORKER:
+        root = root.parent  # the run's folder, above every worker's own
+    out = root / "shared-artifacts" / "smoke"
+    with open(root / "shared-artifacts.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "manifest.json").exists():
+            run_edgecheck("build", "--grid", "smoke", "--dataset", "collar", "--out", str(out))
     return out
 
 

@@ -106,14 +106,15 @@ class MeasureContext:
     def sweep(self, device: Device, model: ModelEntry):
         """The worker's sweep of every planned model of ``device``, run once, when its first model is measured;
         a remote device's first model starts every planned board's sweep, in parallel."""
-        if device.key not in self.sweeps:
+        first = device.key not in self.sweeps
+        if first:
             if device.remote:
                 self._sweep_boards(device, model)
             else:
                 self.sweeps[device.key] = self._sweep_one(device, self._models(device, model))
         got = self.sweeps[device.key]
-        if isinstance(got, BaseException):
-            raise EdgecheckError(str(got))
+        if isinstance(got, BaseException):  # a board that never answered is not waited for again, model after model
+            raise EdgecheckError(str(got) if first else f"{got} (not tried again for {model.name})")
         return got
 
     def _models(self, device: Device, model: ModelEntry | None) -> list[ModelEntry]:

@@ -172,9 +172,12 @@ def _attempt(transport, job_: dict, files: dict, progress, idle_timeout_s: float
         while readers:
             if cancel is not None and cancel.is_set():
                 raise Cancelled(f"{transport.where}: stopped")
-            wait = idle_timeout_s - (time.monotonic() - last)
+            if out_fd in readers:  # silent for idle_timeout_s: hung
+                wait = idle_timeout_s - (time.monotonic() - last)
+            else:  # its output closed: it gets EXIT_TIMEOUT_S to close stderr and exit, then it is killed
+                wait = min(idle_timeout_s, EXIT_TIMEOUT_S) - (time.monotonic() - last)
             if wait <= 0:
-                att.timed_out = True
+                att.timed_out = out_fd in readers
                 break
             writers = [in_fd] if body else []
             ready, writable, _ = select.select(list(readers), writers, [], min(wait, 0.25))
@@ -191,6 +194,8 @@ def _attempt(transport, job_: dict, files: dict, progress, idle_timeout_s: float
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
                     readers.discard(fd)
+                    if fd == out_fd:
+                        last = time.monotonic()
                     continue
                 if fd == err_fd:
                     err = (err + chunk)[-65536:]  # the tail says why a worker died

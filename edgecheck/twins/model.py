@@ -184,9 +184,8 @@ def workload(path: str | Path) -> Workload:
         raise EdgecheckError(f"{path}: compiled for the Edge TPU; the twins need the CPU .tflite it was compiled from")
     refusal = tpu_refusal(info)
     # an operator without parameters is costed by its per-operator overhead; one with weights (a convolution,
-    # an LSTM) the twins cannot cost
-    unknown = sorted({op.name for op in info.operators if op.name not in CHEAP_OPS | {"FULLY_CONNECTED"}
-                      and any(i >= 0 and info.tensors[i].buffer_bytes > 64 for i in op.inputs)})
+    # an LSTM: modelfile's weighted operators) the twins cannot cost
+    unknown = sorted({w.operator for w in info.weighted_ops if w.operator != "FULLY_CONNECTED"})
     if unknown:
         raise EdgecheckError(f"{path}: the twins cost feed-forward models only; cannot cost {', '.join(unknown)}"
                              + (f" (and the Edge TPU compiler would refuse it: {refusal})" if refusal else ""))
