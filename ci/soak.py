@@ -10,6 +10,8 @@ Not part of `make test` (they take an hour); run by hand or on a schedule:
   python ci/soak.py runs --runs 20 --out DIR [--busy]  repeated default runs of the whole suite (host cpu + twins,
                                                      the artifacts built once): exit codes, decided and
                                                      inconclusive checks, times; kept for `compare`
+  python ci/soak.py interleaved DIR                   within each run, its even processes against its odd ones
+                                                     (an A/B pair of identical code, as `edgecheck ab` measures)
   python ci/soak.py compare DIR                       every ordered pair of those runs compared as baseline and
                                                      run: unchanged, +10 % and +5 % everywhere, +10 % on one model
                                                      (slowdowns made by scaling one run's samples and process
@@ -26,6 +28,7 @@ import itertools
 import json
 import math
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -176,20 +179,14 @@ def _scaled(run: dict, factor, only: str | None = None) -> dict:
     return out
 
 
-def compare_runs(args) -> int:
-    sys.path.insert(0, str(REPO))
+def _score(pairs: list[tuple[dict, dict]], models: list[str]) -> dict:
+    """Every (baseline, run) pair compared as it is, then with the run slowed down: the soak's figures."""
     from edgecheck.judge.compare import REGRESSION, compare, has_regression
-    from edgecheck.results import load
 
-    paths = sorted(Path(args.dir).glob("run-*.json"))
-    data = [load(p).to_json() for p in paths]
-    pairs = list(itertools.permutations(range(len(data)), 2))
-    models = sorted({e["model"]["name"] for e in data[0]["entries"] if e["device"]["name"] == "cpu"})
     tally = {"pairs": len(pairs), "unchanged_runs_failed": 0, "slow10_runs_caught": 0, "slow5_runs_caught": 0,
              "slow10_rows": 0, "slow10_rows_flagged": 0, "one_model_runs": 0, "one_model_caught": 0,
              "unchanged_rows": 0, "unchanged_rows_inconclusive": 0, "slow25_runs_caught": 0}
-    for n, (i, j) in enumerate(pairs):
-        base, now = data[i], data[j]
+    for n, (base, now) in enumerate(pairs):
         rows = compare(base, now, force=True)
         tally["unchanged_runs_failed"] += has_regression(rows)
         lat = [r for r in rows if r.metric == "latency"]
@@ -206,8 +203,8 @@ def compare_runs(args) -> int:
         rows = compare(base, _scaled(now, 1.10, only=model), force=True)
         tally["one_model_runs"] += 1
         tally["one_model_caught"] += any(r.verdict == REGRESSION and r.model == model for r in rows)
-    p = tally["pairs"]
-    report = {
+    p = max(1, tally["pairs"])
+    return {
         **tally,
         "unchanged_runs_failing": tally["unchanged_runs_failed"] / p,
         "unchanged_runs_failing_upper95": clopper_pearson_upper(tally["unchanged_runs_failed"], p),
@@ -217,11 +214,13 @@ def compare_runs(args) -> int:
         "slow10_rows_flagged_share": tally["slow10_rows_flagged"] / max(1, tally["slow10_rows"]),
         "one_model_caught_share": tally["one_model_caught"] / max(1, tally["one_model_runs"]),
         "unchanged_rows_inconclusive_share": tally["unchanged_rows_inconclusive"] / max(1, tally["unchanged_rows"]),
-        "runs": len(data),
     }
-    (Path(args.dir) / "compare-soak.json").write_text(json.dumps(report, indent=1))
-    print(f"{len(data)} runs, {p} ordered pairs compared (baseline, run):")
-    print(f"  unchanged runs that fail: {tally['unchanged_runs_failed']}/{p} = {report['unchanged_runs_failing']:.1%} "
+
+
+def _print_score(report: dict, what: str) -> None:
+    p = report["pairs"]
+    print(f"{what}: {p} comparisons (baseline, run):")
+    print(f"  unchanged runs that fail: {report['unchanged_runs_failed']}/{p} = {report['unchanged_runs_failing']:.1%} "
           f"(95 % upper bound {report['unchanged_runs_failing_upper95']:.1%}); "
           f"unchanged comparisons inconclusive: {report['unchanged_rows_inconclusive_share']:.0%}")
     print(f"  +10 % everywhere caught: {report['slow10_runs_caught_share']:.0%} of runs, "
@@ -229,6 +228,58 @@ def compare_runs(args) -> int:
     print(f"  +5 % everywhere caught: {report['slow5_runs_caught_share']:.0%} of runs; "
           f"+25 %: {report['slow25_runs_caught_share']:.0%}")
     print(f"  +10 % on one model alone caught: {report['one_model_caught_share']:.0%} of runs")
+
+
+def _load_runs(folder: str) -> tuple[list[dict], list[str]]:
+    sys.path.insert(0, str(REPO))
+    from edgecheck.results import load
+
+    data = [load(p).to_json() for p in sorted(Path(folder).glob("run-*.json"))]
+    models = sorted({e["model"]["name"] for e in data[0]["entries"] if e["device"]["name"] == "cpu"})
+    return data, models
+
+
+def compare_runs(args) -> int:
+    """Separate sessions: every ordered pair of the runs, one as the baseline, the other as the run."""
+    data, models = _load_runs(args.dir)
+    pairs = [(data[i], data[j]) for i, j in itertools.permutations(range(len(data)), 2)]
+    report = {**_score(pairs, models), "runs": len(data)}
+    (Path(args.dir) / "compare-soak.json").write_text(json.dumps(report, indent=1))
+    _print_score(report, f"{len(data)} runs, every ordered pair of separate sessions")
+    return 0
+
+
+def _half(run: dict, parity: int) -> dict:
+    """The run as if only its even (or odd) processes had measured it: processes alternate in time, so the two
+    halves of one session are an A/B pair of identical code, as `edgecheck ab` measures them."""
+    from edgecheck.stats import robust_cv, summarize
+
+    out = copy.deepcopy(run)
+    for e in out["entries"]:
+        lat = e.get("latency") or {}
+        procs = lat.get("processes") or []
+        if e["device"]["name"] != "cpu" or len(procs) < 4:
+            continue
+        per = len(lat["samples"]) // len(procs)
+        keep = [i for i in range(len(procs)) if i % 2 == parity]
+        lat["processes"] = [procs[i] for i in keep]
+        lat["samples"] = [s for i in keep for s in lat["samples"][i * per:(i + 1) * per]]
+        lat["stats"] = summarize(lat["samples"])
+        medians = [p["median"] for p in lat["processes"]]
+        lat["process_median"] = float(statistics.median(medians))
+        lat["process_cv"] = robust_cv(medians)
+        lat["rounds"] = len(lat["samples"])
+    return out
+
+
+def interleaved(args) -> int:
+    """Within each session, its even processes against its odd ones: what an A/B run sees (drift between
+    sessions cancels)."""
+    data, models = _load_runs(args.dir)
+    pairs = [(_half(r, 0), _half(r, 1)) for r in data]
+    report = {**_score(pairs, models), "runs": len(data)}
+    (Path(args.dir) / "interleaved-soak.json").write_text(json.dumps(report, indent=1))
+    _print_score(report, f"{len(data)} sessions, even processes against odd (A/B within a session)")
     return 0
 
 
@@ -251,6 +302,9 @@ def main() -> int:
     c = sub.add_parser("compare")
     c.add_argument("dir")
     c.set_defaults(func=compare_runs)
+    i = sub.add_parser("interleaved")
+    i.add_argument("dir")
+    i.set_defaults(func=interleaved)
     args = ap.parse_args()
     return args.func(args)
 
