@@ -156,6 +156,21 @@ def _alive(pid) -> bool:
     return True
 
 
+def read_text(path: str | os.PathLike, where: str, kind: str) -> str:
+    """A UTF-8 file's text, or one error that starts with ``where`` (the file and its role) and says what is
+    wrong: missing, a directory instead of a ``kind`` file, unreadable, or not UTF-8."""
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise EdgecheckError(f"{where}: file not found") from None
+    except IsADirectoryError:
+        raise EdgecheckError(f"{where}: is a directory, not a {kind} file") from None
+    except OSError as e:
+        raise EdgecheckError(f"{where}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise EdgecheckError(f"{where}: not UTF-8 text (byte {e.start})") from None
+
+
 def load_json(path: str | os.PathLike, schema: str | None, what: str,
               migrations: dict[str, Callable[[dict], dict]] | None = None) -> dict:
     """Read a JSON object whose ``schema`` field names its format (asv's ``load_json(path, api_version)``).
@@ -164,14 +179,7 @@ def load_json(path: str | os.PathLike, schema: str | None, what: str,
     upgraded through ``migrations`` (old schema -> function returning the next version's data),
     one step at a time until ``schema`` is reached; anything else is refused with both names."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except IsADirectoryError:
-        raise EdgecheckError(f"{what}: {path} is a directory, not a JSON file") from None
-    except OSError as e:
-        raise EdgecheckError(f"{what}: cannot read {path} ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise EdgecheckError(f"{what}: {path} is not UTF-8 text (byte {e.start})") from None
+    text = read_text(path, f"{what}: {path}", "JSON")
     try:
         data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:

@@ -75,20 +75,16 @@ def test_mutated_npz_datasets_load_or_are_refused(tmp_path, data):
 CSV_CELLS = st.sampled_from(["", "nan", "inf", "-1", "1e999", "x", ",", '"', "\x00", "0", "0.05", "w0", "\u2028"])
 
 
-@settings(max_examples=80, **SETTINGS)
-@given(data=st.data())
-def test_mutated_csv_datasets_load_or_are_refused(tmp_path, data):
-    from edgecheck.build.data import load_dataset, split_dataset
-
-    lines = ["window,label,group,time,ax,ay"] + [f"w{w},{'ab'[w % 2]},g{w % 3},{i / 20:.2f},{w + i},{w - i}"
-                                                 for w in range(6) for i in range(8)]
+def _mutate_lines(data, lines: list[str], edit, junk_size: int) -> list[str]:
+    """One to four random edits of a text file's lines: the format's own ``edit`` of a line, or a line dropped,
+    doubled, cut short or replaced by junk."""
     for _ in range(data.draw(st.integers(1, 4))):
+        if not lines:
+            break
         i = data.draw(st.integers(0, len(lines) - 1))
-        how = data.draw(st.sampled_from(["cell", "drop", "dup", "cut", "junk"]))
-        cells = lines[i].split(",")
-        if how == "cell":
-            cells[data.draw(st.integers(0, len(cells) - 1))] = data.draw(CSV_CELLS | st.text(max_size=4))
-            lines[i] = ",".join(cells)
+        how = data.draw(st.sampled_from(["edit", "drop", "dup", "cut", "junk"]))
+        if how == "edit":
+            lines[i] = edit(lines[i])
         elif how == "drop":
             lines.pop(i)
         elif how == "dup":
@@ -96,9 +92,24 @@ def test_mutated_csv_datasets_load_or_are_refused(tmp_path, data):
         elif how == "cut":
             lines[i] = lines[i][:data.draw(st.integers(0, len(lines[i])))]
         else:
-            lines[i] = data.draw(st.text(max_size=20))
-        if not lines:
-            lines = [""]
+            lines[i] = data.draw(st.text(max_size=junk_size))
+    return lines
+
+
+@settings(max_examples=80, **SETTINGS)
+@given(data=st.data())
+def test_mutated_csv_datasets_load_or_are_refused(tmp_path, data):
+    from edgecheck.build.data import load_dataset, split_dataset
+
+    lines = ["window,label,group,time,ax,ay"] + [f"w{w},{'ab'[w % 2]},g{w % 3},{i / 20:.2f},{w + i},{w - i}"
+                                                 for w in range(6) for i in range(8)]
+
+    def cell(line: str) -> str:
+        cells = line.split(",")
+        cells[data.draw(st.integers(0, len(cells) - 1))] = data.draw(CSV_CELLS | st.text(max_size=4))
+        return ",".join(cells)
+
+    lines = _mutate_lines(data, lines, cell, junk_size=20) or [""]
     path = tmp_path / "d.csv"
     path.write_text("\n".join(lines) + "\n")
     before = path.read_bytes()
@@ -143,22 +154,12 @@ def test_mutated_tflite_is_inspected_or_refused(model_bytes, tmp_path, data):
 @given(data=st.data())
 def test_mutated_compiler_logs_are_parsed_or_refused(tmp_path, data):
     lines = data.draw(st.sampled_from(LOGS)).read_text().splitlines()
-    for _ in range(data.draw(st.integers(1, 4))):
-        i = data.draw(st.integers(0, max(0, len(lines) - 1)))
-        how = data.draw(st.sampled_from(["number", "drop", "dup", "cut", "junk"]))
-        if not lines:
-            break
-        if how == "number":
-            lines[i] = "".join(data.draw(st.sampled_from(["-2", "99999999999", "1.5", "", "x", "-0"]))
-                               if c.isdigit() else c for c in lines[i])
-        elif how == "drop":
-            lines.pop(i)
-        elif how == "dup":
-            lines.insert(i, lines[i])
-        elif how == "cut":
-            lines[i] = lines[i][:data.draw(st.integers(0, len(lines[i])))]
-        else:
-            lines[i] = data.draw(st.text(max_size=30))
+
+    def numbers(line: str) -> str:
+        return "".join(data.draw(st.sampled_from(["-2", "99999999999", "1.5", "", "x", "-0"])) if c.isdigit() else c
+                       for c in line)
+
+    lines = _mutate_lines(data, lines, numbers, junk_size=30)
     path = tmp_path / "c.log"
     path.write_text("\n".join(lines))
     before = path.read_bytes()

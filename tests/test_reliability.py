@@ -395,8 +395,8 @@ def test_non_utf8_results_baseline_and_trace_are_one_line(tmp_path):
     trace = tmp_path / "t.csv"
     trace.write_bytes(b"timestamp,watts\n1,2\xff\n")
     before = snapshot(tmp_path)
-    assert_one_line_error(*run_main("compare", latin, good)[::2], contains=f"{latin} is not UTF-8 text")
-    assert_one_line_error(*run_main("claims", latin)[::2], contains="is not UTF-8 text")
+    assert_one_line_error(*run_main("compare", latin, good)[::2], contains=f"{latin}: not UTF-8 text")
+    assert_one_line_error(*run_main("claims", latin)[::2], contains="not UTF-8 text")
     assert_one_line_error(*run_main("energy-from-trace", good, trace)[::2], contains=f"trace {trace}: not UTF-8")
     assert snapshot(tmp_path) == before
 

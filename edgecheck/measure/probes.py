@@ -18,6 +18,7 @@ an estimate. Sensors:
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import threading
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecheck import files
 from edgecheck.errors import EdgecheckError
 from edgecheck.sysfs import read_number, read_text
 
@@ -283,17 +285,9 @@ class JoulescopeProbe:
 def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """A meter's CSV: a timestamp column (``timestamp``/``time``/``t``, UNIX seconds) and ``watts``,
     or ``volts`` and ``amps``."""
+    text = files.read_text(path, f"trace {path}", "CSV")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except FileNotFoundError:
-        raise EdgecheckError(f"trace {path}: file not found") from None
-    except IsADirectoryError:
-        raise EdgecheckError(f"trace {path}: is a directory, not a CSV file") from None
-    except OSError as e:
-        raise EdgecheckError(f"trace {path}: cannot read ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise EdgecheckError(f"trace {path}: not UTF-8 text (byte {e.start})") from None
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
     except csv.Error as e:
         raise EdgecheckError(f"trace {path}: not a CSV file ({e})") from None
     if not rows:
