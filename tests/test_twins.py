@@ -166,3 +166,18 @@ def test_suite_runs_on_the_twins(smoke_artifacts, tmp_path):
     # deterministic: the same model and constants give the same number
     lat = lambda d: sorted((e["model"]["name"], e["device"]["name"], e["latency"]["samples"][0]) for e in d["entries"])  # noqa: E731
     assert lat(load(again)) == lat(data)
+
+
+def test_a_constant_edited_outside_its_own_range_is_refused(tmp_path):
+    """The band is built from each constant's low and high: a value moved outside them (an edit that forgot the
+    range) would silently widen the band, so the file is refused, naming the constant."""
+    data = json.loads(DEFAULT_CONSTANTS.read_text())
+    data["tpu"]["links"]["usb3"]["overhead_s"]["value"] *= 1000
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(EdgecheckError, match=r"tpu\.links\.usb3\.overhead_s = .* lies outside its own range"):
+        load_constants(path)
+    for end in ("low", "high"):
+        data["tpu"]["links"]["usb3"]["overhead_s"][end] *= 1000
+    path.write_text(json.dumps(data))
+    assert load_constants(path).value("tpu", "links", "usb3", "overhead_s") == pytest.approx(0.215, rel=0.01)

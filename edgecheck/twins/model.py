@@ -70,7 +70,25 @@ def load_constants(path: str | Path | None = None) -> Constants:
     """The packaged constants, or ``--twin-constants PATH`` (a file written by ``edgecheck calibrate``)."""
     path = Path(path) if path else DEFAULT_CONSTANTS
     data = load_json(path, "edgecheck.twin-constants/1", "--twin-constants")
+    bad = _outside_range(data)
+    if bad:
+        where, v, lo, hi = bad
+        raise EdgecheckError(f"--twin-constants {path}: {where} = {v!r} lies outside its own range [{lo!r}, {hi!r}]; "
+                             "the band is built from low and high, so change them with the value")
     return Constants(data, sha256_bytes(path.read_bytes()), str(path))
+
+
+def _outside_range(node, where: str = "") -> tuple | None:
+    """The first constant whose value is not within its [low, high] (an edit that forgot the range), or None."""
+    if isinstance(node, dict):
+        v, lo, hi = node.get("value"), node.get("low"), node.get("high")
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (v, lo, hi)) and not lo <= v <= hi:
+            return where, v, lo, hi
+        for k, child in node.items():
+            found = _outside_range(child, f"{where}.{k}" if where else str(k))
+            if found:
+                return found
+    return None
 
 
 def check_tpu_link(link: str) -> str:
