@@ -312,8 +312,14 @@ def test_labgrid_locks_are_released_on_sigint_and_sigterm(lab, smoke_artifacts, 
         assert set(_locks(lab)["held"]) == {"dev-a", "dev-b"}
         for how, proc in procs.items():
             proc.send_signal(getattr(signal, how))
-        for proc in procs.values():
-            proc.wait(timeout=30)
+        # each step of the unwinding is bounded (ssh commands by the connect timeout, labgrid's keepalive by
+        # 60 s); on a loaded runner one session took over 30 s once, so the bound here is their sum
+        for how, proc in procs.items():
+            try:
+                proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"the {how} session did not end within 90 s of the signal: "
+                            f"{outs[how].read_text()[-3000:]}")
     finally:
         for p in procs.values():
             if p.poll() is None:
