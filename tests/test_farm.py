@@ -112,16 +112,23 @@ def _farm_args(lab, *devices: str, power: str | None = None, labgrid_plugin: boo
     return args if labgrid_plugin else ["-p", "no:labgrid", *args]
 
 
-def _sigint_as_at_a_terminal() -> None:
-    """A session gets Ctrl-C as at a terminal, even where these tests run as a background job (a shell's `&`
-    or a CI runner): those start with SIGINT ignored, which exec passes on and Python then keeps."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+@pytest.fixture(autouse=True, scope="module")
+def _sigint_as_at_a_terminal():
+    """The sessions these tests start get Ctrl-C as at a terminal, even where the tests run as a background job
+    (a shell's `&`, a CI runner): such a job starts with SIGINT ignored, exec passes an ignored signal on, and
+    Python then keeps it ignored. A handled signal is reset to the default in a child, so this process handles
+    it while the farm tests run (no preexec_fn: forking a process with gRPC's threads can crash the child)."""
+    before = signal.getsignal(signal.SIGINT)
+    if before == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 def _pytest(*args, **popen) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **popen.pop("env", {})}
     return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=REPO,
-                            env=env, text=True, preexec_fn=_sigint_as_at_a_terminal, **popen)
+                            env=env, text=True, **popen)
 
 
 def _run(*args, timeout=120, **popen) -> subprocess.CompletedProcess:
