@@ -1,6 +1,7 @@
 """Decisions on twin figures with a band: a winner that changes inside the band is too close to call and names
 the interval (chart cell, C5's crossover, recommend's pick), C6 counts such cells as disagreements, and two
-rows of one twin move together (C2, C3)."""
+rows of one twin move together (C2, C3). C5's claim (a crossover exists) is decided whenever its answer is the same
+at every point of the band; only the crossover's place is then too close to call."""
 import pytest
 from support import entry, run
 from tinytflite import dense_tflite
@@ -41,6 +42,7 @@ def test_exact_figures_decide_every_cell_and_c5_holds():
     data = sweep(0.0)
     c = {x.id: x for x in evaluate(data, TH)}
     assert c["C5"].holds and not c["C5"].evidence["too_close"]
+    assert "outcome" not in c["C5"].evidence["crossover"]  # its place is decided too
     assert TOO_CLOSE_TO_CALL not in {w.winner for w in build_chart(data).winners}
 
 
@@ -55,10 +57,14 @@ def test_a_band_makes_the_crossover_too_close_and_names_the_interval():
     assert close[0].intervals["tpu-sim"][0] < close[0].values["a53-sim"] < close[0].intervals["tpu-sim"][1]
     c = {x.id: x for x in evaluate(data, TH)}
     c5 = c["C5"]
-    assert c5.outcome.status == INCONCLUSIVE and c5.outcome.reason == TOO_CLOSE
+    assert c5.holds and c5.outcome.status == "pass", c5.outcome.summary  # a crossover at every point of the band
     lo, hi = c5.outcome.value
-    assert c5.outcome.statistic == "crossover MACs interval" and lo < hi
+    assert c5.outcome.statistic == "crossover MACs" and lo < hi
+    place = c5.evidence["crossover"]["outcome"]
+    assert place["status"] == INCONCLUSIVE and place["reason"] == TOO_CLOSE
+    assert place["value"] == [lo, hi] and "could go either way" in place["detail"]
     assert set(c5.evidence["crossover"]["too_close_between"]) <= {w.model for w in close}
+    assert c5.evidence["crossover"]["too_close_between"]
     # C6 counts the undecided cells as disagreements: never a pass, inconclusive while they could all agree
     c6 = c["C6"]
     assert set(c6.evidence["too_close"]) == {w.model for w in close}
@@ -92,3 +98,10 @@ def test_recommend_says_too_close_to_call_inside_the_band(tmp_path):
     assert close["platform"] == "too close to call" and close["outcome"]["reason"] == TOO_CLOSE
     lo, hi = close["interval"]["tpu-sim"]
     assert lo < close["interval"]["a53-sim"] < hi and "too-close-to-call" in close["reason"]
+
+
+def test_a_band_so_wide_that_no_tpu_win_is_sure_leaves_c5_inconclusive():
+    """With the TPU's band wider than every difference, no architecture is conclusively cheaper on the TPU: the
+    existence of a crossover itself changes inside the band."""
+    c5 = {x.id: x for x in evaluate(sweep(0.95), TH)}["C5"]
+    assert c5.outcome.status == INCONCLUSIVE and c5.outcome.reason == TOO_CLOSE, c5.outcome.summary

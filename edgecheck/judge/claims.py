@@ -467,15 +467,20 @@ def c5(rs: list[Row], th: dict) -> ClaimResult:
         what = undecided_small or evidence["too_close"]
         return _inconclusive("C5", TOO_CLOSE, "architectures too close to call", len(what), 0,
                              f"energy intervals overlap for {', '.join(what)}", evidence, devices, msg)
-    if between:  # where the platforms cross changes inside the figures' intervals
-        return _inconclusive("C5", TOO_CLOSE, "crossover MACs interval",
-                             [bracket["a53_wins"]["macs"], bracket["tpu_wins"]["macs"]], 0,
-                             f"too close to call between {bracket['a53_wins']['model']} and "
-                             f"{bracket['tpu_wins']['model']}: {', '.join(between)} could go either way",
-                             evidence, devices, msg)
+    # The claim's answer (a crossover exists) holds at every point of the figures' intervals once the smallest
+    # architectures are conclusively cheaper on the A53 and one larger architecture conclusively cheaper on the
+    # TPU. Only its place can move inside the intervals: that part is too close to call and names its interval.
+    if between:
+        bracket["outcome"] = Outcome.inconclusive(
+            TOO_CLOSE, "crossover MACs interval", [bracket["a53_wins"]["macs"], bracket["tpu_wins"]["macs"]],
+            [cov["max_smallest_macs"], cov["min_largest_macs"]],
+            f"where the platforms cross is too close to call between {bracket['a53_wins']['model']} and "
+            f"{bracket['tpu_wins']['model']}: {', '.join(between)} could go either way").to_json()
     return _holds("C5", tpu + a53, evidence, msg, devices,
-                  Outcome.passed(statistic="crossover MACs", value=[bracket["a53_wins"]["macs"],
-                                                                      bracket["tpu_wins"]["macs"]],
+                  Outcome.passed(detail="a crossover exists at every point of the intervals; its place is "
+                                        "bracketed" + (" (too close to call in between)" if between else ""),
+                                 statistic="crossover MACs", value=[bracket["a53_wins"]["macs"],
+                                                                    bracket["tpu_wins"]["macs"]],
                                  limit=[cov["max_smallest_macs"], cov["min_largest_macs"]]))
 
 
