@@ -241,3 +241,43 @@ def test_bad_probe_option_keeps_the_last_results(smoke_artifacts, tmp_path):
                       "--results", str(results), "--energy-probe", "hwmon:/nonexistent/hwmon7", *FAST)
     assert proc.returncode != 0 and "/nonexistent/hwmon7 does not exist" in proc.stdout + proc.stderr
     assert results.read_text() == '{"earlier": "run"}'  # an option error never wipes the previous run's file
+
+
+def _board_window(t0: float, seconds: float, every_s: float, watts: float, **extra) -> dict:
+    """A window as a board's worker sends it: [unix time, watts] samples covering [t0, t0 + seconds]."""
+    n = int(round(seconds / every_s))
+    return {"t0": t0, "t1": t0 + seconds, "samples": [[t0 + i * every_s, watts] for i in range(n + 1)], **extra}
+
+
+def test_board_energy_integrates_the_boards_samples():
+    from edgecheck.measure.energy import board_energy
+
+    idle = _board_window(100.0, 1.0, 0.01, 2.0, sensor={"probe": "hwmon", "sensor": "ina260"})
+    windows = [_board_window(102.0 + i, 0.5, 0.01, 3.0, invokes=100) for i in range(3)]
+    e = board_energy(windows, idle, "ssh://board", [])
+    assert e.total_j == pytest.approx(3.0 * 0.5 / 100) and e.dynamic_j == pytest.approx(1.0 * 0.5 / 100)
+    assert e.provenance == "measured: hwmon probe on the board at ssh://board, ina260"
+
+
+@pytest.mark.parametrize("short", ["idle", "window"])
+def test_board_energy_refuses_a_window_with_too_few_samples(short):
+    """The idle power is subtracted from every window, so its window needs as many samples as theirs."""
+    from edgecheck.measure.energy import board_energy
+
+    idle = _board_window(100.0, 1.0, 0.2 if short == "idle" else 0.01, 2.0)
+    windows = [_board_window(102.0, 0.5, 0.1 if short == "window" else 0.01, 3.0, invokes=100)]
+    what, option = {"idle": ("idle", "idle-seconds"), "window": ("energy", "energy-window")}[short]
+    with pytest.raises(EdgecheckError, match=f"on the board at ssh://board: {what} window of .* got 4 power samples "
+                                             rf"\(< 10\): lengthen it with --{option}"):
+        board_energy(windows, idle, "ssh://board", [])
+
+
+def test_local_idle_window_with_too_few_samples_names_the_option(tmp_path):
+    """A sensor updating every 100 ms gives an idle window of 0.2 s about 2 samples: refused, not subtracted."""
+    from edgecheck.measure.energy import _idle
+
+    probe = HwmonProbe.open(str(ina2xx(tmp_path, interval_ms=100)))
+    with pytest.raises(EdgecheckError, match=r"^idle window of 0\.2\d s got [0-9] power samples \(< 10\): lengthen it "
+                                             "with --idle-seconds$"):
+        _idle(probe, 0.2)
+    assert _idle(HwmonProbe.open(str(ina2xx(tmp_path / "fast"))), 0.2)["samples"] >= 10

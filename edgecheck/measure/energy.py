@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgecheck.errors import EdgecheckError
-from edgecheck.measure.probes import MIN_SAMPLES, TraceProbe, check_reading, integrate, read_trace
+from edgecheck.measure.probes import TraceProbe, check_reading, integrate, read_trace, require_samples
 from edgecheck.results import Energy, Latency, Run
 
 if TYPE_CHECKING:
@@ -44,9 +44,8 @@ def measure_energy(runner, device: Device, latency: Latency | None, opts: Energy
         w = opts.probe.stop()
         if not w.pending:
             check_reading(w.energy_j, f"energy window of {desc_of(opts.probe)}")
-        if not w.pending and w.samples is not None and w.samples < MIN_SAMPLES:
-            raise EdgecheckError(f"energy window of {w.seconds:.2f} s got {w.samples} power samples "
-                                 f"(< {MIN_SAMPLES}): lengthen it with --energy-window")
+        if not w.pending:
+            require_samples("energy", w.seconds, w.samples, "--energy-window")
         windows.append({"t0": w.t0, "t1": w.t1, "invokes": n, "energy_j": w.energy_j, "samples": w.samples,
                         "mean_power_w": w.mean_power_w, "pending": w.pending})
     desc = opts.probe.describe()
@@ -79,14 +78,14 @@ def board_energy(windows: list[dict] | None, idle: dict | None, where: str, erro
             raise EdgecheckError(f"the board's energy window at {where}: {e}") from None
 
     ie, n_idle = integrated(idle)
+    on_board = f"on the board at {where}: "
+    require_samples("idle", idle["t1"] - idle["t0"], n_idle, "--idle-seconds", on_board)
     idle_out = {"t0": idle["t0"], "t1": idle["t1"], "energy_j": ie, "samples": n_idle,
                 "power_w": ie / (idle["t1"] - idle["t0"]), "pending": False}
     out_windows = []
     for w in windows:
         e, n = integrated(w)
-        if n < MIN_SAMPLES:
-            raise EdgecheckError(f"energy window of {w['t1'] - w['t0']:.2f} s on the board at {where} got {n} power "
-                                 f"samples (< {MIN_SAMPLES}): lengthen it with --energy-window")
+        require_samples("energy", w["t1"] - w["t0"], n, "--energy-window", on_board)
         out_windows.append({"t0": w["t0"], "t1": w["t1"], "invokes": w["invokes"], "energy_j": e, "samples": n,
                             "mean_power_w": e / (w["t1"] - w["t0"]), "pending": False})
     figs = energy_figures(out_windows, idle_out["power_w"])
@@ -143,6 +142,7 @@ def _idle(probe, seconds: float) -> dict:
     w = probe.stop()
     if not w.pending:
         check_reading(w.energy_j, f"idle power of {desc_of(probe)}")
+        require_samples("idle", w.seconds, w.samples, "--idle-seconds")
     return {"t0": w.t0, "t1": w.t1, "energy_j": w.energy_j, "samples": w.samples,
             "power_w": None if w.energy_j is None else w.energy_j / w.seconds, "pending": w.pending}
 
@@ -209,12 +209,13 @@ def _trace_figures(en, probe: TraceProbe, t: np.ndarray, p: np.ndarray) -> dict:
     idle = en.idle or {}
     try:
         ie, n_idle = probe.integrate(t, p, float(idle["t0"]), float(idle["t1"]))
+        in_trace = f"trace {probe.path}: "
+        require_samples("idle", float(idle["t1"]) - float(idle["t0"]), n_idle, "--idle-seconds or log faster",
+                        in_trace)
         windows = []
         for w in en.windows or []:
             we, n = probe.integrate(t, p, float(w["t0"]), float(w["t1"]))
-            if n < MIN_SAMPLES:
-                raise EdgecheckError(f"trace {probe.path}: a window of {w['t1'] - w['t0']:.2f} s holds {n} samples "
-                                     f"(< {MIN_SAMPLES}); lengthen it with --energy-window or log faster")
+            require_samples("energy", w["t1"] - w["t0"], n, "--energy-window or log faster", in_trace)
             windows.append({"energy_j": we, "samples": n, "mean_power_w": we / (w["t1"] - w["t0"]), "pending": False})
         if not windows:
             raise EdgecheckError(f"trace {probe.path}: the entry has no energy windows to fill")

@@ -54,6 +54,14 @@ class Window:
         return self.t1 - self.t0
 
 
+def require_samples(window: str, seconds: float, samples: int | None, option: str, where: str = "") -> None:
+    """A window we integrate from our own samples needs MIN_SAMPLES of them (idle windows too: idle power is
+    subtracted from every window). A window a meter integrated itself (``samples`` None) is exempt."""
+    if samples is not None and samples < MIN_SAMPLES:
+        raise EdgecheckError(f"{where}{window} window of {seconds:.2f} s got {samples} power samples "
+                             f"(< {MIN_SAMPLES}): lengthen it with {option}")
+
+
 def integrate(t: np.ndarray, p: np.ndarray, t0: float, t1: float) -> tuple[float, int]:
     """Energy (J) of a power trace between t0 and t1: trapezoids, with the trace
     interpolated at the window's edges. Returns (energy, samples inside the window)."""
