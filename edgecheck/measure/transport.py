@@ -139,12 +139,12 @@ class SshTransport:
         return proc
 
     def abort(self) -> None:
-        """Kill this transport's running ssh processes (another thread is stopping the session)."""
+        """Kill this transport's running ssh processes (another thread is stopping the session), and reap them:
+        Popen.wait is safe beside the owning thread's own wait, and leaves no zombie if that thread is gone."""
         with self._lock:
             live = list(self._live)
         for proc in live:
-            if proc.poll() is None:
-                proc.kill()
+            stop(proc)
 
     def _folder(self) -> str:
         if self._dir is None:
