@@ -61,8 +61,10 @@ def test_a_band_makes_the_crossover_too_close_and_names_the_interval():
     lo, hi = c5.outcome.value
     assert c5.outcome.statistic == "crossover MACs" and lo < hi
     place = c5.evidence["crossover"]["outcome"]
-    assert place["status"] == INCONCLUSIVE and place["reason"] == TOO_CLOSE
-    assert place["value"] == [lo, hi] and "could go either way" in place["detail"]
+    assert place["status"] == INCONCLUSIVE and place["reason"] == TOO_CLOSE and place["limit"] == 0
+    assert place["value"] == len(c5.evidence["crossover"]["too_close_between"])
+    assert f"({lo} MACs)" in place["detail"] and f"({hi} MACs)" in place["detail"]
+    assert "could go either way" in place["detail"]
     assert set(c5.evidence["crossover"]["too_close_between"]) <= {w.model for w in close}
     assert c5.evidence["crossover"]["too_close_between"]
     # C6 counts the undecided cells as disagreements: never a pass, inconclusive while they could all agree
@@ -100,8 +102,44 @@ def test_recommend_says_too_close_to_call_inside_the_band(tmp_path):
     assert lo < close["interval"]["a53-sim"] < hi and "too-close-to-call" in close["reason"]
 
 
-def test_a_band_so_wide_that_no_tpu_win_is_sure_leaves_c5_inconclusive():
-    """With the TPU's band wider than every difference, no architecture is conclusively cheaper on the TPU: the
-    existence of a crossover itself changes inside the band."""
+def test_a_band_so_wide_that_the_smallest_are_undecided_leaves_c5_inconclusive():
+    """With a 95 % band even the smallest architectures are too close to call: whether the A53 wins them, and so
+    whether there is a crossover, changes inside the band."""
     c5 = {x.id: x for x in evaluate(sweep(0.95), TH)}["C5"]
     assert c5.outcome.status == INCONCLUSIVE and c5.outcome.reason == TOO_CLOSE, c5.outcome.summary
+    assert "1x16" in c5.outcome.detail and "costs less on tpu-sim" in c5.message
+
+
+def custom(winners: str) -> dict:
+    """One architecture per letter of ``winners``, in MACs order: a (A53 conclusively cheaper), t (TPU
+    conclusively cheaper), ? (the TPU's band spans the A53's figure)."""
+    es = []
+    for i, w in enumerate(winners):
+        macs = 10_000 * 2 ** i  # 10 k ... (the largest above 1 M MACs for 8 or more letters)
+        a53 = 1e-3
+        tpu = {"a": 2e-3, "t": 0.5e-3, "?": 1.1e-3}[w]
+        es.append(entry(f"m{i}", macs + 100, macs, "a53-sim", "simulated", a53 / 3.5, a53))
+        es.append(banded(entry(f"m{i}", macs + 100, macs, "tpu-sim", "simulated", tpu / 4.5, tpu),
+                         0.5 if w == "?" else 0.0))
+    return run(es)
+
+
+def test_smallest_sure_but_no_sure_tpu_win_leaves_c5_inconclusive():
+    c5 = {x.id: x for x in evaluate(custom("aa??????"), TH)}["C5"]
+    assert c5.outcome.status == INCONCLUSIVE and c5.outcome.reason == TOO_CLOSE, c5.outcome.summary
+    assert "none costs conclusively less on the TPU" in c5.outcome.detail
+    assert "no architecture costs conclusively less on the TPU" in c5.message
+
+
+def test_an_undecided_architecture_before_later_a53_wins_widens_the_crossover():
+    """a a ? a a t t t: m2 could already be cheaper on the TPU, so the first crossover lies between m1 and m5,
+    not between m4 and m5; the claim still holds (m5 is surely cheaper on the TPU)."""
+    c5 = {x.id: x for x in evaluate(custom("aa?aattt"), TH)}["C5"]
+    assert c5.holds, c5.outcome.summary
+    cross = c5.evidence["crossover"]
+    assert (cross["a53_wins"]["model"], cross["tpu_wins"]["model"]) == ("m1", "m5")
+    assert cross["too_close_between"] == ["m2"] and cross["outcome"]["value"] == 1
+    assert "m1 (20000 MACs) and m5 (320000 MACs): m2 could go either way" in cross["outcome"]["detail"]
+    decided = {x.id: x for x in evaluate(custom("aaaaattt"), TH)}["C5"]
+    assert decided.holds and "outcome" not in decided.evidence["crossover"]
+    assert decided.evidence["crossover"]["a53_wins"]["model"] == "m4"

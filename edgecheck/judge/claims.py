@@ -433,14 +433,14 @@ def c5(rs: list[Row], th: dict) -> ClaimResult:
     wins = {m: names[winner({adev: a[m], tdev: t[m]}, "energy_j")] for m in common}
     smallest = common[: max(1, int(len(common) * cfg["smallest_fraction"]))]
     first_tpu = next((i for i, m in enumerate(common) if wins[m] == "tpu"), None)
+    # The first crossover lies after the last architecture the A53 wins before anything else (a TPU win or one
+    # too close to call) and at or before the TPU's first win; architectures too close to call in between could
+    # each be the first one cheaper on the TPU, so they widen the bracket.
+    first_other = next((i for i, m in enumerate(common) if wins[m] != "a53"), None)
     bracket, between = None, []
-    # the crossover lies between the last architecture the A53 wins before the TPU's first and that first one;
-    # architectures too close to call in between widen it
-    last_a53 = next((i for i in range(first_tpu - 1, -1, -1) if wins[common[i]] == "a53"), None) if first_tpu \
-        else None
-    if first_tpu and last_a53 is not None:
-        lo, hi = common[last_a53], common[first_tpu]
-        between = [m for m in common[last_a53 + 1:first_tpu] if wins[m] == TOO_CLOSE_TO_CALL]
+    if first_tpu and first_other:
+        lo, hi = common[first_other - 1], common[first_tpu]
+        between = [m for m in common[first_other:first_tpu] if wins[m] == TOO_CLOSE_TO_CALL]
         bracket = {"a53_wins": {"model": lo, "params": t[lo].params, "macs": t[lo].macs, "decided": wins[lo]},
                    "tpu_wins": {"model": hi, "params": t[hi].params, "macs": t[hi].macs},
                    "too_close_between": between,
@@ -448,11 +448,15 @@ def c5(rs: list[Row], th: dict) -> ClaimResult:
                                 for d, x in ((adev, a), (tdev, t))}}
     evidence = {"winner_by_model": wins, "crossover": bracket, "smallest_checked": smallest,
                 "too_close": [m for m in common if wins[m] == TOO_CLOSE_TO_CALL]}
+    if bracket:
+        where = (f"crossover between {bracket['a53_wins']['model']} ({bracket['a53_wins']['macs']} MACs) and "
+                 f"{bracket['tpu_wins']['model']} ({bracket['tpu_wins']['macs']} MACs)")
+    elif first_tpu is not None:
+        where = f"{common[first_tpu]} costs less on {tdev}"
+    else:
+        where = "no architecture costs conclusively less on the TPU"
     msg = (f"energy per inference, {adev} vs {tdev}: the smallest {len(smallest)} architectures "
-           f"{'all' if all(wins[m] == 'a53' for m in smallest) else 'not all'} cost less on {adev}; "
-           + (f"crossover between {bracket['a53_wins']['model']} ({bracket['a53_wins']['macs']} MACs) and "
-              f"{bracket['tpu_wins']['model']} ({bracket['tpu_wins']['macs']} MACs)" if bracket else
-              "no architecture costs less on the TPU")
+           f"{'all' if all(wins[m] == 'a53' for m in smallest) else 'not all'} cost less on {adev}; " + where
            + ("; too close to call: " + ", ".join(f"{m} ({_energy_text(a[m], t[m], adev, tdev)})"
                                                    for m in evidence["too_close"]) if evidence["too_close"] else ""))
     devices = [adev, tdev]
@@ -466,16 +470,18 @@ def c5(rs: list[Row], th: dict) -> ClaimResult:
     if undecided_small or first_tpu is None:
         what = undecided_small or evidence["too_close"]
         return _inconclusive("C5", TOO_CLOSE, "architectures too close to call", len(what), 0,
-                             f"energy intervals overlap for {', '.join(what)}", evidence, devices, msg)
+                             f"energy intervals overlap for {', '.join(what)}"
+                             + ("" if undecided_small else "; none costs conclusively less on the TPU"),
+                             evidence, devices, msg)
     # The claim's answer (a crossover exists) holds at every point of the figures' intervals once the smallest
     # architectures are conclusively cheaper on the A53 and one larger architecture conclusively cheaper on the
     # TPU. Only its place can move inside the intervals: that part is too close to call and names its interval.
     if between:
         bracket["outcome"] = Outcome.inconclusive(
-            TOO_CLOSE, "crossover MACs interval", [bracket["a53_wins"]["macs"], bracket["tpu_wins"]["macs"]],
-            [cov["max_smallest_macs"], cov["min_largest_macs"]],
-            f"where the platforms cross is too close to call between {bracket['a53_wins']['model']} and "
-            f"{bracket['tpu_wins']['model']}: {', '.join(between)} could go either way").to_json()
+            TOO_CLOSE, "architectures too close to call inside the crossover's bracket", len(between), 0,
+            f"the first crossover lies between {bracket['a53_wins']['model']} ({bracket['a53_wins']['macs']} MACs) "
+            f"and {bracket['tpu_wins']['model']} ({bracket['tpu_wins']['macs']} MACs): {', '.join(between)} "
+            "could go either way").to_json()
     return _holds("C5", tpu + a53, evidence, msg, devices,
                   Outcome.passed(detail="a crossover exists at every point of the intervals; its place is "
                                         "bracketed" + (" (too close to call in between)" if between else ""),

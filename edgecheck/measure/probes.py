@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from edgecheck import files
+from edgecheck.config import DEFAULTS
 from edgecheck.errors import EdgecheckError
 from edgecheck.sysfs import read_number, read_text
 
 HWMON_ROOT = Path("/sys/class/hwmon")
 POWERCAP_ROOT = Path("/sys/class/powercap")
-MIN_SAMPLES = 10
+MIN_SAMPLES = DEFAULTS.min_power_samples
 SENSOR_READ_TIMEOUT_S = 10.0  # a sysfs read of a sensor on a hung I2C bus can block; the window fails after this
 
 
