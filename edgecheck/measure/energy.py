@@ -44,7 +44,6 @@ def measure_energy(runner, device: Device, latency: Latency | None, opts: Energy
         w = opts.probe.stop()
         if not w.pending:
             check_reading(w.energy_j, f"energy window of {desc_of(opts.probe)}")
-        if not w.pending:
             require_samples("energy", w.seconds, w.samples, "--energy-window")
         windows.append({"t0": w.t0, "t1": w.t1, "invokes": n, "energy_j": w.energy_j, "samples": w.samples,
                         "mean_power_w": w.mean_power_w, "pending": w.pending})
@@ -78,10 +77,10 @@ def board_energy(windows: list[dict] | None, idle: dict | None, where: str, erro
             raise EdgecheckError(f"the board's energy window at {where}: {e}") from None
 
     ie, n_idle = integrated(idle)
-    on_board = f"on the board at {where}: "
-    require_samples("idle", idle["t1"] - idle["t0"], n_idle, "--idle-seconds", on_board)
-    idle_out = {"t0": idle["t0"], "t1": idle["t1"], "energy_j": ie, "samples": n_idle,
-                "power_w": ie / (idle["t1"] - idle["t0"]), "pending": False}
+    idle_s, on_board = idle["t1"] - idle["t0"], f"on the board at {where}: "
+    require_samples("idle", idle_s, n_idle, "--idle-seconds", on_board)
+    idle_out = {"t0": idle["t0"], "t1": idle["t1"], "energy_j": ie, "samples": n_idle, "power_w": ie / idle_s,
+                "pending": False}
     out_windows = []
     for w in windows:
         e, n = integrated(w)
