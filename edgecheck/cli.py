@@ -110,7 +110,11 @@ class Calibrate(Command):
 
     @classmethod
     def add_arguments(cls, p):
-        p.add_argument("--device", required=True, choices=["cpu", "a53", "tpu"])
+        from edgecheck.measure.devices import registry
+
+        p.add_argument("--device", required=True, choices=[n for n, k in registry().items() if k.calibration],
+                       help="a measured kind whose figures the twins are fitted to: the host's (its form) or a "
+                            "board's (a twin's constants)")
         p.add_argument("results", nargs="*", help="results JSON files (cpu: measured here if none are given)")
         p.add_argument("--grid", default=DEFAULTS.grid, help="grid for the cpu sweep when no results are given")
         p.add_argument("--artifacts", default=None,
@@ -127,26 +131,29 @@ class Calibrate(Command):
     def run(cls, args):
         from edgecheck import results as res
         from edgecheck.files import atomic_write_json
+        from edgecheck.measure.devices import kind
         from edgecheck.twins.calibrate import TWIN_FORM_LIMIT_PCT, cpu_points, fit_board, fit_cpu_form
         from edgecheck.twins.model import load_constants
+        from edgecheck.twins.tpufit import PUBLISHED_FOR
 
         paths = list(args.results)
+        how = kind(args.device).calibration
         if args.published:
-            if args.device != "tpu" or paths:
-                raise EdgecheckError("calibrate --published: only with --device tpu and no results files")
+            if args.device != PUBLISHED_FOR or paths:
+                raise EdgecheckError(f"calibrate --published: only with --device {PUBLISHED_FOR} and no results files")
             return cls._published()
         if not paths:
-            if args.device != "cpu":
+            if how != "host-form":
                 raise EdgecheckError(f"calibrate --device {args.device}: give RESULTS.json files measured on a "
                                      "Coral board" + (" (or --published for the public points)"
-                                                      if args.device == "tpu" else ""))
+                                                      if args.device == PUBLISHED_FOR else ""))
             paths = [str(cls._measure_cpu_sweep(args))]
         runs = [res.load(p) for p in paths]
-        if args.device == "cpu":
+        if how == "host-form":
             from edgecheck.environment import measuring_environment
             from edgecheck.twins.cache import read_cache
 
-            report = fit_cpu_form(cpu_points(runs, "cpu"), read_cache(level=2))
+            report = fit_cpu_form(cpu_points(runs, args.device), read_cache(level=2))
             l2 = report["cache"]
             print(f"L2 cache: {l2['size_bytes'] >> 10} KiB, {l2['ways']}-way, {l2['page_colours']} page colours "
                   f"({l2['source']})")
@@ -170,7 +177,7 @@ class Calibrate(Command):
             print(f"wrote {out}")
             return 0
         constants, report = fit_board(runs, paths, load_constants(args.constants), args.device)
-        if args.device == "tpu":
+        if "held_out" in report:
             held = report.pop("held_out")
             print(json.dumps(report, indent=2))
             for line in cls._band_lines(held, "leave one model out"):
@@ -237,7 +244,7 @@ class Calibrate(Command):
             if subprocess.run(cmd).returncode != 0:
                 raise EdgecheckError(f"calibrate: the build failed; command: {' '.join(cmd)}")
         artifacts = art.load(root)
-        device = next(iter(select(["cpu"]).devices), None)
+        device = next(iter(select([args.device]).devices), None)
         if device is None:
             raise EdgecheckError("calibrate --device cpu: this host's CPU is a Cortex-A53; measure it with "
                                  "pytest benchmarks --device a53 and calibrate --device a53 RESULTS.json")
@@ -305,8 +312,8 @@ class Ab(Command):
     def add_arguments(cls, p):
         p.add_argument("base", help="artifacts folder or .tflite of the base (e.g. main)")
         p.add_argument("head", help="artifacts folder or .tflite of the change")
-        p.add_argument("--device", default="cpu", help="a measured device: cpu, a53, tpu or X@ssh://user@board "
-                                                       "(default cpu)")
+        p.add_argument("--device", default=None, help="a measured device: a kind of `edgecheck devices` (cpu, a53, "
+                                                      "tpu) or KIND@ssh://user@board (default: this host's CPU)")
         p.add_argument("--processes", type=count_up_to(1000), default=DEFAULTS.processes,
                        help=f"fresh processes per side (default {DEFAULTS.processes})")
         p.add_argument("--rounds", type=count_up_to(100_000), default=DEFAULTS.rounds, help="rounds per process")
@@ -323,6 +330,10 @@ class Ab(Command):
         from edgecheck.measure.devices import select
         from edgecheck.measure.recorder import TimingOptions
 
+        if args.device is None:
+            from edgecheck.measure.kinds.cpu import KIND as HOST_CPU
+
+            args.device = HOST_CPU.name
         sel = select([args.device])
         if not sel.devices:
             raise EdgecheckError(f"--device {args.device}: {next(iter(sel.skipped.values()), 'not available here')}")
@@ -504,11 +515,11 @@ class Devices(Command):
     def run(cls, args):
         from edgecheck.build.compile import find_compiler
         from edgecheck.environment import cpufreq
-        from edgecheck.measure.devices import select
+        from edgecheck.measure.devices import measured_kinds, select
         from edgecheck.measure.edgetpu import find_edge_tpus, runtime_info
         from edgecheck.measure.probes import HWMON_ROOT, POWERCAP_ROOT, hwmon_devices
 
-        sel = select(["cpu", "a53", "tpu"])
+        sel = select(measured_kinds())
         freq = cpufreq()
         tpus = find_edge_tpus()
         problems = [t.note for t in tpus if t.note]

@@ -16,6 +16,8 @@ import pytest
 from edgecheck import artifacts as art
 from edgecheck.config import DEFAULTS, count_up_to, finite_float, positive_float, seconds_up_to, threshold_spec
 from edgecheck.errors import EdgecheckError, one_line
+from edgecheck.measure.kinds.a53 import KIND as A53_KIND
+from edgecheck.measure.kinds.tpu import KIND as TPU_KIND
 from edgecheck.measure.recorder import Recorder, benchmark_extra_info
 from edgecheck.session import EdgecheckSession
 
@@ -292,6 +294,7 @@ def edgecheck_session(request: pytest.FixtureRequest) -> EdgecheckSession:
 
 
 def _interpreter_factory(session: EdgecheckSession, name: str):
+    """``make(model)`` for the measured device of kind ``name`` on this machine (an interpreter fixture)."""
     dev, reason = session.local_device(name)
     if dev is None:
         pytest.skip(f"{name}: {reason}")
@@ -312,14 +315,14 @@ def tpu_interpreter(edgecheck_session: EdgecheckSession):
     ``edgecheck_session.models``) on this machine's Edge TPU, running its compiled *_edgetpu.tflite: Google's
     pycoral ``make_interpreter`` when pycoral is installed, else LiteRT with the libedgetpu delegate (--tpu-device
     picks the TPU). Skips with the reason when there is no usable Edge TPU here or the model is not compiled."""
-    return _interpreter_factory(edgecheck_session, "tpu")
+    return _interpreter_factory(edgecheck_session, TPU_KIND.name)
 
 
 @pytest.fixture
 def a53_interpreter(edgecheck_session: EdgecheckSession):
     """``a53_interpreter(model)``: an allocated CPU interpreter for ``model`` on this machine's Arm Cortex-A53
     (--a53-threads threads). Skips with the reason on any other CPU."""
-    return _interpreter_factory(edgecheck_session, "a53")
+    return _interpreter_factory(edgecheck_session, A53_KIND.name)
 
 
 @pytest.fixture

@@ -143,6 +143,8 @@ class Energy:
     statistic: str | None = None
     windows: list[dict] | None = None
     idle: dict | None = None
+    model_idle_w: float | None = None  # the board's idle watts in the power model a simulated or estimated figure
+    #                                    came from (the session's twin constants); measured idle is in ``idle``
     probe: dict | None = None
     pending: bool | None = None
     note: str | None = None
@@ -208,6 +210,7 @@ class DeviceRecord:
     threads: int | None = None
     provenance: str | None = None
     metadata: dict | None = None
+    role: str | None = None  # the platform the device plays in the claims (judge.roles); None for other kinds
     extra: dict = field(default_factory=dict)
 
     @property
@@ -581,6 +584,7 @@ class Row:
     f1_int8_ci: tuple[float, float] | None = None  # bootstrap interval over test windows
     f1_float_ci: tuple[float, float] | None = None
     unstable: str | None = None  # why the measurement is too noisy to decide on, if it is
+    role: str | None = None  # the platform its device plays in the claims, as its kind recorded it (judge.roles)
     twin_band: bool = False  # the intervals are a twin's band: its constants are shared, so rows of one twin move
     #                          together (same-device comparisons pair the band's ends)
 
@@ -628,7 +632,7 @@ def row_of(e: Entry) -> Row:
                f1_int8_ci=_pair(e.model.metric("int8", "macro_f1_ci95")),
                f1_float_ci=_pair(e.model.metric("float", "macro_f1_ci95")),
                unstable=lat.extra.get("unstable") if lat else None,
-               twin_band=bool(lat and lat.extra.get("band")))
+               role=e.device.role, twin_band=bool(lat and lat.extra.get("band")))
 
 
 def rows(run: Run | dict) -> list[Row]:

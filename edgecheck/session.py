@@ -19,9 +19,10 @@ from edgecheck import artifacts as art
 from edgecheck.config import DEFAULTS
 from edgecheck.environment import measuring_environment
 from edgecheck.errors import EdgecheckError
-from edgecheck.measure.devices import Device, Selection, select
+from edgecheck.measure.devices import Device, Selection, SelectOptions, select
 from edgecheck.measure.recorder import EnergyOptions, MeasureContext, Recorder, TimingOptions
-from edgecheck.results import ResultsFile
+from edgecheck.results import MEASURED, ResultsFile
+from edgecheck.twins.model import Constants, load_constants
 
 PATH_OPTIONS = ("results", "artifacts", "build_dir", "model", "dataset", "twin_constants", "claims", "baseline",
                 "save_baseline", "report", "energy_probe", "real_data")
@@ -90,6 +91,7 @@ class EdgecheckSession:
     energy_errors: list[str] = field(default_factory=list)  # energy the meter's log could not fill
     comparison_error: str | None = None
     farm: object = None  # measure.farm.FarmClient: the labgrid places this session holds
+    constants: Constants | None = None  # the twins' constants (--twin-constants), loaded once for the session
 
     # -- preparing ---------------------------------------------------------
     def prepare(self) -> None:
@@ -123,22 +125,21 @@ class EdgecheckSession:
             if self.artifacts.synthetic:
                 real_data = self._real_data()
         # the devices after the build: farm boards are locked only once there is something to measure
-        self.selection = select(opt("device"), cpu_threads=opt("cpu_threads"), a53_threads=opt("a53_threads"),
-                                tpu_selector=opt("tpu_device"),
-                                twin_options={"constants_path": opt("twin_constants"), "tpu_link": opt("tpu_link"),
-                                              "tpu_clock_mhz": opt("tpu_clock")},
-                                remote_options={"python": opt("remote_python"),
-                                                "ssh_options": tuple(opt("ssh_option"))},
-                                farm=self._lease)
-        self._probe_tpu()
+        self.constants = load_constants(opt("twin_constants"))  # once: every twin, power model and fit uses it
+        self.selection = select(opt("device"), SelectOptions(
+            cpu_threads=opt("cpu_threads"), a53_threads=opt("a53_threads"), tpu_selector=opt("tpu_device"),
+            tpu_link=opt("tpu_link"), tpu_clock_mhz=opt("tpu_clock"), constants=self.constants,
+            remote_python=opt("remote_python"), ssh_options=tuple(opt("ssh_option"))), farm=self._lease)
+        self._preflight()
         # every option is checked before the results file is started, so a typo never wipes the last run's file
         from edgecheck.measure.probes import open_probe, runs_on_board
 
         spec = opt("energy_probe")
-        here = any(d.kind == "measured" and not d.remote for d in self.selection.devices)
+        here = any(d.kind == MEASURED and not d.remote for d in self.selection.devices)
         probe = open_probe(spec, opt("trace_offset")) if here or not runs_on_board(spec) else None
         energy = None if spec in (None, "", "none") else EnergyOptions(
-            probe, opt("energy_window"), opt("energy_windows"), opt("idle_seconds"), spec=spec)
+            probe, opt("energy_window"), opt("energy_windows"), opt("idle_seconds"), spec=spec,
+            constants=self.constants)
         header = {
             "run": {"argv": sys.argv, "devices_requested": opt("device") or ["auto"],
                     "devices": [d.to_dict() for d in self.selection.devices],
@@ -176,20 +177,14 @@ class EdgecheckSession:
         if self.farm is not None:
             self.farm.close()
 
-    def _probe_tpu(self) -> None:
-        """Load the delegate and invoke once in a child process first: a delegate can abort its process."""
-        tpu = next((d for d in self.selection.devices if d.name == "tpu" and not d.remote), None)
-        if tpu is None:
-            return
-        model = next((m.edgetpu_tflite for m in self.models if m.edgetpu_tflite is not None), None)
-        if model is None:
-            return  # every tpu benchmark skips with its own reason
-        from edgecheck.measure.edgetpu import probe
-
-        ok, message = probe(str(model), tpu.metadata.get("selector"))
-        if not ok:
-            self.selection.devices.remove(tpu)
-            self.selection.skipped["tpu"] = f"the Edge TPU probe failed in a child process: {message}"
+    def _preflight(self) -> None:
+        """Each device's own check before anything is measured (an Edge TPU's delegate loaded in a child process,
+        since a delegate can abort its process): a device that fails it is skipped with the reason."""
+        for dev in list(self.selection.devices):
+            why = dev.impl.preflight(dev, self.models)
+            if why:
+                self.selection.devices.remove(dev)
+                self.selection.skipped[dev.name] = why
 
     def _real_data(self) -> dict:
         """The sweep's dataset is synthetic: the same grid built on real sensor data (``--real-data``), whose
@@ -269,7 +264,7 @@ class EdgecheckSession:
 
     def local_device(self, name: str) -> tuple[Device | None, str]:
         """The measured local device ``name`` for the interpreter fixtures, or why there is none."""
-        dev = next((d for d in self.selection.devices if d.name == name and d.kind == "measured" and not d.remote),
+        dev = next((d for d in self.selection.devices if d.name == name and d.kind == MEASURED and not d.remote),
                    None)
         reason = self.selection.skipped.get(name) or self.selection.absent.get(name) or "not selected (--device)"
         return dev, reason
@@ -279,7 +274,7 @@ class EdgecheckSession:
         sweep covers exactly these."""
         plan: dict[str, list[art.ModelEntry]] = {}
         for model, device in pairs:
-            if device.kind == "measured" and model.key not in {m.key for m in plan.get(device.key, [])} \
+            if device.kind == MEASURED and model.key not in {m.key for m in plan.get(device.key, [])} \
                     and self.recorder.already_done(model, device) is None:
                 plan.setdefault(device.key, []).append(model)
                 self.recorder.ctx.devices[device.key] = device
@@ -452,18 +447,20 @@ class EdgecheckSession:
 
     def _twin_form(self) -> None:
         """How well the twins' kind of model fits this run's measured CPUs (fitted on the small models, scored
-        on the large ones): a report with its figure, never a gate of the run."""
-        from edgecheck.twins.cache import read_cache
+        on the large ones): a report with its figure, never a gate of the run. The kinds with a cache geometry
+        (``DeviceKind.cache_geometry``) are fitted."""
         from edgecheck.twins.calibrate import TWIN_FORM_LIMIT_PCT, cpu_points, fit_cpu_form
-        from edgecheck.twins.model import a53_l2, load_constants
 
         run = self.recorder.results.run
+        kinds = {d.name: d.impl for d in self.selection.devices if d.kind == MEASURED}
         forms = {}
-        for name in ("cpu", "a53"):
-            if not any(e.device.name == name and e.kind == "measured" and e.ok for e in run.entries):
+        for name, impl in kinds.items():
+            if not any(e.device.name == name and e.kind == MEASURED and e.ok for e in run.entries):
                 continue
             try:
-                l2 = read_cache(level=2) if name == "cpu" else a53_l2(load_constants(self.option("twin_constants")))
+                l2 = impl.cache_geometry(self.constants)
+                if l2 is None:
+                    continue
                 fit = fit_cpu_form(cpu_points([run], name), l2)
                 forms[name] = {"measured_on": name, "limit_pct": TWIN_FORM_LIMIT_PCT, "informational": True, **fit}
             except EdgecheckError as e:

@@ -7,8 +7,10 @@ import pytest
 from edgecheck import artifacts as art
 from edgecheck.artifacts import user_model
 from edgecheck.build.compile import find_compiler
-from edgecheck.measure.devices import MEASURED, Device
+from edgecheck.measure.device import MEASURED, Device
 from edgecheck.measure.edgetpu import find_edge_tpus, probe
+from edgecheck.measure.kinds.cpu import KIND as CPU
+from edgecheck.measure.kinds.tpu import KIND as TPU
 
 
 def _usb_device(root, name, vid, pid, speed, busnum=2, devnum=3):
@@ -63,12 +65,12 @@ def test_probe_reports_the_childs_error(smoke_artifacts):
 
 def test_compiled_user_model_runs_only_on_tpu(smoke_artifacts, tmp_path):
     m = user_model(art.load(smoke_artifacts).models[0].tflite)
-    cpu = Device("cpu", MEASURED)
-    tpu = Device("tpu", MEASURED)
+    cpu = Device(CPU.name, MEASURED, impl=CPU)
+    tpu = Device(TPU.name, MEASURED, impl=TPU)
     assert cpu.cannot_run(m) is None
     assert "no compiled *_edgetpu.tflite" in tpu.cannot_run(m)
     m.edgetpu_tflite = m.tflite  # as user_model() marks a file holding edgetpu-custom-op
-    assert "only the tpu device runs it" in cpu.cannot_run(m)
+    assert "only an Edge TPU runs it" in cpu.cannot_run(m)
     assert tpu.cannot_run(m) is None
 
 
@@ -163,7 +165,8 @@ def test_pycoral_first_in_the_worker_on_a_tpu(pycoral_stand_in, smoke_artifacts)
     from edgecheck.measure.transport import LocalTransport
 
     job, files, models = smoke_job(smoke_artifacts, Timing(processes=1, rounds=2), with_inputs=False)
-    job.update(device="tpu", tpu_device="pci:0", memory=False, models=[{"name": models[0].name}])
+    job.update(device=TPU.name, accelerator=TPU.accelerator, tpu_device="pci:0", memory=False,
+               models=[{"name": models[0].name}])
     result = sweep.run(LocalTransport(), job, files)
     assert result.interpreter == "pycoral.utils.edgetpu"
     assert result.of(models[0].name).timings and not result.of(models[0].name).errors
@@ -176,11 +179,11 @@ def test_pycoral_first_for_the_tpu_interpreter(pycoral_stand_in, smoke_artifacts
     """tpu_interpreter(model) (LocalDevice.open) goes through pycoral's make_interpreter with the --tpu-device
     selector; _tpu_device records pycoral as the interpreter."""
     from edgecheck.interpreter import find_package
-    from edgecheck.measure.devices import LocalDevice
+    from edgecheck.measure.local import LocalDevice
 
     m = user_model(art.load(smoke_artifacts).models[0].tflite)
     m.edgetpu_tflite = m.tflite  # stands for the compiled file: the stand-in runs it on the CPU
-    dev = LocalDevice("tpu", MEASURED, 1, {"selector": ":0", "_package": find_package()})
+    dev = LocalDevice(TPU.name, MEASURED, 1, {"selector": ":0", "_package": find_package()}, impl=TPU)
     runner = dev.open(m)
     assert type(runner.interp).__module__.startswith("ai_edge_litert")  # what the stand-in made
     assert [(c["model"], c["device"]) for c in _calls(pycoral_stand_in)] == [(str(m.tflite), ":0")]

@@ -15,6 +15,7 @@ import pytest
 from support import INFERENCE, REPO, load, run_edgecheck, skip_unless_available
 
 from edgecheck.errors import EdgecheckError
+from edgecheck.measure.devices import parse_device_option
 from edgecheck.measure.farm import FarmClient, FarmOptions, owner_identity, parse_farm_spec, parse_owner
 from edgecheck.measure.transport import SshTransport
 
@@ -171,7 +172,9 @@ def test_labgrid_device_specs():
                      ("tpu@labgrid:-oProxy", "is not a place name"), ("tpu@labgrid:Board=x", "is not a tag filter"),
                      ("tpu@labgrid:board=$(reboot)", "is not a tag filter")):
         with pytest.raises(EdgecheckError, match=why):
-            parse_farm_spec(bad)
+            parse_farm_spec(bad, ("tpu", "a53", "cpu"))
+    with pytest.raises(EdgecheckError, match="KIND one of cpu, tpu, a53"):  # the kinds come from the registry
+        parse_device_option(["gpu@labgrid:x"])
     me = owner_identity()
     assert parse_owner(f"host/{me}")[1] == os.getpid()
 

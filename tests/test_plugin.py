@@ -7,7 +7,8 @@ from support import FAST, INFERENCE, REPO, load
 
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
-from edgecheck.measure.devices import is_cortex_a53, parse_device_option, select
+from edgecheck.measure.devices import SelectOptions, parse_device_option, select
+from edgecheck.measure.kinds.a53 import is_cortex_a53
 
 
 @pytest.fixture
@@ -118,12 +119,12 @@ def test_a53_detection():
     assert not is_cortex_a53(RPI4_CPUINFO)
     assert not is_cortex_a53("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) CPU\n")
     # auto: the real devices found plus the twin of each missing one (no Edge TPU on these machines)
-    sel = select(["auto"], cpuinfo_text=RPI3_CPUINFO)
+    sel = select(["auto"], SelectOptions(cpuinfo_text=RPI3_CPUINFO))
     assert [d.name for d in sel.devices] == ["a53", "tpu-sim"] and "tpu" in sel.absent
-    sel = select(["auto"], cpuinfo_text="model name: x86")
+    sel = select(["auto"], SelectOptions(cpuinfo_text="model name: x86"))
     assert [d.name for d in sel.devices] == ["cpu", "tpu-sim", "a53-sim"]
     assert [d.kind for d in sel.devices] == ["measured", "simulated", "simulated"]
-    sel = select(["cpu,a53"], cpuinfo_text="model name: x86")
+    sel = select(["cpu,a53"], SelectOptions(cpuinfo_text="model name: x86"))
     assert "a53" in sel.skipped and [d.name for d in sel.devices] == ["cpu"]
 
 
@@ -133,7 +134,7 @@ def test_device_option_parsing():
     with pytest.raises(EdgecheckError, match="unknown device 'tpu2'"):
         parse_device_option(["tpu2"])
     with pytest.raises(EdgecheckError, match="--a53-threads"):
-        select(["a53"], a53_threads=5, cpuinfo_text=RPI3_CPUINFO)
+        select(["a53"], SelectOptions(a53_threads=5, cpuinfo_text=RPI3_CPUINFO))
 
 
 @pytest.mark.parametrize("option, message", [

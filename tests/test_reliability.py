@@ -533,14 +533,14 @@ def _silent_server() -> tuple[socket.socket, int]:
 def test_ssh_that_never_answers_fails_each_model_in_bounded_time(smoke_artifacts):
     if shutil.which("ssh") is None:
         pytest.skip("no ssh client here (Debian openssh-client)")
-    from edgecheck.measure.devices import RemoteDevice
+    from edgecheck.measure.kinds.cpu import KIND as CPU
     from edgecheck.measure.recorder import MeasureContext, TimingOptions
-    from edgecheck.measure.remote import Target
+    from edgecheck.measure.remote import RemoteDevice, Target
 
     server, port = _silent_server()
     try:
         target = Target("cpu", "127.0.0.1", "nobody", port, connect_timeout_s=2)
-        device = RemoteDevice("cpu", "measured", 1, {"remote": target.where, "_target": target})
+        device = RemoteDevice(CPU.name, "measured", 1, {"remote": target.where, "_target": target}, impl=CPU)
         ctx = MeasureContext(TimingOptions(processes=1, rounds=1))
         models = art.load(smoke_artifacts).models
         t0 = time.monotonic()

@@ -17,7 +17,10 @@ from support import INFERENCE, load, run_pytest
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure import sweep
-from edgecheck.measure.remote import parse_target
+from edgecheck.measure.devices import parse_device_option
+from edgecheck.measure.kinds.a53 import KIND as A53
+from edgecheck.measure.kinds.cpu import KIND as CPU
+from edgecheck.measure.remote import RemoteDevice, parse_target
 from edgecheck.measure.transport import WORKER, LocalTransport, SshTransport
 
 
@@ -34,16 +37,6 @@ class Timing:
     seed: int = 0
 
 
-@dataclass
-class Cpu:
-    name: str = "cpu"
-    threads: int = 1
-    metadata: dict = None
-
-    def __post_init__(self):
-        self.metadata = {}
-
-
 def smoke_job(root, timing=Timing(), with_inputs=True):
     a = art.load(root)
     models = a.models
@@ -54,7 +47,8 @@ def smoke_job(root, timing=Timing(), with_inputs=True):
         inputs = Path(root) / "test-windows.npz"
         np.savez(inputs, F_test=a.test_set.features)
     files = {m.name: [m.tflite, inputs] for m in models}
-    return sweep.job(Cpu(), [{"name": m.name} for m in models], timing), files, models
+    device = RemoteDevice(CPU.name, "measured", 1, {"remote": "ssh://board"}, impl=CPU)  # the job a board gets
+    return sweep.job(device, [{"name": m.name} for m in models], timing), files, models
 
 
 def test_every_model_is_timed_in_fresh_processes_in_shuffled_orders(smoke_artifacts):
@@ -179,7 +173,9 @@ def test_target_parsing():
                      ("tpu@ssh://-oProxyCommand=x", "is not a host name"),
                      ("tpu@ssh://-l@h", "is not a user name")):
         with pytest.raises(EdgecheckError, match=why):
-            parse_target(bad)
+            parse_target(bad, kinds=("tpu", "a53", "cpu"))
+    with pytest.raises(EdgecheckError, match="remote devices look like KIND@ssh://user@host, KIND one of cpu, tpu"):
+        parse_device_option(["gpu@ssh://x"])  # the kinds a board can measure come from the registry
     assert SshTransport("coral.local", "mendel").ssh()[-2:] == ["--", "coral.local"]
 
 
@@ -220,7 +216,8 @@ def test_worker_runs_under_python37_and_tflite_runtime(py37_with_tflite_runtime,
     assert done["host"]["python"].startswith("3.7")
     timings = [x for x in lines if x["kind"] == "timing"]
     assert len(timings) == 3 and all(len(t["samples"]) == 4 and min(t["samples"]) > 0 for t in timings)
-    proc = subprocess.run([str(py37_with_tflite_runtime), str(WORKER)], input=json.dumps({**body, "device": "a53"}),
+    proc = subprocess.run([str(py37_with_tflite_runtime), str(WORKER)], input=json.dumps({**body, "device": A53.name,
+                                                                              "cpu_part": list(A53.cpu_part)}),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3 and "not an Arm Cortex-A53" in proc.stdout
 

@@ -8,7 +8,8 @@ from support import INFERENCE, load, run_pytest
 
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
-from edgecheck.measure.devices import twin_device
+from edgecheck.measure.device import SelectOptions
+from edgecheck.measure.kinds.tpu_sim import KIND as TPU_SIM
 from edgecheck.twins.model import (
     DEFAULT_CONSTANTS,
     cache_split,
@@ -126,9 +127,9 @@ def test_tpu_constants_are_the_published_fit():
 
 def test_bad_twin_options(tmp_path):
     with pytest.raises(EdgecheckError, match="--tpu-clock"):
-        twin_device("tpu-sim", tpu_clock_mhz=300)
+        TPU_SIM.detect(SelectOptions(tpu_clock_mhz=300))
     with pytest.raises(EdgecheckError, match="--tpu-link"):
-        twin_device("tpu-sim", tpu_link="thunderbolt")
+        TPU_SIM.detect(SelectOptions(tpu_link="thunderbolt"))
     bad = tmp_path / "c.json"
     bad.write_text("{")
     with pytest.raises(EdgecheckError, match="not valid JSON"):

@@ -6,9 +6,10 @@ is the same arithmetic in Python, which the tests hold the page to.
 """
 from __future__ import annotations
 
-from edgecheck.judge.roles import A53_ROLE, TPU_ROLE
+from edgecheck.judge.roles import A53, LEGACY_ROLES, TPU, role_device
 from edgecheck.judge.tables import result_rows
 from edgecheck.results import Run
+from edgecheck.results import rows as flat_rows
 
 DEFAULT_CAPACITY_WH = 10.0  # a small battery pack; the reader changes it on the page
 DEFAULT_RATES_HZ = (1.0, 10.0, 100.0)
@@ -16,20 +17,26 @@ DEFAULT_RATES_HZ = (1.0, 10.0, 100.0)
 
 def idle_power(run: Run) -> dict[str, tuple[float, str]]:
     """Idle watts per device and where they came from: measured before the device by its energy probe, or the
-    twins' power model (the board's idle power, a published figure)."""
-    from edgecheck.twins.model import load_constants, power_model
-
+    power model a simulated or estimated figure came from (the run's own twin constants, as recorded with each
+    entry)."""
     out: dict[str, tuple[float, str]] = {}
     for e in run.entries:
         p = ((e.energy.idle if e.energy else None) or {}).get("power_w")
         if p is not None and e.device.name not in out:
             out[e.device.name] = (float(p), "measured")
-    names = {e.device.name for e in run.entries}
-    c = None
-    for twin, platform in (("tpu-sim", "tpu"), ("a53-sim", "a53")):
-        if twin in names and twin not in out:
-            c = c or load_constants()
-            out[twin] = (power_model(c, platform)[0], "simulated")
+    for e in run.entries:
+        p = e.energy.model_idle_w if e.energy else None
+        if p is not None and e.device.name not in out:
+            out[e.device.name] = (float(p), "simulated" if e.kind == "simulated" else "estimated")
+    packaged = None
+    for e in run.entries:  # a twin's entry of an older file: the packaged constants' power model
+        role = e.device.role or LEGACY_ROLES.get(e.device.name)
+        if e.kind == "simulated" and role and e.device.name not in out:
+            from edgecheck.twins.model import load_constants, power_model
+
+            packaged = packaged or load_constants()
+            out[e.device.name] = (power_model(packaged, role)[0], "simulated (packaged constants: the run did not "
+                                                                  "record its power model)")
     return out
 
 
@@ -61,8 +68,8 @@ def battery_data(results: Run | dict, rates: tuple[float, ...] = DEFAULT_RATES_H
             "dynamic_low_j": dynamic(min(lo, r.energy_j), p_idle, r.latency_s),
             "dynamic_high_j": dynamic(max(hi, r.energy_j), p_idle, r.latency_s)}
     names = [d["name"] for d in devices]
-    roles = {"tpu": next((n for n in TPU_ROLE if n in names), None),
-             "a53": next((n for n in A53_ROLE if n in names), None)}
+    with_figures = [r for r in flat_rows(run) if r.device in names]
+    roles = {TPU: role_device(with_figures, TPU), A53: role_device(with_figures, A53)}
     devices.sort(key=lambda d: (d["name"] not in roles.values(), d["name"]))
     return {"capacity_wh": capacity_wh, "rates": sorted(set(rates) | {detail_rate}), "detail_rate": detail_rate,
             "devices": devices, "roles": roles,

@@ -14,7 +14,7 @@ import numpy as np
 
 from edgecheck.config import EDGE_TPU_CACHE_BYTES
 from edgecheck.errors import EdgecheckError
-from edgecheck.judge.roles import A53_ROLE, TOO_CLOSE_TO_CALL, TPU_ROLE, interval, winner
+from edgecheck.judge.roles import A53, TOO_CLOSE_TO_CALL, TPU, interval, role_device, winner
 from edgecheck.results import Row, Run, rows
 from edgecheck.textfmt import fmt_energy, fmt_interval, fmt_time
 
@@ -77,17 +77,12 @@ class Chart:
 
 
 def winners(results: Run | dict, metric: str = "energy", budget_s: float | None = None,
-            devices: tuple[tuple[str, ...], ...] = (TPU_ROLE, A53_ROLE)) -> tuple[list[str], list[Winner]]:
+            roles: tuple[str, ...] = (TPU, A53)) -> tuple[list[str], list[Winner]]:
     """Per architecture, the device with the least energy (or latency) per inference.
 
     With a latency budget, a device over budget cannot win; an architecture no device serves is "none"."""
     rs = rows(results)
-    chosen = []
-    for role in devices:
-        for name in role:
-            if any(r.device == name for r in rs):
-                chosen.append(name)
-                break
+    chosen = [d for d in (role_device(rs, role) for role in roles) if d is not None]
     if len(chosen) < 2:
         raise EdgecheckError(f"decision chart: needs results for two platforms (a tpu and an a53 device, measured or "
                              f"twin); this run has {sorted({r.device for r in rs})}")

@@ -24,7 +24,7 @@ import numpy as np
 from edgecheck.config import EDGE_TPU_CACHE_BYTES
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import load_json
-from edgecheck.judge.roles import A53_ROLE, TOO_CLOSE_TO_CALL, TPU_ROLE, interval, ratio_interval, role_rows, winner
+from edgecheck.judge.roles import A53, TOO_CLOSE_TO_CALL, TPU, interval, ratio_interval, role_rows, winner
 from edgecheck.outcome import CONTRADICTED, FAIL, INCONCLUSIVE, NOT_TESTABLE, PASS, TOO_CLOSE, UNSTABLE, Outcome
 from edgecheck.results import Row, Run, rows
 from edgecheck.stats import spearman
@@ -223,7 +223,7 @@ def c1(run: Run, th: dict) -> ClaimResult:
 
 def c2(rs: list[Row], th: dict) -> ClaimResult:
     cfg = th["C2"]
-    dev, tpu = role_rows(rs, TPU_ROLE)
+    dev, tpu = role_rows(rs, TPU)
     if dev is None:
         return _not_testable("C2", "tpu or tpu-sim results", 0, 1, "this run has no Edge TPU device")
     tpu = [r for r in tpu if r.f1_int8 is not None]
@@ -295,7 +295,7 @@ def _slopeinterval(rs: list[Row], resamples: int = 500, seed: int = 0) -> tuple[
 
 def c3(rs: list[Row], th: dict) -> ClaimResult:
     cfg = th["C3"]
-    dev, tpu = role_rows(rs, TPU_ROLE)
+    dev, tpu = role_rows(rs, TPU)
     if dev is None:
         return _not_testable("C3", "tpu or tpu-sim results", 0, 1, "this run has no Edge TPU device")
     limit = cache_bytes(th)
@@ -367,7 +367,7 @@ def _spearmaninterval(rs: list[Row], attr: str, resamples: int = 500, seed: int 
 
 def c4(rs: list[Row], th: dict) -> ClaimResult:
     cfg = th["C4"]
-    dev, a53 = role_rows(rs, A53_ROLE)
+    dev, a53 = role_rows(rs, A53)
     if dev is None:
         return _not_testable("C4", "a53 or a53-sim results", 0, 1, "this run has no Cortex-A53 device")
     cov = cfg["coverage"]
@@ -404,8 +404,8 @@ def c4(rs: list[Row], th: dict) -> ClaimResult:
 
 def c5(rs: list[Row], th: dict) -> ClaimResult:
     cfg = th["C5"]
-    tdev, tpu = role_rows(rs, TPU_ROLE)
-    adev, a53 = role_rows(rs, A53_ROLE)
+    tdev, tpu = role_rows(rs, TPU)
+    adev, a53 = role_rows(rs, A53)
     if tdev is None or adev is None:
         return _not_testable("C5", "platforms in the run", int(tdev is not None) + int(adev is not None), 2,
                              f"needs both roles: tpu ({tdev or 'missing'}) and a53 ({adev or 'missing'})")
@@ -429,14 +429,14 @@ def c5(rs: list[Row], th: dict) -> ClaimResult:
         return _not_testable("C5", "architectures with energy on both platforms",
                              sum(t[m].energy_j is not None and a[m].energy_j is not None for m in common), len(common),
                              "needs energy per inference on both devices (--energy-probe, or the twins)")
-    names = {adev: "a53", tdev: "tpu", TOO_CLOSE_TO_CALL: TOO_CLOSE_TO_CALL}
+    names = {adev: A53, tdev: TPU, TOO_CLOSE_TO_CALL: TOO_CLOSE_TO_CALL}
     wins = {m: names[winner({adev: a[m], tdev: t[m]}, "energy_j")] for m in common}
     smallest = common[: max(1, int(len(common) * cfg["smallest_fraction"]))]
-    first_tpu = next((i for i, m in enumerate(common) if wins[m] == "tpu"), None)
+    first_tpu = next((i for i, m in enumerate(common) if wins[m] == TPU), None)
     # The first crossover lies after the last architecture the A53 wins before anything else (a TPU win or one
     # too close to call) and at or before the TPU's first win; architectures too close to call in between could
     # each be the first one cheaper on the TPU, so they widen the bracket.
-    first_other = next((i for i, m in enumerate(common) if wins[m] != "a53"), None)
+    first_other = next((i for i, m in enumerate(common) if wins[m] != A53), None)
     bracket, between = None, []
     if first_tpu and first_other:
         lo, hi = common[first_other - 1], common[first_tpu]
@@ -456,17 +456,17 @@ def c5(rs: list[Row], th: dict) -> ClaimResult:
     else:
         where = "no architecture costs conclusively less on the TPU"
     msg = (f"energy per inference, {adev} vs {tdev}: the smallest {len(smallest)} architectures "
-           f"{'all' if all(wins[m] == 'a53' for m in smallest) else 'not all'} cost less on {adev}; " + where
+           f"{'all' if all(wins[m] == A53 for m in smallest) else 'not all'} cost less on {adev}; " + where
            + ("; too close to call: " + ", ".join(f"{m} ({_energy_text(a[m], t[m], adev, tdev)})"
                                                    for m in evidence["too_close"]) if evidence["too_close"] else ""))
     devices = [adev, tdev]
-    if any(wins[m] == "tpu" for m in smallest):
+    if any(wins[m] == TPU for m in smallest):
         return _fails("C5", "a smallest architecture costs less on the TPU", evidence, msg, devices,
-                      "smallest architectures cheaper on the TPU", sum(wins[m] == "tpu" for m in smallest), 0)
-    if all(w == "a53" for w in wins.values()):
+                      "smallest architectures cheaper on the TPU", sum(wins[m] == TPU for m in smallest), 0)
+    if all(w == A53 for w in wins.values()):
         return _fails("C5", "no architecture costs less on the TPU", evidence, msg, devices,
                       "architectures cheaper on the TPU", 0, 1)
-    undecided_small = [m for m in smallest if wins[m] != "a53"]
+    undecided_small = [m for m in smallest if wins[m] != A53]
     if undecided_small or first_tpu is None:
         what = undecided_small or evidence["too_close"]
         return _inconclusive("C5", TOO_CLOSE, "architectures too close to call", len(what), 0,

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from edgecheck.errors import EdgecheckError
+from edgecheck.judge.roles import LEGACY_ROLES, TPU
 from edgecheck.outcome import MISSING, NOT_TESTABLE, REGRESSION, TOO_CLOSE, UNSTABLE, Outcome
 from edgecheck.results import Entry, Run
 from edgecheck.stats import hodges_lehmann, holm, p_greater
@@ -346,7 +347,7 @@ def _accuracy(b: Entry, r: Entry, th: Thresholds) -> list[Comparison]:
 def _compiler(b: Entry, r: Entry) -> list[Comparison]:
     bc = ((b.model.compiler or {}).get("models") or [None])[0]
     rc = ((r.model.compiler or {}).get("models") or [None])[0]
-    if not bc or not rc or r.device.name not in ("tpu", "tpu-sim"):
+    if not bc or not rc or (r.device.role or LEGACY_ROLES.get(r.device.name)) != TPU:
         return []
     name, device = r.model.name, r.device.name
     rows = []

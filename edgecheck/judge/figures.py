@@ -8,19 +8,32 @@ import math
 from dataclasses import dataclass
 
 from edgecheck.errors import EdgecheckError
-from edgecheck.judge.roles import TOO_CLOSE_TO_CALL
+from edgecheck.judge.roles import A53, LEGACY_ROLES, TOO_CLOSE_TO_CALL, TPU, TWIN_OF_ROLE
 from edgecheck.judge.tables import BAND_LABEL, ResultRow, result_rows
 from edgecheck.results import Run
 from edgecheck.textfmt import fmt_bytes, fmt_energy, fmt_eng, fmt_number, fmt_time
 
-DEVICE_COLORS = {"tpu": "#1f77b4", "tpu-sim": "#6baed6", "a53": "#d62728", "a53-sim": "#fc9272", "cpu": "#2ca02c",
-                 "none": "#bbbbbb", TOO_CLOSE_TO_CALL: "#e0e0e0"}
+# the two platforms by role, measured darker than simulated; any other device from a palette by its name
+ROLE_COLORS = {(TPU, False): "#1f77b4", (TPU, True): "#6baed6", (A53, False): "#d62728", (A53, True): "#fc9272"}
+OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#2ca02c", "#17becf", "#bcbd22", "#7f7f7f")  # the host cpu: green
+CHART_COLORS = {"none": "#bbbbbb", TOO_CLOSE_TO_CALL: "#e0e0e0"}
 MICRO = "µ"
 
 
-def color(device: str) -> str:
-    """A device's colour; a remote board's (tpu@dev-a) is its device's."""
-    return DEVICE_COLORS.get(device.split("@")[0], "#777777")
+def color(device: str, kind: str | None = None, role: str | None = None) -> str:
+    """A device's colour; a remote board's (tpu@dev-a) is its device's. The platforms' colours follow their
+    role (recorded by the kind, or the role table's for older files); any other device gets a palette colour
+    fixed by its name, so it is the same in every figure and run."""
+    base = device.split("@")[0]
+    if base in CHART_COLORS:
+        return CHART_COLORS[base]
+    role = role or LEGACY_ROLES.get(base)
+    simulated = kind == "simulated" if kind else base in TWIN_OF_ROLE.values()
+    if role in (TPU, A53):
+        return ROLE_COLORS[(role, simulated)]
+    import zlib
+
+    return OTHER_COLORS[zlib.crc32(base.encode()) % len(OTHER_COLORS)]
 
 
 @dataclass(frozen=True)
@@ -183,7 +196,7 @@ def pareto_figure(results: Run | dict, op: dict | None) -> Rendered:
         hi = max(max(r.energy_j for r in front) * 1.6, lo * 2.5)
         shown = [r for r in mine if r.energy_j <= hi]
         beyond = sorted((r for r in mine if r.energy_j > hi), key=lambda r: r.energy_j)
-        c = color(dev)
+        c = color(dev, mine[0].kind)
         dominated = [r for r in shown if r not in front]
         ax.scatter([r.energy_j for r in dominated], [r.f1 for r in dominated], s=16, facecolors="none",
                    edgecolors=c, lw=1, label="dominated")
@@ -233,7 +246,7 @@ def latency_figure(results: Run | dict, cache_bytes: int) -> Rendered:
     fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
     for dev in sorted({r.device for r in rs}):
         mine = sorted((r for r in rs if r.device == dev), key=lambda r: r.params)
-        c = color(dev)
+        c = color(dev, mine[0].kind)
         ax.plot([r.params for r in mine], [r.latency_s for r in mine], "o-", ms=3, lw=1, color=c,
                 label=f"{dev} ({mine[0].kind})")
         with_iv = [r for r in mine if r.latency_interval]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import sha256_file
+from edgecheck.judge.roles import A53, LEGACY_ROLES, ROLES, TPU, TWIN_OF_ROLE
 from edgecheck.outcome import TOO_CLOSE, Outcome
 
 
@@ -29,12 +30,13 @@ def recommend(model: str | Path, metric: str = "energy", results_path: str | Non
 
         figures = {}
         for e in load(results_path).ok_entries():
-            if e.model.sha256 == sha and e.device.name in ("tpu", "a53") and e.kind == "measured" and e.latency:
-                figures[e.device.name] = {"latency_s": e.latency.median,
+            role = e.device.role or LEGACY_ROLES.get(e.device.name)
+            if e.model.sha256 == sha and role in ROLES and e.kind == "measured" and e.latency:
+                figures[role] = {"latency_s": e.latency.median,
                                           "energy_j": e.energy.total_j if e.energy else None,
                                           "provenance": e.provenance}
         key = "energy_j" if metric == "energy" else "latency_s"
-        if set(figures) == {"tpu", "a53"} and all(f[key] is not None for f in figures.values()):
+        if set(figures) == set(ROLES) and all(f[key] is not None for f in figures.values()):
             best = min(figures, key=lambda d: figures[d][key])
             return {"model": str(model), "metric": metric, "platform": best, "source": "measured",
                     "figures": figures, "results": results_path}
@@ -42,24 +44,25 @@ def recommend(model: str | Path, metric: str = "energy", results_path: str | Non
     c = load_constants()
     a = predict_a53(w, c)
     key = "energy_j" if metric == "energy" else "latency_s"
-    figures = {"a53-sim": {"latency_s": a.latency_s, "energy_j": a.energy_j, "power_w": a.power_w,
+    tsim, asim = TWIN_OF_ROLE[TPU], TWIN_OF_ROLE[A53]
+    figures = {asim: {"latency_s": a.latency_s, "energy_j": a.energy_j, "power_w": a.power_w,
                            "breakdown": a.breakdown}}
     out = {"model": str(model), "metric": metric, "params": w.params, "macs": w.macs,
            "source": f"simulated by the twins (constants sha256 {c.sha256[:12]}); not measured"}
     if w.tpu_refusal:  # what the Edge TPU compiler would refuse, the A53 still runs
-        figures["tpu-sim"] = {"refused": w.tpu_refusal}
-        return {**out, "platform": "a53", "tpu_refused": w.tpu_refusal,
+        figures[tsim] = {"refused": w.tpu_refusal}
+        return {**out, "platform": A53, "tpu_refused": w.tpu_refusal,
                 "reason": f"the Edge TPU cannot run this model: {w.tpu_refusal}", "figures": figures}
     t = predict_tpu(w, c, tpu_link)
-    figures["tpu-sim"] = {"latency_s": t.latency_s, "energy_j": t.energy_j, "power_w": t.power_w, "band": t.band,
+    figures[tsim] = {"latency_s": t.latency_s, "energy_j": t.energy_j, "power_w": t.power_w, "band": t.band,
                           "breakdown": t.breakdown, **({"near_limit": t.near_limit} if t.near_limit else {}),
                           **({"notes": t.notes} if t.notes else {})}
     lo, hi, mine = t.band[key]["low"], t.band[key]["high"], a.energy_j if metric == "energy" else a.latency_s
     if hi < mine or lo > mine:
-        return {**out, "platform": "tpu" if hi < mine else "a53", "figures": figures}
+        return {**out, "platform": TPU if hi < mine else A53, "figures": figures}
     # the A53's figure lies inside the Edge TPU twin's band: the pick changes inside it
-    outcome = Outcome.inconclusive(TOO_CLOSE, f"tpu-sim {metric} band", [lo, hi], mine,
-                                   f"a53-sim's {metric} lies inside the Edge TPU twin's band")
-    return {**out, "platform": "too close to call", "leaning": "tpu" if t.band[key]["central"] < mine else "a53",
-            "interval": {"tpu-sim": [lo, hi], "a53-sim": mine}, "outcome": outcome.to_json(),
+    outcome = Outcome.inconclusive(TOO_CLOSE, f"{tsim} {metric} band", [lo, hi], mine,
+                                   f"{asim}'s {metric} lies inside the Edge TPU twin's band")
+    return {**out, "platform": "too close to call", "leaning": TPU if t.band[key]["central"] < mine else A53,
+            "interval": {tsim: [lo, hi], asim: mine}, "outcome": outcome.to_json(),
             "reason": outcome.summary, "figures": figures}

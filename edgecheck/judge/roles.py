@@ -1,22 +1,39 @@
 """The two platforms the paper compares, and which device of a run plays each role.
 
-A role is filled by its measured device when the run has one, else by its twin.
+A device's kind declares its role (``device.role`` in the results). A role is filled by its measured device
+when the run has one, else by its twin. This module is the claims' role table: the role ids, and the roles
+of the built-in kinds for results files written before devices recorded their role.
 """
 from __future__ import annotations
 
 from edgecheck.results import Row
 
-TPU_ROLE = ("tpu", "tpu-sim")  # measured first
-A53_ROLE = ("a53", "a53-sim")
+TPU = "tpu"  # the Edge TPU's role
+A53 = "a53"  # the Cortex-A53's role
+ROLES = (TPU, A53)
+# results written before the device record said its role (edgecheck.results/2 files of round 2)
+LEGACY_ROLES = {"tpu": TPU, "tpu-sim": TPU, "a53": A53, "a53-sim": A53}
+# the twin that answers for each platform when no run covers a model (``edgecheck recommend``)
+TWIN_OF_ROLE = {TPU: "tpu-sim", A53: "a53-sim"}
 
 
-def role_rows(rows: list[Row], names: tuple[str, ...]) -> tuple[str | None, list[Row]]:
-    """The rows of the first device of a role present in the run (measured before simulated), by MACs."""
-    for n in names:
-        sel = [r for r in rows if r.device == n]
-        if sel:
-            return n, sorted(sel, key=lambda r: (r.macs, r.model))
-    return None, []
+def role_of(r: Row) -> str | None:
+    """The role a row's device plays: its kind's, or the built-in table's for older files."""
+    return r.role if r.role is not None else LEGACY_ROLES.get(r.device)
+
+
+def role_device(rows: list[Row], role: str) -> str | None:
+    """The device that plays ``role`` in a run: a measured one first, else a simulated one (by name)."""
+    names = sorted({(r.kind != "measured", r.device) for r in rows if role_of(r) == role})
+    return names[0][1] if names else None
+
+
+def role_rows(rows: list[Row], role: str) -> tuple[str | None, list[Row]]:
+    """The rows of the device that plays ``role`` in the run (measured before simulated), by MACs."""
+    n = role_device(rows, role)
+    if n is None:
+        return None, []
+    return n, sorted([r for r in rows if r.device == n], key=lambda r: (r.macs, r.model))
 
 
 def interval(r: Row, attr: str) -> tuple[float, float]:

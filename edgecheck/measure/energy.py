@@ -20,15 +20,15 @@ from edgecheck.measure.probes import TraceProbe, check_reading, integrate, read_
 from edgecheck.results import Energy, Latency, Run
 
 if TYPE_CHECKING:
-    from edgecheck.measure.devices import Device
-    from edgecheck.measure.recorder import EnergyOptions
+    from edgecheck.measure.device import Device
+    from edgecheck.measure.settings import EnergyOptions
 
 
 def measure_energy(runner, device: Device, latency: Latency | None, opts: EnergyOptions, idle_cache: dict) -> Energy:
     """Energy per inference on a measured device: idle power first (once per device, kept in ``idle_cache``),
     then ``opts.windows`` windows of back-to-back invokes."""
     if opts.probe == "model":
-        return model_energy(device, latency)
+        return model_energy(device, latency, opts.constants)
     if device.key not in idle_cache:
         idle_cache[device.key] = _idle(opts.probe, opts.idle_seconds)
     idle = idle_cache[device.key]
@@ -157,18 +157,21 @@ def energy_figures(windows: list[dict], idle_power_w: float | None) -> dict:
     return out
 
 
-def model_energy(device: Device, latency: Latency | None) -> Energy:
-    """The twins' power model x measured latency: an estimate, labelled so."""
-    from edgecheck.twins.model import load_constants, power_model
+def model_energy(device: Device, latency: Latency | None, constants=None) -> Energy:
+    """The twins' power model (from the session's constants, ``--twin-constants``) x measured latency: an
+    estimate, labelled so."""
+    from edgecheck.twins.model import load_constants
 
-    if device.name not in ("tpu", "a53") or not latency:
+    c = constants if constants is not None else load_constants()
+    power = device.power_model(c) if latency else None
+    if power is None:
         return Energy(total_j=None, dynamic_j=None,
                       provenance=f"none: the model probe has no power model for {device.name} (host CPUs are out of "
                                  "scope)")
-    c = load_constants()
-    idle, active = power_model(c, device.name, device.threads)
+    idle, active = power
     t = latency.median
     return Energy(total_j=(idle + active) * t, dynamic_j=active * t, power_w=idle + active,
+                  model_idle_w=idle,
                   provenance=f"estimated: twin power model ({c.path}, sha256 {c.sha256[:12]}) x measured latency")
 
 

@@ -53,7 +53,6 @@ _TAG_KEY = re.compile(r"^[a-z][a-z0-9_]+$")  # labgrid's rule for tag names
 _TAG_VALUE = re.compile(r"^[A-Za-z0-9_.:\-]+$")  # safe in a power command, and in a shell
 _ADDRESS = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 NUDGE_FILTER = {"edgecheck_nudge": "never_matches"}
-_DEVICES = ("tpu", "a53", "cpu")
 
 
 # ---------------------------------------------------------------------------
@@ -87,11 +86,14 @@ def is_farm_spec(text: str) -> bool:
     return "@labgrid:" in text
 
 
-def parse_farm_spec(text: str) -> FarmSpec:
-    """``tpu@labgrid:PLACE`` or ``tpu@labgrid:board=devboard[,slot=a]`` (also a53@ and cpu@)."""
-    usage = "farm devices look like tpu@labgrid:PLACE or tpu@labgrid:board=devboard (also a53@ and cpu@)"
+def parse_farm_spec(text: str, kinds: tuple[str, ...] | None = None) -> FarmSpec:
+    """``KIND@labgrid:PLACE`` or ``KIND@labgrid:board=devboard[,slot=a]``; ``kinds``: the kinds a board can
+    measure (the registry's; None checks the form only)."""
+    usage = ("farm devices look like KIND@labgrid:PLACE or KIND@labgrid:board=devboard"
+             + (f", KIND one of {', '.join(kinds)}" if kinds else ""))
     dev, _, rest = text.partition("@")
-    if dev not in _DEVICES or not rest.startswith("labgrid:") or not rest[len("labgrid:"):]:
+    if not dev or (kinds is not None and dev not in kinds) or not rest.startswith("labgrid:") \
+            or not rest[len("labgrid:"):]:
         raise EdgecheckError(f"--device {text!r}: {usage}")
     sel = rest[len("labgrid:"):]
     if "=" not in sel:

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgecheck.artifacts import ModelEntry
-from edgecheck.interpreter import InterpreterPackage, make_interpreter, predict, quantize_input
+from edgecheck.environment import cpu_model, cpufreq, machine
+from edgecheck.interpreter import InterpreterPackage, find_package, make_interpreter, predict, quantize_input
+from edgecheck.measure.device import MEASURED, Device, DeviceKind
 from edgecheck.measure.timing import iterations_for, seconds_per_invoke
 from edgecheck.results import Entry
 
 if TYPE_CHECKING:
-    from edgecheck.measure.devices import LocalDevice
     from edgecheck.measure.recorder import MeasureContext
 
 
@@ -77,6 +78,49 @@ def in_process_timing(runner: LocalRunner, ctx: MeasureContext) -> dict | None:
     if not samples:
         return None  # --benchmark-disable: ran once, nothing timed
     return {"samples": samples, "iterations_per_round": n, "timer": "pytest-benchmark (in the pytest process)"}
+
+
+@dataclass
+class LocalDevice(Device):
+    """A device of this machine (its CPU, an accelerator on it), timed by the worker in fresh processes here,
+    and by pytest-benchmark in this process."""
+
+    @property
+    def provenance(self) -> str:
+        return self.impl.provenance(self)
+
+    @property
+    def exact_cpu_kernels(self) -> bool:
+        return self.impl.exact_cpu_kernels
+
+    def open(self, model: ModelEntry) -> LocalRunner:
+        """An interpreter for ``model`` on this device, with its load time: the kind's own way (an accelerator's
+        delegate), else the CPU interpreter package found, with the device's threads."""
+        runner = self.impl.open(self, model)
+        if runner is None:
+            runner = LocalRunner.open(self.model_file(model), self.threads, self.metadata["_package"])
+        return runner
+
+    def transport(self):
+        from edgecheck.measure.transport import LocalTransport
+
+        return LocalTransport()
+
+    def measure(self, model: ModelEntry, ctx: MeasureContext) -> Entry:
+        return measure_local(self, model, ctx)
+
+
+def host_cpu_device(kind: DeviceKind, threads: int) -> LocalDevice:
+    """This host's CPU as a measured device of ``kind``: the interpreter package found, and the CPU's facts."""
+    pkg = find_package()
+    meta = {
+        "cpu_model": cpu_model(),
+        "cores": machine().get("cpu_count"),
+        **cpufreq(),
+        "interpreter": {"module": pkg.module, "distribution": pkg.distribution, "version": pkg.version},
+        "_package": pkg,
+    }
+    return LocalDevice(name=kind.name, kind=MEASURED, threads=threads, metadata=meta, impl=kind)
 
 
 def measure_local(device: LocalDevice, model: ModelEntry, ctx: MeasureContext) -> Entry:

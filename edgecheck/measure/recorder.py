@@ -26,7 +26,8 @@ from pathlib import Path
 from edgecheck.artifacts import ModelEntry
 from edgecheck.config import DEFAULTS
 from edgecheck.errors import EdgecheckError
-from edgecheck.measure.devices import Device
+from edgecheck.measure.device import Device
+from edgecheck.measure.settings import EnergyOptions, TimingOptions
 from edgecheck.results import Energy, Entry, Latency, ResultsFile
 
 _SAY = threading.Lock()  # progress lines from several boards' threads, one at a time
@@ -41,39 +42,6 @@ def _stopped():
     from edgecheck.measure.sweep import Cancelled
 
     return Cancelled("the session is stopping")
-
-
-@dataclass(frozen=True)
-class TimingOptions:
-    processes: int = DEFAULTS.processes
-    rounds: int = DEFAULTS.rounds  # per process
-    warmup_rounds: int = DEFAULTS.warmup_rounds
-    round_seconds: float = DEFAULTS.round_seconds
-    calibration_seconds: float = DEFAULTS.calibration_seconds
-    max_extra_processes: int = DEFAULTS.max_extra_processes
-    target_ci: float = DEFAULTS.target_ci
-    adaptive_budget: float = DEFAULTS.adaptive_budget
-    in_process_rounds: int = DEFAULTS.in_process_rounds
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class EnergyOptions:
-    probe: object  # a probe from probes.open_probe, "model", or None when it runs on the boards only
-    window_seconds: float = DEFAULTS.energy_window_seconds
-    windows: int = DEFAULTS.energy_windows
-    idle_seconds: float = DEFAULTS.idle_seconds
-    spec: str | None = None  # --energy-probe as given: a board's worker opens hwmon probes on the board
-
-    @property
-    def on_board(self) -> dict | None:
-        """The worker's energy job, when this probe can run on a remote board (a hwmon sensor there)."""
-        from edgecheck.measure.probes import runs_on_board
-
-        if not self.spec or not runs_on_board(self.spec):
-            return None
-        return {"probe": self.spec, "idle_seconds": self.idle_seconds, "window_seconds": self.window_seconds,
-                "windows": self.windows}
 
 
 # times ``fn`` for ``rounds`` rounds of ``iterations`` calls; returns seconds per call of each round (or None)

@@ -1,4 +1,4 @@
-"""Devices on another host: ``--device tpu@ssh://user@board`` (also a53@ and cpu@).
+"""Devices on another host: ``--device KIND@ssh://user@board`` for every kind the worker can measure.
 
 pytest runs here; the edgecheck worker (``worker.py``, Python 3.7+, numpy and the
 board's interpreter package) runs on the board in a private folder of its own
@@ -10,20 +10,19 @@ other result.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from edgecheck.artifacts import ModelEntry
 from edgecheck.config import DEFAULTS
 from edgecheck.errors import EdgecheckError
+from edgecheck.measure.device import Device
 from edgecheck.measure.transport import SshTransport, check_host
-
-if TYPE_CHECKING:
-    from edgecheck.results import Entry
+from edgecheck.results import Entry
 
 
 @dataclass(frozen=True)
 class Target:
-    device: str  # "tpu", "a53" or "cpu": the role on the remote host
+    device: str  # the kind measured on the remote host
     host: str
     user: str | None = None
     port: int | None = None
@@ -40,12 +39,13 @@ class Target:
         return SshTransport(self.host, self.user, self.port, self.python, self.ssh_options, self.connect_timeout_s)
 
 
-def parse_target(spec: str, python: str = "python3", ssh_options: tuple[str, ...] = ()) -> Target:
-    """``tpu@ssh://user@host[:port]`` (also a53@ and cpu@)."""
+def parse_target(spec: str, python: str = "python3", ssh_options: tuple[str, ...] = (),
+                 kinds: tuple[str, ...] | None = None) -> Target:
+    """``KIND@ssh://user@host[:port]``; ``kinds``: the kinds the worker can measure (the registry's)."""
     dev, sep, url = spec.partition("@")
-    if not sep or dev not in ("tpu", "a53", "cpu"):
-        raise EdgecheckError(f"--device {spec!r}: remote devices look like tpu@ssh://user@host, a53@ssh://... "
-                             "or cpu@ssh://...")
+    if not sep or (kinds is not None and dev not in kinds):
+        raise EdgecheckError(f"--device {spec!r}: remote devices look like KIND@ssh://user@host, KIND one of "
+                             f"{', '.join(kinds or ())}")
     u = urlparse(url)
     if u.scheme != "ssh" or not u.hostname:
         raise EdgecheckError(f"--device {spec!r}: only ssh:// is supported, e.g. tpu@ssh://mendel@coral.local")
@@ -59,7 +59,52 @@ def parse_target(spec: str, python: str = "python3", ssh_options: tuple[str, ...
     return Target(dev, u.hostname, u.username, port, python, tuple(ssh_options))
 
 
-def measure_remote(device, model, ctx) -> Entry:
+@dataclass
+class RemoteDevice(Device):
+    """A device on another host (a Coral board), timed there by the edgecheck worker over ssh: a plain
+    ``@ssh://`` host, or a labgrid place this session has locked (``measure.farm``)."""
+
+    @property
+    def target(self):
+        return self.metadata["_target"]
+
+    @property
+    def remote(self) -> str | None:
+        return self.metadata.get("remote")
+
+    @property
+    def board(self) -> str:
+        """The board: devices of one board measure one after another, boards in parallel."""
+        return self.remote
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.remote}:threads={self.threads}"
+
+    @property
+    def provenance(self) -> str:
+        board = self.metadata.get("board") or {}
+        via = f" via {board['ssh']}" if board.get("ssh") else ""
+        return (f"measured on {self.name} at {self.remote}{via} (edgecheck worker, timed on that host, "
+                f"{self.threads} thread(s))")
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.remote.replace('ssh://', '')}"
+
+    @property
+    def recover(self):
+        """Power-cycles a farm board and reconnects (``Lease.recover``); None for a plain ssh host."""
+        return getattr(self.target, "recover", None)
+
+    def transport(self):
+        return self.target.transport()
+
+    def measure(self, model: ModelEntry, ctx) -> Entry:
+        return measure_remote(self, model, ctx)
+
+
+def measure_remote(device: RemoteDevice, model: ModelEntry, ctx) -> Entry:
     """Timed by the worker on the remote host in fresh processes; its per-round samples are the raw samples.
     Energy comes from a power sensor on the board itself (``--energy-probe hwmon:...``, opened there by the
     worker), or as the twins' estimate (``model``); a probe of this host cannot see a remote board."""
@@ -75,7 +120,7 @@ def measure_remote(device, model, ctx) -> Entry:
             ms = result.of(model.name)
             entry.energy = board_energy(ms.energy, result.idle, device.remote, ms.errors)
         elif opts.probe == "model":
-            entry.energy = model_energy(device, entry.latency)
+            entry.energy = model_energy(device, entry.latency, opts.constants)
         else:
             entry.energy = Energy(total_j=None, dynamic_j=None,
                                   provenance=f"none: --energy-probe {opts.spec} reads this host's sensors, not a "

@@ -66,7 +66,8 @@ class Cancelled(Exception):
 def job(device, models: list[dict], timing, timer: str = "time.perf_counter", memory: bool = True,
         energy: dict | None = None) -> dict:
     """The worker's job for ``device``: every value explicit (the worker has no defaults of its own)."""
-    return {"protocol": 2, "device": device.name, "threads": device.threads,
+    return {"protocol": 3, "device": device.name, "accelerator": device.impl.accelerator,
+            "cpu_part": list(device.impl.cpu_part) if device.impl.cpu_part else None, "threads": device.threads,
             "tpu_device": device.metadata.get("selector"), "timer": timer,
             "processes": timing.processes, "rounds": timing.rounds, "warmup_rounds": timing.warmup_rounds,
             "round_seconds": timing.round_seconds, "calibration_seconds": timing.calibration_seconds,

@@ -19,7 +19,8 @@ on the test windows. Everything runs on the board itself: no ssh per process.
 It reads one JSON job on stdin and writes one JSON line per result as soon as
 it has it, so a crash loses only the model being measured::
 
-    {"protocol": 2, "device": "tpu"|"a53"|"cpu", "threads": 1, "tpu_device": null,
+    {"protocol": 3, "device": KIND, "accelerator": "edgetpu"|null, "cpu_part": ["0xd03", "Arm Cortex-A53"]|null,
+     "threads": 1, "tpu_device": null,
      "timer": "time.perf_counter", "processes": 8, "rounds": 5, "warmup_rounds": 1,
      "round_seconds": 0.01, "calibration_seconds": 0.005, "seed": 0, "memory": true,
      "adaptive": {"max_extra_processes": 8, "target_ci": 0.03, "budget_fraction": 0.5},
@@ -47,6 +48,7 @@ import math
 import os
 import platform
 import random
+import re
 import resource
 import sys
 import threading
@@ -80,13 +82,19 @@ def _delegate(module, device):
     return module.load_delegate(lib, {"device": device} if device else {})
 
 
-def _is_a53():
+def _has_cpu_part(part):
+    """True when /proc/cpuinfo lists CPU part ``part`` (e.g. 0xd03, the Cortex-A53)."""
     try:
         with open("/proc/cpuinfo") as f:
             parts = [line.split(":", 1)[1].strip().lower() for line in f if line.lower().startswith("cpu part")]
-        return "0xd03" in parts
+        return part.lower() in parts
     except OSError:
         return False
+
+
+def _edgetpu(job):
+    """The job runs its models on the Edge TPU (through pycoral or the libedgetpu delegate)."""
+    return job.get("accelerator") == "edgetpu"
 
 
 def _host():
@@ -118,7 +126,7 @@ def _frequencies(root):
     out = []
     base = os.path.join(root, "sys/devices/system/cpu")
     for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
-        if name.startswith("cpu") and name[3:].isdigit():
+        if re.match(r"cpu[0-9]+$", name):  # sysfs's per-core folders: cpu0, cpu1, ...
             v = _read(os.path.join(base, name, "cpufreq", "scaling_cur_freq"))
             if v and v.isdigit():
                 out.append(int(v))
@@ -180,11 +188,11 @@ class Runner:
     def __init__(self, job, model, module, np):
         _fault_injection(job, model)
         t0 = time.perf_counter()
-        pycoral = _pycoral() if job["device"] == "tpu" else None
+        pycoral = _pycoral() if _edgetpu(job) else None
         if pycoral is not None:  # pycoral's own libedgetpu/TFLite pairing, with its device selector
             self.interp = pycoral.make_interpreter(model["path"], device=job.get("tpu_device"))
         else:
-            delegates = [_delegate(module, job.get("tpu_device"))] if job["device"] == "tpu" else None
+            delegates = [_delegate(module, job.get("tpu_device"))] if _edgetpu(job) else None
             self.interp = module.Interpreter(model_path=model["path"], num_threads=int(job["threads"]),
                                              experimental_delegates=delegates)
         self.interp.allocate_tensors()
@@ -537,9 +545,9 @@ def main():
         sys.stdout.write(json.dumps(msg) + "\n")
         sys.stdout.flush()
 
-    if job["device"] == "a53" and not _is_a53():
-        out({"kind": "fatal",
-             "error": "this host's CPU is not an Arm Cortex-A53 (no CPU part 0xd03 in /proc/cpuinfo)"})
+    if job.get("cpu_part") and not _has_cpu_part(job["cpu_part"][0]):
+        part, name = job["cpu_part"]
+        out({"kind": "fatal", "error": "this host's CPU is not an %s (no CPU part %s in /proc/cpuinfo)" % (name, part)})
         return 3
     try:
         module_name, module = _interpreter_module()
@@ -559,7 +567,7 @@ def main():
             return 3
         out(dict(idle, kind="idle", sensor=sensor.describe()))
     processes = sweep(job, module, np, out, sensor)
-    if job["device"] == "tpu" and _pycoral() is not None:
+    if _edgetpu(job) and _pycoral() is not None:
         module_name = "pycoral.utils.edgetpu"
     out({"kind": "done", "host": _host(), "interpreter": module_name, "processes": processes})
     return 0

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from edgecheck.twins.sections import TPU
+
 MODERN, OLD = "16", "1.0"
 SCENARIOS = ("low", "central", "high")  # footprint assumption: fewest, central, most bytes
 
@@ -161,17 +163,17 @@ def limits_from(c, end: str = "value", profile: str = MODERN) -> Limits:
         return c.range(*keys)[{"low": 0, "value": 1, "high": 2}[end]]
 
     if profile == OLD:
-        return Limits(int(get("tpu", "allocation", "compiler_1_0", "budget_bytes")),
-                      dense_outputs_cap=int(get("tpu", "allocation", "compiler_1_0", "dense_outputs_cap")),
-                      conv_budget_factor=int(c.value("tpu", "allocation", "compiler_1_0", "conv_budget_factor")))
-    return Limits(int(get("tpu", "cache_bytes")), int(get("tpu", "allocation", "single_layer_limit_bytes")))
+        return Limits(int(get(TPU, "allocation", "compiler_1_0", "budget_bytes")),
+                      dense_outputs_cap=int(get(TPU, "allocation", "compiler_1_0", "dense_outputs_cap")),
+                      conv_budget_factor=int(c.value(TPU, "allocation", "compiler_1_0", "conv_budget_factor")))
+    return Limits(int(get(TPU, "cache_bytes")), int(get(TPU, "allocation", "single_layer_limit_bytes")))
 
 
 def footprint_options(c) -> dict:
     """The footprint's (low, central, high) assumptions from the twin constants."""
-    return {"table_bytes": c.range("tpu", "allocation", "table_bytes_per_output"),
-            "bias_bytes": c.range("tpu", "allocation", "bias_bytes_per_output"),
-            "pad_to": c.range("tpu", "allocation", "pad_dims_to")}
+    return {"table_bytes": c.range(TPU, "allocation", "table_bytes_per_output"),
+            "bias_bytes": c.range(TPU, "allocation", "bias_bytes_per_output"),
+            "pad_to": c.range(TPU, "allocation", "pad_dims_to")}
 
 
 def split(layers: list[ParamLayer], c, profile: str = MODERN, budget_bytes: int | None = None) -> Split:

@@ -1,7 +1,7 @@
 """Fitting the twins' constants to measurements.
 
 - the Edge TPU twin's constants and band from published latencies: ``tpufit``
-  (``published_tpu_latency.json``); from a user's board: ``fit_board(..., "tpu")``.
+  (``published_tpu_latency.json``); from a user's board: ``fit_board(..., TPU)``.
 - ``fit_cpu_form``: the evidence that the CPU form (invoke and per-operator
   overhead, L2 and memory rates, the L2's hits and misses from its geometry)
   fits real measurements: fitted on models of at most 1 M parameters, scored
@@ -23,6 +23,7 @@ from edgecheck.results import Entry, Run
 from edgecheck.twins import allocation
 from edgecheck.twins.cache import CacheGeometry, miss_fraction
 from edgecheck.twins.model import Constants, Workload, predict_a53, workload_from_sizes
+from edgecheck.twins.sections import A53, TPU
 from edgecheck.twins.tpufit import TpuPoint, conformal_fit, nnls
 
 TWIN_FORM_LIMIT_PCT = 25.0  # held-out median error the twins' form aims for on a measured CPU
@@ -44,7 +45,7 @@ def mdape(pred: np.ndarray, y: np.ndarray) -> float:
 # ----------------------------------------------------------------------------
 
 
-def cpu_points(results: list[Run | dict], device: str = "cpu") -> list[dict]:
+def cpu_points(results: list[Run | dict], device: str) -> list[dict]:
     """(params, macs, bytes, ops, latency) of every ok measured entry of ``device``."""
     pts = []
     for e in _entries(results, device):
@@ -128,12 +129,12 @@ def fit_board(results: list[dict], results_paths: list[str], base: Constants, de
     """New constants for the a53 or tpu twin from board measurements; returns (constants, report)."""
     src = "edgecheck calibrate on " + ", ".join(f"{Path(p).name} (sha256 {sha256_file(p)[:12]})" for p in results_paths)
     out = copy.deepcopy(base.data)
-    if device == "tpu":
+    if device == TPU:
         return _fit_tpu(results, src, base, out)
-    if device == "a53":
-        es = _entries(results, "a53")
+    if device == A53:
+        es = _entries(results, A53)
         threads = es[0].device.threads or 1
-        pts = cpu_points(results, "a53")
+        pts = cpu_points(results, A53)
         y = np.array([p["latency_s"] for p in pts])
         workloads = [point_workload(p) for p in pts]
         X = np.c_[np.ones_like(y), [p["ops"] for p in pts]]
@@ -141,8 +142,8 @@ def fit_board(results: list[dict], results_paths: list[str], base: Constants, de
         for mpc in np.linspace(0.5, 8, 31):
             for dram in np.logspace(8.7, 10.3, 33):
                 trial = copy.deepcopy(out)
-                _set(trial, ("a53", "macs_per_cycle"), float(mpc), src)
-                _set(trial, ("a53", "dram_Bps_per_core"), float(dram), src)
+                _set(trial, (A53, "macs_per_cycle"), float(mpc), src)
+                _set(trial, (A53, "dram_Bps_per_core"), float(dram), src)
                 c = Constants(trial, "trial", "trial")
                 # the larger of compute and weight traffic; the overheads are fitted below
                 body = np.array([pr.latency_s - pr.breakdown["overhead_s"]
@@ -153,11 +154,11 @@ def fit_board(results: list[dict], results_paths: list[str], base: Constants, de
                 if best is None or err < best[0]:
                     best = (err, mpc, dram, coef)
         err, mpc, dram, coef = best
-        _set(out, ("a53", "macs_per_cycle"), float(mpc), src)
-        _set(out, ("a53", "dram_Bps_per_core"), float(dram), src)
-        _set(out, ("a53", "invoke_overhead_s"), float(coef[0]), src)
-        _set(out, ("a53", "op_overhead_s"), float(coef[1]), src)
-        return out, {"device": "a53", "macs_per_cycle": float(mpc), "dram_Bps_per_core": float(dram),
+        _set(out, (A53, "macs_per_cycle"), float(mpc), src)
+        _set(out, (A53, "dram_Bps_per_core"), float(dram), src)
+        _set(out, (A53, "invoke_overhead_s"), float(coef[0]), src)
+        _set(out, (A53, "op_overhead_s"), float(coef[1]), src)
+        return out, {"device": A53, "macs_per_cycle": float(mpc), "dram_Bps_per_core": float(dram),
                      "invoke_overhead_s": float(coef[0]), "op_overhead_s": float(coef[1]), "mape_pct": err}
     raise EdgecheckError(f"calibrate: --device must be cpu, a53 or tpu, got {device!r}")
 
@@ -181,12 +182,12 @@ def _streamed(e: Entry, base: Constants) -> tuple[int, str]:
 def _fit_tpu(results: list[dict], src: str, base: Constants, out: dict) -> tuple[dict, dict]:
     """The Edge TPU twin's constants for this board's link from its measured latencies and compiler logs, with a
     band from the fit's own held-out errors (``tpufit.conformal_fit``)."""
-    es = _entries(results, "tpu")
+    es = _entries(results, TPU)
     link = _board_link(es[0].device.metadata or {})
     if link not in ("pcie", "usb3", "usb2"):
         raise EdgecheckError(f"calibrate --device tpu: cannot tell the board's link from the results ({link!r})")
-    clock = float(base.value("tpu", "clock_hz"))
-    s_prior = 1.0 / (base.value("tpu", "matvec_utilization") * base.value("tpu", "mac_array") * clock)
+    clock = float(base.value(TPU, "clock_hz"))
+    s_prior = 1.0 / (base.value(TPU, "matvec_utilization") * base.value(TPU, "mac_array") * clock)
     points, split_from = [], {}
     for e in es:
         streamed, how = _streamed(e, base)
@@ -195,7 +196,7 @@ def _fit_tpu(results: list[dict], src: str, base: Constants, out: dict) -> tuple
         points.append(TpuPoint("board", 1, link, int(e.model.size.get("macs") or 0), int(streamed),
                                float(e.latency.median), io, e.model.name))
         split_from[e.model.name] = how
-    fit, margin, report = conformal_fit(points, s_prior, base.value("tpu", "links", link, "rate_Bps"))
+    fit, margin, report = conformal_fit(points, s_prior, base.value(TPU, "links", link, "rate_Bps"))
     m = min(margin, 0.9)
     band_src = f"{src}; range: the fit's held-out error, 80th percentile {margin * 100:.1f} %"
 
@@ -207,18 +208,18 @@ def _fit_tpu(results: list[dict], src: str, base: Constants, out: dict) -> tuple
         node.update(low=lo, high=hi, confidence="medium")
 
     overhead = fit[("overhead_s", link)]
-    put(("tpu", "links", link, "overhead_s"), overhead, overhead * (1 - m), overhead * (1 + m))
+    put((TPU, "links", link, "overhead_s"), overhead, overhead * (1 - m), overhead * (1 + m))
     if ("rate_Bps", link) in fit:
         r = fit[("rate_Bps", link)]
-        put(("tpu", "links", link, "rate_Bps"), r, r / (1 + m), r / (1 - m))
+        put((TPU, "links", link, "rate_Bps"), r, r / (1 + m), r / (1 - m))
     if ("stream_overhead_s", link) in fit:
         so = fit[("stream_overhead_s", link)]
-        put(("tpu", "links", link, "stream_overhead_s"), so, so * (1 - m), so * (1 + m))
+        put((TPU, "links", link, "stream_overhead_s"), so, so * (1 - m), so * (1 + m))
     if ("s_per_mac", None) in fit and fit[("s_per_mac", None)] > 0:
-        util = 1.0 / (fit[("s_per_mac", None)] * base.value("tpu", "mac_array") * clock)
-        put(("tpu", "matvec_utilization"), util, util / (1 + m), util / (1 - m))
+        util = 1.0 / (fit[("s_per_mac", None)] * base.value(TPU, "mac_array") * clock)
+        put((TPU, "matvec_utilization"), util, util / (1 + m), util / (1 - m))
     for regime in ("cached", "streamed"):  # the margin is in the ranges now
-        _set(out, ("tpu", "band", f"{regime}_margin"), 0.0, f"{src}: folded into the fitted ranges")
+        _set(out, (TPU, "band", f"{regime}_margin"), 0.0, f"{src}: folded into the fitted ranges")
     fitted = {"overhead_s": overhead, "rate_Bps": fit.get(("rate_Bps", link)),
               "stream_overhead_s": fit.get(("stream_overhead_s", link)), "s_per_mac": fit.get(("s_per_mac", None))}
-    return out, {"device": "tpu", "link": link, **fitted, "split_from": split_from, "held_out": report}
+    return out, {"device": TPU, "link": link, **fitted, "split_from": split_from, "held_out": report}

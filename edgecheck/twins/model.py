@@ -23,6 +23,7 @@ from edgecheck.files import load_json, sha256_bytes
 from edgecheck.modelfile import DenseLayer, ModelInfo, read_model
 from edgecheck.twins import allocation
 from edgecheck.twins.cache import CacheGeometry, miss_fraction
+from edgecheck.twins.sections import A53, TPU
 
 DEFAULT_CONSTANTS = Path(__file__).with_name("constants.json")
 LINKS = ("pcie", "usb3", "usb2")
@@ -99,8 +100,8 @@ def check_tpu_link(link: str) -> str:
 
 def check_tpu_clock(c: Constants, clock_hz: float | None) -> float:
     """An Edge TPU clock libedgetpu can set (the constants' ``tpu.clocks_hz``), in Hz."""
-    clock = float(clock_hz or c.value("tpu", "clock_hz"))
-    allowed = [float(x) for x in c.value("tpu", "clocks_hz")]
+    clock = float(clock_hz or c.value(TPU, "clock_hz"))
+    allowed = [float(x) for x in c.value(TPU, "clocks_hz")]
     if clock not in allowed:
         raise EdgecheckError(f"--tpu-clock: {clock / 1e6:g} MHz is not an Edge TPU clock "
                              f"({', '.join(f'{x / 1e6:g}' for x in allowed)} MHz)")
@@ -244,14 +245,14 @@ class TpuRefused(EdgecheckError):
 
 
 def power_model(c: Constants, device: str, threads: int = 1, end: str = "value") -> tuple[float, float]:
-    """(idle, active) watts of the board while ``device`` ("tpu" or "a53") runs inferences:
+    """(idle, active) watts of the board while ``device`` (TPU or A53) runs inferences:
     the same supply powers both, so both include the board's idle power. ``end``: "low", "value" or "high"."""
     i = {"low": 0, "value": 1, "high": 2}[end]
-    if device == "tpu":
-        return (c.range("tpu", "power", "board_idle_w")[i],
-                c.range("tpu", "power", "tpu_active_w")[i] + c.range("tpu", "power", "host_drive_w")[i])
-    if device == "a53":
-        return c.value("a53", "power", "board_idle_w"), threads * c.value("a53", "power", "core_active_w")
+    if device == TPU:
+        return (c.range(TPU, "power", "board_idle_w")[i],
+                c.range(TPU, "power", "tpu_active_w")[i] + c.range(TPU, "power", "host_drive_w")[i])
+    if device == A53:
+        return c.value(A53, "power", "board_idle_w"), threads * c.value(A53, "power", "core_active_w")
     raise EdgecheckError(f"no power model for device {device!r} (host CPUs are out of scope)")
 
 
@@ -282,25 +283,25 @@ def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float |
                   "value": (split.central.cached_bytes, split.central.streamed_bytes),
                   "high": (split.least_cached.cached_bytes, split.least_cached.streamed_bytes)}
         split_from = "modelled allocation (compilers 14-16)"
-    host_s = sum(c.value("a53", "op_overhead_s") + n / c.value("a53", "l2_Bps") for _, n in w.host_ops)
+    host_s = sum(c.value(A53, "op_overhead_s") + n / c.value(A53, "l2_Bps") for _, n in w.host_ops)
 
     def latency(end: str, streamed: int) -> tuple[float, dict]:
         i, fast = {"low": 0, "value": 1, "high": 2}[end], {"low": 2, "value": 1, "high": 0}[end]
-        overhead = c.range("tpu", "links", link, "overhead_s")[i]
-        rate = c.range("tpu", "links", link, "rate_Bps")[fast]
-        util = c.range("tpu", "matvec_utilization")[fast]
-        stream = c.range("tpu", "links", link, "stream_overhead_s")[i] if streamed > 0 else 0.0
+        overhead = c.range(TPU, "links", link, "overhead_s")[i]
+        rate = c.range(TPU, "links", link, "rate_Bps")[fast]
+        util = c.range(TPU, "matvec_utilization")[fast]
+        stream = c.range(TPU, "links", link, "stream_overhead_s")[i] if streamed > 0 else 0.0
         transfer = (w.io_bytes + streamed) / rate
-        compute = w.macs / (c.value("tpu", "mac_array") * util * clock)
+        compute = w.macs / (c.value(TPU, "mac_array") * util * clock)
         t = overhead + stream + transfer + compute + host_s
-        margin = c.value("tpu", "band", "streamed_margin" if streamed > 0 else "cached_margin")
+        margin = c.value(TPU, "band", "streamed_margin" if streamed > 0 else "cached_margin")
         t *= {"low": 1 - margin, "value": 1.0, "high": 1 + margin}[end]
         return t, {"overhead_s": overhead, "stream_overhead_s": stream, "transfer_s": transfer, "compute_s": compute,
                    "host_ops_s": host_s}
 
     lat = {end: latency(end, allocs[end][1])[0] for end in ("low", "value", "high")}
     central_latency, parts = latency("value", allocs["value"][1])
-    power = {end: sum(power_model(c, "tpu", end=end)) for end in ("low", "value", "high")}
+    power = {end: sum(power_model(c, TPU, end=end)) for end in ("low", "value", "high")}
     band = {"latency_s": {"low": lat["low"], "central": lat["value"], "high": lat["high"]},
             "power_w": {"low": power["low"], "central": power["value"], "high": power["high"]},
             "energy_j": {"low": lat["low"] * power["low"], "central": lat["value"] * power["value"],
@@ -324,7 +325,7 @@ def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float |
                  "link": link, "clock_hz": clock}
     if split is not None:
         breakdown["allocation"] = {"placement": split.central.placement, "footprint_bytes": split.central.footprints}
-    return Prediction("tpu-sim", central_latency, power["value"], central_latency * power["value"], breakdown,
+    return Prediction("Edge TPU twin", central_latency, power["value"], central_latency * power["value"], breakdown,
                       band, near, notes)
 
 
@@ -335,8 +336,8 @@ def check_a53_threads(n: int) -> None:
 
 def a53_l2(c: Constants) -> CacheGeometry:
     """The Cortex-A53's L2 as the constants describe it (the board's, wherever the results were read)."""
-    return CacheGeometry(int(c.value("a53", "l2_bytes")), int(c.value("a53", "l2_ways")),
-                         int(c.value("a53", "page_bytes")),
+    return CacheGeometry(int(c.value(A53, "l2_bytes")), int(c.value(A53, "l2_ways")),
+                         int(c.value(A53, "page_bytes")),
                          source=f"{Path(c.path).name}: a53.l2_bytes, l2_ways, page_bytes")
 
 
@@ -345,14 +346,14 @@ def predict_a53(w: Workload, c: Constants, threads: int = 1, clock_hz: float | N
     weights the L2 keeps between inferences come from L2, the rest from LPDDR4
     (the split from the L2's geometry, ``cache.miss_fraction``)."""
     check_a53_threads(threads)
-    clock = float(clock_hz or c.value("a53", "clock_hz"))
-    compute = w.macs / (c.value("a53", "macs_per_cycle") * clock * threads)
+    clock = float(clock_hz or c.value(A53, "clock_hz"))
+    compute = w.macs / (c.value(A53, "macs_per_cycle") * clock * threads)
     miss = miss_fraction(w.param_bytes, a53_l2(c))
-    dram_rate = min(c.value("a53", "dram_Bps_per_core") * threads, c.value("a53", "dram_Bps_total"))
-    memory = w.param_bytes * (1 - miss) / (c.value("a53", "l2_Bps") * threads) + w.param_bytes * miss / dram_rate
-    overhead = c.value("a53", "invoke_overhead_s") + w.n_ops * c.value("a53", "op_overhead_s")
+    dram_rate = min(c.value(A53, "dram_Bps_per_core") * threads, c.value(A53, "dram_Bps_total"))
+    memory = w.param_bytes * (1 - miss) / (c.value(A53, "l2_Bps") * threads) + w.param_bytes * miss / dram_rate
+    overhead = c.value(A53, "invoke_overhead_s") + w.n_ops * c.value(A53, "op_overhead_s")
     latency = overhead + max(compute, memory)
-    power = sum(power_model(c, "a53", threads))
-    return Prediction("a53-sim", latency, power, power * latency, {
+    power = sum(power_model(c, A53, threads))
+    return Prediction("Cortex-A53 twin", latency, power, power * latency, {
         "overhead_s": overhead, "compute_s": compute, "memory_s": memory, "l2_miss_fraction": miss,
         "bound": "compute" if compute >= memory else "memory", "threads": threads, "clock_hz": clock})

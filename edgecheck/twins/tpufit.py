@@ -29,8 +29,10 @@ import numpy as np
 
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import load_json
+from edgecheck.twins.sections import TPU
 
 PUBLISHED = Path(__file__).with_name("published_tpu_latency.json")
+PUBLISHED_FOR = TPU  # the measured kind the published points describe (``edgecheck calibrate --published``)
 LINKS = ("pcie", "usb3", "usb2")
 REGIMES = ("cached", "streamed")
 FALLBACK_SPREAD = 1.5  # assumption: a quantity no second source checks is known to a factor 1.5 either way
