@@ -281,21 +281,16 @@ class Compare(Command):
 
     @classmethod
     def run(cls, args):
-        from edgecheck import results as res
-        from edgecheck.files import atomic_write_json
-        from edgecheck.judge.compare import Thresholds, compare, has_regression, summary, table
+        from edgecheck.judge.compare import compare_runs
 
-        base, run = res.load(args.baseline), res.load(args.run)
-        rows = compare(base, run, Thresholds.from_baseline(base, args.threshold), force=args.force,
-                       allow_missing=args.allow_missing)
-        for line in table(rows, only_changes=not args.all):
+        result = compare_runs(args.baseline, args.run, args.threshold, force=args.force,
+                              allow_missing=args.allow_missing)
+        for line in result.table(only_changes=not args.all):
             print(line)
-        counts = summary(rows)
-        print("summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        print(result.summary_line())
         if args.json:
-            atomic_write_json(args.json, {"schema": "edgecheck.comparison/1", "baseline": args.baseline,
-                                          "run": args.run, "summary": counts, "rows": [r.to_dict() for r in rows]})
-        return 1 if has_regression(rows) else 0
+            result.save(args.json)
+        return 1 if result.has_regression else 0
 
 
 class Ab(Command):
@@ -317,8 +312,7 @@ class Ab(Command):
     @classmethod
     def run(cls, args):
         from edgecheck import results as res
-        from edgecheck.files import atomic_write_json
-        from edgecheck.judge.compare import Thresholds, compare, has_regression, summary, table
+        from edgecheck.judge.compare import AB, compare_runs
         from edgecheck.measure import ab
         from edgecheck.measure.devices import select
         from edgecheck.measure.recorder import TimingOptions
@@ -329,20 +323,18 @@ class Ab(Command):
         pairs = ab.pair(ab.models_of(args.base, "BASE"), ab.models_of(args.head, "HEAD"))
         timing = TimingOptions(processes=args.processes, rounds=args.rounds)
         base, head = ab.measure(pairs, sel.devices[0], timing, progress=lambda s: print(s, file=sys.stderr))
-        rows = compare(base, head, Thresholds.from_baseline({}, args.threshold), by_name=True)
-        for line in table(rows, only_changes=False):
+        result = compare_runs(base, head, args.threshold, by_name=True, kind=AB, baseline_label=args.base,
+                              run_label=args.head)
+        for line in result.table(only_changes=False):
             print(line)
-        counts = summary(rows)
-        print("summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        print(result.summary_line())
         if args.out:
             out = Path(args.out)
             res.save(base, out / "base.json")
             res.save(head, out / "head.json")
-            atomic_write_json(out / "comparison.json", {"schema": "edgecheck.comparison/2", "base": args.base,
-                                                        "head": args.head, "summary": counts,
-                                                        "rows": [r.to_dict() for r in rows]})
+            result.save(out / "comparison.json")
             print(f"wrote {out}/base.json, head.json and comparison.json")
-        return 1 if has_regression(rows) else 0
+        return 1 if result.has_regression else 0
 
 
 class Claims(Command):
@@ -433,11 +425,12 @@ class Report(Command):
     def run(cls, args):
         from edgecheck import results as res
         from edgecheck.files import atomic_write_text
-        from edgecheck.judge.compare import compare
+        from edgecheck.judge.compare import compare_runs
         from edgecheck.judge.report import html_report
 
         runs = [(p, res.load(p)) for p in args.runs]
-        comparison = compare(res.load(args.baseline), runs[0][1], force=True) if args.baseline else None
+        comparison = compare_runs(args.baseline, runs[0][1], force=True, run_label=args.runs[0]) \
+            if args.baseline else None
         budget = args.budget_ms / 1e3 if args.budget_ms else None
         out = args.out or str(Path(args.runs[0]).with_suffix(".html"))
         atomic_write_text(out, html_report(runs, comparison, budget, args.rate))
