@@ -227,8 +227,7 @@ class Calibrate(Command):
         from edgecheck import artifacts as art
         from edgecheck.environment import measuring_environment
         from edgecheck.measure.devices import select
-        from edgecheck.measure.recorder import MeasureContext, Recorder, TimingOptions
-        from edgecheck.results import ResultsFile
+        from edgecheck.measure.recorder import TimingOptions, start_recorder
 
         root = Path(args.artifacts) if args.artifacts else Path(DEFAULTS.build_dir) / f"{args.grid}-{DEFAULTS.dataset}"
         if not args.artifacts:
@@ -242,19 +241,14 @@ class Calibrate(Command):
             raise EdgecheckError("calibrate --device cpu: this host's CPU is a Cortex-A53; measure it with "
                                  "pytest benchmarks --device a53 and calibrate --device a53 RESULTS.json")
         out = Path(tempfile.mkdtemp(prefix="edgecheck-calibrate-")) / "results.json"
-        results = ResultsFile.start(out, {"run": {"devices": [device.to_dict()], "grid": args.grid},
-                                          "environment": measuring_environment(), "artifacts": artifacts.header()})
-        ctx = MeasureContext(TimingOptions(), plan={device.key: artifacts.models},
-                             progress=lambda line: print(line, file=sys.stderr))
-        recorder = Recorder(results, ctx)
-        print(f"calibrate: measuring {len(artifacts.models)} models on cpu", file=sys.stderr)
-        try:
+        header = {"run": {"devices": [device.to_dict()], "grid": args.grid}, "environment": measuring_environment(),
+                  "artifacts": artifacts.header()}
+        with start_recorder(out, header, TimingOptions(), plan={device.key: artifacts.models},
+                            progress=lambda line: print(line, file=sys.stderr)) as recorder:
+            print(f"calibrate: measuring {len(artifacts.models)} models on cpu", file=sys.stderr)
             for model in artifacts.models:
                 recorder.measure(model, device)
-            results.compact()
-        finally:
-            ctx.close()
-            results.close()
+            recorder.results.compact()
         return out
 
 
@@ -315,14 +309,15 @@ class Ab(Command):
         from edgecheck.judge.compare import AB, compare_runs
         from edgecheck.measure import ab
         from edgecheck.measure.devices import select
-        from edgecheck.measure.recorder import TimingOptions
+        from edgecheck.measure.recorder import MeasureContext, TimingOptions
 
         sel = select([args.device])
         if not sel.devices:
             raise EdgecheckError(f"--device {args.device}: {next(iter(sel.skipped.values()), 'not available here')}")
         pairs = ab.pair(ab.models_of(args.base, "BASE"), ab.models_of(args.head, "HEAD"))
-        timing = TimingOptions(processes=args.processes, rounds=args.rounds)
-        base, head = ab.measure(pairs, sel.devices[0], timing, progress=lambda s: print(s, file=sys.stderr))
+        with MeasureContext(TimingOptions(processes=args.processes, rounds=args.rounds),
+                            progress=lambda s: print(s, file=sys.stderr)) as ctx:
+            base, head = ab.measure(pairs, sel.devices[0], ctx)
         result = compare_runs(base, head, args.threshold, by_name=True, kind=AB, baseline_label=args.base,
                               run_label=args.head)
         for line in result.table(only_changes=False):

@@ -21,8 +21,7 @@ from edgecheck.config import DEFAULTS
 from edgecheck.environment import measuring_environment
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.devices import Device, Selection, select
-from edgecheck.measure.recorder import EnergyOptions, MeasureContext, Recorder, TimingOptions
-from edgecheck.results import ResultsFile
+from edgecheck.measure.recorder import EnergyOptions, Recorder, TimingOptions, start_recorder
 
 if TYPE_CHECKING:
     from edgecheck.judge.compare import RunComparison
@@ -155,11 +154,10 @@ class EdgecheckSession:
         header["run"]["sweep"] = "models" if opt("model") else "grid"
         if real_data:
             header["real_data"] = real_data
-        results = ResultsFile.start(opt("results"), header, resume=opt("resume"))
         timing = TimingOptions(processes=opt("processes"), rounds=opt("rounds"), round_seconds=opt("round_time"))
-        self.recorder = Recorder(results, MeasureContext(timing, energy, timer_name=_timer_name(opt),
-                                                         progress=self.write_line,
-                                                         idle_timeout_s=opt("worker_timeout")))
+        self.recorder = start_recorder(opt("results"), header, timing, energy, resume=opt("resume"),
+                                       progress=self.write_line, timer_name=_timer_name(opt),
+                                       idle_timeout_s=opt("worker_timeout"))
 
     def _lease(self, spec: str):
         """The board of a ``tpu@labgrid:...`` device: reserved, locked and connected (one labgrid client)."""

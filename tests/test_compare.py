@@ -461,3 +461,27 @@ def test_a_session_against_its_baseline_prints_and_keeps_the_record(tmp_path):
     assert proc.returncode == 1 and "summary: 2 regression, 2 unchanged" in proc.stdout, proc.stdout[-3000:]
     assert load(tmp_path / "r2.json")["comparison"]["failed"] is True
 
+
+def test_cli_ab_measures_both_sides_and_writes_the_record(tmp_path):
+    """``edgecheck ab``: two .tflite files measured interleaved on this cpu, compared, written as /3."""
+    from tinytflite import dense_tflite
+
+    from edgecheck.judge.compare import load_comparison
+
+    a, b = dense_tflite(tmp_path / "a.tflite", [64, 32, 4]), dense_tflite(tmp_path / "b.tflite", [64, 32, 4], seed=1)
+    out = tmp_path / "ab"
+    proc = run_edgecheck("ab", str(a), str(b), "--processes", "2", "--rounds", "2", "-o", str(out), check=False)
+    # two processes a side: the test cannot reach Holm's level, so nothing is called a regression
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "edgecheck ab: 1 models x 2 on cpu, 2 processes each, alternating" in proc.stderr
+    got = load_comparison(out / "comparison.json")
+    assert got.kind == "ab" and (got.baseline.label, got.run.label) == (str(a), str(b))
+    assert got.options["by_name"] is True and proc.stdout.splitlines()[-2] == got.summary_line()
+    (row,) = got.rows
+    assert (row.model, row.device, row.metric) == ("a", "cpu", "latency") and row.outcome.status != "fail"
+    import hashlib
+
+    for side, path in (("base", a), ("head", b)):  # two files of different names are paired under BASE's name
+        (e,) = load(out / f"{side}.json")["entries"]
+        assert e["model"]["name"] == "a" and e["model"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert len(e["latency"]["processes"]) >= 2 and e["worker"]["ab_group"] == {"base": "A", "head": "B"}[side]
