@@ -186,28 +186,28 @@ def _scaled(run: dict, factor, only: str | None = None) -> dict:
 
 def _score(pairs: list[tuple[dict, dict]], models: list[str]) -> dict:
     """Every (baseline, run) pair compared as it is, then with the run slowed down: the soak's figures."""
-    from edgecheck.judge.compare import REGRESSION, compare, has_regression
+    from edgecheck.judge.compare import REGRESSION, compare_runs
 
     tally = {"pairs": len(pairs), "unchanged_runs_failed": 0, "slow10_runs_caught": 0, "slow5_runs_caught": 0,
              "slow10_rows": 0, "slow10_rows_flagged": 0, "one_model_runs": 0, "one_model_caught": 0,
              "unchanged_rows": 0, "unchanged_rows_inconclusive": 0, "slow25_runs_caught": 0}
     for n, (base, now) in enumerate(pairs):
-        rows = compare(base, now, force=True)
-        tally["unchanged_runs_failed"] += has_regression(rows)
-        lat = [r for r in rows if r.metric == "latency"]
+        got = compare_runs(base, now, force=True)
+        tally["unchanged_runs_failed"] += got.has_regression
+        lat = [r for r in got.rows if r.metric == "latency"]
         tally["unchanged_rows"] += len(lat)
         tally["unchanged_rows_inconclusive"] += sum(r.outcome.status == "inconclusive" for r in lat)
         for factor, key in ((1.10, "slow10"), (1.05, "slow5"), (1.25, "slow25")):
-            rows = compare(base, _scaled(now, factor), force=True)
-            tally[f"{key}_runs_caught"] += has_regression(rows)
+            got = compare_runs(base, _scaled(now, factor), force=True)
+            tally[f"{key}_runs_caught"] += got.has_regression
             if key == "slow10":
-                lat = [r for r in rows if r.metric == "latency"]
+                lat = [r for r in got.rows if r.metric == "latency"]
                 tally["slow10_rows"] += len(lat)
                 tally["slow10_rows_flagged"] += sum(r.verdict == REGRESSION for r in lat)
         model = models[n % len(models)]  # each model in turn
-        rows = compare(base, _scaled(now, 1.10, only=model), force=True)
+        got = compare_runs(base, _scaled(now, 1.10, only=model), force=True)
         tally["one_model_runs"] += 1
-        tally["one_model_caught"] += any(r.verdict == REGRESSION and r.model == model for r in rows)
+        tally["one_model_caught"] += any(r.verdict == REGRESSION and r.model == model for r in got.rows)
     p = max(1, tally["pairs"])
     return {
         **tally,
@@ -244,7 +244,7 @@ def _load_runs(folder: str) -> tuple[list[dict], list[str]]:
     return data, models
 
 
-def compare_runs(args) -> int:
+def compare_sessions(args) -> int:
     """Separate sessions: every ordered pair of the runs, one as the baseline, the other as the run."""
     data, models = _load_runs(args.dir)
     pairs = [(data[i], data[j]) for i, j in itertools.permutations(range(len(data)), 2)]
@@ -306,7 +306,7 @@ def main() -> int:
     r.set_defaults(func=runs)
     c = sub.add_parser("compare")
     c.add_argument("dir")
-    c.set_defaults(func=compare_runs)
+    c.set_defaults(func=compare_sessions)
     i = sub.add_parser("interleaved")
     i.add_argument("dir")
     i.set_defaults(func=interleaved)

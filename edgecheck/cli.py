@@ -234,8 +234,7 @@ class Calibrate(Command):
         from edgecheck import artifacts as art
         from edgecheck.environment import measuring_environment
         from edgecheck.measure.devices import select
-        from edgecheck.measure.recorder import MeasureContext, Recorder, TimingOptions
-        from edgecheck.results import ResultsFile
+        from edgecheck.measure.recorder import TimingOptions, start_recorder
 
         root = Path(args.artifacts) if args.artifacts else Path(DEFAULTS.build_dir) / f"{args.grid}-{DEFAULTS.dataset}"
         if not args.artifacts:
@@ -249,19 +248,14 @@ class Calibrate(Command):
             raise EdgecheckError("calibrate --device cpu: this host's CPU is a Cortex-A53; measure it with "
                                  "pytest benchmarks --device a53 and calibrate --device a53 RESULTS.json")
         out = Path(tempfile.mkdtemp(prefix="edgecheck-calibrate-")) / "results.json"
-        results = ResultsFile.start(out, {"run": {"devices": [device.to_dict()], "grid": args.grid},
-                                          "environment": measuring_environment(), "artifacts": artifacts.header()})
-        ctx = MeasureContext(TimingOptions(), plan={device.key: artifacts.models},
-                             progress=lambda line: print(line, file=sys.stderr))
-        recorder = Recorder(results, ctx)
-        print(f"calibrate: measuring {len(artifacts.models)} models on cpu", file=sys.stderr)
-        try:
+        header = {"run": {"devices": [device.to_dict()], "grid": args.grid}, "environment": measuring_environment(),
+                  "artifacts": artifacts.header()}
+        with start_recorder(out, header, TimingOptions(), plan={device.key: artifacts.models},
+                            progress=lambda line: print(line, file=sys.stderr)) as recorder:
+            print(f"calibrate: measuring {len(artifacts.models)} models on cpu", file=sys.stderr)
             for model in artifacts.models:
                 recorder.measure(model, device)
-            results.compact()
-        finally:
-            ctx.close()
-            results.close()
+            recorder.results.compact()
         return out
 
 
@@ -288,21 +282,16 @@ class Compare(Command):
 
     @classmethod
     def run(cls, args):
-        from edgecheck import results as res
-        from edgecheck.files import atomic_write_json
-        from edgecheck.judge.compare import Thresholds, compare, has_regression, summary, table
+        from edgecheck.judge.compare import compare_runs
 
-        base, run = res.load(args.baseline), res.load(args.run)
-        rows = compare(base, run, Thresholds.from_baseline(base, args.threshold), force=args.force,
-                       allow_missing=args.allow_missing)
-        for line in table(rows, only_changes=not args.all):
+        result = compare_runs(args.baseline, args.run, args.threshold, force=args.force,
+                              allow_missing=args.allow_missing)
+        for line in result.table(only_changes=not args.all):
             print(line)
-        counts = summary(rows)
-        print("summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        print(result.summary_line())
         if args.json:
-            atomic_write_json(args.json, {"schema": "edgecheck.comparison/1", "baseline": args.baseline,
-                                          "run": args.run, "summary": counts, "rows": [r.to_dict() for r in rows]})
-        return 1 if has_regression(rows) else 0
+            result.save(args.json)
+        return 1 if result.has_regression else 0
 
 
 class Ab(Command):
@@ -324,11 +313,10 @@ class Ab(Command):
     @classmethod
     def run(cls, args):
         from edgecheck import results as res
-        from edgecheck.files import atomic_write_json
-        from edgecheck.judge.compare import Thresholds, compare, has_regression, summary, table
+        from edgecheck.judge.compare import AB, compare_runs
         from edgecheck.measure import ab
         from edgecheck.measure.devices import select
-        from edgecheck.measure.recorder import TimingOptions
+        from edgecheck.measure.recorder import MeasureContext, TimingOptions
 
         if args.device is None:
             from edgecheck.measure.kinds.cpu import KIND as HOST_CPU
@@ -338,22 +326,21 @@ class Ab(Command):
         if not sel.devices:
             raise EdgecheckError(f"--device {args.device}: {next(iter(sel.skipped.values()), 'not available here')}")
         pairs = ab.pair(ab.models_of(args.base, "BASE"), ab.models_of(args.head, "HEAD"))
-        timing = TimingOptions(processes=args.processes, rounds=args.rounds)
-        base, head = ab.measure(pairs, sel.devices[0], timing, progress=lambda s: print(s, file=sys.stderr))
-        rows = compare(base, head, Thresholds.from_baseline({}, args.threshold), by_name=True)
-        for line in table(rows, only_changes=False):
+        with MeasureContext(TimingOptions(processes=args.processes, rounds=args.rounds),
+                            progress=lambda s: print(s, file=sys.stderr)) as ctx:
+            base, head = ab.measure(pairs, sel.devices[0], ctx)
+        result = compare_runs(base, head, args.threshold, by_name=True, kind=AB, baseline_label=args.base,
+                              run_label=args.head)
+        for line in result.table(only_changes=False):
             print(line)
-        counts = summary(rows)
-        print("summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        print(result.summary_line())
         if args.out:
             out = Path(args.out)
             res.save(base, out / "base.json")
             res.save(head, out / "head.json")
-            atomic_write_json(out / "comparison.json", {"schema": "edgecheck.comparison/2", "base": args.base,
-                                                        "head": args.head, "summary": counts,
-                                                        "rows": [r.to_dict() for r in rows]})
+            result.save(out / "comparison.json")
             print(f"wrote {out}/base.json, head.json and comparison.json")
-        return 1 if has_regression(rows) else 0
+        return 1 if result.has_regression else 0
 
 
 class Claims(Command):
@@ -444,11 +431,12 @@ class Report(Command):
     def run(cls, args):
         from edgecheck import results as res
         from edgecheck.files import atomic_write_text
-        from edgecheck.judge.compare import compare
+        from edgecheck.judge.compare import compare_runs
         from edgecheck.judge.report import html_report
 
         runs = [(p, res.load(p)) for p in args.runs]
-        comparison = compare(res.load(args.baseline), runs[0][1], force=True) if args.baseline else None
+        comparison = compare_runs(args.baseline, runs[0][1], force=True, run_label=args.runs[0]) \
+            if args.baseline else None
         budget = args.budget_ms / 1e3 if args.budget_ms else None
         out = args.out or str(Path(args.runs[0]).with_suffix(".html"))
         atomic_write_text(out, html_report(runs, comparison, budget, args.rate))

@@ -14,15 +14,19 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgecheck import artifacts as art
 from edgecheck.config import DEFAULTS
 from edgecheck.environment import measuring_environment
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.devices import Device, Selection, SelectOptions, select
-from edgecheck.measure.recorder import EnergyOptions, MeasureContext, Recorder, TimingOptions
-from edgecheck.results import MEASURED, ResultsFile
+from edgecheck.measure.recorder import EnergyOptions, Recorder, TimingOptions, start_recorder
+from edgecheck.results import MEASURED
 from edgecheck.twins.model import Constants, load_constants
+
+if TYPE_CHECKING:
+    from edgecheck.judge.compare import RunComparison
 
 PATH_OPTIONS = ("results", "artifacts", "build_dir", "model", "dataset", "twin_constants", "claims", "baseline",
                 "save_baseline", "report", "energy_probe", "real_data")
@@ -84,7 +88,7 @@ class EdgecheckSession:
     error_raised: bool = False  # the error ended the session as pytest's usage error (one line, exit 4)
     prepared: bool = False
     claims: dict = field(default_factory=dict)  # claim id -> ClaimResult, as the claim tests evaluate them
-    comparison: list | None = None  # rows of the baseline comparison
+    comparison: RunComparison | None = None  # the baseline comparison (judge.compare)
     report_path: str | None = None
     report_error: str | None = None
     results_error: str | None = None  # the results file could not be written (a full disk)
@@ -152,11 +156,10 @@ class EdgecheckSession:
         header["run"]["sweep"] = "models" if opt("model") else "grid"
         if real_data:
             header["real_data"] = real_data
-        results = ResultsFile.start(opt("results"), header, resume=opt("resume"))
         timing = TimingOptions(processes=opt("processes"), rounds=opt("rounds"), round_seconds=opt("round_time"))
-        self.recorder = Recorder(results, MeasureContext(timing, energy, timer_name=_timer_name(opt),
-                                                         progress=self.write_line,
-                                                         idle_timeout_s=opt("worker_timeout")))
+        self.recorder = start_recorder(opt("results"), header, timing, energy, resume=opt("resume"),
+                                       progress=self.write_line, timer_name=_timer_name(opt),
+                                       idle_timeout_s=opt("worker_timeout"))
 
     def _lease(self, spec: str):
         """The board of a ``tpu@labgrid:...`` device: reserved, locked and connected (one labgrid client)."""
@@ -328,20 +331,24 @@ class EdgecheckSession:
                 self.results_error = f"--save-baseline: {e}"
                 failed = True
         if self.option("baseline"):
-            from edgecheck import results as res
-            from edgecheck.judge.compare import Thresholds, compare, has_regression
+            from edgecheck.judge.compare import compare_runs
 
             try:
-                baseline = res.load(self.option("baseline"))
-                th = Thresholds.from_baseline(baseline, self.option("compare_threshold"))
-                rows = compare(baseline, results.run, th, force=self.option("force_baseline"),
-                               allow_missing=self.option("allow_missing"))
+                self.comparison = compare_runs(self.option("baseline"), results.run, self.option("compare_threshold"),
+                                               force=self.option("force_baseline"),
+                                               allow_missing=self.option("allow_missing"),
+                                               run_label=str(results.path))
             except EdgecheckError as e:
                 self.comparison_error = str(e)
                 return True
-            self.comparison = rows
-            results.update(comparison={"baseline": self.option("baseline"), "rows": [r.to_dict() for r in rows]})
-            failed = has_regression(rows)
+            failed = self.comparison.has_regression or failed
+            if results.entries:  # the record (edgecheck.comparison/3) into the results file itself, not a journal
+                try:
+                    results.update(comparison=self.comparison.to_json())
+                    results.compact()
+                except EdgecheckError as e:
+                    self.results_error = f"the comparison was not written to {results.path}: {e}"
+                    failed = True
         self._write_report()
         return failed
 
@@ -416,15 +423,12 @@ class EdgecheckSession:
                     lines.append(f"informational: the twins' form was not fitted on {device}: {f['not_fitted']}")
             out.append(("edgecheck twin form", None, lines))
         if self.comparison is not None or self.comparison_error:
-            from edgecheck.judge.compare import has_regression, summary, table
-
             if self.comparison_error:
                 out.append(("edgecheck baseline comparison", "red", [f"edgecheck: {self.comparison_error}"]))
             else:
-                counts = summary(self.comparison)
-                out.append(("edgecheck baseline comparison", None, table(self.comparison, only_changes=True)))
-                out.append((None, "red" if has_regression(self.comparison) else None,
-                            ["summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))]))
+                out.append(("edgecheck baseline comparison", None, self.comparison.table(only_changes=True)))
+                out.append((None, "red" if self.comparison.has_regression else None,
+                            [self.comparison.summary_line()]))
         if self.energy_errors:
             out.append(("edgecheck energy", "red", [f"edgecheck: {line}" for line in self.energy_errors]))
         if self.results_error:

@@ -263,6 +263,9 @@ def test_cli_compare_exit_codes(tmp_path):
     assert proc.returncode == 1 and "regression" in proc.stdout
     diff = json.loads((tmp_path / "diff.json").read_text())
     assert diff["summary"]["regression"] == MODELS
+    assert diff["schema"] == "edgecheck.comparison/3" and diff["kind"] == "baseline" and diff["failed"] is True
+    assert diff["baseline"] == {"label": str(pb), "source": str(pb)} and diff["run"]["source"] == str(ps)
+    assert proc.stdout.splitlines()[-1] == f"summary: {MODELS} regression"
     proc = run_edgecheck("compare", str(pb), str(ps), "--threshold", "latency=nan", check=False)
     assert proc.returncode == 2 and "a threshold must be a finite number >= 0" in proc.stderr
 
@@ -293,3 +296,192 @@ def test_threshold_options():
     assert th.latency == 0.2 and th.energy == 0.05 and th.for_model("4x2048", "latency") == 0.3
     with pytest.raises(argparse.ArgumentTypeError, match="'speed=1': use latency|energy|accuracy=NUMBER"):
         threshold_spec("speed=1")
+
+
+# -------------------------------------------------------------------- one record, one format (edgecheck.comparison/3)
+
+
+def _slower(run, factor):
+    out = copy.deepcopy(run)
+    for e in out["entries"]:
+        for p in e["latency"]["processes"]:
+            p["median"] *= factor
+        e["latency"]["samples"] = [v * factor for v in e["latency"]["samples"]]
+        e["latency"]["stats"] = summarize(e["latency"]["samples"])
+    return out
+
+
+def test_compare_runs_is_one_record_that_round_trips_through_its_file(tmp_path):
+    from edgecheck.config import threshold_spec
+    from edgecheck.judge.compare import COMPARISON_SCHEMA, compare_runs, load_comparison
+
+    base = run_of([entry(f"m{i}", [1e-5 * (1 + i) * f for f in (1, 1.01, 0.99) * 4]) for i in range(3)])
+    slow = _slower(base, 1.3)
+    pb, ps = tmp_path / "base.json", tmp_path / "slow.json"
+    pb.write_text(json.dumps(base))
+    ps.write_text(json.dumps(slow))
+    got = compare_runs(str(pb), str(ps), [threshold_spec("m0:latency=0.5")])
+    assert got.kind == "baseline" and (got.baseline.label, got.baseline.source) == (str(pb), str(pb))
+    assert got.thresholds.for_model("m0", "latency") == 0.5 and got.thresholds.for_model("m1", "latency") == 0.05
+    assert [r.verdict for r in got.rows] == [UNCHANGED, REGRESSION, REGRESSION]  # m0 within its own threshold
+    assert got.has_regression and got.counts == {UNCHANGED: 1, REGRESSION: 2}
+    assert got.summary_line() == "summary: 2 regression, 1 unchanged"
+    assert [line.split()[0] for line in got.table(only_changes=True)[1:]] == ["m1", "m2"]
+    assert [line.split()[0] for line in got.table()[1:]] == ["m0", "m1", "m2"]
+    # the same rows as compare() itself gives, and data in memory names its sides by role
+    assert [r.to_dict() for r in got.rows] == [r.to_dict() for r in compare(base, slow, got.thresholds)]
+    mem = compare_runs(base, slow, run_label="now")
+    assert (mem.baseline.label, mem.baseline.source, mem.run.label, mem.run.source) == ("baseline", None, "now", None)
+
+    got.save(tmp_path / "c.json")
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["schema"] == COMPARISON_SCHEMA == "edgecheck.comparison/3"
+    assert data["failed"] is True and data["summary"] == {"regression": 2, "unchanged": 1}
+    assert data["options"] == {"force": False, "allow_missing": False, "by_name": False}
+    back = load_comparison(tmp_path / "c.json")
+    assert back.to_json() == data
+    assert [r.to_dict() for r in back.rows] == [r.to_dict() for r in got.rows]
+
+
+def _old_rows(base, now) -> list[dict]:
+    """Rows as the old code wrote them: ``Comparison.to_dict()`` through json (its ci a tuple then)."""
+    return json.loads(json.dumps([{**r.to_dict(), "ci": tuple(r.ci) if r.ci else None} for r in compare(base, now)]))
+
+
+def test_old_comparison_files_still_load(tmp_path):
+    """/1 (``compare --json``: baseline, run) and /2 (``ab -o``: base, head) are migrated into the /3 record."""
+    from edgecheck.judge.compare import load_comparison
+
+    base = _base()
+    slow = _slower(base, 1.5)
+    rows = _old_rows(base, slow)
+    counts = {REGRESSION: 3}
+    v1 = tmp_path / "v1.json"
+    v1.write_text(json.dumps({"schema": "edgecheck.comparison/1", "baseline": "b.json", "run": "r.json",
+                              "summary": counts, "rows": rows}))
+    got = load_comparison(v1)
+    assert got.kind == "baseline" and (got.baseline.label, got.baseline.source) == ("b.json", "b.json")
+    assert (got.run.label, got.run.source) == ("r.json", "r.json") and got.thresholds is None
+    assert [r.verdict for r in got.rows] == [REGRESSION] * 3 and got.has_regression and got.counts == counts
+    assert got.rows[0].ci == tuple(rows[0]["ci"]) and got.rows[0].ratio == pytest.approx(1.5, rel=0.02)
+    assert got.to_json()["schema"] == "edgecheck.comparison/3"
+
+    v2 = tmp_path / "v2.json"
+    v2.write_text(json.dumps({"schema": "edgecheck.comparison/2", "base": "main-artifacts", "head": "pr.tflite",
+                              "summary": {UNCHANGED: 3}, "rows": _old_rows(base, base)}))
+    got = load_comparison(v2)
+    assert got.kind == "ab" and (got.baseline.label, got.run.label) == ("main-artifacts", "pr.tflite")
+    assert got.baseline.source is None and got.options == {"by_name": True}
+    assert [r.verdict for r in got.rows] == [UNCHANGED] * 3 and not got.has_regression
+
+    # the first /1 files, before outcomes: change and verdict only
+    first = tmp_path / "v1-first.json"
+    first.write_text(json.dumps({"schema": "edgecheck.comparison/1", "baseline": "b.json", "run": "r.json",
+                                 "summary": {"regression": 1, "not significant": 1, "unchanged": 1}, "rows": [
+                                     {"model": "m0", "device": "cpu", "metric": "latency", "baseline": 1e-5,
+                                      "now": 1.3e-5, "change": 0.3, "verdict": "regression", "detail": "p 0.001"},
+                                     {"model": "m1", "device": "cpu", "metric": "latency", "baseline": 1e-5,
+                                      "now": 1.2e-5, "change": 0.2, "verdict": "not significant", "detail": ""},
+                                     {"model": "m1", "device": "cpu", "metric": "int8_macro_f1", "baseline": 0.9,
+                                      "now": 0.9, "change": 0.0, "verdict": "unchanged", "detail": ""}]}))
+    got = load_comparison(first)
+    assert [(r.verdict, r.outcome.status) for r in got.rows] == [
+        (REGRESSION, "fail"), (TOO_CLOSE_LABEL, "inconclusive"), (UNCHANGED, "pass")]
+    assert got.rows[0].ratio == pytest.approx(1.3) and got.rows[2].ratio == 0.0 and got.has_regression
+
+
+def test_a_bad_comparison_file_is_one_line_naming_it(tmp_path):
+    from edgecheck.judge.compare import load_comparison
+
+    p = tmp_path / "c.json"
+    rows = _old_rows(_base(), _base())
+    rows[1]["verdict"] = "faster"
+    p.write_text(json.dumps({"schema": "edgecheck.comparison/2", "base": "a", "head": "b", "summary": {},
+                             "rows": rows}))
+    with pytest.raises(EdgecheckError, match=f"^{p}: not a valid comparison file at rows/1/verdict: 'faster'"):
+        load_comparison(p)
+    p.write_text(json.dumps({"schema": "edgecheck.comparison/1", "run": "r.json", "summary": {}, "rows": []}))
+    with pytest.raises(EdgecheckError, match="not a valid comparison file at baseline/label: None is not of type"):
+        load_comparison(p)
+    p.write_text(json.dumps({"schema": "edgecheck.comparison/9", "rows": []}))
+    with pytest.raises(EdgecheckError, match="schema is 'edgecheck.comparison/9', this edgecheck reads "
+                                             "'edgecheck.comparison/3'"):
+        load_comparison(p)
+    good = _old_rows(_base(), _base())
+    good[0]["outcome"] = {"status": "fail", "reason": "unstable"}  # a combination the outcome table refuses
+    p.write_text(json.dumps({"schema": "edgecheck.comparison/2", "base": "a", "head": "b", "summary": {},
+                             "rows": good}))
+    with pytest.raises(EdgecheckError, match=f"^{p}: not a valid comparison: a fail outcome cannot have reason"):
+        load_comparison(p)
+
+
+def test_the_report_takes_the_record(tmp_path):
+    """``edgecheck report --baseline`` hands the record to the page: the same section as from its rows."""
+    pytest.importorskip("matplotlib")
+    from edgecheck.judge.compare import compare_runs
+    from edgecheck.judge.report import html_report
+
+    base = _base()
+    slow = _slower(base, 1.5)
+    pb, ps = tmp_path / "base.json", tmp_path / "slow.json"
+    pb.write_text(json.dumps(base))
+    ps.write_text(json.dumps(slow))
+    got = compare_runs(str(pb), str(ps), force=True)
+    section = html_report([("slow.json", slow)], got).split("<section id='comparison'>")[1].split("</section>")[0]
+    assert "3 regression" in section and section.count("<tr class='fail'>") == 6  # what changed, and every row
+    out = tmp_path / "r.html"
+    assert run_edgecheck("report", str(ps), "--baseline", str(pb), "-o", str(out)).returncode == 0
+    assert "3 regression" in out.read_text().split("<section id='comparison'>")[1].split("</section>")[0]
+
+
+def test_a_session_against_its_baseline_prints_and_keeps_the_record(tmp_path):
+    """``pytest --baseline``: the same summary line as ``edgecheck compare`` and the /3 record in the results."""
+    from support import INFERENCE, run_pytest
+    from tinytflite import dense_tflite
+
+    from edgecheck.judge.compare import RunComparison
+
+    model = dense_tflite(tmp_path / "m.tflite", [64, 32, 4])
+    args = (INFERENCE, f"--model={model}", "--device", "tpu-sim", "--device", "a53-sim", "--report", "none")
+    base = tmp_path / "base.json"
+    proc = run_pytest(*args, "--results", str(tmp_path / "r0.json"), "--save-baseline", str(base))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    proc = run_pytest(*args, "--results", str(tmp_path / "r1.json"), "--baseline", str(base))
+    assert proc.returncode == 0 and "summary: 4 unchanged" in proc.stdout, proc.stdout[-3000:]
+    data = load(tmp_path / "r1.json")["comparison"]
+    got = RunComparison.from_json(data, "r1.json")
+    assert data["schema"] == "edgecheck.comparison/3" and not got.has_regression
+    assert (got.baseline.source, got.run.label, got.run.source) == (str(base), str(tmp_path / "r1.json"), None)
+
+    fast = json.loads(base.read_text())  # a baseline in which the twins were twice as fast: this run regressed
+    for e in fast["entries"]:
+        e["latency"]["stats"]["median"] /= 2
+    base.write_text(json.dumps(fast))
+    proc = run_pytest(*args, "--results", str(tmp_path / "r2.json"), "--baseline", str(base))
+    assert proc.returncode == 1 and "summary: 2 regression, 2 unchanged" in proc.stdout, proc.stdout[-3000:]
+    assert load(tmp_path / "r2.json")["comparison"]["failed"] is True
+
+
+def test_cli_ab_measures_both_sides_and_writes_the_record(tmp_path):
+    """``edgecheck ab``: two .tflite files measured interleaved on this cpu, compared, written as /3."""
+    from tinytflite import dense_tflite
+
+    from edgecheck.judge.compare import load_comparison
+
+    a, b = dense_tflite(tmp_path / "a.tflite", [64, 32, 4]), dense_tflite(tmp_path / "b.tflite", [64, 32, 4], seed=1)
+    out = tmp_path / "ab"
+    proc = run_edgecheck("ab", str(a), str(b), "--processes", "2", "--rounds", "2", "-o", str(out), check=False)
+    # two processes a side: the test cannot reach Holm's level, so nothing is called a regression
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "edgecheck ab: 1 models x 2 on cpu, 2 processes each, alternating" in proc.stderr
+    got = load_comparison(out / "comparison.json")
+    assert got.kind == "ab" and (got.baseline.label, got.run.label) == (str(a), str(b))
+    assert got.options["by_name"] is True and proc.stdout.splitlines()[-2] == got.summary_line()
+    (row,) = got.rows
+    assert (row.model, row.device, row.metric) == ("a", "cpu", "latency") and row.outcome.status != "fail"
+    import hashlib
+
+    for side, path in (("base", a), ("head", b)):  # two files of different names are paired under BASE's name
+        (e,) = load(out / f"{side}.json")["entries"]
+        assert e["model"]["name"] == "a" and e["model"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert len(e["latency"]["processes"]) >= 2 and e["worker"]["ab_group"] == {"base": "A", "head": "B"}[side]

@@ -23,15 +23,28 @@ name is a different model, not a slower one); simulated entries by their layer
 sizes and the twin constants' hash (training is not bit-identical across CPUs).
 Twins are deterministic and compared exactly. A model or device missing from
 the new run fails unless ``allow_missing``.
+
+Every job that compares (``pytest --baseline``, ``edgecheck compare``, ``edgecheck
+ab``, ``edgecheck report --baseline``, ``ci/soak.py``) goes through
+``compare_runs``: it loads, takes the thresholds, compares and returns one
+``RunComparison``, whose table, summary line, verdict and JSON
+(``edgecheck.comparison/3``) are the same wherever they are printed or written.
+``load_comparison`` reads that format and the older /1 and /2.
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
+import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from edgecheck.errors import EdgecheckError
+from edgecheck.files import atomic_write_json, load_json, strict_json
 from edgecheck.judge.roles import LEGACY_ROLES, TPU
 from edgecheck.outcome import MISSING, NOT_TESTABLE, REGRESSION, TOO_CLOSE, UNSTABLE, Outcome
 from edgecheck.results import Entry, Run
@@ -111,8 +124,17 @@ class Comparison:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["outcome"] = self.outcome.to_json()
+        d["ci"] = list(self.ci) if self.ci is not None else None
         d["change"] = self.change
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Comparison:
+        """A row as ``to_dict`` wrote it (``change`` is derived, so it is not read back)."""
+        ci = d.get("ci")
+        return cls(d["model"], d["device"], d["metric"], d.get("baseline"), d.get("now"), d.get("ratio"),
+                   tuple(ci) if ci else None, Outcome.from_json(d["outcome"]), d["verdict"], d.get("detail", ""),
+                   d.get("p_slower"), d.get("p_faster"))
 
 
 ACCURACY_METRICS = ("int8_macro_f1", "on_device_macro_f1", "agreement_with_build")
@@ -416,3 +438,186 @@ def summary(rows: list[Comparison]) -> dict:
     for r in rows:
         counts[r.verdict] = counts.get(r.verdict, 0) + 1
     return counts
+
+
+def summary_line(counts: dict[str, int]) -> str:
+    """``summary: 2 regression, 22 unchanged``: the line every comparison ends with."""
+    return "summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+
+
+# ----------------------------------------------------------------------------
+# One comparison, as every job runs, prints and writes it
+# ----------------------------------------------------------------------------
+
+COMPARISON_SCHEMA = "edgecheck.comparison/3"
+COMPARISON_SCHEMA_FILE = Path(__file__).parent.parent / "comparison.schema.json"
+BASELINE, AB = "baseline", "ab"
+
+
+@dataclass
+class Side:
+    """One side of a comparison: how people named it, and the results file it was read from (None when it was
+    compared as it was measured: a session's own run, ``edgecheck ab``'s two sets)."""
+
+    label: str
+    source: str | None = None
+
+
+@dataclass
+class RunComparison:
+    """A run against its baseline: the rows, what was compared, and how. Plain data: the terminal, the results
+    file, ``compare --json``, ``ab -o`` and the HTML report all read this one record."""
+
+    rows: list[Comparison]
+    baseline: Side
+    run: Side
+    kind: str = BASELINE  # "baseline" (a saved baseline) or "ab" (BASE and HEAD measured interleaved)
+    thresholds: Thresholds | None = None  # None: not known (a migrated /1 or /2 file)
+    options: dict = field(default_factory=dict)  # force, allow_missing, by_name
+    created_utc: str = ""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return summary(self.rows)
+
+    @property
+    def has_regression(self) -> bool:
+        """The job fails: a regression or something missing."""
+        return has_regression(self.rows)
+
+    def table(self, only_changes: bool = False) -> list[str]:
+        return table(self.rows, only_changes)
+
+    def summary_line(self) -> str:
+        return summary_line(self.counts)
+
+    def to_json(self) -> dict:
+        return {"schema": COMPARISON_SCHEMA, "created_utc": self.created_utc, "kind": self.kind,
+                "baseline": asdict(self.baseline), "run": asdict(self.run),
+                "thresholds": asdict(self.thresholds) if self.thresholds is not None else None,
+                "options": dict(self.options), "summary": self.counts, "failed": self.has_regression,
+                "rows": [r.to_dict() for r in self.rows]}
+
+    @classmethod
+    def from_json(cls, data: dict, where: str = "comparison") -> RunComparison:
+        """Check ``data`` against comparison.schema.json and type it; ``summary`` and ``failed`` are derived
+        from the rows again, never trusted."""
+        validate_comparison(data, where)
+        try:
+            rows = [Comparison.from_dict(r) for r in data["rows"]]
+        except (TypeError, ValueError) as e:  # an outcome whose status and reason do not go together
+            raise EdgecheckError(f"{where}: not a valid comparison: {e}") from None
+        th = data.get("thresholds")
+        try:
+            thresholds = Thresholds(**th) if th is not None else None
+        except EdgecheckError as e:
+            raise EdgecheckError(f"{where}: {e}") from None
+        sides = [Side(data[k]["label"], data[k].get("source")) for k in ("baseline", "run")]
+        return cls(rows, *sides, data["kind"], thresholds,
+                   dict(data.get("options") or {}), data.get("created_utc", ""))
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically, after checking against the schema (a file we cannot read back is never written)."""
+        data = json.loads(strict_json(self.to_json()))  # as a reader will see it: tuples are lists
+        validate_comparison(data, f"{path} (not written)")
+        atomic_write_json(path, data)
+
+
+def _side(value: Run | dict | str | Path, label: str | None, default: str) -> tuple[Run, Side]:
+    """A run given as a results file's path (loaded, and named by it) or as data."""
+    if isinstance(value, (str, Path)):
+        from edgecheck.results import load
+
+        return load(value), Side(label or str(value), str(value))
+    return Run.coerce(value), Side(label or default)
+
+
+def compare_runs(baseline: Run | dict | str | Path, run: Run | dict | str | Path,
+                 threshold_specs: Iterable[tuple[str | None, str, float]] = (), *, force: bool = False,
+                 allow_missing: bool = False, by_name: bool = False, kind: str = BASELINE,
+                 baseline_label: str | None = None, run_label: str | None = None) -> RunComparison:
+    """The one way a job compares: load either side given as a path, take the baseline's saved thresholds with
+    ``threshold_specs`` (``config.threshold_spec``) on top, compare (``compare``'s rules), and keep what was
+    compared with how. ``by_name`` is for A/B (``kind="ab"``), where both sides are different files by
+    design."""
+    if kind not in (BASELINE, AB):
+        raise ValueError(f"comparison kind must be {BASELINE!r} or {AB!r}, got {kind!r}")
+    base, base_side = _side(baseline, baseline_label, "baseline")
+    now, run_side = _side(run, run_label, "run")
+    th = Thresholds.from_baseline(base, list(threshold_specs))
+    rows = compare(base, now, th, force=force, allow_missing=allow_missing, by_name=by_name)
+    return RunComparison(rows, base_side, run_side, kind, th,
+                         {"force": force, "allow_missing": allow_missing, "by_name": by_name},
+                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json.loads(COMPARISON_SCHEMA_FILE.read_text()))
+
+
+def validate_comparison(data: dict, where: str) -> None:
+    """Check ``data`` against comparison.schema.json; the error names the file and the field."""
+    import jsonschema
+
+    err = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+    if err is not None:
+        at = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise EdgecheckError(f"{where}: not a valid comparison file at {at}: {err.message}")
+
+
+def _failed(rows) -> bool:
+    return isinstance(rows, list) and any(isinstance(r, dict) and isinstance(r.get("outcome"), dict)
+                                          and r["outcome"].get("status") == "fail" for r in rows)
+
+
+def _old_row(row) -> dict:
+    """A row of the first /1 files (before outcomes: model, device, metric, baseline, now, change, verdict,
+    detail) in today's layout: the outcome follows from the verdict, the ratio from the change."""
+    if not isinstance(row, dict) or "outcome" in row or not isinstance(row.get("verdict"), str):
+        return row  # today's layout, or something the schema will name
+    verdict, change, metric = row["verdict"], row.get("change"), row.get("metric")
+    statistic = "verdict in an edgecheck.comparison/1 file"
+    if verdict == "not significant":  # its name then for a change past the threshold the test could not confirm
+        verdict, outcome = TOO_CLOSE_LABEL, {"status": "inconclusive", "reason": TOO_CLOSE, "statistic": statistic,
+                                             "value": "not significant"}
+    elif verdict == UNSTABLE_LABEL:
+        outcome = {"status": "inconclusive", "reason": UNSTABLE, "statistic": statistic, "value": verdict}
+    elif verdict in (REGRESSION, MISSING_LABEL):
+        outcome = {"status": "fail", "reason": REGRESSION if verdict == REGRESSION else MISSING}
+    else:
+        outcome = {"status": "pass"}
+    ratio = None if not isinstance(change, (int, float)) else change if metric in ACCURACY_METRICS else 1 + change
+    return {**row, "verdict": verdict, "outcome": {**outcome, "detail": row.get("detail") or ""}, "ratio": ratio,
+            "ci": None}
+
+
+def _migrate_1(data: dict) -> dict:
+    """edgecheck.comparison/1 (``compare --json``: baseline and run were the two results files) -> /3."""
+    rows = data.get("rows", [])
+    rows = [_old_row(r) for r in rows] if isinstance(rows, list) else rows
+    return {"schema": COMPARISON_SCHEMA, "kind": BASELINE,
+            "baseline": {"label": data.get("baseline"), "source": data.get("baseline")},
+            "run": {"label": data.get("run"), "source": data.get("run")}, "thresholds": None, "options": {},
+            "summary": data.get("summary", {}), "failed": _failed(rows), "rows": rows}
+
+
+def _migrate_2(data: dict) -> dict:
+    """edgecheck.comparison/2 (``ab -o``: base and head were the BASE and HEAD arguments, artifact folders or
+    .tflite files measured in that session, not results files) -> /3."""
+    rows = data.get("rows", [])
+    return {"schema": COMPARISON_SCHEMA, "kind": AB, "baseline": {"label": data.get("base"), "source": None},
+            "run": {"label": data.get("head"), "source": None}, "thresholds": None,
+            "options": {"by_name": True}, "summary": data.get("summary", {}), "failed": _failed(rows),
+            "rows": rows}
+
+
+COMPARISON_MIGRATIONS = {"edgecheck.comparison/1": _migrate_1, "edgecheck.comparison/2": _migrate_2}
+
+
+def load_comparison(path: str | Path) -> RunComparison:
+    """Read a comparison file (/3, or the older /1 and /2, migrated), checked against the schema."""
+    data = load_json(path, COMPARISON_SCHEMA, "comparison file", COMPARISON_MIGRATIONS)
+    return RunComparison.from_json(data, str(path))

@@ -18,6 +18,7 @@ from pathlib import Path
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import strict_json
 from edgecheck.judge.answer import statistic_text
+from edgecheck.judge.compare import RunComparison
 from edgecheck.judge.tables import Interval, ResultRow, result_rows
 from edgecheck.outcome import FAIL, INCONCLUSIVE, PASS
 from edgecheck.results import Run
@@ -409,10 +410,13 @@ def _devices(data: Run) -> list[dict]:
 # ----------------------------------------------------------------------------
 
 
-def html_report(runs: list[tuple[str, Run | dict]], comparison: list | None = None, budget_s: float | None = None,
-                rate_hz: float = 10.0) -> str:
+def html_report(runs: list[tuple[str, Run | dict]], comparison: RunComparison | list | None = None,
+                budget_s: float | None = None, rate_hz: float = 10.0) -> str:
     """One self-contained HTML page of one run (or several, merged): the answer first, then the evidence.
-    ``rate_hz`` is the battery view's first detail rate; the reader changes rates and capacity on the page."""
+    ``comparison`` is ``compare_runs``' record (or its rows); ``rate_hz`` is the battery view's first detail
+    rate; the reader changes rates and capacity on the page."""
+    if isinstance(comparison, RunComparison):
+        comparison = comparison.rows
     from edgecheck.judge.answer import answer
     from edgecheck.judge.battery import DEFAULT_RATES_HZ, battery_data
     from edgecheck.judge.chart import build_chart

@@ -10,12 +10,14 @@ files.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure import sweep
-from edgecheck.measure.devices import Device
+from edgecheck.measure.device import Device
+from edgecheck.measure.recorder import MeasureContext
 from edgecheck.results import RESULTS_SCHEMA, Run
 
 
@@ -40,9 +42,10 @@ def pair(base: list[art.ModelEntry], head: list[art.ModelEntry]) -> list[tuple[a
     return pairs
 
 
-def measure(pairs: list[tuple[art.ModelEntry, art.ModelEntry]], device: Device, timing, progress=None,
-            timer: str = "time.perf_counter") -> tuple[Run, Run]:
-    """Both sets in one worker job, processes alternating between them; returns (base run, head run)."""
+def measure(pairs: list[tuple[art.ModelEntry, art.ModelEntry]], device: Device,
+            ctx: MeasureContext) -> tuple[Run, Run]:
+    """Both sets in one worker job, processes alternating between them; returns (base run, head run). The job
+    runs through ``ctx`` (its timing, clock and idle timeout), whose owner closes the worker (``with ctx:``)."""
     if device.kind != "measured":
         raise EdgecheckError(f"ab: {device.name} is a twin; A/B compares measurements (use cpu, a53, tpu or X@ssh://)")
     models, files = [], {}
@@ -51,14 +54,11 @@ def measure(pairs: list[tuple[art.ModelEntry, art.ModelEntry]], device: Device, 
             m = p[side]
             models.append({"name": f"{group}:{m.name}", "group": group})
             files[f"{group}:{m.name}"] = [device.model_file(m), None]
-    transport = device.transport()
-    try:
-        if progress:
-            progress(f"edgecheck ab: {len(pairs)} models x 2 on {device.label}, {timing.processes} processes "
+    timing, timer = ctx.timing, ctx.timer_name
+    if ctx.progress:
+        ctx.progress(f"edgecheck ab: {len(pairs)} models x 2 on {device.label}, {timing.processes} processes "
                      "each, alternating")
-        result = sweep.run(transport, sweep.job(device, models, timing, timer, memory=False), files)
-    finally:
-        transport.close()
+    result = ctx.run_job(device, models, files, memory=False)
     runs = []
     for group, side in (("A", 0), ("B", 1)):
         entries = []
@@ -66,7 +66,11 @@ def measure(pairs: list[tuple[art.ModelEntry, art.ModelEntry]], device: Device, 
             m = p[side]
             lat = sweep.latency(result.of(f"{group}:{m.name}"), f"{timer} (edgecheck worker, A/B interleaved)",
                                 timing.warmup_rounds)
-            entries.append(device.new_entry(m, latency=lat, worker={"host": result.host, "ab_group": group}))
+            # both sides under BASE's name: two single files are paired whatever their names (``pair``), and the
+            # comparison matches A/B entries by name; the entry keeps HEAD's own sha256 (the comparison's labels name
+            # the files)
+            entries.append(device.new_entry(replace(m, name=p[0].name), latency=lat,
+                                            worker={"host": result.host, "ab_group": group}))
         header = {"schema": RESULTS_SCHEMA, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "run": {"devices": [device.to_dict()], "ab": group}}
         runs.append(Run(header, entries))

@@ -91,10 +91,19 @@ class MeasureContext:
             models.append(model)
         return models
 
-    def _sweep_one(self, device: Device, models: list[ModelEntry], cancel=None, on_main=None):
+    def run_job(self, device: Device, models: list[dict], files: dict, *, memory: bool = True,
+                energy: dict | None = None, recover=None, cancel=None, progress=None):
+        """One worker job on ``device`` with this context's timing, clock and idle timeout. Its transport is
+        kept here, so an interrupt aborts it and ``close`` closes it: the session's sweeps and ``edgecheck ab``
+        open and close workers one way."""
         from edgecheck.measure import sweep as sw
 
         transport = self.transports[device.key] = device.transport()
+        return sw.run(transport, sw.job(device, models, self.timing, self.timer_name, memory=memory, energy=energy),
+                      files, idle_timeout_s=self.idle_timeout_s, sysfs_root=self.sysfs_root, recover=recover,
+                      cancel=cancel, progress=progress)
+
+    def _sweep_one(self, device: Device, models: list[ModelEntry], cancel=None, on_main=None):
         files = {m.name: [device.model_file(m), self._inputs(m)] for m in models}
         t = self.timing
         say = self._say
@@ -108,10 +117,8 @@ class MeasureContext:
                     self.transports[device.key] = got[1]
                 return got
         energy = self.energy.on_board if (self.energy is not None and device.remote) else None
-        result = sw.run(transport, sw.job(device, [{"name": m.name} for m in models], t, self.timer_name,
-                                          energy=energy),
-                        files, idle_timeout_s=self.idle_timeout_s, sysfs_root=self.sysfs_root, recover=recover,
-                        cancel=cancel, progress=say if device.remote else None)
+        result = self.run_job(device, [{"name": m.name} for m in models], files, energy=energy, recover=recover,
+                              cancel=cancel, progress=say if device.remote else None)
         say(f"edgecheck: {device.label}: {result.processes} processes in {result.seconds:.1f} s")
         return result
 
@@ -206,6 +213,12 @@ class MeasureContext:
 
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def __enter__(self) -> MeasureContext:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 @dataclass
 class Recorder:
@@ -239,6 +252,32 @@ class Recorder:
             self.ctx.timer = None
         self.results.add(entry)
         return entry
+
+    def close(self) -> None:
+        """The workers and the scratch folder first, then the results file's lock: whatever happened."""
+        try:
+            self.ctx.close()
+        finally:
+            self.results.close()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def start_recorder(results_path: str | Path, header: dict, timing: TimingOptions, energy: EnergyOptions | None = None,
+                   *, resume: bool = False, plan: dict | None = None, progress: Callable[[str], None] | None = None,
+                   timer_name: str = "time.perf_counter",
+                   idle_timeout_s: float = DEFAULTS.worker_timeout_seconds) -> Recorder:
+    """The results file started (or resumed) with ``header``, the measuring context, and the recorder joining
+    them: the one set-up of the pytest session and ``edgecheck calibrate``. ``plan`` is device key -> models,
+    when it is known up front (the session fills it later, after -k)."""
+    results = ResultsFile.start(results_path, header, resume=resume)
+    ctx = MeasureContext(timing, energy, timer_name=timer_name, plan=dict(plan or {}), progress=progress,
+                         idle_timeout_s=idle_timeout_s)
+    return Recorder(results, ctx)
 
 
 def benchmark_extra_info(model: ModelEntry, device: Device, entry: Entry) -> dict:
