@@ -7,8 +7,7 @@ is the same arithmetic in Python, which the tests hold the page to.
 from __future__ import annotations
 
 from edgecheck.judge.roles import A53_ROLE, TPU_ROLE
-from edgecheck.judge.tables import result_rows
-from edgecheck.results import Run
+from edgecheck.results import Run, by_size, rows
 
 DEFAULT_CAPACITY_WH = 10.0  # a small battery pack; the reader changes it on the page
 DEFAULT_RATES_HZ = (1.0, 10.0, 100.0)
@@ -40,22 +39,21 @@ def battery_data(results: Run | dict, rates: tuple[float, ...] = DEFAULT_RATES_H
     idle power is left out, and named in ``left_out``."""
     run = Run.coerce(results)
     idle = idle_power(run)
-    rows = [r for r in result_rows(run) if r.ok]
     devices, left_out, models = [], {}, {}
-    for r in rows:
-        if r.energy_j is None or r.latency_s is None or r.device not in idle:
-            left_out[r.device] = ("no energy per inference" if r.energy_j is None else
+    for r in by_size(rows(run)):
+        if r.energy_j is None or r.latency_s is None or r.device_label not in idle:
+            left_out[r.device_label] = ("no energy per inference" if r.energy_j is None else
                                   "no idle power (measure with an energy probe)")
             continue
-        p_idle, idle_src = idle[r.device]
-        if r.device not in [d["name"] for d in devices]:
-            devices.append({"name": r.device, "kind": r.kind, "idle_w": p_idle, "idle_source": idle_src,
+        p_idle, idle_src = idle[r.device_label]
+        if r.device_label not in [d["name"] for d in devices]:
+            devices.append({"name": r.device_label, "kind": r.kind, "idle_w": p_idle, "idle_source": idle_src,
                             "energy_source": r.energy_provenance or r.kind})
         iv = r.energy_interval
         lo, hi = (iv.low, iv.high) if iv else (r.energy_j, r.energy_j)
         m = models.setdefault(r.model, {"model": r.model, "macs": r.macs or 0, "params": r.params or 0,
                                         "figures": {}})
-        m["figures"][r.device] = {
+        m["figures"][r.device_label] = {
             "latency_s": r.latency_s, "energy_j": r.energy_j,
             "dynamic_j": dynamic(r.energy_j, p_idle, r.latency_s),
             "dynamic_low_j": dynamic(min(lo, r.energy_j), p_idle, r.latency_s),
