@@ -72,9 +72,14 @@ def _to(obj, omit_none: bool = True) -> dict:
 
 def _number(v, where: str) -> float:
     """A finite real number (never a bool), as the file gave it (an int stays an int, so files round-trip)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
         raise EdgecheckError(f"{where}: must be a finite number, got {one_line(repr(v))[:60]}")
     return v
+
+
+def _whole(v) -> bool:
+    """A whole number as JSON Schema's "integer" counts it (2.0 is one), never a bool."""
+    return not isinstance(v, bool) and (isinstance(v, int) or (isinstance(v, float) and v.is_integer()))
 
 
 def _optional_number(v, where: str) -> float | None:
@@ -85,7 +90,7 @@ def _optional_count(v, where: str) -> int | None:
     """A whole number >= 0, or None (the schema's ``count``)."""
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+    if not _whole(v) or v < 0:
         raise EdgecheckError(f"{where}: must be a whole number >= 0, got {one_line(repr(v))[:60]}")
     return v
 
@@ -216,7 +221,7 @@ class ProcessTiming:
         _number(self.median, "median")
         if self.median < 0:
             raise EdgecheckError(f"median: must be >= 0, got {self.median!r}")
-        if self.process is not None and (isinstance(self.process, bool) or not isinstance(self.process, int)):
+        if self.process is not None and not _whole(self.process):
             raise EdgecheckError(f"process: must be a whole number, got {one_line(repr(self.process))[:60]}")
         for name in ("position", "rounds", "iterations", "short_rounds"):
             _optional_count(getattr(self, name), name)
@@ -269,8 +274,7 @@ class Memory:
     def __post_init__(self) -> None:
         _optional_count(self.peak_rss_bytes, "peak_rss_bytes")
         _optional_count(self.baseline_rss_bytes, "baseline_rss_bytes")
-        if self.model_rss_bytes is not None and (isinstance(self.model_rss_bytes, bool)
-                                                 or not isinstance(self.model_rss_bytes, int)):
+        if self.model_rss_bytes is not None and not _whole(self.model_rss_bytes):
             raise EdgecheckError(f"model_rss_bytes: must be a whole number, got "
                                  f"{one_line(repr(self.model_rss_bytes))[:60]}")
         _optional_text(self.measured, "measured")
