@@ -168,10 +168,6 @@ class Interval:
     def to_json(self) -> list:
         return [self.low, self.high]
 
-    @property
-    def pair(self) -> tuple[float, float]:
-        return self.low, self.high
-
 
 @dataclass(frozen=True)
 class Band:
