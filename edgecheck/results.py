@@ -16,11 +16,12 @@ import functools
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from edgecheck.errors import EdgecheckError
+from edgecheck.errors import EdgecheckError, one_line
 from edgecheck.files import append_json_line, atomic_write_json, load_json, strict_json
 from edgecheck.stats import summarize
 
@@ -69,6 +70,219 @@ def _to(obj, omit_none: bool = True) -> dict:
     return out
 
 
+def _number(v, where: str) -> float:
+    """A finite real number (never a bool), as the file gave it (an int stays an int, so files round-trip)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+        raise EdgecheckError(f"{where}: must be a finite number, got {one_line(repr(v))[:60]}")
+    return v
+
+
+def _whole(v) -> bool:
+    """A whole number as JSON Schema's "integer" counts it (2.0 is one), never a bool."""
+    return not isinstance(v, bool) and (isinstance(v, int) or (isinstance(v, float) and v.is_integer()))
+
+
+def _optional_number(v, where: str) -> float | None:
+    return None if v is None else _number(v, where)
+
+
+def _optional_count(v, where: str) -> int | None:
+    """A whole number >= 0, or None (the schema's ``count``)."""
+    if v is None:
+        return None
+    if not _whole(v) or v < 0:
+        raise EdgecheckError(f"{where}: must be a whole number >= 0, got {one_line(repr(v))[:60]}")
+    return v
+
+
+def _optional_text(v, where: str) -> str | None:
+    if v is not None and not isinstance(v, str):
+        raise EdgecheckError(f"{where}: must be text, got {type(v).__name__}")
+    return v
+
+
+def _typed(cls, value, where: str):
+    """``value`` as a ``cls`` record: kept when it already is one, else built from its JSON form; a bad value
+    raises one EdgecheckError line naming the field (``where``)."""
+    if value is None or isinstance(value, cls):
+        return value
+    try:
+        return cls.from_json(value)
+    except EdgecheckError as e:
+        raise EdgecheckError(f"{where}: {e}") from None
+    except TypeError as e:  # a missing or unexpected key of the record
+        raise EdgecheckError(f"{where}: {e}") from None
+
+
+def _processes(v, where: str) -> list[ProcessTiming] | None:
+    if v is None:
+        return None
+    if not isinstance(v, (list, tuple)):
+        raise EdgecheckError(f"{where}: expected a list, got {type(v).__name__}")
+    return [_typed(ProcessTiming, p, f"{where}/{i}") for i, p in enumerate(v)]
+
+
+def _texts(v, where: str) -> list[str] | None:
+    if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
+        raise EdgecheckError(f"{where}: expected a list of text")
+    return v
+
+
+def _record(cls):
+    return lambda v, where: _typed(cls, v, where)
+
+
+class _Checked:
+    """For the mutable records (stages fill them in after creating them): every field named in ``_CHECKED`` is
+    checked, and built from its JSON form, whenever it is set, at creation as later; so a bad value is refused
+    where it is made, never by the reader that trips on it."""
+
+    _CHECKED: ClassVar[dict[str, Callable[[Any, str], Any]]] = {}
+    _NAME: ClassVar[str] = ""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        check = self._CHECKED.get(name)
+        super().__setattr__(name, value if check is None else check(value, f"{self._NAME}.{name}"))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A figure's interval [low, high] (a 95 % interval, a band's ends, the spread over windows): finite and
+    ordered, so a reader can compare and divide by it without checking. JSON: ``[low, high]``."""
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        _number(self.low, "interval low")
+        _number(self.high, "interval high")
+        if self.low > self.high:
+            raise EdgecheckError(f"interval: low {self.low!r} > high {self.high!r}")
+
+    @classmethod
+    def from_json(cls, data) -> Interval:
+        if not isinstance(data, (list, tuple)) or len(data) != 2:
+            raise EdgecheckError(f"interval: expected [low, high], got {one_line(repr(data))[:60]}")
+        return cls(data[0], data[1])
+
+    def to_json(self) -> list:
+        return [self.low, self.high]
+
+
+@dataclass(frozen=True)
+class Band:
+    """A twin's band beside its prediction: what its constants' ranges and the compiler's possible allocations
+    allow, low <= central <= high (central = the prediction). JSON: ``{"low", "central", "high"}``."""
+
+    low: float
+    central: float
+    high: float
+
+    def __post_init__(self) -> None:
+        for name in ("low", "central", "high"):
+            _number(getattr(self, name), f"band {name}")
+        if not self.low <= self.central <= self.high:
+            raise EdgecheckError(f"band: expected low <= central <= high, got {self.low!r}, {self.central!r}, "
+                                 f"{self.high!r}")
+
+    @classmethod
+    def from_json(cls, data) -> Band:
+        if not isinstance(data, dict) or set(data) != {"low", "central", "high"}:
+            raise EdgecheckError(f"band: expected an object with exactly low, central and high, got "
+                                 f"{one_line(repr(data))[:60]}")
+        return cls(data["low"], data["central"], data["high"])
+
+    def to_json(self) -> dict:
+        return {"low": self.low, "central": self.central, "high": self.high}
+
+    @property
+    def interval(self) -> Interval:
+        return Interval(self.low, self.high)
+
+
+@dataclass(frozen=True)
+class ProcessTiming:
+    """One fresh worker process's timing of a model: its median is one observation of the variance between
+    processes, which the comparison and the claims' resampling count."""
+
+    median: float
+    process: int | None = None
+    position: int | None = None  # where the model came in this process's shuffled order
+    rounds: int | None = None
+    iterations: int | None = None
+    short_rounds: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _number(self.median, "median")
+        if self.median < 0:
+            raise EdgecheckError(f"median: must be >= 0, got {self.median!r}")
+        if self.process is not None and not _whole(self.process):
+            raise EdgecheckError(f"process: must be a whole number, got {one_line(repr(self.process))[:60]}")
+        for name in ("position", "rounds", "iterations", "short_rounds"):
+            _optional_count(getattr(self, name), name)
+
+    @classmethod
+    def from_json(cls, data) -> ProcessTiming:
+        return _from(cls, data, "process")
+
+    def to_json(self) -> dict:
+        return _to(self)
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """pytest-benchmark's own rounds, timed in the long-lived pytest process: kept beside the process-level
+    figures (the verdicts use those)."""
+
+    samples: list[float]
+    iterations_per_round: int | None = None
+    timer: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.samples, (list, tuple)):
+            raise EdgecheckError(f"samples: expected a list, got {type(self.samples).__name__}")
+        for i, s in enumerate(self.samples):
+            _number(s, f"samples/{i}")
+        _optional_count(self.iterations_per_round, "iterations_per_round")
+        _optional_text(self.timer, "timer")
+
+    @classmethod
+    def from_json(cls, data) -> InProcess:
+        return _from(cls, data, "in_process")
+
+    def to_json(self) -> dict:
+        return _to(self)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A model's own memory: the peak RSS of a fresh process that loads and runs only it, above the same
+    process's baseline before loading it."""
+
+    peak_rss_bytes: int | None = None
+    baseline_rss_bytes: int | None = None
+    model_rss_bytes: int | None = None  # peak - baseline (may be negative when the allocator returns pages)
+    measured: str | None = None  # how it was measured
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _optional_count(self.peak_rss_bytes, "peak_rss_bytes")
+        _optional_count(self.baseline_rss_bytes, "baseline_rss_bytes")
+        if self.model_rss_bytes is not None and not _whole(self.model_rss_bytes):
+            raise EdgecheckError(f"model_rss_bytes: must be a whole number, got "
+                                 f"{one_line(repr(self.model_rss_bytes))[:60]}")
+        _optional_text(self.measured, "measured")
+
+    @classmethod
+    def from_json(cls, data) -> Memory:
+        return _from(cls, data, "memory")
+
+    def to_json(self) -> dict:
+        return _to(self)
+
+
 @dataclass(frozen=True)
 class Stats:
     """Robust summary of per-round samples (``stats.summarize``)."""
@@ -95,7 +309,7 @@ class Stats:
 
 
 @dataclass
-class Latency:
+class Latency(_Checked):
     """Seconds per invoke: the raw per-round samples and their statistics (one value for a twin)."""
 
     samples: list[float]
@@ -107,7 +321,22 @@ class Latency:
     warmup_rounds: int | None = None
     timer: str | None = None
     simulated: bool | None = None
-    extra: dict = field(default_factory=dict)
+    # measured in fresh processes (measure/sweep.py): one record per process, the median of their medians, its
+    # 95 % interval, their robust CV, and why the figure is too noisy to decide on (if it is)
+    processes: list[ProcessTiming] | None = None
+    process_median: float | None = None
+    ci95: Interval | None = None
+    process_cv: float | None = None
+    unstable: str | None = None
+    errors: list[str] | None = None  # processes that failed (the others still count)
+    in_process: InProcess | None = None  # pytest-benchmark's rounds in the pytest process (measure/local.py)
+    band: Band | None = None  # simulated: the twin's band around its prediction
+    extra: dict = field(default_factory=dict)  # keys this version does not know, kept for the next one
+
+    _NAME: ClassVar[str] = "latency"
+    _CHECKED: ClassVar[dict] = {"processes": _processes, "process_median": _optional_number,
+                                "ci95": _record(Interval), "process_cv": _optional_number, "unstable": _optional_text,
+                                "errors": _texts, "in_process": _record(InProcess), "band": _record(Band)}
 
     def __post_init__(self) -> None:
         if isinstance(self.stats, dict):
@@ -131,7 +360,7 @@ class Latency:
 
 
 @dataclass
-class Energy:
+class Energy(_Checked):
     """Energy per inference (J): total (what a battery pays) and dynamic (minus idle), with provenance."""
 
     total_j: float | None
@@ -149,11 +378,26 @@ class Energy:
     pending: bool | None = None
     note: str | None = None
     error: str | None = None  # why this entry's energy failed (e.g. the meter's log could not fill its windows)
-    extra: dict = field(default_factory=dict)
+    ci95: Interval | None = None  # measured: a 95 % interval of the figure
+    # simulated: the twin's band around its energy per inference, its ends as an interval (written for older
+    # readers), and the band of its power
+    band: Band | None = None
+    band_j: Interval | None = None
+    power_band_w: Band | None = None
+    extra: dict = field(default_factory=dict)  # keys this version does not know, kept for the next one
+
+    _NAME: ClassVar[str] = "energy"
+    _CHECKED: ClassVar[dict] = {"ci95": _record(Interval), "band": _record(Band), "band_j": _record(Interval),
+                                "power_band_w": _record(Band)}
 
     def __post_init__(self) -> None:
         if self.unit != "J":
             raise EdgecheckError(f"energy: unit must be 'J', got {self.unit!r}")
+
+    @property
+    def twin_band(self) -> Interval | None:
+        """The ends of the twin's band: ``band``, or ``band_j`` in a file that has only that."""
+        return self.band.interval if self.band is not None else self.band_j
 
     def to_json(self) -> dict:
         out = _to(self)
@@ -229,7 +473,7 @@ class DeviceRecord:
 
 
 @dataclass
-class Entry:
+class Entry(_Checked):
     """One (model, device configuration) of a run."""
 
     model: ModelRecord
@@ -250,7 +494,11 @@ class Entry:
     peak_rss_bytes: int | None = None
     worker: dict | None = None
     twin: dict | None = None
-    extra: dict = field(default_factory=dict)
+    memory: Memory | None = None  # the model's own memory (a fresh process that runs only it)
+    extra: dict = field(default_factory=dict)  # keys this version does not know, kept for the next one
+
+    _NAME: ClassVar[str] = "entry"
+    _CHECKED: ClassVar[dict] = {"memory": _record(Memory)}
 
     def __post_init__(self) -> None:
         if self.kind not in (MEASURED, SIMULATED):
@@ -559,14 +807,32 @@ def _sweep_identity(header: dict) -> dict:
 # ----------------------------------------------------------------------------
 
 
+CI_LABEL, BAND_LABEL, SPREAD_LABEL = "95 % CI", "twin band", "spread over windows"
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """A figure's uncertainty as a row shows it: measured (95 % interval across processes or windows, or the
+    windows' spread) or simulated (the twin's band, low to high), with which of them it is."""
+
+    low: float
+    high: float
+    label: str  # CI_LABEL, BAND_LABEL or SPREAD_LABEL
+
+    @property
+    def pair(self) -> tuple[float, float]:
+        return self.low, self.high
+
+
 @dataclass(frozen=True)
 class Row:
-    """One ok (model, device) of a run, flattened: what the claims, the chart and the report read."""
+    """One (model, device) entry of a run, flattened: what the claims, the chart, the tables and the report read,
+    unformatted. ``rows()`` gives the ok entries; ``rows(run, failed=True)`` every entry."""
 
     model: str
-    device: str
-    kind: str
-    params: int
+    device: str  # the device's name (tpu, tpu-sim, cpu): what roles and the chart match on
+    kind: str  # measured or simulated
+    params: int  # 0 when the file does not say
     macs: int
     param_bytes: int
     latency_s: float | None
@@ -577,16 +843,26 @@ class Row:
     streamed_bytes: int | None
     layer_sizes: tuple[int, ...] = ()
     sha256: str = ""
-    latency_ci: tuple[float, float] | None = None  # measured: 95 % interval of the median across processes;
-    #                                                 simulated: the twin's band (latency.band)
+    latency_interval: Uncertainty | None = None  # measured: 95 % interval of the median across processes;
+    #                                              simulated: the twin's band (latency.band)
     latency_processes: tuple[float, ...] = ()  # per-process medians (measured, process-level statistics)
-    energy_ci: tuple[float, float] | None = None  # measured: windows' interval; simulated: the twin's band
+    energy_interval: Uncertainty | None = None  # measured: 95 % interval or the windows' spread; simulated: band
     f1_int8_ci: tuple[float, float] | None = None  # bootstrap interval over test windows
     f1_float_ci: tuple[float, float] | None = None
     unstable: str | None = None  # why the measurement is too noisy to decide on, if it is
     role: str | None = None  # the platform its device plays in the claims, as its kind recorded it (judge.roles)
     twin_band: bool = False  # the intervals are a twin's band: its constants are shared, so rows of one twin move
     #                          together (same-device comparisons pair the band's ends)
+    device_label: str = ""  # the device as tables show it, naming a remote board (tpu@dev-a)
+    ok: bool = True
+    error: str | None = None
+    weight_bytes: int | None = None
+    load_s: float | None = None
+    first_invoke_s: float | None = None
+    memory_bytes: int | None = None  # the model's own peak above a fresh worker's
+    agreement: float | None = None  # predictions equal to the build's
+    energy_provenance: str | None = None
+    near_limit: str | None = None  # the twin's two outcomes for a model near the Edge TPU's on-chip limit
 
     @property
     def layers_width(self) -> tuple[int | None, int | None]:
@@ -596,6 +872,21 @@ class Row:
             return int(layers), int(width)
         except ValueError:
             return None, None
+
+    @property
+    def latency_ci(self) -> tuple[float, float] | None:
+        """(low, high) of the latency's interval or band: what the claims decide with."""
+        return self.latency_interval.pair if self.latency_interval else None
+
+    @property
+    def energy_ci(self) -> tuple[float, float] | None:
+        """(low, high) of the energy's 95 % interval or band (the windows' spread is no interval to decide on)."""
+        iv = self.energy_interval
+        return iv.pair if iv and iv.label != SPREAD_LABEL else None
+
+    @property
+    def source(self) -> str:
+        return self.kind if self.ok else f"FAILED: {self.error or ''}"
 
 
 def streamed_bytes(entry: Entry) -> int | None:
@@ -609,13 +900,36 @@ def streamed_bytes(entry: Entry) -> int | None:
 
 
 def _pair(v) -> tuple[float, float] | None:
-    """An interval as [low, high], or a twin's band as {"low", "central", "high"}."""
-    if isinstance(v, dict) and "low" in v and "high" in v:
-        return float(v["low"]), float(v["high"])
+    """A [low, high] list from the build's metrics as a pair."""
     return (float(v[0]), float(v[1])) if isinstance(v, (list, tuple)) and len(v) == 2 else None
 
 
+def latency_interval(e: Entry) -> Uncertainty | None:
+    """The 95 % interval of the median across processes (measured), else the twin's band (simulated)."""
+    lat = e.latency
+    if lat is None:
+        return None
+    if lat.ci95 is not None:
+        return Uncertainty(lat.ci95.low, lat.ci95.high, CI_LABEL)
+    return Uncertainty(lat.band.low, lat.band.high, BAND_LABEL) if lat.band is not None else None
+
+
+def energy_interval(e: Entry) -> Uncertainty | None:
+    """The 95 % interval (measured), the twin's band (simulated), or the windows' spread when they differ."""
+    en = e.energy
+    if en is None or en.total_j is None:
+        return None
+    if en.ci95 is not None:
+        return Uncertainty(en.ci95.low, en.ci95.high, CI_LABEL)
+    band = en.twin_band
+    if band is not None:
+        return Uncertainty(band.low, band.high, BAND_LABEL)
+    spread = _pair(en.spread_j)
+    return Uncertainty(*spread, SPREAD_LABEL) if spread and spread[0] != spread[1] else None
+
+
 def row_of(e: Entry) -> Row:
+    """``e`` as a ``Row``."""
     s = e.model.size or {}
     met = e.model.metrics or {}
     lat, en = e.latency, e.energy
@@ -626,18 +940,30 @@ def row_of(e: Entry) -> Row:
                f1_int8=e.model.metric("int8", "macro_f1"), f1_float=e.model.metric("float", "macro_f1"),
                test_windows=met.get("test_windows"), streamed_bytes=streamed_bytes(e),
                layer_sizes=tuple(s.get("layer_sizes") or ()), sha256=e.model.sha256,
-               latency_ci=_pair(lat.extra.get("ci95") or lat.extra.get("band")) if lat else None,
-               latency_processes=tuple(p["median"] for p in (lat.extra.get("processes") or [])) if lat else (),
-               energy_ci=_pair(en.extra.get("ci95") or en.extra.get("band_j")) if en else None,
+               latency_interval=latency_interval(e),
+               latency_processes=tuple(p.median for p in (lat.processes or [])) if lat else (),
+               energy_interval=energy_interval(e),
                f1_int8_ci=_pair(e.model.metric("int8", "macro_f1_ci95")),
                f1_float_ci=_pair(e.model.metric("float", "macro_f1_ci95")),
-               unstable=lat.extra.get("unstable") if lat else None,
-               role=e.device.role, twin_band=bool(lat and lat.extra.get("band")))
+               unstable=lat.unstable if lat else None,
+               twin_band=bool(lat and lat.band), role=e.device.role,
+               device_label=e.device.label, ok=e.ok, error=e.error, weight_bytes=s.get("weight_bytes"),
+               load_s=e.load_seconds, first_invoke_s=e.first_invoke_seconds,
+               memory_bytes=e.memory.model_rss_bytes if e.memory else None,
+               agreement=e.on_device.agreement_with_build if e.on_device else None,
+               energy_provenance=en.provenance if en else None,
+               near_limit=((e.twin or {}).get("near_limit") or {}).get("text"))
 
 
-def rows(run: Run | dict) -> list[Row]:
-    """Every ok entry of ``run`` as a ``Row``."""
-    return [row_of(e) for e in Run.coerce(run).ok_entries()]
+def rows(run: Run | dict, failed: bool = False) -> list[Row]:
+    """Every ok entry of ``run`` as a ``Row``, in the run's order; with ``failed``, the failed entries too."""
+    run = Run.coerce(run)
+    return [row_of(e) for e in (run.entries if failed else run.ok_entries())]
+
+
+def by_size(rs: list[Row]) -> list[Row]:
+    """Rows as tables list them: smallest model first, then by name and device."""
+    return sorted(rs, key=lambda r: (r.params, r.model, r.device_label))
 
 
 def finite(x: float | None) -> bool:

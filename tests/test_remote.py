@@ -67,9 +67,9 @@ def test_every_model_is_timed_in_fresh_processes_in_shuffled_orders(smoke_artifa
         assert ms.model["predictions"] == [int(x) for x in m.build_predictions]
     assert len({tuple(o[k] for k in sorted(o)) for o in orders.values()}) > 1  # not one fixed order
     lat = sweep.latency(result.of(models[0].name), "time.perf_counter", 1)
-    assert len(lat.samples) == 12 and len(lat.extra["processes"]) == 3
-    lo, hi = lat.extra["ci95"]
-    assert lo <= lat.extra["process_median"] <= hi
+    assert len(lat.samples) == 12 and len(lat.processes) == 3
+    lo, hi = lat.ci95.low, lat.ci95.high
+    assert lo <= lat.process_median <= hi
 
 
 def test_a_worker_process_that_aborts_loses_no_other_result(smoke_artifacts, monkeypatch):
@@ -140,7 +140,7 @@ def test_throttling_marks_every_model_unstable(smoke_artifacts, tmp_path):
     job, files, models = smoke_job(smoke_artifacts, with_inputs=False)
     result = sweep.run(LocalTransport(), job, files, sysfs_root=str(tmp_path))
     lat = sweep.latency(result.of(models[0].name), "time.perf_counter", 1)
-    assert "thermal trip: thermal_zone0 passive (76000 >= 75000)" in lat.extra["unstable"]
+    assert "thermal trip: thermal_zone0 passive (76000 >= 75000)" in lat.unstable
 
 
 def test_rounds_that_come_out_short_are_measured_again():

@@ -179,7 +179,8 @@ def test_numbers_are_never_in_e_notation():
 
 
 def test_intervals_say_their_units_and_twin_bands_are_shown():
-    from edgecheck.judge.tables import BAND_LABEL, result_rows, results_table
+    from edgecheck.judge.tables import results_table
+    from edgecheck.results import BAND_LABEL, rows
     from edgecheck.textfmt import fmt_interval, fmt_time
 
     assert fmt_interval(9e-4, 1.1e-3, fmt_time) == "[900.0 us, 1.10 ms]"
@@ -187,7 +188,7 @@ def test_intervals_say_their_units_and_twin_bands_are_shown():
     data = run([entry("1x32", 1000, 900, "tpu-sim", "simulated", 4e-5, 1.8e-4, band=(3.6e-5, 4e-5, 4.6e-5),
                       energy_band=(1.6e-4, 1.8e-4, 2.1e-4)),
                 entry("1x32", 1000, 900, "a53-sim", "simulated", 2e-5, 8e-5)])
-    tpu, a53 = sorted(result_rows(data), key=lambda r: r.device, reverse=True)
+    tpu, a53 = sorted(rows(data, failed=True), key=lambda r: r.device_label, reverse=True)
     assert (tpu.latency_interval.low, tpu.latency_interval.high, tpu.latency_interval.label) == \
         (3.6e-5, 4.6e-5, BAND_LABEL)
     assert tpu.energy_interval.label == BAND_LABEL and a53.latency_interval is None
@@ -197,7 +198,7 @@ def test_intervals_say_their_units_and_twin_bands_are_shown():
 def test_the_answer_names_winners_crossovers_and_the_band():
     from edgecheck.judge.answer import answer
     from edgecheck.judge.claims import cache_bytes, evaluate, load_thresholds
-    from edgecheck.judge.tables import result_rows
+    from edgecheck.results import by_size, rows
 
     data = grid_results(lambda L, w: "tpu" if macs_of(L, w) >= 20_000 else "a53")
     for e in data["entries"]:
@@ -207,7 +208,7 @@ def test_the_answer_names_winners_crossovers_and_the_band():
     th = load_thresholds()
     charts = {m: build_chart(data, m) for m in ("energy", "latency")}
     claims = evaluate(data, th)
-    found = answer(charts, result_rows(data), claims, cache_bytes(th))
+    found = answer(charts, by_size(rows(data, failed=True)), claims, cache_bytes(th))
     energy = next(f for f in found if f.topic == "energy")
     tpu_wins = sum(macs_of(L, w) >= 20_000 for L in (1, 2, 3, 4) for w in (16, 32, 64, 128, 256, 512))
     assert energy.headline == (f"a53-sim has the least energy per inference on {24 - tpu_wins} of 24 "

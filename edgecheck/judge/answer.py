@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from edgecheck.judge.claims import FAILED, REPRODUCED, SIMULATION, SYNTHETIC, ClaimResult
 from edgecheck.judge.roles import TOO_CLOSE_TO_CALL
-from edgecheck.judge.tables import ResultRow
 from edgecheck.outcome import INCONCLUSIVE
+from edgecheck.results import Row
 from edgecheck.textfmt import fmt_bytes, fmt_energy, fmt_number, fmt_time
 
 MEASURED, SIMULATED, BOTH, NOT_TESTED = "measured", "simulated", "measured and simulated", "not tested"
@@ -50,7 +50,7 @@ def fmt_figure(metric: str, v: float | None) -> str:
     return fmt_energy(v, MICRO) if metric == "energy" else fmt_time(v, MICRO)
 
 
-def fmt_with_interval(metric: str, r: ResultRow | None) -> str:
+def fmt_with_interval(metric: str, r: Row | None) -> str:
     """``178.5 µJ (twin band 170.0–190.0 µJ)``: the figure and its interval where it has one."""
     if r is None:
         return "-"
@@ -162,11 +162,11 @@ def claim_finding(c: ClaimResult, kinds: dict[str, str]) -> Finding:
     return Finding(c.id, f"{c.title}: {words}", claim_label(c, kinds), details, c.outcome.status, c.outcome.reason)
 
 
-def answer(charts: dict, rows: list[ResultRow], claims: list[ClaimResult], cache_bytes: int) -> list[Finding]:
+def answer(charts: dict, rows: list[Row], claims: list[ClaimResult], cache_bytes: int) -> list[Finding]:
     """The findings in reading order: energy, latency (each with its crossovers), then the claims. ``charts``
     maps energy and latency to a decision chart, or to the reason there is none."""
-    index = {(r.model, r.device): r for r in rows if r.ok}
-    kinds = {r.device: r.kind for r in rows}
+    index = {(r.model, r.device_label): r for r in rows if r.ok}
+    kinds = {r.device_label: r.kind for r in rows}
     out = []
     for metric in ("energy", "latency"):
         ch = charts.get(metric)

@@ -7,9 +7,7 @@ is the same arithmetic in Python, which the tests hold the page to.
 from __future__ import annotations
 
 from edgecheck.judge.roles import A53, LEGACY_ROLES, TPU, role_device
-from edgecheck.judge.tables import result_rows
-from edgecheck.results import Run
-from edgecheck.results import rows as flat_rows
+from edgecheck.results import Run, by_size, rows
 
 DEFAULT_CAPACITY_WH = 10.0  # a small battery pack; the reader changes it on the page
 DEFAULT_RATES_HZ = (1.0, 10.0, 100.0)
@@ -18,25 +16,25 @@ DEFAULT_RATES_HZ = (1.0, 10.0, 100.0)
 def idle_power(run: Run) -> dict[str, tuple[float, str]]:
     """Idle watts per device and where they came from: measured before the device by its energy probe, or the
     power model a simulated or estimated figure came from (the run's own twin constants, as recorded with each
-    entry)."""
+    entry; an older file without them: the packaged table's, said so)."""
     out: dict[str, tuple[float, str]] = {}
     for e in run.entries:
         p = ((e.energy.idle if e.energy else None) or {}).get("power_w")
-        if p is not None and e.device.name not in out:
-            out[e.device.name] = (float(p), "measured")
+        if p is not None and e.device.label not in out:
+            out[e.device.label] = (float(p), "measured")
     for e in run.entries:
         p = e.energy.model_idle_w if e.energy else None
-        if p is not None and e.device.name not in out:
-            out[e.device.name] = (float(p), "simulated" if e.kind == "simulated" else "estimated")
+        if p is not None and e.device.label not in out:
+            out[e.device.label] = (float(p), "simulated" if e.kind == "simulated" else "estimated")
     packaged = None
     for e in run.entries:  # a twin's entry of an older file: the packaged constants' power model
         role = e.device.role or LEGACY_ROLES.get(e.device.name)
-        if e.kind == "simulated" and role and e.device.name not in out:
+        if e.kind == "simulated" and role and e.device.label not in out:
             from edgecheck.twins.model import load_constants, power_model
 
             packaged = packaged or load_constants()
-            out[e.device.name] = (power_model(packaged, role)[0], "simulated (packaged constants: the run did not "
-                                                                  "record its power model)")
+            out[e.device.label] = (power_model(packaged, role)[0], "simulated (packaged constants: the run did not "
+                                                                   "record its power model)")
     return out
 
 
@@ -47,29 +45,31 @@ def battery_data(results: Run | dict, rates: tuple[float, ...] = DEFAULT_RATES_H
     idle power is left out, and named in ``left_out``."""
     run = Run.coerce(results)
     idle = idle_power(run)
-    rows = [r for r in result_rows(run) if r.ok]
     devices, left_out, models = [], {}, {}
-    for r in rows:
-        if r.energy_j is None or r.latency_s is None or r.device not in idle:
-            left_out[r.device] = ("no energy per inference" if r.energy_j is None else
+    for r in by_size(rows(run)):
+        if r.energy_j is None or r.latency_s is None or r.device_label not in idle:
+            left_out[r.device_label] = ("no energy per inference" if r.energy_j is None else
                                   "no idle power (measure with an energy probe)")
             continue
-        p_idle, idle_src = idle[r.device]
-        if r.device not in [d["name"] for d in devices]:
-            devices.append({"name": r.device, "kind": r.kind, "idle_w": p_idle, "idle_source": idle_src,
+        p_idle, idle_src = idle[r.device_label]
+        if r.device_label not in [d["name"] for d in devices]:
+            devices.append({"name": r.device_label, "kind": r.kind, "idle_w": p_idle, "idle_source": idle_src,
                             "energy_source": r.energy_provenance or r.kind})
         iv = r.energy_interval
         lo, hi = (iv.low, iv.high) if iv else (r.energy_j, r.energy_j)
         m = models.setdefault(r.model, {"model": r.model, "macs": r.macs or 0, "params": r.params or 0,
                                         "figures": {}})
-        m["figures"][r.device] = {
+        m["figures"][r.device_label] = {
             "latency_s": r.latency_s, "energy_j": r.energy_j,
             "dynamic_j": dynamic(r.energy_j, p_idle, r.latency_s),
             "dynamic_low_j": dynamic(min(lo, r.energy_j), p_idle, r.latency_s),
             "dynamic_high_j": dynamic(max(hi, r.energy_j), p_idle, r.latency_s)}
     names = [d["name"] for d in devices]
-    with_figures = [r for r in flat_rows(run) if r.device in names]
-    roles = {TPU: role_device(with_figures, TPU), A53: role_device(with_figures, A53)}
+    shown = [r for r in rows(run) if r.device_label in names]
+    roles = {}
+    for role in (TPU, A53):  # the device (as the page labels it) that plays each platform
+        name = role_device(shown, role)
+        roles[role] = next((r.device_label for r in shown if r.device == name), None)
     devices.sort(key=lambda d: (d["name"] not in roles.values(), d["name"]))
     return {"capacity_wh": capacity_wh, "rates": sorted(set(rates) | {detail_rate}), "detail_rate": detail_rate,
             "devices": devices, "roles": roles,

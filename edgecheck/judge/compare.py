@@ -175,7 +175,7 @@ def identity(e: Entry) -> tuple:
 def _log_units(e: Entry, metric: str) -> tuple[np.ndarray, str]:
     """The log observations a figure is compared on: process medians (latency) or windows (energy)."""
     if metric == "latency":
-        procs = [float(p["median"]) for p in (e.latency.extra.get("processes") or [])]
+        procs = [float(p.median) for p in (e.latency.processes or [])]
         if procs:
             return np.log(procs), "process medians"
         return np.log([float(e.latency.median)]), "one process (a baseline without process-level data)"
@@ -290,9 +290,9 @@ def _noise(e: Entry, metric: str, th: Thresholds) -> str | None:
     if metric != "latency":
         return None
     lat = e.latency
-    if lat.extra.get("unstable"):
-        return lat.extra["unstable"]
-    cv = lat.extra.get("process_cv")
+    if lat.unstable:
+        return lat.unstable
+    cv = lat.process_cv
     if cv is not None and cv > th.unstable_cv:
         return f"robust CV across processes {cv:.0%} > {th.unstable_cv:.0%}"
     return None

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 from edgecheck.errors import EdgecheckError
 from edgecheck.judge.roles import A53, LEGACY_ROLES, TOO_CLOSE_TO_CALL, TPU, TWIN_OF_ROLE
-from edgecheck.judge.tables import BAND_LABEL, ResultRow, result_rows
-from edgecheck.results import Run
+from edgecheck.results import BAND_LABEL, Row, Run, by_size, rows
 from edgecheck.textfmt import fmt_bytes, fmt_energy, fmt_eng, fmt_number, fmt_time
 
 # the two platforms by role, measured darker than simulated; any other device from a palette by its name
@@ -24,6 +23,8 @@ def color(device: str, kind: str | None = None, role: str | None = None) -> str:
     """A device's colour; a remote board's (tpu@dev-a) is its device's. The platforms' colours follow their
     role (recorded by the kind, or the role table's for older files); any other device gets a palette colour
     fixed by its name, so it is the same in every figure and run."""
+    import zlib
+
     base = device.split("@")[0]
     if base in CHART_COLORS:
         return CHART_COLORS[base]
@@ -31,8 +32,6 @@ def color(device: str, kind: str | None = None, role: str | None = None) -> str:
     simulated = kind == "simulated" if kind else base in TWIN_OF_ROLE.values()
     if role in (TPU, A53):
         return ROLE_COLORS[(role, simulated)]
-    import zlib
-
     return OTHER_COLORS[zlib.crc32(base.encode()) % len(OTHER_COLORS)]
 
 
@@ -164,14 +163,14 @@ def chart_rendered(chart) -> Rendered:
     return _render(fig)
 
 
-def _front(rs: list[ResultRow]) -> list[ResultRow]:
+def _front(rs: list[Row]) -> list[Row]:
     """The Pareto front of least energy and highest accuracy: by energy, every model more accurate than all
     cheaper ones."""
     front, best = [], -math.inf
-    for r in sorted(rs, key=lambda r: (r.energy_j, -r.f1)):
-        if r.f1 > best:
+    for r in sorted(rs, key=lambda r: (r.energy_j, -r.f1_int8)):
+        if r.f1_int8 > best:
             front.append(r)
-            best = r.f1
+            best = r.f1_int8
     return front
 
 
@@ -181,8 +180,8 @@ def pareto_figure(results: Run | dict, op: dict | None) -> Rendered:
     a little beyond its front; models beyond it are marked at the right edge with their energy. ``op``: C2's
     evidence with its ``device``, circled on that device's panel."""
     plt = _plt()
-    rs = [r for r in result_rows(results) if r.ok and r.energy_j and r.f1 is not None]
-    devices = sorted({r.device for r in rs})
+    rs = [r for r in by_size(rows(results)) if r.energy_j and r.f1_int8 is not None]
+    devices = sorted({r.device_label for r in rs})
     if not devices:
         raise EdgecheckError("no model has both an energy figure and an accuracy (energy needs --energy-probe or "
                              "the twins)")
@@ -190,35 +189,35 @@ def pareto_figure(results: Run | dict, op: dict | None) -> Rendered:
                              layout="constrained")
     labels = []
     for ax, dev in zip(axes[0], devices):
-        mine = [r for r in rs if r.device == dev]
+        mine = [r for r in rs if r.device_label == dev]
         front = _front(mine)
         lo = min(r.energy_j for r in mine) / 1.15
         hi = max(max(r.energy_j for r in front) * 1.6, lo * 2.5)
         shown = [r for r in mine if r.energy_j <= hi]
         beyond = sorted((r for r in mine if r.energy_j > hi), key=lambda r: r.energy_j)
-        c = color(dev, mine[0].kind)
+        c = color(dev, mine[0].kind, mine[0].role)
         dominated = [r for r in shown if r not in front]
-        ax.scatter([r.energy_j for r in dominated], [r.f1 for r in dominated], s=16, facecolors="none",
+        ax.scatter([r.energy_j for r in dominated], [r.f1_int8 for r in dominated], s=16, facecolors="none",
                    edgecolors=c, lw=1, label="dominated")
-        ax.scatter([r.energy_j for r in front], [r.f1 for r in front], s=22, color=c, label="Pareto front")
-        ax.step([r.energy_j for r in front] + [hi], [r.f1 for r in front] + [front[-1].f1], where="post", color=c,
-                lw=1.2)
+        ax.scatter([r.energy_j for r in front], [r.f1_int8 for r in front], s=22, color=c, label="Pareto front")
+        ax.step([r.energy_j for r in front] + [hi], [r.f1_int8 for r in front] + [front[-1].f1_int8], where="post",
+                color=c, lw=1.2)
         if op and op.get("device") == dev:
             ax.scatter([op["energy_j"]], [op["macro_f1"]], s=170, facecolors="none", edgecolors="black", lw=1.5,
                        label=f"C2 operating point ({op['operating_point']})", zorder=5)
         ax.set_xscale("log")
         ax.set_xlim(lo, hi * 1.12)
         _log_axis(ax.xaxis, lambda v: fmt_eng(v, "J", MICRO))
-        ys = [r.f1 for r in mine]
+        ys = [r.f1_int8 for r in mine]
         ax.set_ylim(min(ys) - 0.015, max(ys) + 0.015)
         if beyond:
-            ax.scatter([hi * 1.08] * len(beyond), [r.f1 for r in beyond], marker=">", s=22, color=c, clip_on=False,
+            ax.scatter([hi * 1.08] * len(beyond), [r.f1_int8 for r in beyond], marker=">", s=22, color=c, clip_on=False,
                        label="beyond the range (energy in the name)")
         ax.set_title(f"{dev} ({mine[0].kind})", fontsize=9)
         ax.set_xlabel("energy per inference (log)")
         ax.grid(True, which="major", color="#eeeeee", lw=0.6)
-        names = [(r.energy_j, r.f1, r.model) for r in front + dominated]
-        names += [(hi * 1.08, r.f1, f"{r.model} {fmt_energy(r.energy_j, MICRO)}") for r in beyond]
+        names = [(r.energy_j, r.f1_int8, r.model) for r in front + dominated]
+        names += [(hi * 1.08, r.f1_int8, f"{r.model} {fmt_energy(r.energy_j, MICRO)}") for r in beyond]
         labels.append((ax, names))
     axes[0][0].set_ylabel("int8 macro-F1 (test split)")
     handles: dict = {}
@@ -240,13 +239,13 @@ def latency_figure(results: Run | dict, cache_bytes: int) -> Rendered:
     """Latency against parameters per device, with the on-chip cache's limit, each figure's interval (the twin's
     band, or the 95 % interval of a measured median) as a shaded band, and the architectures named."""
     plt = _plt()
-    rs = [r for r in result_rows(results) if r.ok and r.latency_s and r.params]
+    rs = [r for r in by_size(rows(results)) if r.latency_s and r.params]
     if not rs:
         raise EdgecheckError("no model has a latency")
     fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
-    for dev in sorted({r.device for r in rs}):
-        mine = sorted((r for r in rs if r.device == dev), key=lambda r: r.params)
-        c = color(dev, mine[0].kind)
+    for dev in sorted({r.device_label for r in rs}):
+        mine = sorted((r for r in rs if r.device_label == dev), key=lambda r: r.params)
+        c = color(dev, mine[0].kind, mine[0].role)
         ax.plot([r.params for r in mine], [r.latency_s for r in mine], "o-", ms=3, lw=1, color=c,
                 label=f"{dev} ({mine[0].kind})")
         with_iv = [r for r in mine if r.latency_interval]

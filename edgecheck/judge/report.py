@@ -19,9 +19,8 @@ from edgecheck.errors import EdgecheckError
 from edgecheck.files import strict_json
 from edgecheck.judge.answer import statistic_text
 from edgecheck.judge.compare import RunComparison
-from edgecheck.judge.tables import Interval, ResultRow, result_rows
 from edgecheck.outcome import FAIL, INCONCLUSIVE, PASS
-from edgecheck.results import Run
+from edgecheck.results import Row, Run, Uncertainty, by_size, rows
 from edgecheck.textfmt import fmt_bytes, fmt_energy, fmt_eng, fmt_number, fmt_time
 
 ASSETS = Path(__file__).parent
@@ -78,7 +77,7 @@ def _table(table_id: str, head: list[str], rows: list[str], sortable: bool = Tru
             + "".join(rows) + "</tbody></table></div>")
 
 
-def _interval_text(iv: Interval | None, fmt) -> str:
+def _interval_text(iv: Uncertainty | None, fmt) -> str:
     if iv is None:
         return ""
     lo, hi = fmt(iv.low), fmt(iv.high)
@@ -335,17 +334,17 @@ def _comparison_section(comparison: list) -> str:
     return "".join(parts) + "</section>"
 
 
-def _results_section(rows: list[ResultRow]) -> str:
+def _results_section(rs: list[Row]) -> str:
     """Every entry as a sortable table; a column no entry of this run has a figure for is left out (and
     named)."""
     cols: list[tuple[str, object]] = [
         ("model", lambda r: _td(r.model)),
-        ("params", lambda r: _td(fmt_number(r.params), r.params, "num")),
-        ("MACs", lambda r: _td(fmt_number(r.macs), r.macs, "num")),
+        ("params", lambda r: _td(fmt_number(r.params or None), r.params or None, "num")),
+        ("MACs", lambda r: _td(fmt_number(r.macs or None), r.macs or None, "num")),
         ("weights", lambda r: _td(fmt_bytes(r.weight_bytes), r.weight_bytes, "num")),
-        ("F1 int8", lambda r: _td("-" if r.f1 is None else f"{r.f1:.3f}", r.f1, "num",
-                                  f"95 % CI {r.f1_ci[0]:.3f}–{r.f1_ci[1]:.3f}" if r.f1_ci else "")),
-        ("device", lambda r: _td(r.device)),
+        ("F1 int8", lambda r: _td("-" if r.f1_int8 is None else f"{r.f1_int8:.3f}", r.f1_int8, "num",
+                                  f"95 % CI {r.f1_int8_ci[0]:.3f}–{r.f1_int8_ci[1]:.3f}" if r.f1_int8_ci else "")),
+        ("device", lambda r: _td(r.device_label)),
         ("source", lambda r: _td(r.kind, cls=r.kind)),
         ("latency (median)", lambda r: _td(fmt_time(r.latency_s, MICRO), r.latency_s, "num",
                                            _interval_text(r.latency_interval, lambda v: fmt_time(v, MICRO)))),
@@ -358,11 +357,11 @@ def _results_section(rows: list[ResultRow]) -> str:
                                              _interval_text(r.energy_interval, lambda v: fmt_energy(v, MICRO)))),
     ]
     optional = {"load": "load_s", "1st invoke": "first_invoke_s", "memory": "memory_bytes", "agree": "agreement",
-                "energy / inference": "energy_j", "F1 int8": "f1"}
-    empty = [name for name, attr in optional.items() if all(getattr(r, attr) is None for r in rows)]
+                "energy / inference": "energy_j", "F1 int8": "f1_int8"}
+    empty = [name for name, attr in optional.items() if all(getattr(r, attr) is None for r in rs)]
     cols = [c for c in cols if c[0] not in empty]
     body = []
-    for r in rows:
+    for r in rs:
         cls = "unstable" if r.unstable else "" if r.ok else "fail"
         note = f"unstable: {r.unstable}" if r.unstable else ("" if r.ok else f"FAILED: {r.error or ''}")
         mark = f"<td><span class='mark{'' if r.ok else ' fail'}'>{esc(note)}</span></td>" if note else _td("")
@@ -445,8 +444,8 @@ def html_report(runs: list[tuple[str, Run | dict]], comparison: RunComparison | 
             budget_chart = build_chart(data, "latency", budget_s, cache)
         except (EdgecheckError, ImportError) as e:
             budget_chart = str(e)
-    rows = result_rows(data)
-    findings = answer(charts, rows, claims, cache)
+    rs = by_size(rows(data, failed=True))
+    findings = answer(charts, rs, claims, cache)
     op = next(({**c.evidence, "device": c.devices[0]} for c in claims if c.id == "C2" and c.holds and c.devices),
               None)
     bdata = battery_data(data, DEFAULT_RATES_HZ, rate_hz)
@@ -455,7 +454,7 @@ def html_report(runs: list[tuple[str, Run | dict]], comparison: RunComparison | 
     csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
            "base-uri 'none'; form-action 'none'")
     devices = ", ".join(f"{d.get('name')} ({d.get('kind')})" for d in _devices(data))
-    n_models = len({r.model for r in rows})
+    n_models = len({r.model for r in rs})
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<meta http-equiv='Content-Security-Policy' content=\"{csp}\">",
@@ -479,5 +478,5 @@ def html_report(runs: list[tuple[str, Run | dict]], comparison: RunComparison | 
     ]
     if comparison is not None:
         parts.append(_comparison_section(comparison))
-    parts += [_results_section(rows), _environment_section(data, name), f"<script>{script}</script></body></html>"]
+    parts += [_results_section(rs), _environment_section(data, name), f"<script>{script}</script></body></html>"]
     return "\n".join(parts)

@@ -138,7 +138,7 @@ def measure_local(device: LocalDevice, model: ModelEntry, ctx: MeasureContext) -
         runner.first_invoke()
         inproc = in_process_timing(runner, ctx)
         if inproc:
-            entry.latency.extra["in_process"] = inproc
+            entry.latency.in_process = inproc
         if ctx.energy is not None:
             entry.energy = ctx.energy_step(runner, device, entry.latency)
     return entry

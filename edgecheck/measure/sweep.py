@@ -23,7 +23,7 @@ import numpy as np
 
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.transport import stop
-from edgecheck.results import Latency
+from edgecheck.results import Interval, Latency, Memory, ProcessTiming
 from edgecheck.stats import median_ci, robust_cv
 
 EXIT_TIMEOUT_S = 30.0  # a worker that closed its output gets this long to exit before it is killed
@@ -311,14 +311,13 @@ def latency(ms: ModelSweep, timer_label: str, warmup_rounds: int) -> Latency:
                                rounds=len(samples), iterations_per_round=int(np.median([m["iterations"]
                                                                                         for m in timings])),
                                warmup_rounds=warmup_rounds, timer=timer_label)
-    lat.extra.update({
-        "processes": [{"process": m["process"], "position": m["position"], "median": med, "rounds": len(m["samples"]),
-                       "iterations": m["iterations"], "short_rounds": m.get("short_rounds", 0)}
-                      for m, med in zip(timings, medians)],
-        "process_median": float(np.median(medians)), "ci95": [lo, hi], "process_cv": cv,
-        **({"unstable": "; ".join(unstable)} if unstable else {}),
-        **({"errors": ms.errors} if ms.errors else {}),
-    })
+    lat.processes = [ProcessTiming(process=m["process"], position=m["position"], median=med,
+                                   rounds=len(m["samples"]), iterations=m["iterations"],
+                                   short_rounds=m.get("short_rounds", 0))
+                     for m, med in zip(timings, medians)]
+    lat.process_median, lat.ci95, lat.process_cv = float(np.median(medians)), Interval(lo, hi), cv
+    lat.unstable = "; ".join(unstable) if unstable else None
+    lat.errors = list(ms.errors) if ms.errors else None
     return lat
 
 
@@ -334,7 +333,7 @@ def entry(device, model, ctx):
     lat = latency(ms, f"{ctx.timer_name} ({where})", ctx.timing.warmup_rounds)
     e = device.new_entry(model, latency=lat,
                          worker={"host": result.host, "interpreter": result.interpreter,
-                                 "processes": len(lat.extra["processes"]), "sweep_seconds": result.seconds,
+                                 "processes": len(lat.processes), "sweep_seconds": result.seconds,
                                  "sweep_started": result.started, "sweep_finished": result.finished,
                                  **({"recoveries": result.recoveries} if result.recoveries else {})})
     m = ms.model or {}
@@ -342,11 +341,11 @@ def entry(device, model, ctx):
     e.input = m.get("input")
     if m.get("peak_rss_bytes"):
         e.peak_rss_bytes = int(m["peak_rss_bytes"])
-        e.extra["memory"] = {"peak_rss_bytes": int(m["peak_rss_bytes"]),
-                             "baseline_rss_bytes": int(m.get("baseline_rss_bytes") or 0),
-                             "model_rss_bytes": int(m["peak_rss_bytes"]) - int(m.get("baseline_rss_bytes") or 0),
-                             "measured": "peak RSS of a fresh process that loads and runs only this model "
-                                         "(baseline: the same process before loading it)"}
+        e.memory = Memory(peak_rss_bytes=int(m["peak_rss_bytes"]),
+                          baseline_rss_bytes=int(m.get("baseline_rss_bytes") or 0),
+                          model_rss_bytes=int(m["peak_rss_bytes"]) - int(m.get("baseline_rss_bytes") or 0),
+                          measured="peak RSS of a fresh process that loads and runs only this model (baseline: "
+                                   "the same process before loading it)")
     preds = m.get("predictions")
     if preds is not None and model.test_set is not None:
         ts = model.test_set

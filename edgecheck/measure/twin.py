@@ -39,10 +39,10 @@ class TwinDevice(Device):
         if p.band:
             # the band beside the central value: what the twin's constants and the compiler's possible
             # allocations allow (seconds, watts, joules)
-            latency.extra["band"] = p.band["latency_s"]
-            energy.extra["band"] = p.band["energy_j"]
-            energy.extra["band_j"] = [p.band["energy_j"]["low"], p.band["energy_j"]["high"]]
-            energy.extra["power_band_w"] = p.band["power_w"]
+            latency.band = p.band["latency_s"]
+            energy.band = p.band["energy_j"]
+            energy.band_j = [p.band["energy_j"]["low"], p.band["energy_j"]["high"]]
+            energy.power_band_w = p.band["power_w"]
         if p.near_limit:
             twin["near_limit"] = p.near_limit
         if p.notes:
