@@ -104,9 +104,9 @@ class Calibrate(Command):
     def add_arguments(cls, p):
         p.add_argument("--device", required=True, choices=["cpu", "a53", "tpu"])
         p.add_argument("results", nargs="*", help="results JSON files (cpu: measured here if none are given)")
-        OPTIONS["grid"].add(p.add_argument)  # the cpu sweep's, when no results are given
-        OPTIONS["artifacts"].add(p.add_argument)  # the cpu sweep's (default: build or reuse the grid)
-        OPTIONS["twin_constants"].add(p.add_argument, "--constants")  # the base the fit starts from
+        OPTIONS["grid"].add(p.add_argument, context="the cpu sweep's, when no results are given")
+        OPTIONS["artifacts"].add(p.add_argument, context="the cpu sweep's (default: build or reuse the grid)")
+        OPTIONS["twin_constants"].add(p.add_argument, "--constants", context="the base constants the fit starts from")
         p.add_argument("--published", action="store_true",
                        help="tpu: fit the constants and their band on the published points shipped with edgecheck and "
                             "report how the band holds up leaving each source out (no results needed)")
@@ -295,7 +295,7 @@ class Ab(Command):
         p.add_argument("head", help="artifacts folder or .tflite of the change")
         p.add_argument("--device", default="cpu", type=device_name,
                        help="a measured device: cpu, a53, tpu or X@ssh://user@board (default cpu)")
-        OPTIONS["processes"].add(p.add_argument)  # per side
+        OPTIONS["processes"].add(p.add_argument, context="per side")
         OPTIONS["rounds"].add(p.add_argument)
         OPTIONS["compare_threshold"].add(p.add_argument, "--threshold")
         p.add_argument("-o", "--out", default=None, help="folder for base.json, head.json and comparison.json")

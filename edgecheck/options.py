@@ -125,11 +125,13 @@ class Option:
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
 
-    def add(self, add_option: Callable[..., Any], flag: str | None = None) -> None:
+    def add(self, add_option: Callable[..., Any], flag: str | None = None, context: str | None = None) -> None:
         """Add this option through ``add_option``: pytest's ``group.addoption`` or argparse's ``add_argument``.
-        ``flag`` renames it where a subcommand has its own word for it (``compare --threshold``); its check,
-        limits, default and help stay the same."""
-        kwargs: dict[str, Any] = {"help": self.help, "default": self.default}
+        ``flag`` renames it where a subcommand has its own word for it (``compare --threshold``); ``context`` says
+        what it applies to there ("per side"), before the shared help. Its check, limits and default stay the
+        same."""
+        kwargs: dict[str, Any] = {"help": f"{context}: {self.help}" if context else self.help,
+                                  "default": self.default}
         for name in ("type", "action", "metavar"):
             if getattr(self, name) is not None:
                 kwargs[name] = getattr(self, name)

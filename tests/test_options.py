@@ -153,7 +153,7 @@ def test_a_subcommand_option_is_the_plugins_option(pytester, command, flag, dest
     plugin = pytester.parseconfig()._parser.getgroup("edgecheck")
     (pytest_option,) = [o for o in plugin.options if o.dest == dest]
     assert action.type is pytest_option.attrs().get("type") is OPTIONS[dest].type
-    assert action.help == pytest_option.attrs()["help"] and action.default == pytest_option.attrs()["default"]
+    assert action.help.endswith(pytest_option.attrs()["help"]) and action.default == pytest_option.attrs()["default"]
     assert list(action.choices or []) == list(pytest_option.attrs().get("choices") or [])
 
 
