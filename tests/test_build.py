@@ -100,7 +100,8 @@ def test_interrupted_entry_is_rebuilt(smoke_artifacts, tmp_path):
 def test_build_bad_input_is_one_clear_line(tmp_path):
     proc = run_edgecheck("build", "--grid", "3y", "--out", str(tmp_path / "x"), check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("edgecheck: error: grid '3y'")
+    # checked while the command line is parsed, as pytest's --grid (options.OPTIONS), before anything is built
+    assert proc.stderr.strip().splitlines()[-1].startswith("edgecheck build: error: argument --grid: grid '3y'")
     assert "Traceback" not in proc.stderr
     proc = run_edgecheck("build", "--grid", "smoke", "--dataset", str(tmp_path / "none.npz"),
                          "--out", str(tmp_path / "x"), check=False)

@@ -184,7 +184,7 @@ def test_labgrid_options_are_checked_as_they_are_parsed():
     import argparse
 
     from edgecheck.config import positive_float
-    from edgecheck.plugin import _checked, _coordinator, _device, _power_cycle
+    from edgecheck.options import _checked, _coordinator, _device, _power_cycle
 
     for check, option, text, why in ((_device, "--device", "tpu@labgrid:bad name", "is not a place name"),
                                      (_coordinator, "--lg-coordinator", "-oProxyCommand=x", "is not HOST"),

@@ -83,7 +83,38 @@ def load_thresholds(path: str | Path | None = None) -> dict:
     for cid in TITLES:
         if not isinstance(data.get(cid), dict):
             raise EdgecheckError(f"--claims: {path or DEFAULT_CLAIMS_FILE} has no settings for {cid}")
+    if path:
+        packaged = load_json(DEFAULT_CLAIMS_FILE, CLAIMS_SCHEMA, "packaged claims")
+        for cid in TITLES:
+            _check_shape(data[cid], packaged[cid], cid, path)
     return data
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    return "number" if isinstance(value, (int, float)) else "object" if isinstance(value, dict) else \
+        "text" if isinstance(value, str) else f"a {type(value).__name__}"
+
+
+def _check_shape(given: dict, packaged: dict, where: str, path) -> None:
+    """A claims file's settings have the packaged file's shape: each number a number, each object an object, none
+    missing (a per-dataset table needs only its ``default``), so a wrong file is one line when it is loaded, not a
+    traceback when the claims are judged after the sweep."""
+    for key, want in packaged.items():
+        at = f"{where}.{key}"
+        if key not in given:
+            if isinstance(want, str) or where.endswith(".min_best_macro_f1") and key != "default":
+                continue  # text (notes) is optional, as is a dataset's own threshold
+            raise EdgecheckError(f"--claims: {path}: {at} is missing (the packaged claims.json shows every setting)")
+        if _kind(given[key]) != _kind(want):
+            raise EdgecheckError(f"--claims: {path}: {at} is {given[key]!r:.40}, expected {_kind(want)}")
+        if isinstance(want, dict):
+            _check_shape(given[key], want, at, path)
+    extra = given if where.endswith(".min_best_macro_f1") else {k: given[k] for k in ("cache_bytes",) if k in given}
+    for key, value in extra.items():  # settings the packaged file leaves out: numbers too
+        if _kind(value) != "number":
+            raise EdgecheckError(f"--claims: {path}: {where}.{key} is {value!r:.40}, expected number")
 
 
 def cache_bytes(thresholds: dict) -> int:
