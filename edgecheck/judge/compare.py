@@ -523,26 +523,29 @@ class RunComparison:
         atomic_write_json(path, data)
 
 
-def _side(value: Run | dict | str | Path, label: str | None, default: str) -> tuple[Run, Side]:
-    """A run given as a results file's path (loaded, and named by it) or as data."""
+def _side(value: Run | dict | str | Path, label: str | None, default: str,
+          source: str | None = None) -> tuple[Run, Side]:
+    """A run given as a results file's path (loaded, and named by it) or as data (``source``: the file it was
+    loaded from earlier, e.g. at configure time)."""
     if isinstance(value, (str, Path)):
         from edgecheck.results import load
 
         return load(value), Side(label or str(value), str(value))
-    return Run.coerce(value), Side(label or default)
+    return Run.coerce(value), Side(label or source or default, source)
 
 
 def compare_runs(baseline: Run | dict | str | Path, run: Run | dict | str | Path,
                  threshold_specs: Iterable[tuple[str | None, str, float]] = (), *, force: bool = False,
                  allow_missing: bool = False, by_name: bool = False, kind: str = BASELINE,
-                 baseline_label: str | None = None, run_label: str | None = None) -> RunComparison:
+                 baseline_label: str | None = None, run_label: str | None = None,
+                 baseline_source: str | None = None) -> RunComparison:
     """The one way a job compares: load either side given as a path, take the baseline's saved thresholds with
     ``threshold_specs`` (``config.threshold_spec``) on top, compare (``compare``'s rules), and keep what was
     compared with how. ``by_name`` is for A/B (``kind="ab"``), where both sides are different files by
     design."""
     if kind not in (BASELINE, AB):
         raise ValueError(f"comparison kind must be {BASELINE!r} or {AB!r}, got {kind!r}")
-    base, base_side = _side(baseline, baseline_label, "baseline")
+    base, base_side = _side(baseline, baseline_label, "baseline", baseline_source)
     now, run_side = _side(run, run_label, "run")
     th = Thresholds.from_baseline(base, list(threshold_specs))
     rows = compare(base, now, th, force=force, allow_missing=allow_missing, by_name=by_name)
