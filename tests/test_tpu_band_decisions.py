@@ -143,3 +143,44 @@ def test_an_undecided_architecture_before_later_a53_wins_widens_the_crossover():
     decided = {x.id: x for x in evaluate(custom("aaaaattt"), TH)}["C5"]
     assert decided.holds and "outcome" not in decided.evidence["crossover"]
     assert decided.evidence["crossover"]["a53_wins"]["model"] == "m4"
+
+
+def a53_sweep(a53_rel: float) -> dict:
+    """As ``sweep`` with exact TPU figures, and a band of +-a53_rel on the A53 twin's figures."""
+    es = []
+    for name, L, w in SWEEP:
+        macs = 100 * w + (L - 1) * w * w + 4 * w
+        a53, tpu = 2e-6 + macs / 3e9, 1.2e-5
+        es.append(banded(entry(name, macs + 100, macs, "a53-sim", "simulated", a53, a53 * 3.5), a53_rel))
+        es.append(entry(name, macs + 100, macs, "tpu-sim", "simulated", tpu, tpu * 4.5))
+    return run(es)
+
+
+def test_the_a53_band_alone_makes_cells_too_close_to_call():
+    """The chart and C5 use both twins' bands: with the TPU exact, a cell decided on exact A53 figures turns too
+    close to call once the A53's band reaches across the TPU's figure, and the interval named is the A53's."""
+    exact = {w.model: w.winner for w in build_chart(a53_sweep(0.0)).winners}
+    assert TOO_CLOSE_TO_CALL not in exact.values()
+    chart = build_chart(a53_sweep(0.4))
+    turned = [w for w in chart.winners if w.winner == TOO_CLOSE_TO_CALL]
+    assert turned and all(exact[w.model] != TOO_CLOSE_TO_CALL for w in turned)
+    lo, hi = turned[0].intervals["a53-sim"]
+    assert lo < turned[0].values["tpu-sim"] < hi  # the TPU's exact figure lies inside the A53's band
+    c5 = {x.id: x for x in evaluate(a53_sweep(0.4), TH)}["C5"]
+    assert c5.evidence["too_close"], c5.evidence  # the crossover's place is too close to call
+
+
+def test_the_a53_twin_has_a_band_from_its_documented_ranges(tmp_path):
+    """Every A53 constant with a range moves the band; the central value is the one without a band."""
+    from edgecheck.twins.model import load_constants, predict_a53, workload
+
+    c = load_constants()
+    p = predict_a53(workload(dense_tflite(tmp_path / "m.tflite", [300, 256, 6])), c)
+    band = p.band["latency_s"]
+    assert band["low"] < band["central"] == p.latency_s < band["high"]
+    for key in ("clock_hz", "macs_per_cycle", "l2_bytes", "l2_Bps", "dram_Bps_per_core", "dram_Bps_total",
+                "invoke_overhead_s", "op_overhead_s"):
+        low, value, high = c.range("a53", key)
+        assert low <= value <= high and low < high, key  # each end is a source or a stated assumption
+        node = c.data["a53"][key]
+        assert node["range_source"]["low"] and node["range_source"]["high"], key

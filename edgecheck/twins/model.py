@@ -252,7 +252,7 @@ def power_model(c: Constants, device: str, threads: int = 1, end: str = "value")
         return (c.range(TPU, "power", "board_idle_w")[i],
                 c.range(TPU, "power", "tpu_active_w")[i] + c.range(TPU, "power", "host_drive_w")[i])
     if device == A53:
-        return c.value(A53, "power", "board_idle_w"), threads * c.value(A53, "power", "core_active_w")
+        return c.range(A53, "power", "board_idle_w")[i], threads * c.range(A53, "power", "core_active_w")[i]
     raise EdgecheckError(f"no power model for device {device!r} (host CPUs are out of scope)")
 
 
@@ -344,16 +344,35 @@ def a53_l2(c: Constants) -> CacheGeometry:
 def predict_a53(w: Workload, c: Constants, threads: int = 1, clock_hz: float | None = None) -> Prediction:
     """Interpreter overhead + the larger of NEON compute and weight traffic: the
     weights the L2 keeps between inferences come from L2, the rest from LPDDR4
-    (the split from the L2's geometry, ``cache.miss_fraction``)."""
+    (the split from the L2's geometry, ``cache.miss_fraction``); with its band.
+
+    The band takes every constant at the end of its documented range that makes the latency low or high
+    (``constants.json``: the boards in scope, 1.2-1.5 GHz, a 512 KiB or 1 MiB L2, measured DRAM rates, the
+    interpreter's overheads as stated assumptions), as the Edge TPU twin's band does."""
     check_a53_threads(threads)
-    clock = float(clock_hz or c.value(A53, "clock_hz"))
-    compute = w.macs / (c.value(A53, "macs_per_cycle") * clock * threads)
-    miss = miss_fraction(w.param_bytes, a53_l2(c))
-    dram_rate = min(c.value(A53, "dram_Bps_per_core") * threads, c.value(A53, "dram_Bps_total"))
-    memory = w.param_bytes * (1 - miss) / (c.value(A53, "l2_Bps") * threads) + w.param_bytes * miss / dram_rate
-    overhead = c.value(A53, "invoke_overhead_s") + w.n_ops * c.value(A53, "op_overhead_s")
-    latency = overhead + max(compute, memory)
-    power = sum(power_model(c, A53, threads))
-    return Prediction("Cortex-A53 twin", latency, power, power * latency, {
-        "overhead_s": overhead, "compute_s": compute, "memory_s": memory, "l2_miss_fraction": miss,
-        "bound": "compute" if compute >= memory else "memory", "threads": threads, "clock_hz": clock})
+    central_clock = float(clock_hz or c.value(A53, "clock_hz"))
+
+    def latency(end: str) -> tuple[float, dict]:
+        i, fast = {"low": 0, "value": 1, "high": 2}[end], {"low": 2, "value": 1, "high": 0}[end]
+        clock = central_clock if end == "value" else float(c.range(A53, "clock_hz")[fast])
+        compute = w.macs / (c.range(A53, "macs_per_cycle")[fast] * clock * threads)
+        l2 = a53_l2(c)
+        if end != "value":
+            l2 = CacheGeometry(int(c.range(A53, "l2_bytes")[fast]), l2.ways, l2.page_bytes, source=l2.source)
+        miss = miss_fraction(w.param_bytes, l2)
+        dram_rate = min(c.range(A53, "dram_Bps_per_core")[fast] * threads, c.range(A53, "dram_Bps_total")[fast])
+        memory = (w.param_bytes * (1 - miss) / (c.range(A53, "l2_Bps")[fast] * threads)
+                  + w.param_bytes * miss / dram_rate)
+        overhead = c.range(A53, "invoke_overhead_s")[i] + w.n_ops * c.range(A53, "op_overhead_s")[i]
+        return overhead + max(compute, memory), {
+            "overhead_s": overhead, "compute_s": compute, "memory_s": memory, "l2_miss_fraction": miss,
+            "bound": "compute" if compute >= memory else "memory", "threads": threads, "clock_hz": clock}
+
+    lat = {end: latency(end)[0] for end in ("low", "value", "high")}
+    central, breakdown = latency("value")
+    power = {end: sum(power_model(c, A53, threads, end)) for end in ("low", "value", "high")}
+    band = {"latency_s": {"low": lat["low"], "central": central, "high": lat["high"]},
+            "power_w": {"low": power["low"], "central": power["value"], "high": power["high"]},
+            "energy_j": {"low": lat["low"] * power["low"], "central": central * power["value"],
+                         "high": lat["high"] * power["high"]}}
+    return Prediction("Cortex-A53 twin", central, power["value"], power["value"] * central, breakdown, band)
