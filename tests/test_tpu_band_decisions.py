@@ -184,3 +184,39 @@ def test_the_a53_twin_has_a_band_from_its_documented_ranges(tmp_path):
         assert low <= value <= high and low < high, key  # each end is a source or a stated assumption
         node = c.data["a53"][key]
         assert node["range_source"]["low"] and node["range_source"]["high"], key
+
+
+def both_banded(tpu_rel: float, a53_rel: float) -> dict:
+    es = []
+    for name, L, w in SWEEP:
+        macs = 100 * w + (L - 1) * w * w + 4 * w
+        a53, tpu = 2e-6 + macs / 3e9, 1.2e-5
+        es.append(banded(entry(name, macs + 100, macs, "a53-sim", "simulated", a53, a53 * 3.5), a53_rel))
+        es.append(banded(entry(name, macs + 100, macs, "tpu-sim", "simulated", tpu, tpu * 4.5), tpu_rel))
+    return run(es)
+
+
+def test_what_would_decide_it_names_a_measurement_that_decides_a_cell():
+    """The first suggested measurement, injected as a board's result at the twin's central figure with a
+    measured interval, decides its cell; the list is empty when nothing is open."""
+    from edgecheck.judge.decide import lines, suggestions
+
+    data = both_banded(0.4, 0.3)
+    chart = build_chart(data)
+    open_before = {w.model for w in chart.winners if w.winner == TOO_CLOSE_TO_CALL}
+    first = suggestions(chart)[0]
+    assert first.decides and first.model in open_before and first.device in ("tpu", "a53")
+    assert first.command == f'pytest benchmarks --device {first.device} -k "{first.model}"'
+    assert any(first.command in line for line in lines(chart))
+    twin = next(e for e in data["entries"] if e["model"]["name"] == first.model and e["device"]["name"] == first.twin)
+    central = twin["energy"]["total_j"]
+    lat = twin["latency"]["stats"]["median"]
+    board = entry(first.model, twin["model"]["size"]["params"], twin["model"]["size"]["macs"], first.device,
+                  "measured", lat, central, latency_ci=(lat * 0.99, lat * 1.01), energy_ci=(central * 0.99,
+                                                                                          central * 1.01))
+    after = build_chart(run(data["entries"] + [board]))
+    cell = next(w for w in after.winners if w.model == first.model)
+    assert cell.winner != TOO_CLOSE_TO_CALL and cell.kinds[first.device] == "measured"
+    open_after = {w.model for w in after.winners if w.winner == TOO_CLOSE_TO_CALL}
+    assert len(open_after) < len(open_before)
+    assert suggestions(build_chart(sweep(0.0))) == [] and lines(build_chart(sweep(0.0))) == []

@@ -15,6 +15,13 @@ ROLES = (TPU, A53)
 LEGACY_ROLES = {"tpu": TPU, "tpu-sim": TPU, "a53": A53, "a53-sim": A53}
 # the twin that answers for each platform when no run covers a model (``edgecheck recommend``)
 TWIN_OF_ROLE = {TPU: "tpu-sim", A53: "a53-sim"}
+# the measured kind that settles what a platform's twin leaves open (``judge.decide``)
+MEASURED_OF_ROLE = {TPU: "tpu", A53: "a53"}
+
+
+def role_of_device(device: str) -> str | None:
+    """The role of a device named as a chart cell names it (a remote board's tpu@dev-a is its kind's)."""
+    return LEGACY_ROLES.get(device.split("@")[0])
 
 
 def role_of(r: Row) -> str | None:
