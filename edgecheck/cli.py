@@ -39,6 +39,7 @@ class Build(Command):
     def add_arguments(cls, p):
         OPTIONS["grid"].add(p.add_argument)
         OPTIONS["dataset"].add(p.add_argument)
+        OPTIONS["channels_last"].add(p.add_argument)
         p.add_argument("--out", required=True, help="artifacts directory (content-addressed; reused when inputs match)")
         p.add_argument("--seed", type=nonnegative_int, default=0)
         p.add_argument("--n-fft", type=positive_int, default=None, help="STFT frame length (default 64, shorter for "
@@ -49,12 +50,13 @@ class Build(Command):
 
     @classmethod
     def run(cls, args):
-        check_dataset(args.dataset)  # as pytest checks it, before TensorFlow loads
+        check_dataset(args.dataset, channels_last=args.channels_last)  # as pytest checks it, before TensorFlow loads
         from edgecheck.build.pipeline import BuildOptions, build
         from edgecheck.build.train import TrainConfig
 
         tc = TrainConfig(max_epochs=args.epochs, seed=args.seed) if args.epochs else TrainConfig(seed=args.seed)
-        build(BuildOptions(grid=args.grid, dataset=args.dataset, out=Path(args.out), seed=args.seed,
+        build(BuildOptions(grid=args.grid, dataset=args.dataset, channels_last=args.channels_last,
+                           out=Path(args.out), seed=args.seed,
                            n_fft=args.n_fft, hop=args.hop, train=tc, verbose=args.verbose))
         return 0
 

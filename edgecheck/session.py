@@ -164,6 +164,8 @@ class EdgecheckSession:
         out = Path(cfg.build_dir) / safe
         cmd = [sys.executable, "-m", "edgecheck", "build", "--grid", cfg.grid, "--dataset", dataset,
                "--out", str(out)]
+        if cfg.channels_last and dataset == cfg.dataset:  # the user's .npz, not --real-data
+            cmd.append("--channels-last")
         # TensorFlow's C++ log: 3 hides its harmless "NodeDef mentions attribute" errors; Python errors still show
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
         self.write_line(f"edgecheck: building or reusing artifacts: {' '.join(cmd[2:])}")
