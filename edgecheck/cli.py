@@ -62,17 +62,26 @@ class Build(Command):
 
 
 class Inspect(Command):
-    name, help = "inspect", "print a .tflite's size, operators and quantization as JSON"
+    name, help = "inspect", ("a .tflite's size, operators, input and output, quantization, and whether the Edge TPU "
+                             "runs it")
 
     @classmethod
     def add_arguments(cls, p):
-        p.add_argument("model")
+        p.add_argument("model", help="a .tflite file")
+        p.add_argument("--json", action="store_true",
+                       help="print every field as JSON (default: a short summary for people)")
 
     @classmethod
     def run(cls, args):
         from edgecheck.modelfile import read_model
+        from edgecheck.twins.model import UNVERIFIED_PER_CHANNEL, tpu_refusal
 
-        print(json.dumps(read_model(args.model).summary(), indent=2))
+        info = read_model(args.model)
+        refusal = None if info.compiled_for_edgetpu else tpu_refusal(info)
+        notes = [UNVERIFIED_PER_CHANNEL] if any(d.weight_quantization == "per-channel" for d in info.dense_layers) \
+            else []
+        summary = {**info.summary(), "edgetpu_refusal": refusal, "notes": notes}
+        print(json.dumps(summary, indent=2) if args.json else "\n".join(info.text(refusal, notes)))
         return 0
 
 
@@ -472,16 +481,23 @@ class Recommend(Command):
 
     @classmethod
     def add_arguments(cls, p):
-        p.add_argument("model")
-        p.add_argument("--metric", default="energy", choices=["energy", "latency"])
-        p.add_argument("--results", default=None, help="a run whose measurements are used when they cover this model")
+        p.add_argument("model", help="a .tflite file (any feed-forward model, not only ones edgecheck built)")
+        p.add_argument("--metric", default="energy", choices=["energy", "latency"],
+                       help="what to minimise: energy per inference or latency per inference (default energy)")
+        p.add_argument("--results", default=None, metavar="PATH",
+                       help="a results JSON whose measurements are used when they measured this very model (same "
+                            "sha256) on both platforms (default: none, the twins predict)")
         OPTIONS["tpu_link"].add(p.add_argument)
+        p.add_argument("--json", action="store_true",
+                       help="print the answer as JSON with every figure, band and breakdown (default: a short "
+                            "summary for people)")
 
     @classmethod
     def run(cls, args):
-        from edgecheck.judge.recommend import recommend
+        from edgecheck.judge.recommend import recommend, recommend_text
 
-        print(json.dumps(recommend(args.model, args.metric, args.results, args.tpu_link), indent=2))
+        out = recommend(args.model, args.metric, args.results, args.tpu_link)
+        print(json.dumps(out, indent=2) if args.json else "\n".join(recommend_text(out)))
         return 0
 
 

@@ -224,6 +224,9 @@ OPTIONS: dict[str, Option] = _options(
            help="idle power measured this long before each device (default 2)"),
     Option("--trace-offset", type=finite_float, default=0.0,
            help="seconds added to a trace's timestamps to reach this machine's clock (default 0)"),
+    Option("--benchmark-table", action="store_true", default=False,
+           help="also print pytest-benchmark's own timing table (in us/ms) after edgecheck's answer (default: "
+                "not printed; the figures are in the results table, -v, the results JSON and the report)"),
     Option("--report", metavar="PATH",
            help="HTML report written at the end (default: the results path with .html; 'none' to skip)"),
     Option("--processes", type=count_up_to(MAX_COUNT), default=DEFAULTS.processes,
@@ -391,6 +394,7 @@ class SessionConfig:
     results: str = DEFAULTS.results
     resume: bool = False
     report: str | None = None
+    benchmark_table: bool = False
     claims: str | None = None
     baseline: str | None = None
     save_baseline: str | None = None
