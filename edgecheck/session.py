@@ -367,7 +367,9 @@ class EdgecheckSession:
         from edgecheck.judge.tables import results_table
 
         run = self.recorder.results.run
-        if verbosity >= 0 or not run.entries:
+        if not run.entries:
+            pass  # said once, at the end (closing): nothing measured
+        elif verbosity >= 0:
             out.append(("edgecheck results", None, results_table(run)))
         else:
             from edgecheck.results import rows
