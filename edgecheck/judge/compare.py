@@ -457,8 +457,8 @@ def table(rows: list[Comparison], only_changes: bool = False) -> list[str]:
     notes = []
     if any(r.ci and r.ci[0] != r.ci[1] and r.metric not in ACCURACY_METRICS for r in rows):
         notes.append("note: baseline, now: medians over every round; ratio: the Hodges-Lehmann estimate of "
-                     "now/baseline over the processes' medians (one figure per process), with its 95 % CI, so a ratio may lean "
-                     "the other way than the medians when the change is inside the noise")
+                     "now/baseline over the processes' medians (one figure per process), with its 95 % CI, so a "
+                     "ratio may lean the other way than the medians when the change is inside the noise")
     return text_table(head, body, pad_last=False) + notes
 
 
