@@ -597,8 +597,9 @@ def evaluate(results: Run | dict, thresholds: dict, with_chart: bool = True, on_
     run = Run.coerce(results)
     if run.sweep == "models" and not on_model_list:
         return [_not_testable(cid, "sweep", "model list", "grid",
-                              "the paper's claims are judged on a grid sweep; pass --claims to judge them on "
-                              "--model files") for cid in TITLES]
+                              "the paper's claims are about a sweep of network sizes, which --model files are "
+                              "not; to judge them on your files anyway, pass a claims file (--claims "
+                              "edgecheck/judge/claims.json, or your own thresholds)") for cid in TITLES]
     rs = rows(run)
     out = [c1(run, thresholds), c2(rs, thresholds), c3(rs, thresholds), c4(rs, thresholds), c5(rs, thresholds)]
     if with_chart:
