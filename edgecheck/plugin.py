@@ -76,6 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except EdgecheckError as e:
         raise pytest.UsageError(one_line(e)) from None
     config.stash[SESSION_KEY] = EdgecheckSession(options, _write_line(config), _run_child(config))
+    _benchmark_table_hidden(config)
     config.addinivalue_line("markers", "edgecheck: a benchmark parametrized over edgecheck's models and devices")
     # a twin's benchmark is a prediction, never timed: its unused benchmark fixture is expected
     config.addinivalue_line("filterwarnings", "ignore:Benchmark fixture was not used at all")
@@ -296,20 +297,57 @@ def _skip_reason(report) -> str:
     return lr[2] if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
 
 
-@pytest.hookimpl(tryfirst=True)  # edgecheck's view first; pytest-benchmark's own table follows it
-def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    es = config.stash.get(SESSION_KEY, None)
-    if es is None:
-        return
-    for title, colour, lines in es.summary():
+def _write_sections(terminalreporter, sections) -> None:
+    for title, colour, lines in sections:
         if title:
             terminalreporter.section(title)
         for line in lines:
             terminalreporter.write_line(line, **({colour: True} if colour else {}))
+
+
+@pytest.hookimpl(tryfirst=True)  # edgecheck's view first; pytest-benchmark's own table (--benchmark-table) follows
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    """The results (-q: where they are), the claims, the comparison, the checks left inconclusive, and last the
+    answer and the files written."""
+    es = config.stash.get(SESSION_KEY, None)
+    if es is None:
+        return
+    _write_sections(terminalreporter, es.summary(config.get_verbosity()))
     undecided = [(r.nodeid.split("::")[-1], _skip_reason(r).removeprefix("Skipped: "))
                  for r in terminalreporter.stats.get("skipped", []) if "inconclusive:" in _skip_reason(r)]
     if undecided:
         terminalreporter.section("edgecheck inconclusive")
-        terminalreporter.write_line(f"{len(undecided)} check(s) inconclusive (counted, never failed):", yellow=True)
+        what = f"{len(undecided)} test(s) inconclusive (counted, never failed)"
+        rows = es.comparison.counts.get("inconclusive", 0) if es.comparison is not None else 0
+        if rows:
+            what += (f"; the baseline comparison's {rows} inconclusive row(s) are listed above and counted in the "
+                     "comparison's test")
+        terminalreporter.write_line(what + ":", yellow=True)
         for test, why in undecided:
             terminalreporter.write_line(f"  {test}: {why}")
+    _write_sections(terminalreporter, es.closing())
+
+
+def _benchmark_table_hidden(config: pytest.Config) -> None:
+    """pytest-benchmark's own table (nanoseconds, one row per timed benchmark) is printed only with
+    --benchmark-table (or its own --benchmark-verbose): edgecheck's answer is the run's last word."""
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is not None and not config.getoption("benchmark_table") and not getattr(bs, "verbose", False):
+        bs.quiet = True  # its display() prints nothing; its regression checks still run
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_scale_unit(config, unit, benchmarks, best, worst, sort):
+    """pytest-benchmark's table in engineering units: the unit of the median of the medians (us for the models
+    edgecheck times), unless --benchmark-time-unit says otherwise."""
+    if unit != "seconds" or (config is not None and config.getoption("benchmark_time_unit", None)
+                             not in (None, "auto")) or not benchmarks:
+        return None
+    medians = sorted(b["median"] for b in benchmarks if b.get("median") is not None)
+    if not medians:
+        return None
+    m = medians[len(medians) // 2]
+    for prefix, scale, limit in (("n", 1e9, 1e-6), ("u", 1e6, 1e-3), ("m", 1e3, 1.0)):
+        if m < limit:
+            return prefix, scale
+    return "", 1.0

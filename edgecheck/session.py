@@ -52,6 +52,7 @@ class EdgecheckSession:
     results_error: str | None = None  # the results file could not be written (a full disk)
     energy_errors: list[str] = field(default_factory=list)  # energy the meter's log could not fill
     comparison_error: str | None = None
+    not_runnable: list[dict] = field(default_factory=list)  # (model, device) pairs the device refuses, with why
     farm: object = None  # measure.farm.FarmClient: the labgrid places this session holds
 
     # -- preparing ---------------------------------------------------------
@@ -164,6 +165,8 @@ class EdgecheckSession:
         out = Path(cfg.build_dir) / safe
         cmd = [sys.executable, "-m", "edgecheck", "build", "--grid", cfg.grid, "--dataset", dataset,
                "--out", str(out)]
+        if cfg.channels_last and dataset == cfg.dataset:  # the user's .npz, not --real-data
+            cmd.append("--channels-last")
         # TensorFlow's C++ log: 3 hides its harmless "NodeDef mentions attribute" errors; Python errors still show
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
         self.write_line(f"edgecheck: building or reusing artifacts: {' '.join(cmd[2:])}")
@@ -176,10 +179,14 @@ class EdgecheckSession:
     def pairs(self) -> list[tuple[art.ModelEntry, str, str, str | None]]:
         """(model, device label, test id, skip reason) for every benchmark of the sweep."""
         out = []
+        self.not_runnable = []
         for model in self.models:
             for dev in self.selection.devices:
                 reason = dev.cannot_run(model)
                 out.append((model, dev.label, f"{model.name}-{dev.label}", f"{dev.name}: {reason}" if reason else None))
+                if reason:  # its row stays in the table, with the reason instead of figures
+                    self.not_runnable.append({"model": model.name, "device": dev.label, "kind": dev.kind,
+                                              "reason": reason})
             for name, reason in self.selection.skipped.items():
                 out.append((model, name, f"{model.name}-{name}", f"{name}: {reason}"))
         return out
@@ -264,6 +271,8 @@ class EdgecheckSession:
                                               "pytest_exit_status": int(exitstatus)})
             if results.entries:
                 self._twin_form()
+                if self.not_runnable:
+                    results.update(not_runnable=self.not_runnable)
             failed = self._trace_energy() or failed
             if results.entries:
                 results.compact()
@@ -273,7 +282,7 @@ class EdgecheckSession:
             failed = True
         finally:
             results.close()
-        if self.config.save_baseline:
+        if self.config.save_baseline and results.entries:  # an empty baseline would compare nothing later
             from edgecheck.results import save
 
             try:
@@ -347,8 +356,10 @@ class EdgecheckSession:
         except (EdgecheckError, ImportError) as e:
             self.report_error = f"no HTML report: {e}"
 
-    def summary(self) -> list[tuple[str, str | None, list[str]]]:
-        """The end-of-run text: (section title or None, colour or None, lines)."""
+    def summary(self, verbosity: int = 0) -> list[tuple[str, str | None, list[str]]]:
+        """The end-of-run text before pytest's inconclusive footer: (section title or None, colour or None, lines).
+        The full results table at the default verbosity and with -v; with -q a line saying where it is, so the
+        summary fits a screen."""
         out: list[tuple[str | None, str | None, list[str]]] = []
         if self.recorder is None:
             if self.error and not self.error_raised:
@@ -357,7 +368,20 @@ class EdgecheckSession:
         from edgecheck.judge.tables import results_table
 
         run = self.recorder.results.run
-        out.append(("edgecheck results", None, results_table(run)))
+        if not run.entries:
+            pass  # said once, at the end (closing): nothing measured
+        elif verbosity >= 0:
+            out.append(("edgecheck results", None, results_table(run)))
+        else:
+            from edgecheck.results import rows
+
+            rs = rows(run, failed=True)
+            where = " and ".join(p for p in (str(self.recorder.results.path), self.report_path) if p)
+            unstable = sum(1 for r in rs if r.unstable)
+            out.append(("edgecheck results", None, [
+                f"{len(rs)} results ({len({r.model for r in rs})} models x {len({r.device_label for r in rs})} "
+                f"devices): the full table is in {where}; -v prints it"
+                + (f" ({unstable} figure(s) too noisy to decide on)" if unstable else "")]))
         if self.claims:
             from edgecheck.judge.claims import table
 
@@ -386,15 +410,52 @@ class EdgecheckSession:
             out.append(("edgecheck energy", "red", [f"edgecheck: {line}" for line in self.energy_errors]))
         if self.results_error:
             out.append((None, "red", [f"edgecheck: {self.results_error}"]))
+        return out
+
+    def closing(self) -> list[tuple[str | None, str | None, list[str]]]:
+        """The last words of the run, after the inconclusive footer: the answer (which platform wins, where they
+        cross, what is too close to call), worded as the report's, then the files this run wrote. A run that
+        measured nothing says so, with what to try, and names no file it did not write."""
+        out: list[tuple[str | None, str | None, list[str]]] = []
+        if self.recorder is None:
+            return out
+        run = self.recorder.results.run
+        if not run.entries:
+            out.append(("edgecheck: nothing measured", "red", self.nothing_measured()))
+            return out
+        from edgecheck.judge.answer import answer_lines, platform_findings
+        from edgecheck.judge.claims import cache_bytes
+
+        findings = platform_findings(run, cache_bytes(self.config.thresholds))
+        out.append(("edgecheck answer", None, answer_lines(findings)))
         tail = [f"results: {self.recorder.results.path}"]
         if self.report_path:
             tail.append(f"report: {self.report_path}")
+        if self.config.save_baseline and not self.results_error:
+            tail.append(f"baseline saved: {self.config.save_baseline} (compare a later run with --baseline "
+                        f"{self.config.save_baseline})")
         out.append((None, None, tail))
         if self.report_error:
             out.append((None, "yellow", [f"edgecheck: {self.report_error}"]))
         if "tensorflow" in sys.modules:
             out.append((None, "red", ["edgecheck: WARNING: TensorFlow was imported in the measuring process"]))
         return out
+
+    def nothing_measured(self) -> list[str]:
+        """Why a run has no result, and what to try: a device asked for and absent names its twin."""
+        from edgecheck.measure.devices import registry
+
+        sel = self.selection
+        lines = ["no model was measured or simulated: no results file or report was written by this run"]
+        missing = {**(sel.absent if sel else {}), **(sel.skipped if sel else {})}
+        kinds = registry()
+        for name, why in missing.items():
+            kind = kinds.get(name.split("@")[0])
+            twin = kind.twin if kind is not None else None
+            lines.append(f"{name}: {why}" + (f"; to simulate it instead: --device {twin}" if twin else ""))
+        if sel is not None and not sel.devices and not missing:
+            lines.append("no device was selected (--device)")
+        return lines
 
     def abandon(self) -> None:
         """The session ends without finishing (a usage error): release the boards and the results file untouched."""

@@ -116,3 +116,14 @@ def text_table(header: tuple, rows: list[tuple], right: set[int] = frozenset(), 
     if rule:
         out.append("  ".join("-" * w for w in widths))
     return out + [line(r) for r in rows]
+
+
+def pct_over(value: float, limit: float) -> str:
+    """``value > limit`` as percentages with the decimals that make the comparison visible: 10.3% > 10%, never
+    a "10% > 10%" rounding artefact."""
+    lim = f"{limit * 100:g}%"
+    for decimals in range(0, 5):
+        shown = round(value * 100, decimals)
+        if shown > limit * 100:
+            return f"{shown:.{decimals}f}% > {lim}"
+    return f"{value * 100:.4g}% > {lim}"

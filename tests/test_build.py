@@ -110,7 +110,7 @@ def test_build_bad_input_is_one_clear_line(tmp_path):
 
 def test_inspect_prints_json(smoke_artifacts, tmp_path):
     model = art.load(smoke_artifacts).models[0]
-    out = json.loads(run_edgecheck("inspect", str(model.tflite)).stdout)
+    out = json.loads(run_edgecheck("inspect", "--json", str(model.tflite)).stdout)
     assert out["params"] == model.size["params"] and out["dense_weight_quantization"] == "per-tensor"
     assert out["operators"][0] == {"name": "FULLY_CONNECTED", "version": out["operators"][0]["version"]}
     junk = tmp_path / "junk.tflite"

@@ -326,8 +326,8 @@ def test_compare_runs_is_one_record_that_round_trips_through_its_file(tmp_path):
     assert [r.verdict for r in got.rows] == [UNCHANGED, REGRESSION, REGRESSION]  # m0 within its own threshold
     assert got.has_regression and got.counts == {UNCHANGED: 1, REGRESSION: 2}
     assert got.summary_line() == "summary: 2 regression, 1 unchanged"
-    assert [line.split()[0] for line in got.table(only_changes=True)[1:]] == ["m1", "m2"]
-    assert [line.split()[0] for line in got.table()[1:]] == ["m0", "m1", "m2"]
+    assert [line.split()[0] for line in got.table(only_changes=True)[1:]] == ["m1", "m2", "note:"]
+    assert [line.split()[0] for line in got.table()[1:]] == ["m0", "m1", "m2", "note:"]
     # the same rows as compare() itself gives, and data in memory names its sides by role
     assert [r.to_dict() for r in got.rows] == [r.to_dict() for r in compare(base, slow, got.thresholds)]
     mem = compare_runs(base, slow, run_label="now")

@@ -112,7 +112,7 @@ def test_every_reading_command_works_from_outside_the_checkout(report_venv, smok
     shutil.copy(REPO / "fixtures" / "compiler_logs" / "v16_single_mapped.log", log)
     parsed = _edgecheck(report_venv, "parse-compiler-log", str(log), cwd=tmp_path)
     assert parsed.returncode == 0 and json.loads(parsed.stdout)["compiler_version"].startswith("16.")
-    rec = _edgecheck(report_venv, "recommend", str(model), cwd=tmp_path)
+    rec = _edgecheck(report_venv, "recommend", str(model), "--json", cwd=tmp_path)
     assert rec.returncode == 0 and json.loads(rec.stdout)["source"].startswith("simulated by the twins")
     twins = REPO / "fixtures" / "baselines" / "twins-default-collar.json"
     run = tmp_path / "run.json"

@@ -153,3 +153,89 @@ def test_uci_har_layout(tmp_path):
     (tmp_path / "test" / "Inertial Signals" / "total_acc_x_test.txt").unlink()
     with pytest.raises(EdgecheckError, match="total_acc_x_test.txt: file not found"):
         load_dataset(str(tmp_path))
+
+
+# --------------------------------------------------------------------------
+# A user's dataset in the wrong layout or with wrong values: refused with the likely mistake and the fix
+# --------------------------------------------------------------------------
+
+
+def _user_npz(tmp_path, X, name="mine.npz", **extra):
+    n = X.shape[0]
+    arrays = dict(X=X, y=np.arange(n) % 2, groups=np.arange(n) % 4, sampling_rate=np.array(50.0))
+    arrays.update(extra)
+    return _npz(tmp_path, name, **arrays)
+
+
+def test_transposed_x_is_refused_with_the_fix_and_channels_last_reads_it(tmp_path):
+    """X saved as [n, samples, channels] (256 samples of 3 channels) read as 256 channels of 3 samples used to be
+    built, with only a librosa warning; now it is refused, naming the transpose and --channels-last."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(16, 256, 3))
+    p = _user_npz(tmp_path, X)
+    with pytest.raises(EdgecheckError) as e:
+        load_dataset(str(p))
+    msg = str(e.value)
+    assert "\n" not in msg and str(p) in msg
+    assert "X looks like [windows, samples, channels]" in msg and "256 channels of 3 samples" in msg
+    assert "X.transpose(0, 2, 1)" in msg and "--channels-last" in msg
+    ds = load_dataset(str(p), channels_last=True)
+    assert ds.X.shape == (16, 3, 256) and np.array_equal(ds.X[5, 2], X[5, :, 2].astype(np.float32))
+    # --channels-last on a file that was right already: said, not silently transposed into nonsense
+    good = _user_npz(tmp_path, rng.normal(size=(16, 3, 256)), name="good.npz")
+    with pytest.raises(EdgecheckError, match="with --channels-last X reads as 256 channels of 3 samples each; if X "
+                                             r"is already \[windows, channels, samples\], drop --channels-last"):
+        load_dataset(str(good), channels_last=True)
+
+
+def test_two_dimensional_x_is_refused_with_the_fix(tmp_path):
+    p = _user_npz(tmp_path, np.zeros((10, 64)))
+    with pytest.raises(EdgecheckError, match=r"X is 2-D, shape \(10, 64\); X must have shape \[windows, channels, "
+                                             r"samples\]: for one channel per window save X\[:, None, :\] \(shape "
+                                             r"\(10, 1, 64\)\)"):
+        load_dataset(str(p))
+
+
+@pytest.mark.parametrize("value, message", [
+    (np.nan, r"X contains NaN or infinite values in 1 window\(s\) \(first: window 3\)"),
+    (np.inf, r"X contains NaN or infinite values in 1 window\(s\) \(first: window 3\)"),
+    (3e38, r"X has values beyond \+-1e\+09 in 1 window\(s\) \(first: window 3, largest 3e\+38\)"),
+    (-3e38, r"largest 3e\+38"),
+    (2e9, r"largest 2e\+09"),
+])
+def test_values_not_finite_or_out_of_range_are_refused(tmp_path, value, message):
+    X = np.zeros((8, 2, 32), np.float32)
+    X[3, 1, 7] = value
+    with pytest.raises(EdgecheckError, match=message):
+        load_dataset(str(_user_npz(tmp_path, X)))
+    X[3, 1, 7] = 1e9  # the stated limit itself is accepted
+    assert load_dataset(str(_user_npz(tmp_path, X, name="edge.npz"))).X.shape == (8, 2, 32)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (dict(y=np.array([0.5, 1.0] * 4)), r"y holds fractional numbers \(0.5 at window 0\)"),
+    (dict(y=np.arange(5) % 2), "y has 5 labels but X has 8 windows"),
+    (dict(groups=np.arange(7)), r"groups has 7 entries but X has 8 windows \(one group id per window"),
+    (dict(groups=np.zeros((8, 2))), "groups must hold one id per window"),
+    (dict(sampling_rate=np.array(0.0)), "sampling_rate must be a positive number of Hz, got 0.0"),
+    (dict(sampling_rate=np.array("50 Hz")), "sampling_rate must be one real number"),
+    (dict(sampling_rate=np.array(np.inf)), "sampling_rate must be a positive number of Hz"),
+])
+def test_labels_groups_and_rate_are_checked(tmp_path, extra, message):
+    with pytest.raises(EdgecheckError, match=message):
+        load_dataset(str(_user_npz(tmp_path, np.zeros((8, 2, 32)), **extra)))
+
+
+def test_a_bad_dataset_stops_pytest_before_the_build_starts(tmp_path):
+    """Through pytest itself: a transposed .npz is a usage error (exit 4) at configure time, one line naming the
+    file, the mistake and --channels-last, and no build was started (no artifacts folder, no TensorFlow)."""
+    from support import REPO, run_pytest
+
+    p = _user_npz(tmp_path, np.random.default_rng(0).normal(size=(16, 256, 3)))
+    build = tmp_path / "artifacts"
+    proc = run_pytest(str(REPO / "benchmarks"), "--dataset", str(p), "--build-dir", str(build), "--device", "cpu",
+                      "--results", str(tmp_path / "r.json"))
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert f"--dataset: {p}: X looks like [windows, samples, channels]" in proc.stderr
+    assert "--channels-last" in proc.stderr and "building" not in proc.stdout
+    assert not build.exists() and not (tmp_path / "r.json").exists()

@@ -142,7 +142,7 @@ def test_mutated_tflite_is_inspected_or_refused(model_bytes, tmp_path, data):
         raw = raw[:data.draw(st.integers(0, len(raw)))]
     path = tmp_path / "m.tflite"
     path.write_bytes(bytes(raw))
-    code, out, err = run_main("inspect", path)
+    code, out, err = run_main("inspect", "--json", path)
     if code == 0:
         assert '"params"' in out
     else:

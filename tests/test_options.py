@@ -114,15 +114,20 @@ def test_a_compiler_log_is_paired_with_its_model_at_configure_time(pytester, tmp
                                                         "--compiler-log", str(LOG)).getoption)
 
 
-def test_a_dataset_path_is_looked_at_without_loading_it(tmp_path):
-    np.savez(tmp_path / "w.npz", X=np.zeros((2, 1, 8)), y=np.zeros(2), sampling_rate=50)
-    (tmp_path / "w.csv").write_text("t,x\n0,1\n")
-    (tmp_path / "har" / "train").mkdir(parents=True)
-    for ok in (*DATASET_NAMES, tmp_path / "w.npz", tmp_path / "w.csv", tmp_path / "har"):
+def test_a_dataset_path_is_read_and_checked_at_configure_time(tmp_path):
+    """check_dataset reads the file with numpy (no TensorFlow) and refuses what the build would choke on."""
+    np.savez(tmp_path / "w.npz", X=np.zeros((2, 1, 8)), y=np.arange(2), sampling_rate=50)
+    (tmp_path / "w.csv").write_text("window,label,time,x\n" + "".join(f"w{w},{w},{i / 10},{i}\n" for w in range(2)
+                                                                      for i in range(8)))
+    for ok in (*DATASET_NAMES, tmp_path / "w.npz", tmp_path / "w.csv"):
         check_dataset(str(ok))
+    (tmp_path / "har" / "train").mkdir(parents=True)
+    np.savez(tmp_path / "one.npz", X=np.zeros((2, 1, 8)), y=np.zeros(2), sampling_rate=50)
     for bad, why in ((tmp_path / "none.csv", "file .*none.csv not found"), (tmp_path, "not a UCI HAR directory"),
                      ("colar", "unknown dataset 'colar'"), (tmp_path / "w.txt", "unknown dataset"),
-                     (_write(tmp_path / "e.csv", ""), "e.csv is empty")):
+                     (_write(tmp_path / "e.csv", ""), "e.csv is empty"),
+                     (tmp_path / "har", "total_acc_x_train.txt: file not found"),
+                     (tmp_path / "one.npz", "one.npz: needs at least 2 classes")):
         with pytest.raises(EdgecheckError, match=f"^--dataset: .*{why}"):
             check_dataset(str(bad))
     from edgecheck.build.data import NAMED_DATASETS

@@ -337,7 +337,7 @@ def test_bad_csv_datasets_are_refused(tmp_path, text, message):
 def test_inspect_counts_every_operators_weights():
     """A convolutional model (TensorFlow's own int8 conversion, fixtures/models/make_conv.py): the convolution's
     40 weights and biases are counted beside the dense layer's 435, and it is said not to be feed-forward."""
-    code, out, err = run_main("inspect", CONV)
+    code, out, err = run_main("inspect", "--json", CONV)
     assert code == 0, err
     s = json.loads(out)
     assert s["params"] == 40 + 435 and s["macs"] == 6 * 6 * 4 * 9 + 144 * 3 and s["feed_forward"] is False

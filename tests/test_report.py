@@ -88,7 +88,7 @@ def test_recommend_a_built_model(smoke_artifacts):
     rec = recommend(m.tflite, "energy")
     assert rec["platform"] in ("tpu", "a53") and rec["source"].startswith("simulated by the twins")
     assert rec["macs"] == m.size["macs"]
-    out = json.loads(run_edgecheck("recommend", str(m.tflite), "--metric", "latency").stdout)
+    out = json.loads(run_edgecheck("recommend", str(m.tflite), "--metric", "latency", "--json").stdout)
     assert out["metric"] == "latency" and set(out["figures"]) == {"tpu-sim", "a53-sim"}
 
 

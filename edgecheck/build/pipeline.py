@@ -37,6 +37,7 @@ MODEL_REVISION = 2  # 2: float predictions kept, accuracy with bootstrap interva
 class BuildOptions:
     grid: str = DEFAULTS.grid
     dataset: str = "collar"
+    channels_last: bool = False  # the .npz's X is [windows, samples, channels]
     out: Path = Path(".edgecheck/artifacts")
     seed: int = 0
     n_fft: int | None = None
@@ -244,7 +245,7 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     """Build (or reuse) every model of the grid; returns the manifest it wrote."""
     t_start = time.perf_counter()
     archs = parse_grid(opts.grid)
-    ds = load_dataset(opts.dataset, seed=opts.seed)
+    ds = load_dataset(opts.dataset, seed=opts.seed, channels_last=opts.channels_last)
     out = Path(opts.out)
     store = out / "store"
     fpath, finfo = _features_file(ds, opts, store, log)

@@ -119,14 +119,78 @@ def platform_finding(metric: str, chart, index: dict, cache_bytes: int) -> Findi
             if line not in figures:
                 figures.append(line)
     details = [] if switches else [f"{_who(segs[0].winner)} on every architecture"] if segs else []
+    close = [w for w in ws if w.winner == TOO_CLOSE_TO_CALL]
+    if close:
+        wide = {d: {index[(w.model, d)].kind for w in close if (w.model, d) in index
+                    and w.intervals.get(d, (0, 0))[1] > w.intervals.get(d, (0, 0))[0]} for d in chart.devices}
+        details.append(too_close_text(close, wide))
     return Finding(metric, head, label_of(kinds), details, crossovers=switches[:6], figures=figures[:8])
 
 
+def too_close_text(close: list, kinds: dict[str, set[str]]) -> str:
+    """Which architectures are too close to call, why, and what would decide them: the real device where a twin's
+    band is in the way, more processes where a measured interval is. ``kinds``: device -> the kinds (measured,
+    simulated) of its figures that have an interval there."""
+    names = ", ".join(w.model for w in close[:6]) + (f" and {len(close) - 6} more" if len(close) > 6 else "")
+    simulated = sorted(d for d, k in kinds.items() if SIMULATED in k)
+    measured = sorted(d for d, k in kinds.items() if MEASURED in k)
+    decide = []
+    if simulated:
+        decide.append(f"measuring the real device instead of the twin {' and '.join(simulated)} (the twin's band is "
+                      "wider than the gap)")
+    if measured:
+        decide.append(f"more processes on {' and '.join(measured)} (--processes) to narrow the measured interval")
+    return (f"too close to call on {len(close)}: {names} (the intervals of the two platforms overlap); what would "
+            f"decide it: {'; or '.join(decide) or 'exact figures'}")
+
+
+def platform_findings(run, cache_bytes: int) -> list[Finding]:
+    """The energy and latency findings of a run, without the chart's rules (no scikit-learn): the terminal's
+    answer, worded as the report's."""
+    from edgecheck.errors import EdgecheckError
+    from edgecheck.judge.chart import Chart, winners
+    from edgecheck.results import rows
+
+    rs = rows(run, failed=True)
+    index = {(r.model, r.device_label): r for r in rs if r.ok}
+    out = []
+    for metric in ("energy", "latency"):
+        try:
+            devices, ws = winners(run, metric)
+        except EdgecheckError as e:
+            out.append(Finding(metric, f"no answer on {metric}: {e}", NOT_TESTED))
+            continue
+        if not ws:
+            out.append(Finding(metric, f"no answer on {metric}: no architecture on both platforms", NOT_TESTED))
+            continue
+        out.append(platform_finding(metric, Chart(metric, devices, ws, cache_bytes=cache_bytes), index, cache_bytes))
+    return out
+
+
+def answer_lines(findings: list[Finding]) -> list[str]:
+    """The answer as terminal lines: per metric, the headline labelled measured or simulated, then the
+    crossovers, what is too close to call, and the figures at each crossover."""
+    lines = []
+    for f in findings:
+        if f.status is not None:
+            continue
+        lines.append(f"{f.topic} [{f.label}]: {f.headline}")
+        lines += [f"  crossover: {c}" for c in f.crossovers]
+        lines += [f"  {d}" for d in f.details]
+        if f.figures:
+            lines.append("  at the crossovers: " + "; ".join(f.figures))
+    return lines
+
+
 def _interval_text(v) -> str:
+    """An interval [low, high] always as two ends, with the digits that tell them apart; a single number as one."""
     if isinstance(v, (list, tuple)):
         if len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
-            lo, hi = fmt_number(v[0]), fmt_number(v[1])
-            return lo if lo == hi else f"{lo}–{hi}"
+            for digits in (3, 4, 5, 6):
+                lo, hi = fmt_number(v[0], digits), fmt_number(v[1], digits)
+                if lo != hi:
+                    break
+            return f"{lo}–{hi}"
         return ", ".join(_interval_text(x) for x in v)
     if isinstance(v, (int, float)):
         return fmt_number(v)

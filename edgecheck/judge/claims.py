@@ -203,6 +203,9 @@ def c1(run: Run, th: dict) -> ClaimResult:
         accs, dataset, synthetic = _accuracies(rs), run.dataset.get("name", "default"), run.synthetic
         source = "build (host TFLite interpreter)"
     need = cfg["min_best_macro_f1"].get(dataset, cfg["min_best_macro_f1"]["default"])
+    why_need = "" if dataset in cfg["min_best_macro_f1"] else (
+        " (the claims file's default for a dataset it does not name; a claims file passed with --claims sets "
+        "min_best_macro_f1 per dataset)")
     if len(accs) < cfg["coverage"]["min_architectures"]:
         return _not_testable("C1", "architectures with accuracy", len(accs), cfg["coverage"]["min_architectures"],
                              "no result carries build accuracy (no device ran, or --model files, which come "
@@ -223,7 +226,8 @@ def c1(run: Run, th: dict) -> ClaimResult:
                                                                        "int8_macro_f1_ci95": [lo, hi]},
                 "required": need, "per_architecture": drops, "evaluated_by": source}
     msg = (f"best int8 macro-F1 {best.f1_int8:.3f} (95 % CI {lo:.3f}-{hi:.3f}, {best.model}) vs required {need:.3f} "
-           f"for dataset {dataset!r}; int8 within the allowed drop of float on {len(drops) - len(bad)}/{len(drops)} "
+           f"for dataset {dataset!r}{why_need}; int8 within the allowed drop of float on "
+           f"{len(drops) - len(bad)}/{len(drops)} "
            "architectures" + (f"; too large a drop on {', '.join(bad)}" if bad else ""))
     devices = [source]
     if synthetic:  # our own generator: informational, never evidence for the paper's accuracy claim
@@ -280,9 +284,11 @@ def c2(rs: list[Row], th: dict) -> ClaimResult:
                 "most_accurate": top.model, "most_accurate_energy_j": top.energy_j, "energy_saving": saving,
                 "energy_saving_interval": [saving_lo, saving_hi], "candidates": [r.model for r in cands]}
     msg = (f"operating point on {dev}: {op.model} (macro-F1 {op.f1_int8:.3f}, {op.energy_j * 1e6:.1f} uJ/inference) "
-           f"among {len(cands)} architectures within {within:.2f} of the best F1 {best_f1:.3f}; it saves "
-           f"{saving:.0%} energy (interval {saving_lo:.0%} to {saving_hi:.0%}) against the most accurate "
-           f"({top.model}, {top.energy_j * 1e6:.1f} uJ)")
+           f"among {len(cands)} architectures whose macro-F1 95 % CI reaches within {within:.2f} of the best F1 "
+           f"{best_f1:.3f} (upper bound >= {best_f1 - within:.3f}); it saves {percent(saving)} energy (interval "
+           f"{percent(saving_lo)} to {percent(saving_hi)}"
+           + (", small but above 0 at both ends" if saving_lo > 0 and saving_hi < 0.01 else "")
+           + f") against the most accurate ({top.model}, {top.energy_j * 1e6:.1f} uJ)")
     if op.model == top.model or saving_hi <= 0:
         return _fails("C2", "the most accurate architecture is also the cheapest near it: no operating point saves "
                             "energy", evidence, msg, [dev], "energy saving", saving, 0.0)
@@ -352,7 +358,10 @@ def c3(rs: list[Row], th: dict) -> ClaimResult:
     evidence = {"largest_fitting": largest.model, "metric": metric, "ratios": ratios,
                 "weakest_ratio_interval": [lo_r[weakest], hi_r[weakest]], "loglog_slope_below_cache": slope,
                 "slope_interval": [slope_lo, slope_hi], "exceeding": [r.model for r in over]}
-    msg = (f"on {dev}, models beyond the cache cost {min(ratios.values()):.1f}x-{max(ratios.values()):.1f}x the "
+    strongest = max(ratios, key=ratios.get)
+    spread = "" if strongest == weakest else f" to {ratios[strongest]:.1f}x ({strongest})"
+    msg = (f"on {dev}, models beyond the cache cost {ratios[weakest]:.1f}x ({weakest}, interval "
+           f"{lo_r[weakest]:.1f}x-{hi_r[weakest]:.1f}x){spread} the "
            f"{metric.split('_')[0]} of the largest that fits ({largest.model}); required >= {k:g}x. Below the "
            f"cache latency grows as MACs^{slope:.2f} (interval {slope_lo:.2f}-{slope_hi:.2f}; required <= "
            f"{max_slope:g})")
@@ -588,8 +597,9 @@ def evaluate(results: Run | dict, thresholds: dict, with_chart: bool = True, on_
     run = Run.coerce(results)
     if run.sweep == "models" and not on_model_list:
         return [_not_testable(cid, "sweep", "model list", "grid",
-                              "the paper's claims are judged on a grid sweep; pass --claims to judge them on "
-                              "--model files") for cid in TITLES]
+                              "the paper's claims are about a sweep of network sizes, which --model files are "
+                              "not; to judge them on your files anyway, pass a claims file (--claims "
+                              "edgecheck/judge/claims.json, or your own thresholds)") for cid in TITLES]
     rs = rows(run)
     out = [c1(run, thresholds), c2(rs, thresholds), c3(rs, thresholds), c4(rs, thresholds), c5(rs, thresholds)]
     if with_chart:
@@ -597,13 +607,23 @@ def evaluate(results: Run | dict, thresholds: dict, with_chart: bool = True, on_
     return out
 
 
+def percent(v: float) -> str:
+    """A fraction as a percentage with the digits it needs: 5 %, 0.3 %, never a 0 % that is not 0."""
+    pct = v * 100
+    if pct == 0 or abs(pct) >= 9.5:
+        return f"{pct:.0f} %"
+    return f"{pct:.2g} %" if abs(pct) >= 0.01 else f"{pct:.1e} %"
+
+
 def table(claims: list[ClaimResult]) -> list[str]:
+    """Each claim's status line, its evidence, and an inconclusive outcome's reason when the evidence does not
+    already say it (a --model run's not-testable claims say one thing, once)."""
     lines = []
     for c in claims:
         lines.append(f"{c.id}  {c.status:<23} {c.title}")
         if c.message:
             lines.append(f"    {c.message}")
-        if c.outcome.status == INCONCLUSIVE:
+        if c.outcome.status == INCONCLUSIVE and c.outcome.summary != c.message:
             lines.append(f"    {c.outcome.summary}")
     return lines
 

@@ -49,7 +49,7 @@ from edgecheck.judge.roles import LEGACY_ROLES, TPU
 from edgecheck.outcome import MISSING, NOT_TESTABLE, REGRESSION, TOO_CLOSE, UNSTABLE, Outcome
 from edgecheck.results import Entry, Run
 from edgecheck.stats import hodges_lehmann, holm, p_greater
-from edgecheck.textfmt import fmt_energy, fmt_time, text_table
+from edgecheck.textfmt import fmt_energy, fmt_time, pct_over, text_table
 
 UNCHANGED, IMPROVEMENT = "unchanged", "improvement"
 TOO_CLOSE_LABEL, UNSTABLE_LABEL, MISSING_LABEL, NEW, DIFFERENT = ("too close to call", "unstable", "missing", "new",
@@ -294,7 +294,7 @@ def _noise(e: Entry, metric: str, th: Thresholds) -> str | None:
         return lat.unstable
     cv = lat.process_cv
     if cv is not None and cv > th.unstable_cv:
-        return f"robust CV across processes {cv:.0%} > {th.unstable_cv:.0%}"
+        return f"robust CV across processes {pct_over(cv, th.unstable_cv)}"
     return None
 
 
@@ -326,7 +326,11 @@ def _decide(pending: list, th: Thresholds) -> list[Comparison]:
         row.detail = how
         if noisy and (is_slow or is_fast or not (1 / (1 + limit) <= row.ci[0] and row.ci[1] <= 1 + limit)):
             row.verdict = UNSTABLE_LABEL
-            row.outcome = Outcome.inconclusive(UNSTABLE, f"{metric} ratio 95 % CI", list(row.ci), 1 + limit, noisy)
+            row.outcome = Outcome.inconclusive(
+                UNSTABLE, f"{metric} ratio 95 % CI", list(row.ci), 1 + limit,
+                f"{noisy}: with figures this spread across processes the interval x{row.ci[0]:.3f}-x{row.ci[1]:.3f} "
+                "is not trusted to decide (a noisy figure is never called a regression or an improvement); a quieter "
+                "machine or more processes (--processes) decide it")
         elif is_slow:
             row.verdict = REGRESSION
             row.outcome = Outcome.failed(REGRESSION, how, f"{metric} ratio 95 % CI", list(row.ci), 1 + limit)
@@ -338,11 +342,31 @@ def _decide(pending: list, th: Thresholds) -> list[Comparison]:
             row.outcome = Outcome.passed(how, f"{metric} ratio 95 % CI", list(row.ci), 1 + limit)
         else:
             row.verdict = TOO_CLOSE_LABEL
-            row.outcome = Outcome.inconclusive(TOO_CLOSE, f"{metric} ratio 95 % CI", list(row.ci), 1 + limit,
-                                               "the interval reaches past the threshold; more processes "
-                                               "(--processes) narrow it")
+            row.outcome = _too_close(metric, row.ci, limit)
         out.append(row)
     return out
+
+
+def _too_close(metric: str, ci: tuple[float, float], limit: float) -> Outcome:
+    """Neither unchanged nor surely changed, said on the side the interval reaches past: below the improvement
+    threshold 1/(1+limit) (a faster figure, not surely faster by the threshold), above the regression threshold
+    1+limit, or both; the limit shown is the one it reaches past."""
+    lo, hi = ci
+    faster, slower = lo < 1 / (1 + limit), hi > 1 + limit
+    iv = f"x{lo:.3f}-x{hi:.3f}"
+    if faster and not slower:
+        where = "below 1 (faster)" if hi < 1 else "mostly below 1"
+        return Outcome.inconclusive(TOO_CLOSE, f"{metric} ratio 95 % CI", list(ci), 1 / (1 + limit),
+                                    f"the interval {iv} lies {where} and reaches past the improvement threshold "
+                                    f"x{1 / (1 + limit):.3f} without lying wholly past it: not a slowdown, and not "
+                                    "surely an improvement; more processes (--processes) narrow it")
+    if slower and not faster:
+        return Outcome.inconclusive(TOO_CLOSE, f"{metric} ratio 95 % CI", list(ci), 1 + limit,
+                                    f"the interval {iv} reaches past the regression threshold x{1 + limit:.3f} "
+                                    "without lying wholly past it; more processes (--processes) narrow it")
+    return Outcome.inconclusive(TOO_CLOSE, f"{metric} ratio 95 % CI", list(ci), 1 + limit,
+                                f"the interval {iv} reaches past both thresholds (x{1 / (1 + limit):.3f} and "
+                                f"x{1 + limit:.3f}); more processes (--processes) narrow it")
 
 
 def _accuracy(b: Entry, r: Entry, th: Thresholds) -> list[Comparison]:
@@ -430,7 +454,12 @@ def table(rows: list[Comparison], only_changes: bool = False) -> list[str]:
                      r.verdict + (f" ({why})" if r.verdict != UNCHANGED and why else "")))
     if not body:
         return ["(no differences)" if only_changes else "(nothing to compare)"]
-    return text_table(head, body, pad_last=False)
+    notes = []
+    if any(r.ci and r.ci[0] != r.ci[1] and r.metric not in ACCURACY_METRICS for r in rows):
+        notes.append("note: baseline, now: medians over every round; ratio: the Hodges-Lehmann estimate of "
+                     "now/baseline over the processes' medians (one figure per process), with its 95 % CI, so a "
+                     "ratio may lean the other way than the medians when the change is inside the noise")
+    return text_table(head, body, pad_last=False) + notes
 
 
 def summary(rows: list[Comparison]) -> dict:

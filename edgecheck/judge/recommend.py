@@ -66,3 +66,36 @@ def recommend(model: str | Path, metric: str = "energy", results_path: str | Non
     return {**out, "platform": "too close to call", "leaning": TPU if t.band[key]["central"] < mine else A53,
             "interval": {tsim: [lo, hi], asim: mine}, "outcome": outcome.to_json(),
             "reason": outcome.summary, "figures": figures}
+
+
+def recommend_text(r: dict) -> list[str]:
+    """``recommend``'s answer for people: the pick, where the figures came from, each platform's latency and
+    energy in engineering units (with the Edge TPU twin's band), the reason and the notes; ``--json`` has all."""
+    from edgecheck.textfmt import fmt_energy, fmt_interval, fmt_number, fmt_time
+
+    what = "energy per inference" if r["metric"] == "energy" else "latency"
+    pick = r["platform"]
+    head = f"{r['model']}: lowest {what} on {pick}" if pick != "too close to call" else \
+        f"{r['model']}: too close to call on {what} (leaning {r.get('leaning')})"
+    lines = [head, f"  source: {r['source']}" + (f" ({r['results']})" if r.get("results") else "")]
+    if r.get("params") is not None:
+        lines.append(f"  model: {fmt_number(r['params'])} parameters, {fmt_number(r.get('macs'))} MACs per inference")
+    for device, f in r["figures"].items():
+        if "refused" in f:
+            lines.append(f"  {device}: not runnable: {f['refused']}")
+            continue
+        band = f.get("band") or {}
+        lat = fmt_time(f.get("latency_s"))
+        if band.get("latency_s"):
+            lat += " " + fmt_interval(band["latency_s"]["low"], band["latency_s"]["high"], fmt_time) + " twin band"
+        energy = fmt_energy(f.get("energy_j"))
+        if band.get("energy_j"):
+            energy += " " + fmt_interval(band["energy_j"]["low"], band["energy_j"]["high"], fmt_energy) + " twin band"
+        power = f" at {f['power_w']:.2f} W" if f.get("power_w") is not None else ""
+        lines.append(f"  {device}: latency {lat}, energy {energy}{power}"
+                     + (f" [{f['provenance']}]" if f.get("provenance") else ""))
+        lines += [f"  note ({device}): {n}" for n in f.get("notes") or []]
+    if r.get("reason") and not r.get("tpu_refused"):
+        lines.append(f"  why: {r['reason']}")
+    lines.append("  (--json prints every figure, the band and the breakdown)")
+    return lines

@@ -38,11 +38,19 @@ def results_table(results: Run | dict) -> list[str]:
                      fmt_time(r.load_s), fmt_time(r.first_invoke_s),
                      "-" if r.memory_bytes is None else "+" + fmt_bytes(r.memory_bytes),
                      "-" if r.agreement is None else f"{r.agreement:.0%}", _energy(r), source))
+    header_d = results.header if isinstance(results, Run) else results
+    for x in (header_d or {}).get("not_runnable") or []:  # a requested device that refuses a model keeps its row
+        why = str(x.get("reason", ""))
+        if " (" in why and why.endswith(")") and why.startswith("inconclusive:"):
+            why = why[why.index(" (") + 2:-1]  # the refusal itself, without the outcome's statistic
+        lines.append((x.get("model", "?"), "", "", "", x.get("device", "?"), "not runnable (below)", "", "", "", "",
+                      "", x.get("kind", "")))
+        notes.append(f"x {x.get('model')} on {x.get('device')}: not runnable: {why}")
     if not lines:
         return ["(no results)"]
     legend = ["median: seconds per invoke; measured: the median over rounds of fresh processes with the 95 % "
               "interval of the median across processes; simulated: the twin's central value with its band [low, "
               "high]; memory: the model's own peak above a fresh worker's; agree: predictions equal to the build's; "
               "! marks a figure too noisy to decide on; ~ a model near the Edge TPU's on-chip limit (both outcomes "
-              "below the table)"]
+              "below the table); x a model the device cannot run (why, below the table)"]
     return text_table(header, lines, right={1, 2, 5, 6, 7, 8, 9, 10}, rule=True) + notes + legend

@@ -107,7 +107,8 @@ class MeasureContext:
         files = {m.name: [device.model_file(m), self._inputs(m)] for m in models}
         t = self.timing
         say = self._say
-        say(f"edgecheck: {device.label}: timing {len(models)} models in {t.processes} fresh processes of "
+        plural = "s" if len(models) != 1 else ""
+        say(f"edgecheck: {device.label}: timing {len(models)} model{plural} in {t.processes} fresh processes of "
             f"{t.rounds} rounds each (adaptively up to {t.max_extra_processes} more)")
         recover = None
         if getattr(device, "recover", None) is not None:

@@ -25,6 +25,7 @@ from edgecheck.errors import EdgecheckError
 from edgecheck.measure.transport import stop
 from edgecheck.results import Interval, Latency, Memory, ProcessTiming
 from edgecheck.stats import median_ci, robust_cv
+from edgecheck.textfmt import pct_over
 
 EXIT_TIMEOUT_S = 30.0  # a worker that closed its output gets this long to exit before it is killed
 UNSTABLE_PROCESS_CV = 0.10  # robust CV of the process medians above which a figure is too noisy to decide on
@@ -303,7 +304,7 @@ def latency(ms: ModelSweep, timer_label: str, warmup_rounds: int) -> Latency:
     cv = robust_cv(medians)
     unstable = []
     if cv > UNSTABLE_PROCESS_CV:
-        unstable.append(f"robust CV across processes {cv:.0%} > {UNSTABLE_PROCESS_CV:.0%}")
+        unstable.append(f"robust CV across processes {pct_over(cv, UNSTABLE_PROCESS_CV)}")
     throttled = sorted({m["throttle"] for m in timings if m.get("throttle")})
     unstable += throttled
     lat = Latency.from_samples(samples, statistic="seconds per invoke, one sample per round, rounds of "

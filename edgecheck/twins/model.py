@@ -38,7 +38,19 @@ EDGETPU_OPS = {
     "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SLICE", "SOFTMAX", "SPACE_TO_DEPTH", "SPLIT", "SQUARED_DIFFERENCE",
     "SQUEEZE", "STRIDED_SLICE", "SUB", "SUM", "TANH", "TRANSPOSE", "TRANSPOSE_CONV"}
 FLOAT_TYPES = {"float32", "float16", "float64"}
-UNVERIFIED_PER_CHANNEL = "per-channel FULLY_CONNECTED weights: compiler support unverified"
+UNVERIFIED_PER_CHANNEL = ("per-channel FULLY_CONNECTED weights: compiler support unverified; for per-tensor weights, "
+                          "as edgecheck's build makes them, set converter._experimental_disable_per_channel_"
+                          "quantization_for_dense_layers = True before converter.convert()")
+# the one-line fix of each reason the Edge TPU compiler refuses a model (tpu_refusal)
+FIX_FIXED_BATCH = ("fix: give the model a fixed batch size before converting: keras.Input(shape=(N,), batch_size=1), "
+                   "or tf.lite.TFLiteConverter.from_concrete_functions([tf.function(model).get_concrete_function("
+                   "tf.TensorSpec([1, N], tf.float32))], model)")
+FIX_FULL_INT8 = ("fix: convert to full int8 with int8 input and output: converter.optimizations = "
+                 "[tf.lite.Optimize.DEFAULT]; converter.representative_dataset = SAMPLES; "
+                 "converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]; "
+                 "converter.inference_input_type = converter.inference_output_type = tf.int8")
+FIX_OPERATOR = ("fix: build the model from operators the Edge TPU runs (FULLY_CONNECTED, CONV_2D, RELU, SOFTMAX, ...: "
+                "https://coral.ai/docs/edgetpu/models-intro/#supported-operations)")
 
 
 @dataclass(frozen=True)
@@ -163,7 +175,7 @@ def tpu_refusal(info: ModelInfo) -> str | None:
     if dynamic:
         return (f"dynamic shape: tensor {dynamic[0]!r} has shape signature "
                 f"{next(t.shape_signature for t in info.tensors if t.name == dynamic[0])} (the compiler needs every "
-                "tensor's size fixed at compile time; convert with a fixed batch size)")
+                f"tensor's size fixed at compile time); {FIX_FIXED_BATCH}")
     for op in info.operators:
         ts = [info.tensors[i] for i in op.inputs + op.outputs if i >= 0]
         floats = [t for t in ts if t.dtype in FLOAT_TYPES]
@@ -174,10 +186,10 @@ def tpu_refusal(info: ModelInfo) -> str | None:
         if floats:
             return (f"Model not quantized: {op.name} computes on {floats[0].dtype} tensor {floats[0].name!r} (the "
                     "compiler needs full-integer int8 weights and activations; float is allowed only at the model's "
-                    "input and output, through QUANTIZE and DEQUANTIZE)")
+                    f"input and output, through QUANTIZE and DEQUANTIZE); {FIX_FULL_INT8}")
         if op.name not in EDGETPU_OPS:
             return (f"operator {op.name} is not supported by the Edge TPU (it and everything after it would run on "
-                    "the CPU, which the twin does not cost)")
+                    f"the CPU, which the twin does not cost); {FIX_OPERATOR}")
     return None
 
 
