@@ -76,7 +76,6 @@ def pytest_configure(config: pytest.Config) -> None:
     except EdgecheckError as e:
         raise pytest.UsageError(one_line(e)) from None
     config.stash[SESSION_KEY] = EdgecheckSession(options, _write_line(config), _run_child(config))
-    _benchmark_table_hidden(config)
     config.addinivalue_line("markers", "edgecheck: a benchmark parametrized over edgecheck's models and devices")
     # a twin's benchmark is a prediction, never timed: its unused benchmark fixture is expected
     config.addinivalue_line("filterwarnings", "ignore:Benchmark fixture was not used at all")
@@ -326,6 +325,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         for test, why in undecided:
             terminalreporter.write_line(f"  {test}: {why}")
     _write_sections(terminalreporter, es.closing())
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """After every plugin's pytest_configure (pytest-benchmark's session exists only after its own, and plugin
+    order depends on how they were installed): hide its table unless asked."""
+    _benchmark_table_hidden(session.config)
 
 
 def _benchmark_table_hidden(config: pytest.Config) -> None:

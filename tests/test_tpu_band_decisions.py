@@ -220,3 +220,23 @@ def test_what_would_decide_it_names_a_measurement_that_decides_a_cell():
     open_after = {w.model for w in after.winners if w.winner == TOO_CLOSE_TO_CALL}
     assert len(open_after) < len(open_before)
     assert suggestions(build_chart(sweep(0.0))) == [] and lines(build_chart(sweep(0.0))) == []
+
+
+def test_what_would_decide_it_reaches_the_terminal_and_the_report():
+    """On the twins' default run (the committed baseline) the answer in the terminal and the report's answer both
+    list the ranked measurements, each with its command."""
+    from support import REPO
+
+    from edgecheck.judge.answer import answer_lines, platform_findings
+    from edgecheck.judge.chart import build_chart
+    from edgecheck.judge.decide import suggestions
+    from edgecheck.judge.report import html_report
+    from edgecheck.results import load
+
+    path = REPO / "fixtures" / "baselines" / "twins-default-collar.json"
+    run_ = load(path)
+    first = suggestions(build_chart(run_))[0]
+    terminal = "\n".join(answer_lines(platform_findings(run_, 8178892)))
+    assert f"measure first (1): {first.model} on {first.device}" in terminal and first.command in terminal
+    page = html_report([(str(path), run_)])
+    assert f"{first.model} on {first.device}" in page and first.command.replace('"', "&quot;") in page

@@ -124,7 +124,17 @@ def platform_finding(metric: str, chart, index: dict, cache_bytes: int) -> Findi
         wide = {d: {index[(w.model, d)].kind for w in close if (w.model, d) in index
                     and w.intervals.get(d, (0, 0))[1] > w.intervals.get(d, (0, 0))[0]} for d in chart.devices}
         details.append(too_close_text(close, wide))
+        if metric == "energy":  # the metric C5, C6 and the battery view decide on; one list keeps -q on a screen
+            details += measure_first(chart)
     return Finding(metric, head, label_of(kinds), details, crossovers=switches[:6], figures=figures[:8])
+
+
+def measure_first(chart, limit: int = 3) -> list[str]:
+    """The board measurements that would settle the most cells too close to call, ranked (``judge.decide``)."""
+    from edgecheck.judge.decide import suggestions
+
+    return [f"measure first ({i}): {s.model} on {s.device}: {s.why}; run: {s.command}"
+            for i, s in enumerate(suggestions(chart, limit), 1)]
 
 
 def too_close_text(close: list, kinds: dict[str, set[str]]) -> str:
