@@ -230,6 +230,10 @@ OPTIONS: dict[str, Option] = _options(
            help=f"timed rounds per model in each process, each one raw sample (default {DEFAULTS.rounds})"),
     Option("--round-time", type=seconds_up_to(MAX_ROUND_S), default=DEFAULTS.round_seconds,
            help=f"target seconds per round; sets invokes per round (default {DEFAULTS.round_seconds:g})"),
+    Option("--count-instructions", action="store_true", default=False,
+           help="also count each model's instructions per invoke on the CPU path under Valgrind (callgrind; "
+                "deterministic, so a baseline from another session compares on them; about 3 min more for the "
+                "default grid); without valgrind the counts are not-testable"),
 )
 
 # options that name a file or folder: a NUL in one is refused here, before the OS refuses it deep inside
@@ -362,6 +366,7 @@ class SessionConfig:
     processes: int = DEFAULTS.processes
     rounds: int = DEFAULTS.rounds
     round_time: float = DEFAULTS.round_seconds
+    count_instructions: bool = False
     benchmark_timer: str = "time.perf_counter"  # pytest-benchmark's --benchmark-timer: the worker times with it
     energy_probe: str = "none"
     energy_window: float = DEFAULTS.energy_window_seconds

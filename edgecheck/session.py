@@ -107,7 +107,8 @@ class EdgecheckSession:
         header["run"]["sweep"] = "models" if cfg.model else "grid"
         if real_data:
             header["real_data"] = real_data
-        timing = TimingOptions(processes=cfg.processes, rounds=cfg.rounds, round_seconds=cfg.round_time)
+        timing = TimingOptions(processes=cfg.processes, rounds=cfg.rounds, round_seconds=cfg.round_time,
+                               count_instructions=cfg.count_instructions)
         self.recorder = start_recorder(cfg.results, header, timing, energy, resume=cfg.resume,
                                        progress=self.write_line, timer_name=cfg.benchmark_timer,
                                        idle_timeout_s=cfg.worker_timeout)
