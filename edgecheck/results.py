@@ -717,6 +717,20 @@ def load(path: str | Path) -> Run:
     return Run.from_json(data, str(path))
 
 
+def load_history(path: str | Path) -> list[Run]:
+    """Earlier runs to compare against, oldest first: one results file, or a folder of them (``*.json``, each
+    checked; a file there that is not a results file is an error naming it). The newest is the baseline; all
+    of them measure the machine's run-to-run drift."""
+    p = Path(path)
+    if not p.is_dir():
+        return [load(p)]
+    files = sorted(f for f in p.glob("*.json") if f.is_file())
+    if not files:
+        raise EdgecheckError(f"{p}: a folder with no results files (*.json) in it")
+    runs = [load(f) for f in files]
+    return sorted(runs, key=lambda r: str(r.header.get("created_utc") or ""))
+
+
 def save(run: Run, path: str | Path) -> None:
     """Write ``run`` atomically, after checking it against the schema (a file we cannot read back is never written)."""
     data = run.to_json()

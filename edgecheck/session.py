@@ -291,6 +291,7 @@ class EdgecheckSession:
                                                force=self.config.force_baseline,
                                                allow_missing=self.config.allow_missing,
                                                baseline_label=self.config.baseline, run_label=str(results.path))
+                self.comparison.baseline.source = self.config.baseline  # read from it at configure time
             except EdgecheckError as e:
                 self.comparison_error = str(e)
                 return True
