@@ -255,7 +255,8 @@ class Compare(Command):
 
     @classmethod
     def add_arguments(cls, p):
-        p.add_argument("baseline", help="a results file, or a folder of earlier runs' results (the newest is the baseline; their spread measures this machine's drift)")
+        p.add_argument("baseline", help="a results file, or a folder of earlier runs' results (the newest is the "
+                                        "baseline; their spread measures this machine's drift)")
         p.add_argument("run")
         OPTIONS["force_baseline"].add(p.add_argument, "--force")
         OPTIONS["compare_threshold"].add(p.add_argument, "--threshold")

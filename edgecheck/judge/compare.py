@@ -776,8 +776,8 @@ def compare_runs(baseline: Run | dict | str | Path | list, run: Run | dict | str
     """The one way a job compares: load either side given as a path, take the baseline's saved thresholds with
     ``threshold_specs`` (``config.threshold_spec``) on top, compare (``compare``'s rules), and keep what was
     compared with how. ``baseline`` may be several earlier runs (a folder of results files, or a list, oldest
-    first): the newest is the baseline, and all of them measure the machine's drift. ``by_name`` is for A/B (``kind="ab"``), where both sides are different files by
-    design."""
+    first): the newest is the baseline, and all of them measure the machine's drift. ``by_name`` is for A/B
+    (``kind="ab"``), where both sides are different files by design."""
     if kind not in (BASELINE, AB):
         raise ValueError(f"comparison kind must be {BASELINE!r} or {AB!r}, got {kind!r}")
     history, base_side = _side(baseline, baseline_label, "baseline")
