@@ -259,11 +259,10 @@ def compare(baseline: Run | dict, run: Run | dict, th: Thresholds | None = None,
         drift_out.update(drift.to_json())
     n_base = len(baseline.ok_entries())
     if n_base and not any(row.metric not in ("presence", "model") for row in rows):
-        rows.append(Comparison(RUN_ROW, "-", "presence", None, None, None, None,
-                               Outcome.failed(MISSING, f"none of the baseline's {n_base} entries has a counterpart in "
-                                                       "this run (different model files, or devices absent): "
-                                                       "nothing was compared"), MISSING_LABEL,
-                               "a comparison that compared nothing is never green"))
+        why = (f"none of the baseline's {n_base} entries has a counterpart in this run (different model files, "
+               "or devices absent): nothing was compared, and a comparison that compared nothing is never green")
+        rows.append(Comparison(RUN_ROW, "-", "presence", None, None, None, None, Outcome.failed(MISSING, why),
+                               MISSING_LABEL, why))
     return rows
 
 
