@@ -294,8 +294,8 @@ class EdgecheckSession:
                 self.comparison = compare_runs(self.config.baseline_run, results.run, self.config.compare_threshold,
                                                force=self.config.force_baseline,
                                                allow_missing=self.config.allow_missing,
-                                               baseline_label=self.config.baseline, run_label=str(results.path))
-                self.comparison.baseline.source = self.config.baseline  # read from it at configure time
+                                               baseline_source=str(self.config.baseline),
+                                               run_label=str(results.path))
             except EdgecheckError as e:
                 self.comparison_error = str(e)
                 return True

@@ -755,23 +755,24 @@ class RunComparison:
         atomic_write_json(path, data)
 
 
-def _side(value, label: str | None, default: str) -> tuple[list[Run], Side]:
+def _side(value, label: str | None, default: str, source: str | None = None) -> tuple[list[Run], Side]:
     """A side given as a results file's path (loaded, and named by it), a folder of earlier runs' results
     (``results.load_history``: the newest is the baseline, all of them measure the drift), a list of runs,
-    or one run as data."""
+    or one run as data (``source``: the file it was loaded from earlier, e.g. at configure time)."""
     if isinstance(value, (str, Path)):
         from edgecheck.results import load_history
 
         return load_history(value), Side(label or str(value), str(value))
     if isinstance(value, (list, tuple)):
-        return [Run.coerce(v) for v in value], Side(label or default)
-    return [Run.coerce(value)], Side(label or default)
+        return [Run.coerce(v) for v in value], Side(label or source or default, source)
+    return [Run.coerce(value)], Side(label or source or default, source)
 
 
 def compare_runs(baseline: Run | dict | str | Path | list, run: Run | dict | str | Path,
                  threshold_specs: Iterable[tuple[str | None, str, float]] = (), *, force: bool = False,
                  allow_missing: bool = False, by_name: bool = False, kind: str = BASELINE,
-                 baseline_label: str | None = None, run_label: str | None = None) -> RunComparison:
+                 baseline_label: str | None = None, run_label: str | None = None,
+                 baseline_source: str | None = None) -> RunComparison:
     """The one way a job compares: load either side given as a path, take the baseline's saved thresholds with
     ``threshold_specs`` (``config.threshold_spec``) on top, compare (``compare``'s rules), and keep what was
     compared with how. ``baseline`` may be several earlier runs (a folder of results files, or a list, oldest
@@ -779,7 +780,7 @@ def compare_runs(baseline: Run | dict | str | Path | list, run: Run | dict | str
     (``kind="ab"``), where both sides are different files by design."""
     if kind not in (BASELINE, AB):
         raise ValueError(f"comparison kind must be {BASELINE!r} or {AB!r}, got {kind!r}")
-    history, base_side = _side(baseline, baseline_label, "baseline")
+    history, base_side = _side(baseline, baseline_label, "baseline", baseline_source)
     runs, run_side = _side(run, run_label, "run")
     if len(runs) != 1:
         raise EdgecheckError(f"{run_side.label}: the run compared is one results file, not a folder of {len(runs)}")
