@@ -77,7 +77,8 @@ def job(device, models: list[dict], timing, timer: str = "time.perf_counter", me
             "adaptive": {"max_extra_processes": timing.max_extra_processes, "target_ci": timing.target_ci,
                          "budget_fraction": timing.adaptive_budget},
             **({"energy": energy} if energy else {}),
-            **({"count": timing.count_job} if timing.count_job and not device.impl.accelerator else {}),
+            **({"count": count} if (count := getattr(timing, "count_job", None)) and not device.impl.accelerator
+               else {}),
             "models": models}
 
 
@@ -370,7 +371,7 @@ def entry(device, model, ctx):
                                  "processes": len(lat.processes), "sweep_seconds": result.seconds,
                                  "sweep_started": result.started, "sweep_finished": result.finished,
                                  **({"recoveries": result.recoveries} if result.recoveries else {})})
-    if ctx.timing.count_instructions:
+    if getattr(ctx.timing, "count_instructions", False):
         e.instructions = instructions(ms, result, device)
     m = ms.model or {}
     e.load_seconds, e.first_invoke_seconds = m.get("load_seconds"), m.get("first_invoke_seconds")
