@@ -16,6 +16,14 @@ Not part of `make test` (they take an hour); run by hand or on a schedule:
                                                      run: unchanged, +10 % and +5 % everywhere, +10 % on one model
                                                      (slowdowns made by scaling one run's samples and process
                                                      medians, as the statistics see them)
+  python ci/soak.py history DIR [--history 5]         wall clock against a history: each run of DIR from the 6th
+                                                     on against the 5 before it (their spread is the drift):
+                                                     unchanged and +25 % everywhere; prints the measured drift
+  python ci/soak.py instructions --out DIR [--sessions 10] [-- --artifacts A]
+                                                     the instruction-count gate in separate sessions of the
+                                                     default grid (--count-instructions), plus one with XNNPACK
+                                                     off: unchanged pairs must not fail, XNNPACK off must be
+                                                     caught in every pair; prints the counts' spread and cost
 
 Results print as text and are written as JSON next to the runs.
 """
@@ -27,6 +35,7 @@ import copy
 import itertools
 import json
 import math
+import os
 import re
 import statistics
 import subprocess
@@ -184,9 +193,15 @@ def _scaled(run: dict, factor, only: str | None = None) -> dict:
     return out
 
 
-def _score(pairs: list[tuple[dict, dict]], models: list[str]) -> dict:
-    """Every (baseline, run) pair compared as it is, then with the run slowed down: the soak's figures."""
-    from edgecheck.judge.compare import REGRESSION, compare_runs
+def _score(pairs: list[tuple[dict, dict]], models: list[str], ab: bool = False) -> dict:
+    """Every (baseline, run) pair compared as it is, then with the run slowed down: the soak's figures. ``ab``:
+    both sides are halves of one session (no drift between them), compared as ``edgecheck ab`` compares."""
+    import functools
+
+    from edgecheck.judge.compare import AB, REGRESSION
+    from edgecheck.judge.compare import compare_runs as _compare_runs
+
+    compare_runs = functools.partial(_compare_runs, kind=AB) if ab else _compare_runs
 
     tally = {"pairs": len(pairs), "unchanged_runs_failed": 0, "slow10_runs_caught": 0, "slow5_runs_caught": 0,
              "slow10_rows": 0, "slow10_rows_flagged": 0, "one_model_runs": 0, "one_model_caught": 0,
@@ -282,9 +297,118 @@ def interleaved(args) -> int:
     sessions cancels)."""
     data, models = _load_runs(args.dir)
     pairs = [(_half(r, 0), _half(r, 1)) for r in data]
-    report = {**_score(pairs, models), "runs": len(data)}
+    report = {**_score(pairs, models, ab=True), "runs": len(data)}
     (Path(args.dir) / "interleaved-soak.json").write_text(json.dumps(report, indent=1))
     _print_score(report, f"{len(data)} sessions, even processes against odd (A/B within a session)")
+    return 0
+
+
+def history(args) -> int:
+    """Wall clock against a history: each session from the (k+1)-th on compared with the k sessions before it
+    (their spread is the measured drift), as it is and slowed +25 % everywhere. Run on a quiet machine: the
+    figures are the machine's."""
+    from edgecheck.judge.compare import compare_runs
+
+    data, models = _load_runs(args.dir)
+    k = args.history
+    if len(data) < k + 1:
+        print(f"need at least {k + 1} runs in {args.dir}, found {len(data)}")
+        return 2
+    tally = {"sessions": 0, "unchanged_failed": 0, "slow25_caught": 0, "slow10_caught": 0}
+    sds, shifts = [], []
+    for i in range(k, len(data)):
+        hist, now = data[i - k:i], data[i]
+        got = compare_runs(hist, now, force=True)
+        d = got.drift["devices"]["cpu"]
+        sds.append(d["sd_pct"])
+        shifts.append(d["run_shift_pct"])
+        tally["sessions"] += 1
+        tally["unchanged_failed"] += got.has_regression
+        tally["slow25_caught"] += compare_runs(hist, _scaled(now, 1.25), force=True).has_regression
+        tally["slow10_caught"] += compare_runs(hist, _scaled(now, 1.10), force=True).has_regression
+    n = tally["sessions"]
+    report = {**tally, "history": k, "drift_sd_pct": sds, "run_shift_pct": shifts,
+              "unchanged_failing": tally["unchanged_failed"] / n,
+              "unchanged_failing_upper95": clopper_pearson_upper(tally["unchanged_failed"], n),
+              "slow25_caught_share": tally["slow25_caught"] / n, "slow10_caught_share": tally["slow10_caught"] / n}
+    (Path(args.dir) / "history-soak.json").write_text(json.dumps(report, indent=1))
+    print(f"{n} sessions, each against the {k} before it (wall clock with history):")
+    print(f"  measured drift (sd of the whole-run shift over {k} runs): median {statistics.median(sds):.1f} % "
+          f"(range {min(sds):.1f}-{max(sds):.1f} %); this session's shift {min(shifts):+.1f} % to {max(shifts):+.1f} %")
+    print(f"  unchanged sessions that fail: {tally['unchanged_failed']}/{n} = {report['unchanged_failing']:.1%} "
+          f"(95 % upper bound {report['unchanged_failing_upper95']:.1%}; wanted <= 5 %)")
+    print(f"  +25 % everywhere caught: {report['slow25_caught_share']:.0%} (wanted >= 95 %); "
+          f"+10 %: {report['slow10_caught_share']:.0%}")
+    return 0
+
+
+def instructions(args) -> int:
+    """The instruction-count gate in real separate pytest sessions: ``--sessions`` default-grid sessions with
+    --count-instructions, then ``--changed`` more with XNNPACK off (the same model files: a real change of what
+    the CPU executes). Every ordered pair of unchanged sessions must compare with no instruction regression;
+    every (unchanged baseline, XNNPACK-off run) pair must be caught."""
+    from edgecheck.judge.compare import REGRESSION, compare_runs
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    py = args.python or sys.executable
+    plan = [("same", i) for i in range(args.sessions)] + [("noxnnpack", i) for i in range(args.changed)]
+    for kind, i in plan:
+        results = out / f"{kind}-{i:02d}.json"
+        if results.exists() and not args.again:
+            continue
+        env = {**os.environ, **({"EDGECHECK_WORKER_NO_XNNPACK": "1"} if kind == "noxnnpack" else {})}
+        t0 = time.time()
+        proc = subprocess.run([py, "-m", "pytest", "-p", "no:cacheprovider", "benchmarks/test_inference.py",
+                               "--device", "cpu", "--count-instructions", "--results", str(results), "--report",
+                               "none", "--processes", "2", "--rounds", "2", *args.pytest_args], cwd=REPO,
+                              capture_output=True, text=True, env=env)
+        (out / f"{kind}-{i:02d}.log").write_text(proc.stdout[-20000:] + proc.stderr[-5000:])
+        print(json.dumps({"session": f"{kind}-{i:02d}", "exit": proc.returncode,
+                          "seconds": round(time.time() - t0, 1)}), flush=True)
+    sys.path.insert(0, str(REPO))
+    from edgecheck.results import load
+
+    same = [load(p) for p in sorted(out.glob("same-*.json"))]
+    off = [load(p) for p in sorted(out.glob("noxnnpack-*.json"))]
+    counts: dict[str, list[float]] = {}
+    cost = []
+    for r in same:
+        for e in r.entries:
+            if e.instructions is not None and e.instructions.per_invoke:
+                counts.setdefault(e.model.name, []).append(e.instructions.per_invoke)
+        secs = {e.instructions.seconds for e in r.entries if e.instructions is not None and e.instructions.seconds}
+        cost += sorted(secs)
+    spread = max((max(v) - min(v)) / min(v) for v in counts.values())
+
+    def inst_rows(got):
+        return [row for row in got.rows if row.metric == "instructions"]
+
+    pairs = list(itertools.permutations(range(len(same)), 2))
+    failed = sum(any(row.outcome.status == "fail" for row in inst_rows(compare_runs(same[i], same[j], force=True)))
+                 for i, j in pairs)
+    decided = sum(len(inst_rows(compare_runs(same[i], same[j], force=True))) for i, j in pairs[:1])
+    caught, rows_flagged, rows_all = 0, 0, 0
+    for b in same:
+        for r in off:
+            rows = inst_rows(compare_runs(b, r, force=True))
+            caught += any(row.verdict == REGRESSION for row in rows)
+            rows_flagged += sum(row.verdict == REGRESSION for row in rows)
+            rows_all += len(rows)
+    report = {"sessions": len(same), "changed_sessions": len(off), "unchanged_pairs": len(pairs),
+              "unchanged_pairs_failed": failed, "instruction_rows_per_pair": decided,
+              "largest_relative_spread_across_sessions": spread, "models": len(counts),
+              "changed_pairs": len(same) * len(off), "changed_pairs_caught": caught,
+              "changed_rows_flagged": rows_flagged, "changed_rows": rows_all, "count_seconds": cost}
+    (out / "instructions-soak.json").write_text(json.dumps(report, indent=1))
+    print(f"instruction counts: {len(same)} sessions of {len(counts)} models; largest spread of a model's count "
+          f"across sessions {spread:.4%}")
+    print(f"  unchanged ordered pairs that fail: {failed}/{len(pairs)} (wanted 0)")
+    print(f"  XNNPACK off caught: {caught}/{len(same) * len(off)} pairs; {rows_flagged}/{rows_all} rows a "
+          "regression")
+    if cost:
+        print(f"  counting cost per session (every model): median {statistics.median(cost):.0f} s "
+              f"(range {min(cost):.0f}-{max(cost):.0f} s)")
     return 0
 
 
@@ -310,6 +434,18 @@ def main() -> int:
     i = sub.add_parser("interleaved")
     i.add_argument("dir")
     i.set_defaults(func=interleaved)
+    h = sub.add_parser("history")
+    h.add_argument("dir", help="a folder of run-*.json from `runs`")
+    h.add_argument("--history", type=int, default=5)
+    h.set_defaults(func=history)
+    n = sub.add_parser("instructions")
+    n.add_argument("--sessions", type=int, default=10)
+    n.add_argument("--changed", type=int, default=1, help="sessions with XNNPACK off")
+    n.add_argument("--out", required=True)
+    n.add_argument("--python", default=None)
+    n.add_argument("--again", action="store_true", help="measure sessions whose results exist again")
+    n.add_argument("pytest_args", nargs="*")
+    n.set_defaults(func=instructions)
     args = ap.parse_args()
     return args.func(args)
 

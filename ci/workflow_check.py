@@ -16,6 +16,10 @@ a pull request runs the workflow file as the fork wrote it. So the rules are:
   label, a runner ``group``, a ``${{ matrix.x }}`` whose values include any of
   those, or an expression this check cannot resolve; a job calling a reusable
   workflow of this repository inherits that workflow's jobs.
+- Artifacts the boards measure are reused across runs, keyed by their build's inputs: a job that builds
+  them (``ci/build-artifacts.sh``) restores them with ``actions/cache`` keyed by the output of a step
+  running ``edgecheck build-key``, and builds only on a cache miss (training is not bit-identical
+  across runner CPUs, so a rebuild would make every row of a board's baseline a "different model").
 - Board jobs install the core (``pip install .``, on a lab host ``'.[farm]'``)
   and run pytest; never ``make`` (setup, bench, test) or another extra: the
   build stack (TensorFlow, librosa) has no place on a board. Scripts of this
@@ -191,6 +195,27 @@ def _board_job_problems(name: str, job: dict, root: Path) -> list[str]:
     return out
 
 
+def _build_cache_problems(name: str, job: dict) -> list[str]:
+    """A job that builds the boards' artifacts restores them from a cache keyed by ``edgecheck build-key``."""
+    steps = [s for s in job.get("steps") or [] if isinstance(s, dict)]
+    builds = [s for s in steps if "ci/build-artifacts.sh" in str(s.get("run") or "")]
+    if not builds:
+        return []
+    keyed = {str(s.get("id")) for s in steps if s.get("id") and "build-key" in str(s.get("run") or "")}
+    caches = [s for s in steps if str(s.get("uses") or "").startswith("actions/cache@")
+              and any(f"steps.{k}.outputs" in str((s.get("with") or {}).get("key") or "") for k in keyed)]
+    if not caches:
+        return [f"job {name!r} builds the boards' artifacts without reusing them: restore them with actions/cache "
+                "keyed by the output of a step that runs `edgecheck build-key` (a rebuild on another runner CPU "
+                "changes the bytes, and every baseline row becomes a different model)"]
+    ids = {str(c.get("id")) for c in caches if c.get("id")}
+    unguarded = [s for s in builds if not any(f"steps.{i}.outputs.cache-hit" in str(s.get("if") or "") for i in ids)]
+    if unguarded:
+        return [f"job {name!r} rebuilds the artifacts even when the cache has them: guard the build step with "
+                "if: steps.<cache id>.outputs.cache-hit != 'true'"]
+    return []
+
+
 def problems(path: str | Path) -> list[str]:
     """Every rule this workflow file breaks (an empty list when it keeps them all)."""
     path = Path(path)
@@ -229,6 +254,9 @@ def problems(path: str | Path) -> list[str]:
                 out.append(f"trigger push: {key} lets more than the protected branches start the board jobs")
     for name in board:
         out += _board_job_problems(name, jobs[name], root)
+    for name, job in jobs.items():
+        if isinstance(job, dict):
+            out += _build_cache_problems(name, job)
     return out
 
 

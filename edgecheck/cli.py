@@ -61,6 +61,30 @@ class Build(Command):
         return 0
 
 
+class BuildKey(Command):
+    name, help = "build-key", "print the key of a build's inputs (code, pinned versions, grid, dataset, options)"
+
+    @classmethod
+    def add_arguments(cls, p):
+        OPTIONS["grid"].add(p.add_argument)
+        OPTIONS["dataset"].add(p.add_argument)
+        p.add_argument("--seed", type=nonnegative_int, default=0)
+        p.add_argument("--n-fft", type=positive_int, default=None)
+        p.add_argument("--hop", type=positive_int, default=None)
+        p.add_argument("--epochs", type=positive_int, default=None)
+        p.add_argument("--root", default=str(Path(__file__).resolve().parent.parent),
+                       help="the edgecheck checkout whose build files are hashed (default: this one)")
+        p.add_argument("--json", action="store_true", help="print every input with its hash, not only the key")
+
+    @classmethod
+    def run(cls, args):
+        from edgecheck.buildkey import build_inputs, build_key
+
+        inputs = build_inputs(Path(args.root), args.grid, args.dataset, args.seed, args.n_fft, args.hop, args.epochs)
+        print(json.dumps({"key": build_key(inputs), "inputs": inputs}, indent=2) if args.json else build_key(inputs))
+        return 0
+
+
 class Inspect(Command):
     name, help = "inspect", ("a .tflite's size, operators, input and output, quantization, and whether the Edge TPU "
                              "runs it")
@@ -266,7 +290,8 @@ class Compare(Command):
 
     @classmethod
     def add_arguments(cls, p):
-        p.add_argument("baseline")
+        p.add_argument("baseline", help="a results file, or a folder of earlier runs' results (the newest is the "
+                                        "baseline; their spread measures this machine's drift)")
         p.add_argument("run")
         OPTIONS["force_baseline"].add(p.add_argument, "--force")
         OPTIONS["compare_threshold"].add(p.add_argument, "--threshold")
@@ -600,7 +625,7 @@ class Farm(Command):
             client.close()
 
 
-COMMANDS: list[type[Command]] = [Build, Inspect, ParseCompilerLog, Calibrate, Compare, Ab, Claims, Merge,
+COMMANDS: list[type[Command]] = [Build, BuildKey, Inspect, ParseCompilerLog, Calibrate, Compare, Ab, Claims, Merge,
                                  EnergyFromTrace, Report, Chart, Recommend, Devices, Farm]
 
 

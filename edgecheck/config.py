@@ -149,8 +149,10 @@ def threshold_spec(text: str) -> tuple[str | None, str, float]:
     """``METRIC=VALUE`` or ``ARCH:METRIC=VALUE`` (latency and energy relative, accuracy absolute)."""
     key, sep, num = str(text).partition("=")
     model, _, metric = key.rpartition(":")
-    usage = "use latency|energy|accuracy=NUMBER, optionally prefixed by an architecture (4x2048:latency=0.3)"
-    if not sep or metric not in ("latency", "energy", "accuracy"):
+    usage = ("use latency|energy|accuracy|instructions=NUMBER (or drift_sd=NUMBER), optionally prefixed by an "
+             "architecture (4x2048:latency=0.3)")
+    if not sep or metric not in ("latency", "energy", "accuracy", "instructions", "drift_sd") \
+            or (model and metric == "drift_sd"):
         raise argparse.ArgumentTypeError(f"{text!r}: {usage}")
     try:
         value = float(num)

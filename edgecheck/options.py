@@ -205,7 +205,8 @@ OPTIONS: dict[str, Option] = _options(
     Option("--claims", metavar="PATH",
            help="claims thresholds file (default: edgecheck/judge/claims.json, shipped in the package)"),
     Option("--baseline", metavar="PATH",
-           help="compare this run with a saved baseline at the end; a regression fails the session"),
+           help="compare this run with a saved baseline at the end (a results file, or a folder of earlier runs' "
+                "results: their spread measures this machine's drift); a regression fails the session"),
     Option("--save-baseline", metavar="PATH", help="save this run as a baseline"),
     Option("--compare-threshold", action="append", default=[], metavar="METRIC=VALUE", type=threshold_spec,
            help="override a comparison threshold: latency=0.2, energy=0.1, accuracy=0.02, "
@@ -236,6 +237,10 @@ OPTIONS: dict[str, Option] = _options(
            help=f"timed rounds per model in each process, each one raw sample (default {DEFAULTS.rounds})"),
     Option("--round-time", type=seconds_up_to(MAX_ROUND_S), default=DEFAULTS.round_seconds,
            help=f"target seconds per round; sets invokes per round (default {DEFAULTS.round_seconds:g})"),
+    Option("--count-instructions", action="store_true", default=False,
+           help="also count each model's instructions per invoke on the CPU path under Valgrind (callgrind; "
+                "deterministic, so a baseline from another session compares on them; about 3 min more for the "
+                "default grid); without valgrind the counts are not-testable"),
 )
 
 # options that name a file or folder: a NUL in one is refused here, before the OS refuses it deep inside
@@ -384,6 +389,7 @@ class SessionConfig:
     processes: int = DEFAULTS.processes
     rounds: int = DEFAULTS.rounds
     round_time: float = DEFAULTS.round_seconds
+    count_instructions: bool = False
     benchmark_timer: str = "time.perf_counter"  # pytest-benchmark's --benchmark-timer: the worker times with it
     energy_probe: str = "none"
     energy_window: float = DEFAULTS.energy_window_seconds
@@ -404,7 +410,7 @@ class SessionConfig:
     # loaded from the files above
     constants: Constants | None = None  # --twin-constants, or the packaged table
     thresholds: dict[str, Any] = field(default_factory=dict)  # --claims, or the packaged claims
-    baseline_run: Run | None = None  # --baseline
+    baseline_run: Run | list[Run] | None = None  # --baseline: one run, or a folder's runs (oldest first)
     compiler_logs: Mapping[str, str] = field(default_factory=dict)  # --model file -> its --compiler-log
 
     @classmethod
@@ -457,7 +463,8 @@ def load_files(values: Mapping[str, Any]) -> dict[str, Any]:
         raise _as_option("--claims", e) from None
     if values["baseline"]:
         try:
-            loaded["baseline_run"] = results.load(values["baseline"])
+            history = results.load_history(values["baseline"])
+            loaded["baseline_run"] = history[-1] if len(history) == 1 else history
         except EdgecheckError as e:
             raise _as_option("--baseline", e) from None
     return loaded

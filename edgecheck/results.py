@@ -284,6 +284,60 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class Instructions:
+    """Instructions retired per invoke, counted under Valgrind (``--count-instructions``): deterministic where
+    wall clock drifts, so runs of separate sessions compare on it. Either a count (``per_invoke``, the mean of
+    ``blocks``: each block's instructions / ``invokes``) with its provenance, or ``unavailable``: why this host
+    could not count (no Valgrind, an accelerator), which a comparison reports as not-testable."""
+
+    per_invoke: float | None = None
+    blocks: list[float] | None = None  # per invoke, each block counted separately (they check each other)
+    invokes: int | None = None  # invokes per block
+    warmup_invokes: int | None = None
+    ll_misses_per_invoke: float | None = None  # simulated last-level misses (callgrind's cache simulation)
+    tool: str | None = None  # callgrind
+    valgrind: str | None = None  # valgrind --version
+    kernel_path: str | None = None  # which kernels ran: the ones Valgrind allows (no AVX-512)
+    xnnpack: bool | None = None
+    seconds: float | None = None  # the counting process's wall time (every model of the device)
+    provenance: str | None = None
+    unavailable: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.per_invoke is None and not self.unavailable:
+            raise EdgecheckError("instructions: either per_invoke or the reason it is unavailable")
+        if self.per_invoke is not None:
+            _number(self.per_invoke, "instructions.per_invoke")
+            if self.per_invoke <= 0:
+                raise EdgecheckError(f"instructions.per_invoke: must be > 0, got {self.per_invoke!r}")
+            if not self.blocks or not isinstance(self.blocks, (list, tuple)):
+                raise EdgecheckError("instructions.blocks: expected a non-empty list")
+            for i, b in enumerate(self.blocks):
+                _number(b, f"instructions.blocks/{i}")
+        _optional_count(self.invokes, "instructions.invokes")
+        _optional_count(self.warmup_invokes, "instructions.warmup_invokes")
+        _optional_number(self.ll_misses_per_invoke, "instructions.ll_misses_per_invoke")
+        _optional_number(self.seconds, "instructions.seconds")
+        for name in ("tool", "valgrind", "kernel_path", "provenance", "unavailable"):
+            _optional_text(getattr(self, name), f"instructions.{name}")
+
+    @property
+    def block_spread(self) -> float:
+        """Relative spread of the blocks' per-invoke counts ((max - min) / mean): 0 when deterministic."""
+        if not self.blocks or not self.per_invoke:
+            return 0.0
+        return (max(self.blocks) - min(self.blocks)) / self.per_invoke
+
+    @classmethod
+    def from_json(cls, data) -> Instructions:
+        return _from(cls, data, "instructions")
+
+    def to_json(self) -> dict:
+        return _to(self)
+
+
+@dataclass(frozen=True)
 class Stats:
     """Robust summary of per-round samples (``stats.summarize``)."""
 
@@ -495,10 +549,11 @@ class Entry(_Checked):
     worker: dict | None = None
     twin: dict | None = None
     memory: Memory | None = None  # the model's own memory (a fresh process that runs only it)
+    instructions: Instructions | None = None  # --count-instructions: counted under Valgrind, beside latency
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept for the next one
 
     _NAME: ClassVar[str] = "entry"
-    _CHECKED: ClassVar[dict] = {"memory": _record(Memory)}
+    _CHECKED: ClassVar[dict] = {"memory": _record(Memory), "instructions": _record(Instructions)}
 
     def __post_init__(self) -> None:
         if self.kind not in (MEASURED, SIMULATED):
@@ -660,6 +715,20 @@ def load(path: str | Path) -> Run:
     """Read, migrate and check a results file; a cut-off or foreign file gets a clear error."""
     data = load_json(path, RESULTS_SCHEMA, "results file", MIGRATIONS)
     return Run.from_json(data, str(path))
+
+
+def load_history(path: str | Path) -> list[Run]:
+    """Earlier runs to compare against, oldest first: one results file, or a folder of them (``*.json``, each
+    checked; a file there that is not a results file is an error naming it). The newest is the baseline; all
+    of them measure the machine's run-to-run drift."""
+    p = Path(path)
+    if not p.is_dir():
+        return [load(p)]
+    files = sorted(f for f in p.glob("*.json") if f.is_file())
+    if not files:
+        raise EdgecheckError(f"{p}: a folder with no results files (*.json) in it")
+    runs = [load(f) for f in files]
+    return sorted(runs, key=lambda r: str(r.header.get("created_utc") or ""))
 
 
 def save(run: Run, path: str | Path) -> None:

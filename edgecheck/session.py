@@ -53,6 +53,7 @@ class EdgecheckSession:
     energy_errors: list[str] = field(default_factory=list)  # energy the meter's log could not fill
     comparison_error: str | None = None
     not_runnable: list[dict] = field(default_factory=list)  # (model, device) pairs the device refuses, with why
+    missing_error: str | None = None  # a device asked for by name (--device) is absent: the run fails
     farm: object = None  # measure.farm.FarmClient: the labgrid places this session holds
 
     # -- preparing ---------------------------------------------------------
@@ -100,6 +101,7 @@ class EdgecheckSession:
             "run": {"argv": sys.argv, "devices_requested": list(cfg.device or ["auto"]),
                     "devices": [d.to_dict() for d in self.selection.devices],
                     "devices_skipped": self.selection.skipped, "devices_absent": self.selection.absent,
+                    "devices_missing": self.selection.missing,
                     "grid": cfg.grid, "dataset": cfg.dataset},
             "environment": measuring_environment(),
             "artifacts": self.artifacts.header() if self.artifacts else
@@ -108,7 +110,8 @@ class EdgecheckSession:
         header["run"]["sweep"] = "models" if cfg.model else "grid"
         if real_data:
             header["real_data"] = real_data
-        timing = TimingOptions(processes=cfg.processes, rounds=cfg.rounds, round_seconds=cfg.round_time)
+        timing = TimingOptions(processes=cfg.processes, rounds=cfg.rounds, round_seconds=cfg.round_time,
+                               count_instructions=cfg.count_instructions)
         self.recorder = start_recorder(cfg.results, header, timing, energy, resume=cfg.resume,
                                        progress=self.write_line, timer_name=cfg.benchmark_timer,
                                        idle_timeout_s=cfg.worker_timeout)
@@ -140,6 +143,8 @@ class EdgecheckSession:
             if why:
                 self.selection.devices.remove(dev)
                 self.selection.skipped[dev.name] = why
+                if dev.name in (self.config.device and _requested(self.config.device) or ()):
+                    self.selection.missing[dev.name] = why
 
     def _real_data(self) -> dict:
         """The sweep's dataset is synthetic: the same grid built on real sensor data (``--real-data``), whose
@@ -312,7 +317,22 @@ class EdgecheckSession:
                     self.results_error = f"the comparison was not written to {results.path}: {e}"
                     failed = True
         self._write_report()
-        return failed
+        return self._missing_devices() or failed
+
+    def _missing_devices(self) -> bool:
+        """A device asked for by name (``--device tpu``) and absent fails the run as missing, with the reason,
+        unless --allow-missing: a Coral runner whose accelerator fell off the bus must not go green. The default
+        set (auto) only discovers what is there."""
+        missing = self.selection.missing if self.selection is not None else {}
+        if not missing:
+            return False
+        what = "; ".join(f"{name}: {why}" for name, why in sorted(missing.items()))
+        if self.config.allow_missing:
+            self.missing_error = f"requested and absent, allowed by --allow-missing: {what}"
+            return False
+        self.missing_error = (f"missing: requested with --device and absent: {what} (--allow-missing runs without "
+                              "it)")
+        return True
 
     def _trace_energy(self) -> bool:
         """The meter's log integrated over every pending window (``trace:`` probe). An entry it cannot fill
@@ -408,6 +428,8 @@ class EdgecheckSession:
                             [self.comparison.summary_line()]))
         if self.energy_errors:
             out.append(("edgecheck energy", "red", [f"edgecheck: {line}" for line in self.energy_errors]))
+        if self.missing_error:
+            out.append((None, "yellow" if self.config.allow_missing else "red", [f"edgecheck: {self.missing_error}"]))
         if self.results_error:
             out.append((None, "red", [f"edgecheck: {self.results_error}"]))
         return out
@@ -489,3 +511,10 @@ class EdgecheckSession:
     @property
     def default_results(self) -> str:
         return DEFAULTS.results
+
+
+def _requested(values: tuple[str, ...]) -> list[str]:
+    """The device names a --device list asks for by name (auto excluded)."""
+    from edgecheck.measure.devices import AUTO, parse_device_option
+
+    return [n for n in parse_device_option(list(values)) if n != AUTO]

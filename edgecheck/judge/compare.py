@@ -48,12 +48,17 @@ from edgecheck.files import atomic_write_json, load_json, strict_json
 from edgecheck.judge.roles import LEGACY_ROLES, TPU
 from edgecheck.outcome import MISSING, NOT_TESTABLE, REGRESSION, TOO_CLOSE, UNSTABLE, Outcome
 from edgecheck.results import Entry, Run
-from edgecheck.stats import hodges_lehmann, holm, p_greater
+from edgecheck.stats import hodges_lehmann, holm, p_greater, t_sf
 from edgecheck.textfmt import fmt_energy, fmt_time, pct_over, text_table
 
 UNCHANGED, IMPROVEMENT = "unchanged", "improvement"
 TOO_CLOSE_LABEL, UNSTABLE_LABEL, MISSING_LABEL, NEW, DIFFERENT = ("too close to call", "unstable", "missing", "new",
                                                                   "different model")
+WITHIN_DRIFT, NOT_COUNTED = "within drift", "not counted"
+RUN_ROW = "(whole run)"  # the model column of the run-level shift's row
+# The drift allowance with a single baseline: the standard deviation of a whole default run's median shift
+# between sessions, measured on this project's 2-core VM (20 quiet runs: -12.7 % to +11.4 %, sd about 7.5 %).
+DEFAULT_DRIFT_SD = 0.075
 
 
 @dataclass
@@ -62,12 +67,14 @@ class Thresholds:
     energy: float = 0.05  # relative
     accuracy: float = 0.01  # absolute (1 point of macro-F1 or accuracy)
     alpha: float = 0.05  # family-wise: the chance that any measured comparison of a run is wrongly declared
+    instructions: float = 0.005  # relative: instructions per invoke are deterministic (measured 0 % spread)
+    drift_sd: float = DEFAULT_DRIFT_SD  # single baseline: the machine's run-to-run drift allowance (log sd)
     simulated_rel_tol: float = 1e-9
     unstable_cv: float = 0.10  # robust CV across processes above which a figure is too noisy to decide on
     per_model: dict = field(default_factory=dict)  # {"4x2048": {"latency": 0.2}}
 
     def __post_init__(self) -> None:
-        for name in ("latency", "energy", "accuracy", "simulated_rel_tol", "unstable_cv"):
+        for name in ("latency", "energy", "accuracy", "simulated_rel_tol", "unstable_cv", "instructions", "drift_sd"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
                 raise EdgecheckError(f"threshold {name}: must be a finite number >= 0, got {v!r}")
@@ -75,7 +82,7 @@ class Thresholds:
             raise EdgecheckError(f"threshold alpha: must be between 0 and 1, got {self.alpha!r}")
         for model, over in self.per_model.items():
             for metric, v in over.items():
-                if metric not in ("latency", "energy", "accuracy") or not isinstance(v, (int, float)) \
+                if metric not in ("latency", "energy", "accuracy", "instructions") or not isinstance(v, (int, float)) \
                         or not math.isfinite(v) or v < 0:
                     raise EdgecheckError(f"threshold {model}:{metric}: must be a finite number >= 0, got {v!r}")
 
@@ -203,12 +210,20 @@ def _valid(e: Entry, metric: str) -> str | None:
 
 
 def compare(baseline: Run | dict, run: Run | dict, th: Thresholds | None = None, force: bool = False,
-            allow_missing: bool = False, by_name: bool = False) -> list[Comparison]:
+            allow_missing: bool = False, by_name: bool = False, history: Iterable[Run] = (),
+            drift_out: dict | None = None, across_sessions: bool = True) -> list[Comparison]:
     """Every figure of ``run`` against ``baseline``. ``by_name`` matches models by architecture name instead of
-    identity: for A/B, where the two sides are different files by design."""
+    identity: for A/B, where the two sides are different files by design. ``history``: earlier runs (the
+    baseline among them) from which the machine's run-to-run drift is measured; without it the drift allowance
+    is ``th.drift_sd``. ``drift_out`` receives the drift record (``Drift.to_json``). ``across_sessions`` False
+    (A/B: both sides measured interleaved in one session) judges latency with no drift."""
     baseline, run = Run.coerce(baseline), Run.coerce(run)
+    history = [Run.coerce(h) for h in history]
     th = th or Thresholds.from_baseline(baseline)
     diffs = fingerprint_differences(baseline, run)
+    for i, h in enumerate(history):
+        if h is not baseline:
+            diffs += [f"history run {i + 1}: {d}" for d in fingerprint_differences(h, run)]
     if diffs and not force:
         raise EdgecheckError("baseline refused (use --force to compare anyway): " + "; ".join(diffs))
     key_of = (lambda e: (e.kind, e.device.name, e.model.name)) if by_name else identity
@@ -237,9 +252,48 @@ def compare(baseline: Run | dict, run: Run | dict, th: Thresholds | None = None,
                 pending.append(row)
             else:
                 rows.append(row)
-        rows += _accuracy(b, r, th) + _compiler(b, r)
-    rows += _decide(pending, th)
+        rows += _accuracy(b, r, th) + _compiler(b, r) + _instructions(b, r, th)
+    drift = Drift.measure(history if len(history) >= 2 else [], th, by_name) if across_sessions else None
+    rows += _decide(pending, th, drift, key_of)
+    if drift_out is not None and drift is not None and drift.latency_rows:
+        drift_out.update(drift.to_json())
+    n_base = len(baseline.ok_entries())
+    if n_base and not any(row.metric not in ("presence", "model") for row in rows):
+        why = (f"none of the baseline's {n_base} entries has a counterpart in this run (different model files, "
+               "or devices absent): nothing was compared, and a comparison that compared nothing is never green")
+        rows.append(Comparison(RUN_ROW, "-", "presence", None, None, None, None, Outcome.failed(MISSING, why),
+                               MISSING_LABEL, why))
     return rows
+
+
+def _instructions(b: Entry, r: Entry, th: Thresholds) -> list[Comparison]:
+    """Instructions per invoke: deterministic, so compared by a relative threshold, no statistics. A baseline
+    with counts against a run without them is not-testable, with the run's reason."""
+    bi, ri = b.instructions, r.instructions
+    if bi is None or bi.per_invoke is None:
+        return []
+    name, device = r.model.name, r.device.name
+    if ri is None or ri.per_invoke is None:
+        why = ri.unavailable if ri is not None else "this run did not count instructions (--count-instructions)"
+        return [Comparison(name, device, "instructions", bi.per_invoke, None, None, None,
+                           Outcome.inconclusive(NOT_TESTABLE, "instructions per invoke counted in this run", 0, 1,
+                                                why), NOT_COUNTED, why)]
+    limit = th.for_model(name, "instructions")
+    ratio = ri.per_invoke / bi.per_invoke
+    how = (f"instructions per invoke x{ratio:.4f}, threshold {limit:.1%} (deterministic counts: "
+           f"{ri.valgrind or 'valgrind'} {ri.tool or ''}".rstrip() + ")")
+    spread = max(bi.block_spread, ri.block_spread)
+    if spread > limit / 4:
+        return [Comparison(name, device, "instructions", bi.per_invoke, ri.per_invoke, ratio, (ratio, ratio),
+                           Outcome.inconclusive(UNSTABLE, "spread of the counted blocks", spread, limit / 4,
+                                                "the blocks of one count disagree: the count is not deterministic "
+                                                "here"), UNSTABLE_LABEL, how)]
+    if ratio > 1 + limit:
+        return [Comparison(name, device, "instructions", bi.per_invoke, ri.per_invoke, ratio, (ratio, ratio),
+                           Outcome.failed(REGRESSION, how, "instructions ratio", ratio, 1 + limit), REGRESSION, how)]
+    verdict = IMPROVEMENT if ratio < 1 / (1 + limit) else UNCHANGED
+    return [Comparison(name, device, "instructions", bi.per_invoke, ri.per_invoke, ratio, (ratio, ratio),
+                       Outcome.passed(how, "instructions ratio", ratio, 1 + limit), verdict, how)]
 
 
 def _missing(b: Entry, r_by_name: dict, allow_missing: bool) -> Comparison:
@@ -298,33 +352,206 @@ def _noise(e: Entry, metric: str, th: Thresholds) -> str | None:
     return None
 
 
-def _decide(pending: list, th: Thresholds) -> list[Comparison]:
+def _level(e: Entry) -> float:
+    """A measured entry's latency level: the median of its process medians (or its median)."""
+    return float(e.latency.process_median or e.latency.median)
+
+
+def _pct(log_value: float) -> str:
+    return f"{math.expm1(log_value):+.1%}"
+
+
+@dataclass
+class DeviceDrift:
+    """The run-to-run drift of one device's wall clock: each earlier run's whole-run shift (log: the median over
+    models of its log level minus the models' mean level), its standard deviation, and each model's own spread
+    after the shift. Without a history: the default allowance ``Thresholds.drift_sd``."""
+
+    device: str
+    sd: float
+    runs: int  # earlier runs the drift was measured over (0: the default allowance)
+    shifts: list[float] = field(default_factory=list)
+    per_model_sd: dict[str, float] = field(default_factory=dict)
+    mean: dict = field(default_factory=dict)  # identity -> the models' mean log level over the history
+    pooled: dict = field(default_factory=dict)  # identity -> shift-adjusted log process medians of every run
+    run_shift: float | None = None
+    se: float | None = None
+    p_slower: float | None = None
+    p_faster: float | None = None
+    verdict: str | None = None
+
+    @property
+    def dof(self) -> float:
+        return self.runs - 1 if self.runs >= 2 else math.inf
+
+    def describe(self) -> str:
+        if self.runs:
+            return f"this machine's drift (sd {math.expm1(self.sd):.1%} over {self.runs} runs)"
+        return (f"the default drift allowance (sd {self.sd:.1%}: a single baseline measures no drift; measured so "
+                f"on edgecheck's 2-core CI machines)")
+
+    def to_json(self) -> dict:
+        return {"device": self.device, "sd": self.sd, "sd_pct": 100 * math.expm1(self.sd), "runs": self.runs,
+                "source": f"measured over {self.runs} earlier runs" if self.runs else "default allowance",
+                "shifts": self.shifts, "per_model_sd": self.per_model_sd, "run_shift": self.run_shift,
+                "run_shift_pct": None if self.run_shift is None else 100 * math.expm1(self.run_shift),
+                "se": self.se, "p_slower": self.p_slower, "p_faster": self.p_faster, "verdict": self.verdict}
+
+
+@dataclass
+class Drift:
+    """Every measured device's drift (``DeviceDrift``), from a history of runs or the default allowance."""
+
+    history: list[Run]
+    default_sd: float
+    key_of: object = identity
+    devices: dict[str, DeviceDrift] = field(default_factory=dict)
+    latency_rows: int = 0
+
+    @classmethod
+    def measure(cls, history: list[Run], th: Thresholds, by_name: bool = False) -> Drift:
+        key_of = (lambda e: (e.kind, e.device.name, e.model.name)) if by_name else identity
+        return cls(history, th.drift_sd, key_of)
+
+    def of(self, device: str) -> DeviceDrift:
+        if device in self.devices:
+            return self.devices[device]
+        if len(self.history) < 2:
+            d = DeviceDrift(device, self.default_sd, 0)
+        else:
+            idx = [{self.key_of(e): e for e in h.ok_entries()
+                    if e.kind == "measured" and e.device.name == device and e.latency is not None}
+                   for h in self.history]
+            common = sorted(set.intersection(*[set(i) for i in idx]), key=str)
+            if not common:
+                raise EdgecheckError(f"history: the {len(self.history)} earlier runs have no model measured on "
+                                     f"{device} in common: its drift cannot be measured")
+            x = {k: np.log([_level(i[k]) for i in idx]) for k in common}
+            mean = {k: float(v.mean()) for k, v in x.items()}
+            shifts = [float(np.median([x[k][j] - mean[k] for k in common])) for j in range(len(idx))]
+            sd = max(float(np.std(shifts, ddof=1)), 1e-3)  # a floor: two identical runs are not a drift of 0
+            per_model = {idx[-1][k].model.name: float(np.std([x[k][j] - mean[k] - shifts[j]
+                                                                for j in range(len(idx))], ddof=1)) for k in common}
+            pooled = {k: np.concatenate([_log_units(i[k], "latency")[0] - shifts[j] for j, i in enumerate(idx)])
+                      for k in common}
+            d = DeviceDrift(device, sd, len(idx), shifts, per_model, mean, pooled)
+        self.devices[device] = d
+        return d
+
+    def to_json(self) -> dict:
+        return {"devices": {k: v.to_json() for k, v in sorted(self.devices.items())},
+                "history_runs": len(self.history) if len(self.history) >= 2 else 1}
+
+
+def _run_shifts(stats: list, drift: Drift, th: Thresholds) -> None:
+    """Each device's whole-run shift of latency against its drift: one hypothesis per device at alpha / 2
+    (Bonferroni with the models' family, which gets the other half)."""
+    by_dev: dict[str, list] = {}
+    for st in stats:
+        if st["metric"] == "latency":
+            by_dev.setdefault(st["r"].device.name, []).append(st)
+    lim = math.log1p(th.latency)
+    for device, sts in by_dev.items():
+        d = drift.of(device)
+        if d.runs:
+            logs = [math.log(_level(st["r"])) - d.mean[st["key"]] for st in sts if st["key"] in d.mean]
+            d.se = d.sd * math.sqrt(1 + 1 / d.runs)
+        else:
+            logs = [st["est"] for st in sts]
+            d.se = d.sd * math.sqrt(2)
+        if not logs:
+            continue
+        d.run_shift = float(np.median(logs))
+        # no drift at all (drift_sd=0, or a history of identical runs): any shift is the run's own
+        z = d.run_shift / d.se if d.se > 0 else math.copysign(math.inf, d.run_shift) if d.run_shift else 0.0
+        d.p_slower, d.p_faster = t_sf(z, d.dof), t_sf(-z, d.dof)
+        a = th.alpha / 2 / len(by_dev)
+        if d.p_slower < a and d.run_shift > lim:
+            d.verdict = REGRESSION
+        elif d.p_faster < a and d.run_shift < -lim:
+            d.verdict = IMPROVEMENT
+        else:
+            d.verdict = WITHIN_DRIFT
+
+
+def _run_row(d: DeviceDrift, th: Thresholds, n_models: int) -> Comparison:
+    ratio = math.exp(d.run_shift)
+    q = 1.96
+    ci = (math.exp(d.run_shift - q * d.se), math.exp(d.run_shift + q * d.se))
+    how = (f"whole run {_pct(d.run_shift)} (median over {n_models} models), against {d.describe()}: one-sided "
+           f"p = {d.p_slower if d.run_shift >= 0 else d.p_faster:.3g} at alpha {th.alpha / 2:g} (half the run's "
+           f"family-wise {th.alpha:g}), threshold {th.latency:.0%}")
+    if d.verdict == REGRESSION:
+        o = Outcome.failed(REGRESSION, f"the whole run is slower by {_pct(d.run_shift)}, beyond {d.describe()}; "
+                                       + how, "whole-run shift", ratio, 1 + th.latency)
+    elif d.verdict == IMPROVEMENT:
+        o = Outcome.passed(how, "whole-run shift", ratio, 1 / (1 + th.latency))
+    else:
+        o = Outcome.inconclusive(TOO_CLOSE, "whole-run shift", ratio, 1 + th.latency,
+                                 f"within {d.describe()}: {how}")
+    return Comparison(RUN_ROW, d.device, "latency shift", None, None, ratio, ci, o, d.verdict, how)
+
+
+def _decide(pending: list, th: Thresholds, drift: Drift | None = None, key_of=identity) -> list[Comparison]:
     """Decide every measured comparison of the run together: Holm over the run's regressions (and, as a
-    separate family, its improvements), each tested against its threshold on log process-level figures."""
+    separate family, its improvements), each tested against its threshold on log process-level figures.
+
+    Latency across sessions carries the machine's drift: each device's whole-run shift is tested against it
+    first (``_run_shifts``, at alpha / 2). A shift beyond the drift is a regression of the whole run, and the
+    models are then judged as measured; a shift within it is taken out of every model's figures before they are
+    judged (at the other alpha / 2), so a model fails only for a change beyond the run's shift, and a change the
+    drift explains is "within drift" (inconclusive), never red."""
     if not pending:
         return []
     stats = []
     for row, b, r, metric, limit in pending:
-        a_log, a_unit = _log_units(b, metric)
-        b_log, b_unit = _log_units(r, metric)
-        shift = math.log1p(limit)
-        est, lo, hi = hodges_lehmann(a_log, b_log, 0.95)
-        p_slow, p_fast = p_greater(a_log, b_log, shift), p_greater(b_log, a_log, shift)
-        weak = "" if a_log.size > 1 else "; weaker test: the baseline has one process, so its between-process " \
-                                          "variance is not known and only this run's is counted"
-        stats.append((row, b, r, metric, limit, est, lo, hi, p_slow, p_fast, a_log.size, b_log.size, weak, b_unit))
-    slower = holm([s[8] for s in stats], th.alpha)
-    faster = holm([s[9] for s in stats], th.alpha)
+        key = key_of(b)
+        b_log, b_unit = _log_units(b, metric)
+        r_log, r_unit = _log_units(r, metric)
+        hist = drift.of(r.device.name) if metric == "latency" and drift is not None else None
+        if hist is not None and hist.runs and key in hist.pooled:
+            b_log, b_unit = hist.pooled[key], f"process medians of {hist.runs} runs vs {r_unit}"
+            row.baseline = math.exp(hist.mean[key])
+        est, lo, hi = hodges_lehmann(b_log, r_log, 0.95)
+        stats.append({"row": row, "b": b, "r": r, "metric": metric, "limit": limit, "key": key, "b_log": b_log,
+                      "r_log": r_log, "est": est, "lo": lo, "hi": hi, "unit": r_unit, "b_unit": b_unit})
+    if drift is not None:
+        _run_shifts(stats, drift, th)
+        drift.latency_rows = sum(st["metric"] == "latency" for st in stats)
+    alpha = th.alpha / 2 if drift is not None and drift.latency_rows else th.alpha
+    for st in stats:
+        d = drift.devices.get(st["r"].device.name) if st["metric"] == "latency" and drift is not None else None
+        st["adjust"] = d.run_shift if d is not None and d.verdict == WITHIN_DRIFT and d.run_shift else 0.0
+        shift = math.log1p(st["limit"])
+        r_adj = st["r_log"] - st["adjust"]
+        st["p_slow"], st["p_fast"] = p_greater(st["b_log"], r_adj, shift), p_greater(r_adj, st["b_log"], shift)
+    slower = holm([st["p_slow"] for st in stats], alpha)
+    faster = holm([st["p_fast"] for st in stats], alpha)
     out = []
-    for (row, b, r, metric, limit, est, lo, hi, p_slow, p_fast, n_b, n_r, weak, unit), is_slow, is_fast in zip(
-            stats, slower, faster):
-        row.ratio, row.ci = math.exp(est), (math.exp(lo), math.exp(hi))
-        row.p_slower, row.p_faster = p_slow, p_fast
+    devices_done = set()
+    for st, is_slow, is_fast in zip(stats, slower, faster):
+        row, b, r, metric, limit = st["row"], st["b"], st["r"], st["metric"], st["limit"]
+        d = drift.devices.get(r.device.name) if metric == "latency" and drift is not None else None
+        if d is not None and d.run_shift is not None and r.device.name not in devices_done and (
+                d.verdict == REGRESSION or (d.verdict == WITHIN_DRIFT and abs(d.run_shift) > math.log1p(th.latency))):
+            # a row for the whole run when it fails, or when its shift passes the threshold and only the drift
+            # explains it
+            devices_done.add(r.device.name)
+            out.append(_run_row(d, th, sum(1 for x in stats if x["metric"] == "latency"
+                                           and x["r"].device.name == r.device.name)))
+        row.ratio, row.ci = math.exp(st["est"]), (math.exp(st["lo"]), math.exp(st["hi"]))
+        row.p_slower, row.p_faster = st["p_slow"], st["p_fast"]
+        n_b, n_r = st["b_log"].size, st["r_log"].size
+        weak = "" if n_b > 1 else "; weaker test: the baseline has one process, so its between-process " \
+                                  "variance is not known and only this run's is counted"
+        adj = (f"; judged after taking out the whole run's shift {_pct(st['adjust'])} (within {d.describe()})"
+               if st["adjust"] else "")
         noisy = _noise(b, metric, th) or _noise(r, metric, th)
-        how = (f"ratio {row.ratio:.3f} (95 % CI {row.ci[0]:.3f}-{row.ci[1]:.3f}) from {n_b} vs {n_r} {unit}; "
-               f"threshold {limit:.0%}; Holm over the run's measured comparisons at alpha {th.alpha:g}{weak}")
+        how = (f"ratio {row.ratio:.3f} (95 % CI {row.ci[0]:.3f}-{row.ci[1]:.3f}) from {n_b} vs {n_r} {st['unit']}; "
+               f"threshold {limit:.0%}; Holm over the run's measured comparisons at alpha {alpha:g}{weak}{adj}")
         row.detail = how
-        if noisy and (is_slow or is_fast or not (1 / (1 + limit) <= row.ci[0] and row.ci[1] <= 1 + limit)):
+        inside = 1 / (1 + limit) <= row.ci[0] and row.ci[1] <= 1 + limit
+        if noisy and (is_slow or is_fast or not inside):
             row.verdict = UNSTABLE_LABEL
             row.outcome = Outcome.inconclusive(
                 UNSTABLE, f"{metric} ratio 95 % CI", list(row.ci), 1 + limit,
@@ -337,9 +564,14 @@ def _decide(pending: list, th: Thresholds) -> list[Comparison]:
         elif is_fast:
             row.verdict = IMPROVEMENT
             row.outcome = Outcome.passed(how, f"{metric} ratio 95 % CI", list(row.ci), 1 / (1 + limit))
-        elif 1 / (1 + limit) <= row.ci[0] and row.ci[1] <= 1 + limit:
+        elif inside:
             row.verdict = UNCHANGED
             row.outcome = Outcome.passed(how, f"{metric} ratio 95 % CI", list(row.ci), 1 + limit)
+        elif st["adjust"]:
+            row.verdict = WITHIN_DRIFT
+            row.outcome = Outcome.inconclusive(TOO_CLOSE, f"{metric} ratio 95 % CI", list(row.ci), 1 + limit,
+                                               f"within {d.describe()}: the change is no larger than the whole "
+                                               "run's shift, which the machine's drift explains")
         else:
             row.verdict = TOO_CLOSE_LABEL
             row.outcome = _too_close(metric, row.ci, limit)
@@ -504,6 +736,7 @@ class RunComparison:
     thresholds: Thresholds | None = None  # None: not known (a migrated /1 or /2 file)
     options: dict = field(default_factory=dict)  # force, allow_missing, by_name
     created_utc: str = ""
+    drift: dict | None = None  # the drift the latency rows were judged against (``Drift.to_json``)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -525,7 +758,7 @@ class RunComparison:
                 "baseline": asdict(self.baseline), "run": asdict(self.run),
                 "thresholds": asdict(self.thresholds) if self.thresholds is not None else None,
                 "options": dict(self.options), "summary": self.counts, "failed": self.has_regression,
-                "rows": [r.to_dict() for r in self.rows]}
+                "drift": self.drift, "rows": [r.to_dict() for r in self.rows]}
 
     @classmethod
     def from_json(cls, data: dict, where: str = "comparison") -> RunComparison:
@@ -543,7 +776,7 @@ class RunComparison:
             raise EdgecheckError(f"{where}: {e}") from None
         sides = [Side(data[k]["label"], data[k].get("source")) for k in ("baseline", "run")]
         return cls(rows, *sides, data["kind"], thresholds,
-                   dict(data.get("options") or {}), data.get("created_utc", ""))
+                   dict(data.get("options") or {}), data.get("created_utc", ""), data.get("drift"))
 
     def save(self, path: str | Path) -> None:
         """Write atomically, after checking against the schema (a file we cannot read back is never written)."""
@@ -552,35 +785,44 @@ class RunComparison:
         atomic_write_json(path, data)
 
 
-def _side(value: Run | dict | str | Path, label: str | None, default: str,
-          source: str | None = None) -> tuple[Run, Side]:
-    """A run given as a results file's path (loaded, and named by it) or as data (``source``: the file it was
-    loaded from earlier, e.g. at configure time)."""
+def _side(value, label: str | None, default: str, source: str | None = None) -> tuple[list[Run], Side]:
+    """A side given as a results file's path (loaded, and named by it), a folder of earlier runs' results
+    (``results.load_history``: the newest is the baseline, all of them measure the drift), a list of runs,
+    or one run as data (``source``: the file it was loaded from earlier, e.g. at configure time)."""
     if isinstance(value, (str, Path)):
-        from edgecheck.results import load
+        from edgecheck.results import load_history
 
-        return load(value), Side(label or str(value), str(value))
-    return Run.coerce(value), Side(label or source or default, source)
+        return load_history(value), Side(label or str(value), str(value))
+    if isinstance(value, (list, tuple)):
+        return [Run.coerce(v) for v in value], Side(label or source or default, source)
+    return [Run.coerce(value)], Side(label or source or default, source)
 
 
-def compare_runs(baseline: Run | dict | str | Path, run: Run | dict | str | Path,
+def compare_runs(baseline: Run | dict | str | Path | list, run: Run | dict | str | Path,
                  threshold_specs: Iterable[tuple[str | None, str, float]] = (), *, force: bool = False,
                  allow_missing: bool = False, by_name: bool = False, kind: str = BASELINE,
                  baseline_label: str | None = None, run_label: str | None = None,
                  baseline_source: str | None = None) -> RunComparison:
     """The one way a job compares: load either side given as a path, take the baseline's saved thresholds with
     ``threshold_specs`` (``config.threshold_spec``) on top, compare (``compare``'s rules), and keep what was
-    compared with how. ``by_name`` is for A/B (``kind="ab"``), where both sides are different files by
-    design."""
+    compared with how. ``baseline`` may be several earlier runs (a folder of results files, or a list, oldest
+    first): the newest is the baseline, and all of them measure the machine's drift. ``by_name`` is for A/B
+    (``kind="ab"``), where both sides are different files by design."""
     if kind not in (BASELINE, AB):
         raise ValueError(f"comparison kind must be {BASELINE!r} or {AB!r}, got {kind!r}")
-    base, base_side = _side(baseline, baseline_label, "baseline", baseline_source)
-    now, run_side = _side(run, run_label, "run")
+    history, base_side = _side(baseline, baseline_label, "baseline", baseline_source)
+    runs, run_side = _side(run, run_label, "run")
+    if len(runs) != 1:
+        raise EdgecheckError(f"{run_side.label}: the run compared is one results file, not a folder of {len(runs)}")
+    base, now = history[-1], runs[0]
     th = Thresholds.from_baseline(base, list(threshold_specs))
-    rows = compare(base, now, th, force=force, allow_missing=allow_missing, by_name=by_name)
+    drift: dict = {}
+    rows = compare(base, now, th, force=force, allow_missing=allow_missing, by_name=by_name,
+                   history=history if len(history) >= 2 else (), drift_out=drift, across_sessions=kind != AB)
     return RunComparison(rows, base_side, run_side, kind, th,
-                         {"force": force, "allow_missing": allow_missing, "by_name": by_name},
-                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                         {"force": force, "allow_missing": allow_missing, "by_name": by_name,
+                          "history_runs": len(history)},
+                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), drift or None)
 
 
 @functools.lru_cache(maxsize=1)

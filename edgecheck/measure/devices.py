@@ -79,6 +79,7 @@ class Selection:
     devices: list[Device]
     skipped: dict[str, str]  # requested device -> reason it does not run here (its benchmarks skip)
     absent: dict[str, str] = field(default_factory=dict)  # what auto looked for and did not find
+    missing: dict[str, str] = field(default_factory=dict)  # asked for by name (--device) and absent: fails the run
 
 
 def _parts(value: str) -> list[str]:
@@ -128,7 +129,7 @@ def select(values: list[str] | None, options: SelectOptions | None = None, farm=
     for n in names:
         wanted += [k.name for k in kinds.values() if k.auto] if n == AUTO else [n]
     devices: list[Device] = []
-    skipped, absent = {}, {}
+    skipped, absent, missing = {}, {}, {}
     for n in dict.fromkeys(wanted):
         if is_farm_spec(n):
             if farm is None:
@@ -154,6 +155,7 @@ def select(values: list[str] | None, options: SelectOptions | None = None, farm=
             devices.append(dev)
         elif n in names:
             skipped[n] = reason
+            missing[n] = reason
         else:
             absent[n] = reason
     if AUTO in names:  # the twin of every real device that is missing
@@ -163,7 +165,7 @@ def select(values: list[str] | None, options: SelectOptions | None = None, farm=
                 twin, _ = kinds[k.twin].detect(options)
                 if twin is not None:
                     devices.append(twin)
-    return Selection(devices, skipped, absent)
+    return Selection(devices, skipped, absent, missing)
 
 
 __all__ = ["Device", "DeviceKind", "SelectOptions", "Selection", "select", "registry", "kind", "measured_kinds",

@@ -19,6 +19,16 @@ class TimingOptions:
     adaptive_budget: float = DEFAULTS.adaptive_budget
     in_process_rounds: int = DEFAULTS.in_process_rounds
     seed: int = 0
+    count_instructions: bool = False  # --count-instructions: each model's invokes counted under Valgrind too
+    count_invokes: int = 20  # invokes per counted block (two blocks): counts are deterministic, few suffice
+    count_cache_sim: bool = True  # simulated last-level misses beside the instructions (about 2x the cost)
+
+    @property
+    def count_job(self) -> dict | None:
+        """The worker's counting job (``worker.count_instructions``), or None when not asked for."""
+        if not self.count_instructions:
+            return None
+        return {"tool": "callgrind", "invokes": self.count_invokes, "cache_sim": self.count_cache_sim}
 
 
 @dataclass(frozen=True)

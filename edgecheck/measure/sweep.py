@@ -23,7 +23,7 @@ import numpy as np
 
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.transport import stop
-from edgecheck.results import Interval, Latency, Memory, ProcessTiming
+from edgecheck.results import Instructions, Interval, Latency, Memory, ProcessTiming
 from edgecheck.stats import median_ci, robust_cv
 from edgecheck.textfmt import pct_over
 
@@ -41,6 +41,7 @@ class ModelSweep:
     model: dict | None = None
     errors: list[str] = field(default_factory=list)
     energy: list[dict] | None = None
+    count: dict | None = None  # the worker's instruction count (or why it failed)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class SweepResult:
     idle: dict | None = None  # the board's idle power window (board-side energy probe)
     sensor: dict | None = None
     recoveries: list[dict] = field(default_factory=list)  # hangs, and the power cycles after them
+    count_unavailable: str | None = None  # why no instructions were counted on this host (no Valgrind)
 
     def of(self, name: str) -> ModelSweep:
         return self.models.get(name) or ModelSweep(name, errors=["the worker never measured it"])
@@ -76,6 +78,8 @@ def job(device, models: list[dict], timing, timer: str = "time.perf_counter", me
             "adaptive": {"max_extra_processes": timing.max_extra_processes, "target_ci": timing.target_ci,
                          "budget_fraction": timing.adaptive_budget},
             **({"energy": energy} if energy else {}),
+            **({"count": count} if (count := getattr(timing, "count_job", None)) and not device.impl.accelerator
+               else {}),
             "models": models}
 
 
@@ -259,6 +263,9 @@ def _take(result: SweepResult, msg: dict, progress) -> str | None:
     if kind == "idle":
         result.idle, result.sensor = msg, msg.get("sensor")
         return None
+    if kind == "count_unavailable":
+        result.count_unavailable = str(msg.get("reason") or "instruction counting unavailable")
+        return None
     ms = result.models.get(msg.get("name"))
     if ms is None:
         return None
@@ -270,6 +277,8 @@ def _take(result: SweepResult, msg: dict, progress) -> str | None:
         ms.model = msg
     elif kind == "energy":
         ms.energy = msg.get("windows")
+    elif kind == "count":
+        ms.count = msg
     elif kind == "error":
         ms.errors.append(f"process {msg.get('process')}: {msg.get('error')}")
     return None
@@ -322,6 +331,32 @@ def latency(ms: ModelSweep, timer_label: str, warmup_rounds: int) -> Latency:
     return lat
 
 
+def instructions(ms: ModelSweep, result: SweepResult, device) -> Instructions:
+    """The model's instruction count from the worker's ``count`` line, or why there is none (not-testable)."""
+    if device.impl.accelerator:
+        return Instructions(unavailable=f"{device.name} runs the model on an accelerator: instruction counts are of "
+                                        "the CPU path only")
+    if result.count_unavailable:
+        return Instructions(unavailable=result.count_unavailable)
+    c = ms.count
+    if c is None:
+        return Instructions(unavailable="the worker did not count this model (an older worker, or it stopped first)")
+    if c.get("error"):
+        return Instructions(unavailable=str(c["error"]))
+    n = int(c["invokes"])
+    blocks = [float(b) / n for b in c["instructions"]]
+    ll = [float(x) / n for x in c["ll_misses"]] if c.get("ll_misses") else None
+    where = f" on {device.remote}" if device.remote else ""
+    return Instructions(
+        per_invoke=float(np.mean(blocks)), blocks=blocks, invokes=n, warmup_invokes=c.get("warmup_invokes"),
+        ll_misses_per_invoke=float(np.mean(ll)) if ll else None, tool=c.get("tool"), valgrind=c.get("valgrind"),
+        kernel_path=c.get("kernel_path"), xnnpack=c.get("xnnpack"), seconds=c.get("seconds"),
+        provenance=f"measured{where} by {c.get('valgrind')} {c.get('tool')} (instructions retired inside "
+                   f"{c.get('collect')}, {len(blocks)} blocks of {n} invokes after {c.get('warmup_invokes')} "
+                   f"warm-up; {'with' if c.get('cache_sim') else 'no'} cache simulation); kernel path: "
+                   f"{c.get('kernel_path')}")
+
+
 def entry(device, model, ctx):
     """The results entry of ``model`` on ``device`` from the device's sweep: latency across processes, and
     from the model's own fresh process its load time, first invoke, peak memory and accuracy."""
@@ -337,6 +372,8 @@ def entry(device, model, ctx):
                                  "processes": len(lat.processes), "sweep_seconds": result.seconds,
                                  "sweep_started": result.started, "sweep_finished": result.finished,
                                  **({"recoveries": result.recoveries} if result.recoveries else {})})
+    if getattr(ctx.timing, "count_instructions", False):
+        e.instructions = instructions(ms, result, device)
     m = ms.model or {}
     e.load_seconds, e.first_invoke_seconds = m.get("load_seconds"), m.get("first_invoke_seconds")
     e.input = m.get("input")

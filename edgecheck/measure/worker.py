@@ -42,6 +42,17 @@ local run; the host integrates the samples.
 
 On an Edge TPU, Google's pycoral (``pycoral.utils.edgetpu.make_interpreter``) is used first when it is
 installed, so pycoral's own pairing of libedgetpu and TFLite runs the model.
+
+Instruction counts (``"count": {"tool": "callgrind", "invokes": N, "cache_sim": false}``): after the
+timing, one more child runs this same script under Valgrind (``--count-child``), loads every model and runs
+its invoke loop: two warm-up invokes, then two blocks of N invokes. Callgrind collects only inside the
+interpreter's ``Invoke`` (``--toggle-collect``) and dumps its counters whenever the child calls
+``reset_all_variables`` (``--dump-before``), which it does between the blocks: each block's dump holds
+exactly N invokes, so start-up, loading and the first invoke are never counted, and the two blocks check
+each other. Lines: {"kind": "count", "name", "instructions": [block 1, block 2], "invokes", "ll_misses":
+[...]|null, "tool", "valgrind", "seconds"} or {"kind": "count", "name", "error"}; without Valgrind one
+{"kind": "count_unavailable", "reason"}. Valgrind emulates no AVX-512, so XNNPACK takes the kernels
+Valgrind allows (AVX2 or older on x86-64): the counts are of that kernel path.
 """
 import json
 import math
@@ -50,7 +61,10 @@ import platform
 import random
 import re
 import resource
+import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -193,8 +207,12 @@ class Runner:
             self.interp = pycoral.make_interpreter(model["path"], device=job.get("tpu_device"))
         else:
             delegates = [_delegate(module, job.get("tpu_device"))] if _edgetpu(job) else None
+            kw = {}
+            if os.environ.get("EDGECHECK_WORKER_NO_XNNPACK") and hasattr(module, "OpResolverType"):
+                # soak and tests: the builtin kernels without XNNPACK, a real change of what the CPU executes
+                kw["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
             self.interp = module.Interpreter(model_path=model["path"], num_threads=int(job["threads"]),
-                                             experimental_delegates=delegates)
+                                             experimental_delegates=delegates, **kw)
         self.interp.allocate_tensors()
         self.load_seconds = time.perf_counter() - t0
         self.np = np
@@ -538,8 +556,136 @@ def sweep(job, module, np, out, sensor=None):
     return processes + extra
 
 
+# ----------------------------------------------------------------------------
+# Instruction counts under Valgrind
+# ----------------------------------------------------------------------------
+
+COUNT_TOGGLE = "tflite::interpreter_wrapper::InterpreterWrapper::Invoke*"  # collect inside Invoke only
+COUNT_DUMP = "tflite::interpreter_wrapper::InterpreterWrapper::ResetVariableTensors*"  # a dump per call
+COUNT_WARMUP = 2
+COUNT_BLOCKS = 2
+KERNEL_PATH = ("the kernels Valgrind allows: Valgrind emulates no AVX-512, so on x86-64 XNNPACK selects its AVX2 or "
+               "older kernels, which may differ from production's path")
+
+
+def _valgrind_version(valgrind):
+    try:
+        out = subprocess.run([valgrind, "--version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, "cannot run %s --version: %s" % (valgrind, e)
+    text = out.stdout.decode(errors="replace").strip()
+    return (text or None), (None if text else "valgrind --version printed nothing")
+
+
+def count_child(job, module, np):
+    """Under Valgrind: every model's invoke loop, blocks separated by ``reset_all_variables`` (each call makes
+    callgrind dump its counters). Prints one JSON line per model naming its dumps (1-based, in call order)."""
+    n = int(job["count"]["invokes"])
+    dumps = 0
+    for model in job["models"]:
+        try:
+            runner = Runner(job, model, module, np)  # loads, sets the input, invokes once
+            for _ in range(COUNT_WARMUP - 1):
+                runner.interp.invoke()
+            mine = []
+            for _ in range(COUNT_BLOCKS + 1):
+                dumps += 1  # dumped on entry, before anything that could fail
+                runner.interp.reset_all_variables()
+                mine.append(dumps)
+                if len(mine) <= COUNT_BLOCKS:
+                    for _ in range(n):
+                        runner.interp.invoke()
+            print(json.dumps({"name": model["name"], "dumps": mine[1:]}))  # dump k holds block k-1's invokes
+            del runner
+        except Exception as e:  # noqa: BLE001 - one model's failure is reported, the others go on
+            print(json.dumps({"name": model["name"], "error": "{}: {}".format(type(e).__name__, e)}))
+        sys.stdout.flush()
+
+
+def _dump_counts(path):
+    """{event: count} of one callgrind dump (its ``events:`` and ``summary:`` lines)."""
+    events, summary = None, None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith("summary:"):
+                summary = [int(x) for x in line.split()[1:]]
+    if events is None or summary is None:
+        raise RuntimeError("callgrind dump %s has no events or summary line" % path)
+    summary += [0] * (len(events) - len(summary))  # callgrind leaves trailing zero counts out
+    return dict(zip(events, summary))
+
+
+def count_instructions(job, out):
+    """Every model's instructions per invoke, counted by callgrind in one child process (see the docstring)."""
+    spec = job["count"]
+    valgrind = spec.get("valgrind") or shutil.which("valgrind")
+    if not valgrind:
+        out({"kind": "count_unavailable", "reason": "valgrind is not installed on this host (no valgrind on PATH; "
+                                                    "Debian: apt-get install valgrind)"})
+        return
+    version, why = _valgrind_version(valgrind)
+    if version is None:
+        out({"kind": "count_unavailable", "reason": why})
+        return
+    n = int(spec["invokes"])
+    tmp = tempfile.mkdtemp(prefix="edgecheck-count-")
+    try:
+        cmd = [valgrind, "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=" + COUNT_TOGGLE,
+               "--dump-before=" + COUNT_DUMP, "--cache-sim=" + ("yes" if spec.get("cache_sim") else "no"),
+               "--callgrind-out-file=" + os.path.join(tmp, "cg.out"), sys.executable, os.path.abspath(__file__),
+               "--count-child"]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, input=json.dumps(job).encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=float(spec.get("timeout_seconds", 3600)))
+        seconds = time.perf_counter() - t0
+        said = {}
+        for raw in proc.stdout.decode(errors="replace").splitlines():
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(msg, dict) and "name" in msg:
+                said[msg["name"]] = msg
+        tail = " | ".join(proc.stderr.decode(errors="replace").strip().splitlines()[-3:])
+        for model in job["models"]:
+            msg = said.get(model["name"])
+            if msg is None:
+                out({"kind": "count", "name": model["name"],
+                     "error": "the counting process under Valgrind exited with status %s before this model (%s)"
+                              % (proc.returncode, tail)})
+                continue
+            if "error" in msg:
+                out({"kind": "count", "name": model["name"], "error": msg["error"]})
+                continue
+            try:
+                blocks = [_dump_counts(os.path.join(tmp, "cg.out.%d" % k)) for k in msg["dumps"]]
+            except (OSError, RuntimeError, ValueError) as e:
+                out({"kind": "count", "name": model["name"], "error": "cannot read callgrind's dump: %s" % e})
+                continue
+            ll = None
+            if spec.get("cache_sim"):
+                ll = [b.get("ILmr", 0) + b.get("DLmr", 0) + b.get("DLmw", 0) for b in blocks]
+            out({"kind": "count", "name": model["name"], "instructions": [b["Ir"] for b in blocks], "invokes": n,
+                 "warmup_invokes": COUNT_WARMUP, "ll_misses": ll, "tool": "callgrind", "valgrind": version,
+                 "cache_sim": bool(spec.get("cache_sim")), "collect": COUNT_TOGGLE, "kernel_path": KERNEL_PATH,
+                 "xnnpack": not os.environ.get("EDGECHECK_WORKER_NO_XNNPACK"), "seconds": seconds})
+    except (OSError, subprocess.SubprocessError) as e:
+        for model in job["models"]:
+            out({"kind": "count", "name": model["name"], "error": "counting under Valgrind failed: %s" % e})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     job = json.load(sys.stdin)
+    if "--count-child" in sys.argv[1:]:  # under Valgrind: only the invoke loops
+        module_name, module = _interpreter_module()
+        import numpy as np
+
+        count_child(job, module, np)
+        return 0
 
     def out(msg):
         sys.stdout.write(json.dumps(msg) + "\n")
@@ -567,6 +713,8 @@ def main():
             return 3
         out(dict(idle, kind="idle", sensor=sensor.describe()))
     processes = sweep(job, module, np, out, sensor)
+    if job.get("count") and not _edgetpu(job):
+        count_instructions(job, out)
     if _edgetpu(job) and _pycoral() is not None:
         module_name = "pycoral.utils.edgetpu"
     out({"kind": "done", "host": _host(), "interpreter": module_name, "processes": processes})
