@@ -134,6 +134,22 @@ def seconds_up_to(limit: float):
     return parse
 
 
+LOCAL_EXECUTOR = "local"
+DASK_SCHEME = "dask://"
+
+
+def build_executor(text: str) -> str:
+    """``local`` (worker processes on this machine) or ``dask://HOST:PORT`` (a running Dask scheduler)."""
+    if text == LOCAL_EXECUTOR:
+        return text
+    if text.startswith(DASK_SCHEME):
+        host, sep, port = text[len(DASK_SCHEME):].rpartition(":")
+        if host and sep and port.isdigit() and 0 < int(port) < 65536:
+            return text
+    raise argparse.ArgumentTypeError(f"{text!r}: use 'local' (worker processes on this machine) or dask://HOST:PORT "
+                                     "(a running Dask scheduler, e.g. dask://10.0.0.5:8786)")
+
+
 def nonnegative_float(text: str) -> float:
     value = _number(text, float)
     if value < 0:

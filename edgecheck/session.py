@@ -163,7 +163,9 @@ class EdgecheckSession:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{cfg.grid}-{Path(dataset).name}")
         out = Path(cfg.build_dir) / safe
         cmd = [sys.executable, "-m", "edgecheck", "build", "--grid", cfg.grid, "--dataset", dataset,
-               "--out", str(out)]
+               "--out", str(out), "--build-executor", cfg.build_executor]
+        cmd += ["--jobs", str(cfg.jobs)] if cfg.jobs else []
+        cmd += ["--build-cache", cfg.build_cache] if cfg.build_cache else []
         # TensorFlow's C++ log: 3 hides its harmless "NodeDef mentions attribute" errors; Python errors still show
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
         self.write_line(f"edgecheck: building or reusing artifacts: {' '.join(cmd[2:])}")
