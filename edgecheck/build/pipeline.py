@@ -114,10 +114,11 @@ _stale_features = shared_cache.stale_features
 _stale_files = shared_cache.stale_files
 
 
-def _publish(opts: BuildOptions, store: Path, files: list[str], record: tuple[str, dict],
-             log: Callable[[str], None]) -> None:
-    """Keep a built file in the shared cache too (a cache that cannot be written is said, never fatal)."""
-    why = shared_cache.publish(store, opts.cache / "store", files, record)
+def _publish(opts: BuildOptions, local: Path, files: list[str], record: tuple[str, dict],
+             log: Callable[[str], None], folder: str = "") -> None:
+    """Keep built files (in ``local``) in the shared cache's store too, under ``folder`` (a model's); a cache that
+    cannot be written is said, never fatal."""
+    why = shared_cache.publish(local, opts.cache / "store" / folder, files, record)
     if why:
         log(f"build: could not keep {record[0]} in the shared cache {opts.cache}: {why}")
 
@@ -209,9 +210,32 @@ def model_files(arch: Architecture, z: dict, opts: dict, folder: Path) -> dict:
     }
 
 
-# Keras' random seed is per process: two trainings in threads of one process (a Dask worker started with
-# --nthreads 2) would draw from each other's generator. This lock keeps them one after the other there.
+# Keras' random seed is per process: two trainings in threads of one process would draw from each other's
+# generator. This lock keeps them one after the other there.
 _ONE_TRAINING_AT_A_TIME = threading.Lock()
+
+
+def isolated_train_task(arch_dict: dict, features: str | bytes, opts_dict: dict, threads: int | None = None) -> dict:
+    """``train_task`` in a fresh Python process of its own: what a Dask worker runs. Inside a Dask worker's
+    process (its task threads, event loop and monitors beside TensorFlow) the same network trained twice gave
+    different weights on this project's machines; a fresh process per network gives the bytes of a serial build
+    (tests/test_build_parallel.py), at the cost of one TensorFlow import per network. A subprocess, since Dask's
+    worker processes are daemons and may not start multiprocessing children."""
+    import pickle
+    import subprocess
+
+    code = ("import pickle, sys; from edgecheck.build.pipeline import train_task; "
+            "args = pickle.load(open(sys.argv[1], 'rb')); "
+            "pickle.dump(train_task(*args), open(sys.argv[2], 'wb'))")
+    with tempfile.TemporaryDirectory(prefix="edgecheck-task-") as tmp:
+        job, result = Path(tmp) / "job.pickle", Path(tmp) / "result.pickle"
+        job.write_bytes(pickle.dumps((arch_dict, features, opts_dict, threads)))
+        proc = subprocess.run([sys.executable, "-c", code, str(job), str(result)], capture_output=True, text=True,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")})
+        if proc.returncode != 0:
+            tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+            raise EdgecheckError(f"training {arch_dict} in a fresh process failed: {tail}")
+        return pickle.loads(result.read_bytes())
 
 
 def train_task(arch_dict: dict, features: str | bytes, opts_dict: dict, threads: int | None = None) -> dict:
@@ -319,7 +343,8 @@ def _train_all(todo: list[tuple[Architecture, Path]], fpath: Path, opts: BuildOp
     with pool.open_pool(opts.executor, jobs, fpath, log) as p:
         threads = pool.threads_per_worker(jobs) if opts.executor == pool.LOCAL else None
         log(f"build: training {len(todo)} models on {p.where}")
-        futures = {p.executor.submit(train_task, arch.to_dict(), p.features, task_opts, threads): (arch, folder)
+        task = isolated_train_task if p.isolate else train_task
+        futures = {p.executor.submit(task, arch.to_dict(), p.features, task_opts, threads): (arch, folder)
                    for arch, folder in todo}
         for fut in as_completed(futures):
             arch, folder = futures[fut]
@@ -379,7 +404,7 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
         if opts.cache is not None and fresh:
             names = [f["path"] for f in entry["files"].values()]
             names += ["edgetpu_compiler.log"] if (folder / "edgetpu_compiler.log").is_file() else []
-            _publish(opts, folder, names, ("entry.json", entry), log)
+            _publish(opts, folder, names, ("entry.json", entry), log, folder.name)
         rel = folder.relative_to(out)
         e = dict(entry)
         e["files"] = {k: {**v, "path": str(rel / v["path"])} for k, v in entry["files"].items()}

@@ -45,6 +45,7 @@ class Pool:
     slots: int
     features: Any  # what a task receives for the features: a local path, or a Dask future of the file's bytes
     where: str
+    isolate: bool = False  # each network in a fresh process of its own (pipeline.isolated_train_task)
 
 
 def set_threads(threads: int | None) -> None:
@@ -99,7 +100,8 @@ def open_pool(spec: str, jobs: int, features_path: Path, log) -> Iterator[Pool]:
         # the features go to every worker once, not with every task
         data = client.scatter(features_path.read_bytes(), broadcast=True)
         yield Pool(client.get_executor(pure=False), slots, data,
-                   f"the Dask cluster at {spec[len(DASK_SCHEME):]} ({len(workers)} workers, {slots} threads)")
+                   f"the Dask cluster at {spec[len(DASK_SCHEME):]} ({len(workers)} workers, {slots} threads)",
+                   isolate=True)
     finally:
         client.close()
 
