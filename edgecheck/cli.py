@@ -319,7 +319,7 @@ class Ab(Command):
         if not sel.devices:
             raise EdgecheckError(f"--device {args.device}: {next(iter(sel.skipped.values()), 'not available here')}")
         pairs = ab.pair(ab.models_of(args.base, "BASE"), ab.models_of(args.head, "HEAD"))
-        with MeasureContext(TimingOptions(processes=args.processes, rounds=args.rounds),
+        with MeasureContext(TimingOptions(processes=args.processes, rounds=args.rounds, min_processes=args.processes),
                             progress=lambda s: print(s, file=sys.stderr)) as ctx:
             base, head = ab.measure(pairs, sel.devices[0], ctx)
         result = compare_runs(base, head, args.threshold, by_name=True, kind=AB, baseline_label=args.base,

@@ -234,8 +234,10 @@ OPTIONS: dict[str, Option] = _options(
     Option("--report", metavar="PATH",
            help="HTML report written at the end (default: the results path with .html; 'none' to skip)"),
     Option("--processes", type=count_up_to(MAX_COUNT), default=DEFAULTS.processes,
-           help=f"fresh worker processes that time each model, in shuffled orders (default {DEFAULTS.processes}; "
-                "models whose interval stays wide get more, adaptively)"),
+           help=f"fresh worker processes that time each model, in shuffled orders (at most {DEFAULTS.processes} by "
+                f"default: a model stops after {DEFAULTS.min_processes} once its interval is within "
+                f"{DEFAULTS.target_ci:.0%}, unless a --baseline is compared; models whose interval stays wide get "
+                "more, adaptively)"),
     Option("--rounds", type=count_up_to(MAX_ROUNDS), default=DEFAULTS.rounds,
            help=f"timed rounds per model in each process, each one raw sample (default {DEFAULTS.rounds})"),
     Option("--round-time", type=seconds_up_to(MAX_ROUND_S), default=DEFAULTS.round_seconds,

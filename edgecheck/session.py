@@ -107,7 +107,9 @@ class EdgecheckSession:
         header["run"]["sweep"] = "models" if cfg.model else "grid"
         if real_data:
             header["real_data"] = real_data
-        timing = TimingOptions(processes=cfg.processes, rounds=cfg.rounds, round_seconds=cfg.round_time)
+        # with a baseline every model runs all its processes: the comparison's rank test needs them for its power
+        timing = TimingOptions(processes=cfg.processes, rounds=cfg.rounds, round_seconds=cfg.round_time,
+                               min_processes=cfg.processes if cfg.baseline else DEFAULTS.min_processes)
         self.recorder = start_recorder(cfg.results, header, timing, energy, resume=cfg.resume,
                                        progress=self.write_line, timer_name=cfg.benchmark_timer,
                                        idle_timeout_s=cfg.worker_timeout)

@@ -73,7 +73,8 @@ def job(device, models: list[dict], timing, timer: str = "time.perf_counter", me
             "round_seconds": timing.round_seconds, "calibration_seconds": timing.calibration_seconds,
             "seed": timing.seed, "memory": memory,
             "adaptive": {"max_extra_processes": timing.max_extra_processes, "target_ci": timing.target_ci,
-                         "budget_fraction": timing.adaptive_budget},
+                         "budget_fraction": timing.adaptive_budget,
+                         "min_processes": min(timing.min_processes, timing.processes)},
             **({"energy": energy} if energy else {}),
             "models": models}
 
