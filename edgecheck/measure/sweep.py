@@ -74,7 +74,8 @@ def job(device, models: list[dict], timing, timer: str = "time.perf_counter", me
             "seed": timing.seed, "memory": memory,
             "adaptive": {"max_extra_processes": timing.max_extra_processes, "target_ci": timing.target_ci,
                          "budget_fraction": timing.adaptive_budget,
-                         "min_processes": min(timing.min_processes, timing.processes)},
+                         # a timing without it (an older caller) keeps every process, as before the early stop
+                         "min_processes": min(getattr(timing, "min_processes", timing.processes), timing.processes)},
             **({"energy": energy} if energy else {}),
             "models": models}
 
