@@ -12,7 +12,7 @@ STAMP := $(VENV)/.edgecheck-installed
 $(STAMP): pyproject.toml ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c ci/constraints.txt -e '.[build,test,report,farm]'
+	$(PY) -m pip install --quiet -c ci/constraints.txt -e '.[build,test,report,farm,cluster]'
 	$(PY) -m pip check
 	touch $(STAMP)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import REPO, run_edgecheck
+from support import REPO, required, run_edgecheck
 
 from edgecheck import artifacts as art
 from edgecheck.architecture import parse_grid
@@ -17,6 +17,11 @@ from edgecheck.build.pipeline import model_key, time_left
 from edgecheck.build.pool import threads_per_worker
 from edgecheck.build.train import TrainConfig
 from edgecheck.files import sha256_file
+
+# Each of these trains the smoke grid once more (about a minute on 2 busy cores): they run in .ci/run, which
+# lists "builds" in $EDGECHECK_REQUIRE, and `make test` (the quick loop) leaves them to it.
+heavy = pytest.mark.skipif(not required("builds"), reason="trains the smoke grid again: runs in .ci/run "
+                                                         "(EDGECHECK_REQUIRE=builds)")
 
 
 def model_bytes(root: Path) -> dict[str, dict[str, str]]:
@@ -29,6 +34,7 @@ def model_bytes(root: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+@heavy
 def test_a_pool_of_two_builds_the_bytes_of_a_serial_build(smoke_artifacts, tmp_path):
     """smoke_artifacts is built by two worker processes (each model in whichever is free); here one process
     trains the three models one after the other: the same .tflite and predictions, byte for byte."""
@@ -38,9 +44,11 @@ def test_a_pool_of_two_builds_the_bytes_of_a_serial_build(smoke_artifacts, tmp_p
     assert model_bytes(tmp_path / "serial") == model_bytes(smoke_artifacts)
 
 
+@heavy
 def test_a_dask_cluster_builds_the_same_bytes(smoke_artifacts, tmp_path):
     """A real Dask LocalCluster on this machine (worker processes, loopback only) as --build-executor."""
-    distributed = pytest.importorskip("distributed", reason="the cluster extra: pip install 'edgecheck[cluster]'")
+    import distributed  # the cluster extra: .ci/run installs it (a missing one fails there, never skips)
+
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None, worker_dashboard_address=None) as cluster:
         address = cluster.scheduler_address.removeprefix("tcp://")

@@ -91,7 +91,7 @@ def open_pool(spec: str, jobs: int, features_path: Path, log) -> Iterator[Pool]:
                              "(and the build extra on every dask worker)") from None
     address = "tcp://" + spec[len(DASK_SCHEME):]
     try:
-        client = Client(address, timeout=30)
+        client = Client(address, timeout=10)  # a scheduler that does not answer in 10 s is not there
     except OSError as e:
         raise EdgecheckError(f"--build-executor {spec}: cannot reach the Dask scheduler ({e})") from None
     try:
