@@ -12,7 +12,7 @@ STAMP := $(VENV)/.edgecheck-installed
 $(STAMP): pyproject.toml ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c ci/constraints.txt -e '.[build,test,report,farm]'
+	$(PY) -m pip install --quiet -c ci/constraints.txt -e '.[build,test,report,farm,cluster]'
 	$(PY) -m pip check
 	touch $(STAMP)
 
@@ -30,5 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
+# The shared build cache (features and models, reused by every clone) is kept: it is said where.
 clean:
 	rm -rf $(VENV) .edgecheck
+	@echo "kept the shared build cache $${EDGECHECK_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/edgecheck} (rm -rf it to rebuild every model)"

@@ -47,17 +47,23 @@ class Build(Command):
         p.add_argument("--hop", type=positive_int, default=None, help="STFT hop (default n_fft/2)")
         p.add_argument("--epochs", type=positive_int, default=None, help="training epoch cap (default 12)")
         p.add_argument("--verbose", action="store_true", help="show the converter's own output")
+        for name in ("jobs", "build_executor", "build_cache"):
+            OPTIONS[name].add(p.add_argument)
 
     @classmethod
     def run(cls, args):
         check_dataset(args.dataset, channels_last=args.channels_last)  # as pytest checks it, before TensorFlow loads
+        from edgecheck.build.cache import cache_root
         from edgecheck.build.pipeline import BuildOptions, build
+        from edgecheck.build.pool import cores
         from edgecheck.build.train import TrainConfig
 
         tc = TrainConfig(max_epochs=args.epochs, seed=args.seed) if args.epochs else TrainConfig(seed=args.seed)
         build(BuildOptions(grid=args.grid, dataset=args.dataset, channels_last=args.channels_last,
                            out=Path(args.out), seed=args.seed,
-                           n_fft=args.n_fft, hop=args.hop, train=tc, verbose=args.verbose))
+                           n_fft=args.n_fft, hop=args.hop, train=tc, verbose=args.verbose,
+                           jobs=args.jobs or cores(), executor=args.build_executor,
+                           cache=cache_root(args.build_cache)))
         return 0
 
 
@@ -349,7 +355,7 @@ class Ab(Command):
         if not sel.devices:
             raise EdgecheckError(f"--device {args.device}: {next(iter(sel.skipped.values()), 'not available here')}")
         pairs = ab.pair(ab.models_of(args.base, "BASE"), ab.models_of(args.head, "HEAD"))
-        with MeasureContext(TimingOptions(processes=args.processes, rounds=args.rounds),
+        with MeasureContext(TimingOptions(processes=args.processes, rounds=args.rounds, min_processes=args.processes),
                             progress=lambda s: print(s, file=sys.stderr)) as ctx:
             base, head = ab.measure(pairs, sel.devices[0], ctx)
         result = compare_runs(base, head, args.threshold, by_name=True, kind=AB, baseline_label=args.base,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgecheck.config import (
     DEFAULTS,
+    build_executor,
     count_up_to,
     finite_float,
     positive_float,
@@ -192,6 +193,15 @@ OPTIONS: dict[str, Option] = _options(
            help="keep finished entries of --results and measure only the rest"),
     Option("--build-dir", default=DEFAULTS.build_dir, metavar="DIR",
            help=f"where built artifacts are cached (default {DEFAULTS.build_dir}/<grid>-<dataset>)"),
+    Option("--jobs", type=count_up_to(MAX_THREADS), metavar="N",
+           help="networks the build trains at once, each in its own worker process with its share of TensorFlow's "
+                "threads (default: this machine's cores); the models are the same bytes for any N"),
+    Option("--build-executor", default="local", metavar="local|dask://HOST:PORT", type=build_executor,
+           help="where the build trains: worker processes here (local, default) or the workers of a running Dask "
+                "scheduler (dask://HOST:8786; pip install 'edgecheck[cluster]', the build extra on every worker)"),
+    Option("--build-cache", metavar="DIR",
+           help="shared build cache reused by every clone after checking hashes (default $EDGECHECK_CACHE, else "
+                "$XDG_CACHE_HOME/edgecheck, else ~/.cache/edgecheck; 'none' turns it off)"),
     Option("--cpu-threads", type=count_up_to(MAX_THREADS), default=DEFAULTS.cpu_threads,
            help="interpreter threads on the cpu device (default 1)"),
     Option("--a53-threads", type=count_up_to(MAX_THREADS), default=DEFAULTS.a53_threads,
@@ -231,8 +241,10 @@ OPTIONS: dict[str, Option] = _options(
     Option("--report", metavar="PATH",
            help="HTML report written at the end (default: the results path with .html; 'none' to skip)"),
     Option("--processes", type=count_up_to(MAX_COUNT), default=DEFAULTS.processes,
-           help=f"fresh worker processes that time each model, in shuffled orders (default {DEFAULTS.processes}; "
-                "models whose interval stays wide get more, adaptively)"),
+           help=f"fresh worker processes that time each model, in shuffled orders (at most {DEFAULTS.processes} by "
+                f"default: a model stops after {DEFAULTS.min_processes} once its interval is within "
+                f"{DEFAULTS.target_ci:.0%}, unless a --baseline is compared; models whose interval stays wide get "
+                "more, adaptively)"),
     Option("--rounds", type=count_up_to(MAX_ROUNDS), default=DEFAULTS.rounds,
            help=f"timed rounds per model in each process, each one raw sample (default {DEFAULTS.rounds})"),
     Option("--round-time", type=seconds_up_to(MAX_ROUND_S), default=DEFAULTS.round_seconds,
@@ -244,8 +256,9 @@ OPTIONS: dict[str, Option] = _options(
 )
 
 # options that name a file or folder: a NUL in one is refused here, before the OS refuses it deep inside
-PATH_OPTIONS = ("results", "artifacts", "build_dir", "model", "compiler_log", "dataset", "twin_constants", "claims",
-                "baseline", "save_baseline", "report", "energy_probe", "real_data", "lg_ssh_key")
+PATH_OPTIONS = ("results", "artifacts", "build_dir", "build_cache", "model", "compiler_log", "dataset",
+                "twin_constants", "claims", "baseline", "save_baseline", "report", "energy_probe", "real_data",
+                "lg_ssh_key")
 
 
 def add_options(add_option: Callable[..., Any], skip: Iterable[str] = ()) -> None:
@@ -385,6 +398,9 @@ class SessionConfig:
     model: tuple[str, ...] = ()
     compiler_log: tuple[str, ...] = ()
     build_dir: str = DEFAULTS.build_dir
+    jobs: int | None = None
+    build_executor: str = "local"
+    build_cache: str | None = None
     # timing and energy
     processes: int = DEFAULTS.processes
     rounds: int = DEFAULTS.rounds

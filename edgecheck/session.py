@@ -110,8 +110,10 @@ class EdgecheckSession:
         header["run"]["sweep"] = "models" if cfg.model else "grid"
         if real_data:
             header["real_data"] = real_data
+        # with a baseline every model runs all its processes: the comparison's rank test needs them for its power
         timing = TimingOptions(processes=cfg.processes, rounds=cfg.rounds, round_seconds=cfg.round_time,
-                               count_instructions=cfg.count_instructions)
+                               count_instructions=cfg.count_instructions,
+                               min_processes=cfg.processes if cfg.baseline else DEFAULTS.min_processes)
         self.recorder = start_recorder(cfg.results, header, timing, energy, resume=cfg.resume,
                                        progress=self.write_line, timer_name=cfg.benchmark_timer,
                                        idle_timeout_s=cfg.worker_timeout)
@@ -169,9 +171,11 @@ class EdgecheckSession:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{cfg.grid}-{Path(dataset).name}")
         out = Path(cfg.build_dir) / safe
         cmd = [sys.executable, "-m", "edgecheck", "build", "--grid", cfg.grid, "--dataset", dataset,
-               "--out", str(out)]
+               "--out", str(out), "--build-executor", cfg.build_executor]
         if cfg.channels_last and dataset == cfg.dataset:  # the user's .npz, not --real-data
             cmd.append("--channels-last")
+        cmd += ["--jobs", str(cfg.jobs)] if cfg.jobs else []
+        cmd += ["--build-cache", cfg.build_cache] if cfg.build_cache else []
         # TensorFlow's C++ log: 3 hides its harmless "NodeDef mentions attribute" errors; Python errors still show
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
         self.write_line(f"edgecheck: building or reusing artifacts: {' '.join(cmd[2:])}")

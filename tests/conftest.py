@@ -18,13 +18,17 @@ from support import run_edgecheck, skip_unless_available
 XDIST_WORKER = os.environ.pop("PYTEST_XDIST_WORKER", None)
 for _name in ("PYTEST_XDIST_TESTRUNUID", "PYTEST_XDIST_WORKER_COUNT"):
     os.environ.pop(_name, None)
+# Builds the tests start never read or fill the user's shared build cache (~/.cache/edgecheck): a test that
+# needs one names its own folder (--build-cache), as the smoke build below does.
+os.environ["EDGECHECK_CACHE"] = "none"
 
 
 @pytest.fixture(scope="session")
 def smoke_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke grid built once by the real ``edgecheck build`` command. Under pytest-xdist (``make test``
-    runs two workers) the first worker builds it in the run's shared temporary folder, under a lock, and the
-    others use it; tests copy it before changing anything in it."""
+    """The smoke grid built once by the real ``edgecheck build`` command, on a pool of two worker processes,
+    into its own shared build cache (``smoke_cache``). Under pytest-xdist (``make test`` runs two workers) the
+    first worker builds it in the run's shared temporary folder, under a lock, and the others use it; tests
+    copy it before changing anything in it."""
     root = tmp_path_factory.getbasetemp()
     if XDIST_WORKER:
         root = root.parent  # the run's folder, above every worker's own
@@ -32,8 +36,15 @@ def smoke_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with open(root / "shared-artifacts.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (out / "manifest.json").exists():
-            run_edgecheck("build", "--grid", "smoke", "--dataset", "collar", "--out", str(out))
+            run_edgecheck("build", "--grid", "smoke", "--dataset", "collar", "--out", str(out), "--jobs", "2",
+                          "--build-cache", str(out.parent / "cache"))
     return out
+
+
+@pytest.fixture(scope="session")
+def smoke_cache(smoke_artifacts: Path) -> Path:
+    """The shared build cache the smoke build filled (read it; copy before changing it)."""
+    return smoke_artifacts.parent / "cache"
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ def test_start_recorder_measures_and_closes_the_worker_and_the_file(tmp_path):
         recorder.results.compact()
     assert not recorder.ctx.transports and recorder.results.lock is None  # both closed on leaving
     assert entry.ok and len(entry.latency.processes) >= 2
-    assert any("cpu: timing 1 models in 2 fresh processes" in line for line in lines)
+    assert any("cpu: timing 1 model in up to 2 fresh processes" in line for line in lines)
     (saved,) = load(results)["entries"]
     assert saved["status"] == "ok" and saved["model"]["sha256"] == model.sha256
     assert not results.with_name(results.name + ".journal").exists()

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +22,8 @@ import numpy as np
 
 from edgecheck import artifacts as art
 from edgecheck.architecture import Architecture, check_size, format_grid, parse_grid, size_of
+from edgecheck.build import cache as shared_cache
+from edgecheck.build import pool
 from edgecheck.build.data import Dataset, load_dataset, split_dataset
 from edgecheck.build.spectrogram import Standardizer, config_for, features
 from edgecheck.build.train import TrainConfig
@@ -29,6 +34,8 @@ from edgecheck.files import atomic_write_bytes, atomic_write_json, hash_of, sha2
 from edgecheck.metrics import agreement, drop_ci, scores_with_ci
 
 # Bump when a change to the build would change what a given key produces.
+FEATURES_PACKAGES = ("numpy", "librosa")  # the features' numerics
+MODEL_PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert")  # the model's numerics
 FEATURES_REVISION = 1  # bump when a change would change the features a given key produces
 MODEL_REVISION = 2  # 2: float predictions kept, accuracy with bootstrap intervals
 
@@ -44,17 +51,22 @@ class BuildOptions:
     hop: int | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     verbose: bool = False
+    jobs: int = 1  # networks trained at once (worker processes); 1 trains them here, one after the other
+    executor: str = pool.LOCAL  # or dask://HOST:PORT
+    cache: Path | None = None  # the shared build cache (cache.cache_root), None for none
 
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _features_file(ds: Dataset, opts: BuildOptions, store: Path, log: Callable[[str], None]) -> tuple[Path, dict]:
+def _features_file(ds: Dataset, opts: BuildOptions, store: Path, versions: dict,
+                   log: Callable[[str], None]) -> tuple[Path, dict]:
     split = split_dataset(ds, seed=opts.seed)
     spec = config_for(ds.sampling_rate, ds.X.shape[2], opts.n_fft, opts.hop)
     key = hash_of({"rev": FEATURES_REVISION, "data": ds.content_hash(), "spec": spec.to_dict(),
-                   "split": split.to_dict(), "seed": opts.seed, "cap": opts.train.max_train_windows})[:16]
+                   "split": split.to_dict(), "seed": opts.seed, "cap": opts.train.max_train_windows,
+                   "versions": {k: versions.get(k) for k in FEATURES_PACKAGES}})[:16]
     path = store / f"features-{key}.npz"
     info = {"key": key, "spectrogram": spec.to_dict(), "split": split.to_dict()}
     if path.is_file():
@@ -63,6 +75,13 @@ def _features_file(ds: Dataset, opts: BuildOptions, store: Path, log: Callable[[
             log(f"features: reusing {path.name}")
             return path, info
         log(f"features: not reusing {path.name}: {why}; computing it again")
+    if opts.cache is not None:
+        why = shared_cache.fetch_features(opts.cache / "store", path)
+        if why is None:
+            log(f"features: reusing {path.name} from the shared cache {opts.cache} (sha256 checked)")
+            return path, info
+        if why != "not in the shared cache":
+            log(f"features: not reusing {path.name} from the shared cache: {why}")
     t0 = time.perf_counter()
     log(f"features: {ds.X.shape[0]} windows -> log spectrograms (n_fft={spec.n_fft}, hop={spec.hop_length}) ...")
     n = ds.X.shape[0]
@@ -85,43 +104,24 @@ def _features_file(ds: Dataset, opts: BuildOptions, store: Path, log: Callable[[
     atomic_write_json(_features_record(path), {"path": path.name, "sha256": sha256_file(path),
                                                "bytes": path.stat().st_size})
     log(f"features: {F.shape[1]} per window, done in {time.perf_counter() - t0:.1f} s")
+    if opts.cache is not None:
+        record = _features_record(path)
+        _publish(opts, store, [path.name], (record.name, json.loads(record.read_text())), log)
     return path, info
 
 
-def _features_record(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
+_features_record = shared_cache.features_record
+_stale_features = shared_cache.stale_features
+_stale_files = shared_cache.stale_files
 
 
-def _stale_features(path: Path) -> str | None:
-    """Why a features file in the store cannot be reused (missing or changed since it was written), or None."""
-    import json
-
-    try:
-        record = json.loads(_features_record(path).read_text())
-        expected = record["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return f"no record of its sha256 ({_features_record(path).name})"
-    if sha256_file(path) != expected:
-        return "its sha256 does not match the one recorded when it was written (changed or corrupt)"
-    return None
-
-
-def _stale_files(folder: Path, entry: dict) -> str | None:
-    """Why a model folder in the store cannot be reused: a file its entry.json lists is missing, changed, or
-    outside the folder. None when every file matches its recorded sha256."""
-    files = entry["files"]
-    if "tflite" not in files:
-        return "entry.json lists no model.tflite"
-    for name, f in files.items():
-        rel = Path(f["path"])
-        if rel.is_absolute() or ".." in rel.parts:
-            return f"{name}: path {f['path']!r} is outside its folder"
-        p = folder / rel
-        if not p.is_file():
-            return f"{rel} is missing"
-        if sha256_file(p) != f["sha256"]:
-            return f"{rel} does not match its sha256 (changed or corrupt)"
-    return None
+def _publish(opts: BuildOptions, local: Path, files: list[str], record: tuple[str, dict],
+             log: Callable[[str], None], folder: str = "") -> None:
+    """Keep built files (in ``local``) in the shared cache's store too, under ``folder`` (a model's); a cache that
+    cannot be written is said, never fatal."""
+    why = shared_cache.publish(local, opts.cache / "store" / folder, files, record)
+    if why:
+        log(f"build: could not keep {record[0]} in the shared cache {opts.cache}: {why}")
 
 
 @contextlib.contextmanager
@@ -149,13 +149,14 @@ def _quiet(enabled: bool):
             os.close(fd)
 
 
-def time_left(done_s: list[float], left: int) -> float | None:
-    """Seconds left for ``left`` models from those built so far: the median so far, per model. Training is
-    capped (epochs and windows), so a model's time barely grows with its size, and the first model carries
-    TensorFlow's one-time start-up: the median is not thrown by it."""
+def time_left(done_s: list[float], left: int, workers: int = 1) -> float | None:
+    """Seconds left for ``left`` models from those built so far on ``workers`` at once: the median so far, per
+    model, for each round of the pool. Training is capped (epochs and windows), so a model's time barely grows
+    with its size, and a worker's first model carries TensorFlow's one-time start-up: the median is not thrown
+    by it."""
     if not done_s:
         return None
-    return left * float(np.median(done_s))
+    return -(-left // max(1, workers)) * float(np.median(done_s))
 
 
 def _save_npy(path: Path, array: np.ndarray) -> Path:
@@ -164,9 +165,9 @@ def _save_npy(path: Path, array: np.ndarray) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions, folder: Path,
-                 log: Callable[[str], None]) -> dict:
-    """Train, convert and evaluate one architecture; writes model.tflite then entry.json.
+def model_files(arch: Architecture, z: dict, opts: dict, folder: Path) -> dict:
+    """Train, convert and evaluate one architecture, writing its files (``pool.MODEL_FILES``) into ``folder``;
+    returns its entry without the files' record. ``opts``: {"train": TrainConfig as a dict, "verbose": bool}.
 
     The int8 predictions on the test windows are kept, so the measure stage can
     check that a device computes what the build computed."""
@@ -174,23 +175,24 @@ def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions
     from edgecheck.build.train import float_predict, train
     from edgecheck.interpreter import make_interpreter, predict
 
-    t0 = time.perf_counter()
-    model, tinfo = train(arch, z["F_train"], z["y_train"], z["F_val"], z["y_val"], n_classes, opts.train)
-    with _quiet(not opts.verbose):
+    n_classes = int(z["n_classes"])
+    model, tinfo = train(arch, z["F_train"], z["y_train"], z["F_val"], z["y_val"], n_classes,
+                         TrainConfig(**opts["train"]))
+    with _quiet(not opts.get("verbose")):
         tfl = to_int8_tflite(model, z["F_train"])
     tpath = atomic_write_bytes(folder / "model.tflite", tfl)
     summary = check_edgetpu_ready(tpath)
     p_float = float_predict(model, z["F_test"])
     p_int8 = predict(make_interpreter(tpath, threads=1), z["F_test"]).argmax(axis=1)
-    ppath = _save_npy(folder / "int8_predictions.npy", p_int8.astype(np.int16))
-    fpath = _save_npy(folder / "float_predictions.npy", p_float.astype(np.int16))
+    _save_npy(folder / "int8_predictions.npy", p_int8.astype(np.int16))
+    _save_npy(folder / "float_predictions.npy", p_float.astype(np.int16))
     size = size_of(arch, z["F_train"].shape[1], n_classes)
     if size.params != tinfo["keras_params"] or size.weight_bytes != summary["weight_bytes"]:
         raise EdgecheckError(
             f"{arch.name}: size mismatch: formula {size.params} params / {size.weight_bytes} B, Keras "
             f"{tinfo['keras_params']} params, tflite {summary['weight_bytes']} B"
         )
-    entry = {
+    return {
         "name": arch.name,
         "arch": arch.to_dict(),
         "size": size.to_dict(),
@@ -206,13 +208,62 @@ def _build_model(arch: Architecture, z: dict, n_classes: int, opts: BuildOptions
         "training": tinfo,
         "tflite": {"operators": summary["operators"], "dense_weight_quantization": summary["dense_weight_quantization"],
                    "input": summary["inputs"][0], "output": summary["outputs"][0]},
-        "files": {
-            "tflite": {"path": "model.tflite", "sha256": sha256_file(tpath), "bytes": tpath.stat().st_size},
-            "int8_predictions": {"path": ppath.name, "sha256": sha256_file(ppath), "bytes": ppath.stat().st_size},
-            "float_predictions": {"path": fpath.name, "sha256": sha256_file(fpath), "bytes": fpath.stat().st_size},
-        },
-        "build_seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+# Keras' random seed is per process: two trainings in threads of one process would draw from each other's
+# generator. This lock keeps them one after the other there.
+_ONE_TRAINING_AT_A_TIME = threading.Lock()
+
+
+def isolated_train_task(arch_dict: dict, features: str | bytes, opts_dict: dict, threads: int | None = None) -> dict:
+    """``train_task`` in a fresh Python process of its own: what a Dask worker runs. Inside a Dask worker's
+    process (its task threads, event loop and monitors beside TensorFlow) the same network trained twice gave
+    different weights on this project's machines; a fresh process per network gives the bytes of a serial build
+    (tests/test_build_parallel.py), at the cost of one TensorFlow import per network. A subprocess, since Dask's
+    worker processes are daemons and may not start multiprocessing children."""
+    import pickle
+    import subprocess
+
+    code = ("import pickle, sys; from edgecheck.build.pipeline import train_task; "
+            "args = pickle.load(open(sys.argv[1], 'rb')); "
+            "pickle.dump(train_task(*args), open(sys.argv[2], 'wb'))")
+    with tempfile.TemporaryDirectory(prefix="edgecheck-task-") as tmp:
+        job, result = Path(tmp) / "job.pickle", Path(tmp) / "result.pickle"
+        job.write_bytes(pickle.dumps((arch_dict, features, opts_dict, threads)))
+        proc = subprocess.run([sys.executable, "-c", code, str(job), str(result)], capture_output=True, text=True,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")})
+        if proc.returncode != 0:
+            tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+            raise EdgecheckError(f"training {arch_dict} in a fresh process failed: {tail}")
+        return pickle.loads(result.read_bytes())
+
+
+def train_task(arch_dict: dict, features: str | bytes, opts_dict: dict, threads: int | None = None) -> dict:
+    """Train, convert and evaluate one network anywhere (a pool process, a Dask worker, this process): returns
+    its files' bytes and its entry's figures; the caller writes them into its store. Never writes a file of its
+    own outside a temporary folder, so a remote worker needs nothing but the build extra."""
+    with _ONE_TRAINING_AT_A_TIME:
+        t0 = time.perf_counter()
+        pool.set_threads(threads)
+        z = pool.load_features(features)
+        with tempfile.TemporaryDirectory(prefix="edgecheck-train-") as tmp:
+            partial = model_files(Architecture.from_dict(arch_dict), z, opts_dict, Path(tmp))
+            files = {name: (Path(tmp) / name).read_bytes() for name in pool.MODEL_FILES}
+        partial["build_seconds"] = round(time.perf_counter() - t0, 2)
+        partial["trained_on"] = os.uname().nodename  # which machine of a cluster
+        return {"entry": partial, "files": files}
+
+
+def _store_model(folder: Path, result: dict) -> dict:
+    """Write a trained model's files (from any worker) into its store folder, then its entry.json, last: a
+    folder without entry.json is never trusted."""
+    entry = dict(result["entry"])
+    files = {}
+    for key, name in zip(("tflite", "int8_predictions", "float_predictions"), pool.MODEL_FILES):
+        path = atomic_write_bytes(folder / name, result["files"][name])
+        files[key] = {"path": name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
+    entry["files"] = files
     atomic_write_json(folder / "entry.json", entry)
     return entry
 
@@ -241,6 +292,73 @@ def _compile_for_edgetpu(compiler: str, folder: Path, entry: dict, log: Callable
     return entry
 
 
+def model_key(features_key: str, arch: Architecture, train: TrainConfig, versions: dict) -> str:
+    """What names a model in a store: every input that shapes its bytes and figures. TensorFlow/Keras versions
+    change training numerics, the interpreter's the int8 predictions kept beside it."""
+    return hash_of({"rev": MODEL_REVISION, "features": features_key, "arch": arch.to_dict(), "train": train.to_dict(),
+                    "versions": {k: versions.get(k) for k in MODEL_PACKAGES}})[:16]
+
+
+def _reuse(arch: Architecture, folder: Path, opts: BuildOptions, log: Callable[[str], None]) -> tuple[dict | None, str]:
+    """A model's entry from this store, else from the shared cache (copied in, hashes checked), else None."""
+    if (folder / "entry.json").is_file():
+        entry, why = shared_cache.model_entry(folder)
+        if entry is not None:
+            return entry, "here"
+        log(f"build: not reusing {arch.name} from {folder.name}: {why}; building it again")
+    if opts.cache is not None:
+        entry, why = shared_cache.fetch_model(opts.cache / "store", folder)
+        if entry is not None:
+            return entry, "shared"
+        if why != "not in the shared cache":
+            log(f"build: not reusing {arch.name} from the shared cache: {why}")
+    return None, ""
+
+
+def _train_all(todo: list[tuple[Architecture, Path]], fpath: Path, opts: BuildOptions,
+               log: Callable[[str], None]) -> dict[str, dict]:
+    """Train ``todo`` serially here (``jobs`` 1) or in a pool; each model's files are stored as it finishes, so
+    an interrupted build keeps every model already trained. Returns the entries by architecture name."""
+    task_opts = {"train": opts.train.to_dict(), "verbose": opts.verbose}
+    done: dict[str, dict] = {}
+    done_s: list[float] = []
+
+    def finished(arch: Architecture, folder: Path, result: dict, workers: int) -> None:
+        entry = _store_model(folder, result)
+        done[arch.name] = entry
+        done_s.append(entry["build_seconds"])
+        m = entry["metrics"]
+        left = time_left(done_s, len(todo) - len(done), workers)
+        eta = f"; about {left:.0f} s left" if left else ""
+        log(f"build: [{len(done)}/{len(todo)}] {arch.name}: int8 macro-F1 {m['int8']['macro_f1']:.3f} (float "
+            f"{m['float']['macro_f1']:.3f}), {entry['build_seconds']:.1f} s{eta}")
+
+    if opts.executor == pool.LOCAL and (opts.jobs <= 1 or len(todo) == 1):
+        for arch, folder in todo:
+            log(f"build: training {arch.name}")
+            finished(arch, folder, train_task(arch.to_dict(), str(fpath), task_opts), 1)
+        return done
+    from concurrent.futures import as_completed
+
+    jobs = min(opts.jobs, len(todo))
+    with pool.open_pool(opts.executor, jobs, fpath, log) as p:
+        threads = pool.threads_per_worker(jobs) if opts.executor == pool.LOCAL else None
+        log(f"build: training {len(todo)} models on {p.where}")
+        task = isolated_train_task if p.isolate else train_task
+        futures = {p.executor.submit(task, arch.to_dict(), p.features, task_opts, threads): (arch, folder)
+                   for arch, folder in todo}
+        for fut in as_completed(futures):
+            arch, folder = futures[fut]
+            try:
+                result = fut.result()
+            except EdgecheckError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a worker's failure names the model; models stored stay
+                raise EdgecheckError(f"build: {arch.name} failed on {p.where}: {type(e).__name__}: {e}") from e
+            finished(arch, folder, result, min(p.slots, len(todo) - len(done)))
+    return done
+
+
 def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     """Build (or reuse) every model of the grid; returns the manifest it wrote."""
     t_start = time.perf_counter()
@@ -248,62 +366,46 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     ds = load_dataset(opts.dataset, seed=opts.seed, channels_last=opts.channels_last)
     out = Path(opts.out)
     store = out / "store"
-    fpath, finfo = _features_file(ds, opts, store, log)
+    versions = package_versions(BUILD_PACKAGES)
+    fpath, finfo = _features_file(ds, opts, store, versions, log)
     with np.load(fpath, allow_pickle=False) as f:
         z = {k: f[k] for k in f.files}
     n_classes = int(z["n_classes"])
     for arch in archs:  # with the data's real input size, before TensorFlow is imported
         check_size(arch, int(z["F_train"].shape[1]), n_classes, "--grid")
-    versions = package_versions(BUILD_PACKAGES)
-    # The key holds what shapes a model; TensorFlow/Keras versions too, since they change training numerics.
-    tf_versions = {k: versions.get(k) for k in ("tensorflow-cpu", "tensorflow", "keras")}
     entries = []
     todo = []
+    shared = 0
     for arch in archs:
-        key = hash_of({"rev": MODEL_REVISION, "features": finfo["key"], "arch": arch.to_dict(),
-                       "train": opts.train.to_dict(), "tf": tf_versions})[:16]
-        folder = store / f"model-{key}"
-        entry_path = folder / "entry.json"
-        entry = None
-        if entry_path.is_file():
-            import json
-
-            try:
-                entry = json.loads(entry_path.read_text())
-                why = _stale_files(folder, entry)
-            except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:
-                why = f"unreadable entry.json ({type(e).__name__})"
-            if why is not None:
-                log(f"build: not reusing {arch.name} from {folder.name}: {why}; building it again")
-                entry = None
+        folder = store / f"model-{model_key(finfo['key'], arch, opts.train, versions)}"
+        entry, where = _reuse(arch, folder, opts, log)
+        shared += where == "shared"
         entries.append((arch, folder, entry))
         if entry is None:
-            todo.append(arch)
+            todo.append((arch, folder))
+    from_cache = f" ({shared} from the shared cache {opts.cache}, sha256 checked)" if shared else ""
     if todo:
-        log(f"build: {len(archs) - len(todo)} of {len(archs)} models reused, training {len(todo)}")
+        log(f"build: {len(archs) - len(todo)} of {len(archs)} models reused{from_cache}, training {len(todo)}")
     else:
-        log(f"build: all {len(archs)} models reused from {store}")
+        log(f"build: all {len(archs)} models reused{from_cache or f' from {store}'}")
     from edgecheck.build.compile import compiler_version, find_compiler
 
     compiler = find_compiler()
     if compiler is None:
         log("build: edgetpu_compiler not found: models are not compiled for the Edge TPU (x86-64 Debian only)")
-    done_s: list[float] = []
-    built = 0
+    trained = _train_all(todo, fpath, opts, log) if todo else {}
     models = []
     for arch, folder, entry in entries:
-        if entry is None:
-            built += 1
-            left = time_left(done_s, len(todo) - len(done_s))
-            eta = "" if left is None else f", about {left:.0f} s left"
-            log(f"build: [{built}/{len(todo)}] training {arch.name}{eta}")
-            entry = _build_model(arch, z, n_classes, opts, folder, log)
-            done_s.append(entry["build_seconds"])
-            m = entry["metrics"]
-            log(f"build: {arch.name}: int8 macro-F1 {m['int8']['macro_f1']:.3f} (float {m['float']['macro_f1']:.3f}), "
-                f"{entry['build_seconds']:.1f} s")
+        fresh = entry is None
+        if fresh:
+            entry = trained[arch.name]
         if compiler and "compiler" not in entry:
             entry = _compile_for_edgetpu(compiler, folder, entry, log)
+            fresh = True
+        if opts.cache is not None and fresh:
+            names = [f["path"] for f in entry["files"].values()]
+            names += ["edgetpu_compiler.log"] if (folder / "edgetpu_compiler.log").is_file() else []
+            _publish(opts, folder, names, ("entry.json", entry), log, folder.name)
         rel = folder.relative_to(out)
         e = dict(entry)
         e["files"] = {k: {**v, "path": str(rel / v["path"])} for k, v in entry["files"].items()}

@@ -42,6 +42,10 @@ def train(arch: Architecture, F_train: np.ndarray, y_train: np.ndarray, F_val: n
     import keras
     import tensorflow as tf
 
+    # A fresh Keras state per model: layer and graph names carry a per-process counter (functional_1_1 for the
+    # second model in a process) that the converter writes into the .tflite, so without this a model's bytes
+    # would depend on which models its process trained before it (a serial build vs a pool).
+    keras.backend.clear_session()
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
     model = keras_model(arch, F_train.shape[1], n_classes)

@@ -108,8 +108,10 @@ class MeasureContext:
         t = self.timing
         say = self._say
         plural = "s" if len(models) != 1 else ""
-        say(f"edgecheck: {device.label}: timing {len(models)} model{plural} in {t.processes} fresh processes of "
-            f"{t.rounds} rounds each (adaptively up to {t.max_extra_processes} more)")
+        stop = (f"; a model stops after {t.min_processes} once its interval is within {t.target_ci:.0%}"
+                if t.min_processes < t.processes else "")
+        say(f"edgecheck: {device.label}: timing {len(models)} model{plural} in up to {t.processes} fresh processes "
+            f"of {t.rounds} rounds each{stop} (adaptively up to {t.max_extra_processes} more where it stays wider)")
         recover = None
         if getattr(device, "recover", None) is not None:
             def recover():

@@ -14,6 +14,9 @@ class TimingOptions:
     warmup_rounds: int = DEFAULTS.warmup_rounds
     round_seconds: float = DEFAULTS.round_seconds
     calibration_seconds: float = DEFAULTS.calibration_seconds
+    # a model stops after this many processes once its interval is within target_ci; ``processes`` turns the
+    # early stop off (a comparison with a baseline needs the baseline's number of processes for its power)
+    min_processes: int = DEFAULTS.min_processes
     max_extra_processes: int = DEFAULTS.max_extra_processes
     target_ci: float = DEFAULTS.target_ci
     adaptive_budget: float = DEFAULTS.adaptive_budget

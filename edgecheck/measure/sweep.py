@@ -76,7 +76,9 @@ def job(device, models: list[dict], timing, timer: str = "time.perf_counter", me
             "round_seconds": timing.round_seconds, "calibration_seconds": timing.calibration_seconds,
             "seed": timing.seed, "memory": memory,
             "adaptive": {"max_extra_processes": timing.max_extra_processes, "target_ci": timing.target_ci,
-                         "budget_fraction": timing.adaptive_budget},
+                         "budget_fraction": timing.adaptive_budget,
+                         # a timing without it (an older caller) keeps every process, as before the early stop
+                         "min_processes": min(getattr(timing, "min_processes", timing.processes), timing.processes)},
             **({"energy": energy} if energy else {}),
             **({"count": count} if (count := getattr(timing, "count_job", None)) and not device.impl.accelerator
                else {}),

@@ -23,7 +23,7 @@ it has it, so a crash loses only the model being measured::
      "threads": 1, "tpu_device": null,
      "timer": "time.perf_counter", "processes": 8, "rounds": 5, "warmup_rounds": 1,
      "round_seconds": 0.01, "calibration_seconds": 0.005, "seed": 0, "memory": true,
-     "adaptive": {"max_extra_processes": 8, "target_ci": 0.03, "budget_fraction": 0.5},
+     "adaptive": {"max_extra_processes": 8, "target_ci": 0.03, "budget_fraction": 0.5, "min_processes": 6},
      "models": [{"name": "1x32", "path": ".../model.tflite", "inputs": ".../features.npz"}]}
 
 Lines: {"kind": "start", "name", "process"} (a process begins a model: the host knows which model a
@@ -526,15 +526,30 @@ def sweep(job, module, np, out, sensor=None):
     # and the machine's state reach both alike
     groups = sorted({m.get("group") or "" for m in models})
     processes = int(job["processes"]) * len(groups)
-    for p in range(processes):
-        order = [m for m in models if (m.get("group") or "") == groups[p % len(groups)]]
-        rng.shuffle(order)
-        run_process(p, order)
-    spent = time.perf_counter() - t0
     adaptive = job.get("adaptive") or {}
+    target = float(adaptive.get("target_ci", 0.03))
+    # Stop once decided (a fixed-width sequential rule): from min_processes on, a model whose interval of the
+    # median across processes is within target_ci leaves the later processes. The rule looks at the interval's
+    # width only, never at where it lies, so it cannot steer a comparison or a claim one way.
+    least = int(adaptive.get("min_processes", job["processes"]))
+
+    def decided(m):
+        got = medians[m["name"]]
+        return len(got) >= least and _ci_width(got) <= target
+
+    ran = 0
+    for p in range(processes):
+        order = [m for m in models if (m.get("group") or "") == groups[p % len(groups)] and not decided(m)]
+        if not order and not any(not decided(m) for m in models):
+            break
+        rng.shuffle(order)
+        if order:
+            run_process(p, order)
+        ran = p + 1
+    processes = ran
+    spent = time.perf_counter() - t0
     extra, budget = 0, spent * float(adaptive.get("budget_fraction", 0))
     t1 = time.perf_counter()
-    target = float(adaptive.get("target_ci", 0.03))
     while extra < int(adaptive.get("max_extra_processes", 0)) * len(groups) and time.perf_counter() - t1 < budget:
         wide = [m for m in models if medians[m["name"]] and _ci_width(medians[m["name"]]) > target]
         if not wide:
