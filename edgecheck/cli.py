@@ -84,12 +84,10 @@ class ParseCompilerLog(Command):
     @classmethod
     def run(cls, args):
         from edgecheck.compilerlog import parse
+        from edgecheck.files import read_text
 
         path = Path(args.log)
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as e:
-            raise EdgecheckError(f"{path}: cannot read compiler log ({e.strerror or e})") from None
+        text = read_text(path, f"{path}", "compiler log")
         log = parse(text, source=str(path))
         for w in log.warnings:
             print(f"edgecheck: warning: {w}", file=sys.stderr)

@@ -162,10 +162,9 @@ def read_model(path: str | Path) -> ModelInfo:
     except ImportError as e:  # pragma: no cover - tflite is a core dependency
         raise EdgecheckError("reading .tflite files needs the package tflite") from e
     path = Path(path)
-    try:
-        buf = path.read_bytes()
-    except OSError as e:
-        raise EdgecheckError(f"{path}: cannot read model file ({e.strerror or e})") from None
+    from edgecheck.files import read_bytes
+
+    buf = read_bytes(path, f"{path}", "model")
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise EdgecheckError(f"{path}: not a TFLite flatbuffer (no TFL3 identifier)")
     try:

@@ -619,5 +619,5 @@ COMPARISON_MIGRATIONS = {"edgecheck.comparison/1": _migrate_1, "edgecheck.compar
 
 def load_comparison(path: str | Path) -> RunComparison:
     """Read a comparison file (/3, or the older /1 and /2, migrated), checked against the schema."""
-    data = load_json(path, COMPARISON_SCHEMA, "comparison file", COMPARISON_MIGRATIONS)
+    data = load_json(path, COMPARISON_SCHEMA, "comparison file", COMPARISON_MIGRATIONS, kind="comparison")
     return RunComparison.from_json(data, str(path))

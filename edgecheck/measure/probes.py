@@ -294,7 +294,7 @@ class JoulescopeProbe:
 def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """A meter's CSV: a timestamp column (``timestamp``/``time``/``t``, UNIX seconds) and ``watts``,
     or ``volts`` and ``amps``."""
-    text = files.read_text(path, f"trace {path}", "CSV")
+    text = files.read_text(path, f"trace {path}", "trace")
     try:
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
     except csv.Error as e:
