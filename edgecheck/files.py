@@ -388,6 +388,11 @@ def _identity(path: str | os.PathLike) -> tuple:
         return ("path", os.path.realpath(path))
 
 
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two names are one file (a link, ``..``, a hard link), existing or not."""
+    return _identity(a) == _identity(b) or os.path.realpath(a) == os.path.realpath(b)
+
+
 def check_distinct(reads: dict[str, Any], writes: dict[str, Any]) -> None:
     """Refuse a command whose written path is a path it reads, or a path another of its outputs writes: a usage
     error naming both options, before anything is read, built or measured.
@@ -405,8 +410,8 @@ def check_distinct(reads: dict[str, Any], writes: dict[str, Any]) -> None:
     seen: list[tuple[str, Path, tuple]] = []
     for option, p in each(writes):
         ident = _identity(p)
-        for other, q, qi in inputs:
-            if qi == ident or os.path.realpath(q) == os.path.realpath(p):
+        for other, q, _ in inputs:
+            if same_file(q, p):
                 same = "" if str(q) == str(p) else f" ({q} and {p} are the same file)"
                 raise EdgecheckError(f"{option} {p} would overwrite {other}, which this command reads{same}; "
                                      f"give {option} another path")

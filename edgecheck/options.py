@@ -459,5 +459,26 @@ def load_files(values: Mapping[str, Any]) -> dict[str, Any]:
             loaded["baseline_run"] = results.load(values["baseline"])
         except EdgecheckError as e:
             raise _as_option("--baseline", e) from None
+    if any(model for model, _, _ in values["compare_threshold"]):
+        _check_threshold_models(values, loaded.get("baseline_run"))
     return loaded
+
+
+def _check_threshold_models(values: Mapping[str, Any], baseline: Run | None) -> None:
+    """``--compare-threshold ARCH:METRIC=X`` names an architecture of the baseline or of this sweep (the grid's,
+    or a --model file's name), checked before anything runs; a typo would be ignored without a word."""
+    from edgecheck.architecture import parse_grid
+    from edgecheck.judge.compare import check_threshold_models
+
+    known = {e.model.name for e in baseline.entries} if baseline is not None else set()
+    if values["model"]:
+        known |= {Path(m).stem for m in values["model"]}
+    elif not values["artifacts"]:
+        known |= {a.name for a in parse_grid(values["grid"])}
+    else:
+        return  # the artifacts' models are read when the session starts: compare_runs checks the names then
+    try:
+        check_threshold_models(values["compare_threshold"], known, "the baseline or this sweep")
+    except EdgecheckError as e:
+        raise _as_option("--compare-threshold", e) from None
 

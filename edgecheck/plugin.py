@@ -19,6 +19,7 @@ from edgecheck.measure.kinds.tpu import KIND as TPU_KIND
 from edgecheck.measure.recorder import Recorder, benchmark_extra_info
 from edgecheck.options import SessionConfig, add_options
 from edgecheck.session import EdgecheckSession
+from edgecheck.textfmt import safe_text
 
 SESSION_KEY = pytest.StashKey[EdgecheckSession]()
 DEFAULT_RESULTS = DEFAULTS.results
@@ -304,12 +305,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     for title, colour, lines in es.summary():
         if title:
             terminalreporter.section(title)
-        for line in lines:
-            terminalreporter.write_line(line, **({colour: True} if colour else {}))
+        for line in lines:  # names and messages from files: escaped, never interpreted by the terminal
+            terminalreporter.write_line(safe_text(line, 4000), **({colour: True} if colour else {}))
     undecided = [(r.nodeid.split("::")[-1], _skip_reason(r).removeprefix("Skipped: "))
                  for r in terminalreporter.stats.get("skipped", []) if "inconclusive:" in _skip_reason(r)]
     if undecided:
         terminalreporter.section("edgecheck inconclusive")
         terminalreporter.write_line(f"{len(undecided)} check(s) inconclusive (counted, never failed):", yellow=True)
         for test, why in undecided:
-            terminalreporter.write_line(f"  {test}: {why}")
+            terminalreporter.write_line(safe_text(f"  {test}: {why}", 4000))

@@ -29,7 +29,7 @@ from edgecheck.judge.roles import A53, TOO_CLOSE_TO_CALL, TPU, interval, ratio_i
 from edgecheck.outcome import CONTRADICTED, FAIL, INCONCLUSIVE, NOT_TESTABLE, PASS, TOO_CLOSE, UNSTABLE, Outcome
 from edgecheck.results import Row, Run, rows
 from edgecheck.stats import spearman
-from edgecheck.textfmt import fmt_energy, fmt_interval
+from edgecheck.textfmt import fmt_energy, fmt_interval, md_text, safe_text
 
 DEFAULT_CLAIMS_FILE = Path(__file__).with_name("claims.json")
 CLAIMS_SCHEMA = "edgecheck.claims/2"
@@ -646,19 +646,17 @@ def evaluate(results: Run | dict, thresholds: dict, with_chart: bool = True, on_
 def table(claims: list[ClaimResult]) -> list[str]:
     lines = []
     for c in claims:
-        lines.append(f"{c.id}  {c.status:<23} {c.title}")
-        if c.message:
-            lines.append(f"    {c.message}")
+        lines.append(f"{c.id}  {c.status:<23} {safe_text(c.title)}")
+        if c.message:  # messages quote names from the results file: shown escaped, never interpreted
+            lines.append(f"    {safe_text(c.message)}")
         if c.outcome.status == INCONCLUSIVE:
-            lines.append(f"    {c.outcome.summary}")
+            lines.append(f"    {safe_text(c.outcome.summary)}")
     return lines
 
 
 def _md(text: str) -> str:
-    """Text from results (dataset names, messages) made inert in Markdown: HTML escaped, table pipes kept."""
-    import html
-
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
+    """Text from results (dataset names, messages) made inert in Markdown (``textfmt.md_text``)."""
+    return md_text(text)
 
 
 def markdown(claims: list[ClaimResult]) -> str:

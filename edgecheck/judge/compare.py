@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecheck.errors import EdgecheckError
+from edgecheck.errors import EdgecheckError, one_line
 from edgecheck.files import atomic_write_json, load_json, strict_json
 from edgecheck.judge.roles import LEGACY_ROLES, TPU
 from edgecheck.outcome import MISSING, NOT_TESTABLE, REGRESSION, TOO_CLOSE, UNSTABLE, Outcome
@@ -544,11 +544,26 @@ def compare_runs(baseline: Run | dict | str | Path, run: Run | dict | str | Path
         raise ValueError(f"comparison kind must be {BASELINE!r} or {AB!r}, got {kind!r}")
     base, base_side = _side(baseline, baseline_label, "baseline")
     now, run_side = _side(run, run_label, "run")
+    check_threshold_models(threshold_specs, {e.model.name for r in (base, now) for e in r.entries}, "either file")
     th = Thresholds.from_baseline(base, list(threshold_specs))
     rows = compare(base, now, th, force=force, allow_missing=allow_missing, by_name=by_name)
     return RunComparison(rows, base_side, run_side, kind, th,
                          {"force": force, "allow_missing": allow_missing, "by_name": by_name},
                          time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+def check_threshold_models(specs: Iterable[tuple[str | None, str, float]], known: set[str], where: str) -> None:
+    """A per-architecture threshold must name an architecture that is compared: one that names none (a typo)
+    would be ignored without a word. A usage error, with the close matches."""
+    import difflib
+
+    for model, metric, value in specs:
+        if model is not None and model not in known:
+            close = difflib.get_close_matches(model, sorted(known), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else \
+                f" ({len(known)} architectures: {', '.join(sorted(known)[:8])}{', ...' if len(known) > 8 else ''})"
+            raise EdgecheckError(f"threshold {one_line(model)[:60]}:{metric}={value:g}: no architecture "
+                                 f"{one_line(model)[:60]!r} in {where}{hint}")
 
 
 @functools.lru_cache(maxsize=1)
