@@ -86,11 +86,18 @@ def _optional_number(v, where: str) -> float | None:
     return None if v is None else _number(v, where)
 
 
+FIGURE_RANGE = (1e-12, 1e6)  # seconds, joules, watts: the schema's "positive"
+
+
 def _positive(v, where: str) -> float:
-    """A finite number > 0: a latency, an energy, a power (a ratio is taken of it)."""
+    """A latency, an energy or a power: > 0 and within ``FIGURE_RANGE``, since comparisons divide by it and take
+    its logarithm (a ratio of 1e299 to 5e-324 is no figure)."""
     _number(v, where)
+    lo, hi = FIGURE_RANGE
     if not v > 0:
         raise EdgecheckError(f"{where}: must be > 0, got {one_line(repr(v))[:60]}")
+    if not lo <= v <= hi:
+        raise EdgecheckError(f"{where}: must lie between {lo:g} and {hi:g}, got {one_line(repr(v))[:60]}")
     return v
 
 
@@ -102,8 +109,10 @@ def _positive_record(cls):
     """A band or interval of a figure that must be positive (a latency, an energy): its low end > 0."""
     def check(v, where: str):
         rec = _typed(cls, v, where)
-        if rec is not None and not rec.low > 0:
-            raise EdgecheckError(f"{where}: its low end must be > 0, got {rec.low!r}")
+        if rec is not None:
+            for end in ("low", "central", "high"):
+                if hasattr(rec, end):
+                    _positive(getattr(rec, end), f"{where}.{end}")
         return rec
 
     return check
