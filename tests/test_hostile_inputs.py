@@ -530,8 +530,14 @@ def test_mutated_twin_constants_are_checked_when_loaded(tmp_path_factory, data):
     loaded, or within the constant's bounds and then usable by both twins."""
     from tinytflite import dense_tflite
 
-    from edgecheck.twins.model import DEFAULT_CONSTANTS, constant_bound, load_constants, predict_a53, predict_tpu, \
-        workload
+    from edgecheck.twins.model import (
+        DEFAULT_CONSTANTS,
+        constant_bound,
+        load_constants,
+        predict_a53,
+        predict_tpu,
+        workload,
+    )
 
     d = tmp_path_factory.mktemp("constants")
     constants = json.loads(DEFAULT_CONSTANTS.read_text())
