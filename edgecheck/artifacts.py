@@ -109,7 +109,7 @@ def load(root: str | Path, verify: bool = True) -> Artifacts:
         raise EdgecheckError(f"--artifacts: {root} is not a directory")
     if not mpath.is_file():
         raise EdgecheckError(f"--artifacts: {mpath} not found (build one with: edgecheck build --out {root})")
-    manifest = load_json(mpath, MANIFEST_SCHEMA, "--artifacts")
+    manifest = load_json(mpath, MANIFEST_SCHEMA, "--artifacts", kind="manifest")
     try:
         feat = manifest["features"]
         fpath = _inside(root, feat["path"], mpath)
@@ -198,11 +198,9 @@ def user_model(path: str | Path, compiler_log: str | Path | None = None) -> Mode
 def read_compiler_log(path: Path) -> dict:
     """An edgetpu_compiler log as a results entry records it: the parsed figures, or the compiler's refusal."""
     from edgecheck.compilerlog import CompilerFailure, parse
+    from edgecheck.files import read_text
 
-    try:
-        text = Path(path).read_text(errors="replace")
-    except OSError as e:
-        raise EdgecheckError(f"--compiler-log: cannot read {path} ({e.strerror or e})") from None
+    text = read_text(path, f"--compiler-log: {path}", "compiler log")
     try:
         parsed = parse(text, str(path)).to_dict()
     except CompilerFailure as e:

@@ -17,6 +17,26 @@ from edgecheck.errors import EdgecheckError, one_line
 from edgecheck.options import OPTIONS, check_dataset, device_name
 
 
+def print_json(obj, what: str) -> None:
+    """Strict JSON on stdout (never a bare NaN or Infinity, which no JSON parser accepts); a non-finite number in
+    ``obj`` is one error naming ``what``."""
+    from edgecheck.files import strict_json
+
+    try:
+        text = strict_json(obj, indent=2)
+    except EdgecheckError:
+        raise EdgecheckError(f"{what}: holds a number that is not finite (NaN or infinity); nothing printed") from None
+    print(text)
+
+
+def distinct(reads: dict, writes: dict) -> None:
+    """Every command that writes calls this first, before it reads or measures anything: no written path is a
+    path it reads, or a FIFO, a device or a read-only file (``files.check_distinct``; a usage error, exit 2)."""
+    from edgecheck.files import check_distinct
+
+    check_distinct(reads, writes)
+
+
 class Command:
     """A subcommand: its name and help, its arguments, and what it does (returns the exit status)."""
 
@@ -111,7 +131,10 @@ class Inspect(Command):
         notes = [UNVERIFIED_PER_CHANNEL] if any(d.weight_quantization == "per-channel" for d in info.dense_layers) \
             else []
         summary = {**info.summary(), "edgetpu_refusal": refusal, "notes": notes}
-        print(json.dumps(summary, indent=2) if args.json else "\n".join(info.text(refusal, notes)))
+        if args.json:
+            print_json(summary, args.model)
+        else:
+            print("\n".join(info.text(refusal, notes)))
         return 0
 
 
@@ -125,16 +148,14 @@ class ParseCompilerLog(Command):
     @classmethod
     def run(cls, args):
         from edgecheck.compilerlog import parse
+        from edgecheck.files import read_text
 
         path = Path(args.log)
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as e:
-            raise EdgecheckError(f"{path}: cannot read compiler log ({e.strerror or e})") from None
+        text = read_text(path, f"{path}", "compiler log")
         log = parse(text, source=str(path))
         for w in log.warnings:
             print(f"edgecheck: warning: {w}", file=sys.stderr)
-        print(json.dumps(log.to_dict(), indent=2))
+        print_json(log.to_dict(), args.log)
         return 0
 
 
@@ -170,6 +191,9 @@ class Calibrate(Command):
 
         paths = list(args.results)
         how = kind(args.device).calibration
+        default_out = ".edgecheck/calibrate/cpu-form.json" if how == "host-form" else \
+            f"fixtures/twins/{args.device}-fitted.json"
+        distinct({"RESULTS": paths, "--constants": args.constants}, {"-o": args.out or default_out})
         if args.published:
             if args.device != PUBLISHED_FOR or paths:
                 raise EdgecheckError(f"calibrate --published: only with --device {PUBLISHED_FOR} and no results files")
@@ -203,7 +227,7 @@ class Calibrate(Command):
             print(f"the twins aim for <= {TWIN_FORM_LIMIT_PCT:g} %: "
                   + ("within it" if held <= TWIN_FORM_LIMIT_PCT else "over it: the twins' form does not describe "
                      "this host well; treat their figures as a rough guide"))
-            out = args.out or ".edgecheck/calibrate/cpu-form.json"
+            out = args.out or default_out
             atomic_write_json(out, {"schema": "edgecheck.cpu-form-fit/2", "results": paths,
                                     "environment": measuring_environment(), **report})
             print(f"wrote {out}")
@@ -217,7 +241,7 @@ class Calibrate(Command):
             report["held_out"] = held
         else:
             print(json.dumps(report, indent=2))
-        out = args.out or f"fixtures/twins/{args.device}-fitted.json"
+        out = args.out or default_out
         atomic_write_json(out, constants)
         print(f"wrote {out}: use it with --twin-constants {out}")
         return 0
@@ -314,6 +338,7 @@ class Compare(Command):
     def run(cls, args):
         from edgecheck.judge.compare import compare_runs
 
+        distinct({"BASELINE": args.baseline, "RUN": args.run}, {"--json": args.json})
         result = compare_runs(args.baseline, args.run, args.threshold, force=args.force,
                               allow_missing=args.allow_missing)
         for line in result.table(only_changes=not args.all):
@@ -347,6 +372,9 @@ class Ab(Command):
         from edgecheck.measure.devices import select
         from edgecheck.measure.recorder import MeasureContext, TimingOptions
 
+        if args.out:
+            distinct({"BASE": [p for p in (args.base, args.head) if Path(p).is_file()]},
+                     {"-o": [Path(args.out) / n for n in ("base.json", "head.json", "comparison.json")]})
         if args.device is None:
             from edgecheck.measure.kinds.cpu import KIND as HOST_CPU
 
@@ -387,10 +415,11 @@ class Claims(Command):
         from edgecheck.files import atomic_write_json, atomic_write_text
         from edgecheck.judge.claims import evaluate, load_thresholds, markdown, table
 
+        stem = Path(args.out) if args.out else Path(args.run).with_suffix("")
+        distinct({"RUN": args.run, "--claims": args.claims}, {"-o": [f"{stem}.claims.md", f"{stem}.claims.json"]})
         claims = evaluate(res.load(args.run), load_thresholds(args.claims))
         for line in table(claims):
             print(line)
-        stem = Path(args.out) if args.out else Path(args.run).with_suffix("")
         atomic_write_text(f"{stem}.claims.md", markdown(claims))
         atomic_write_json(f"{stem}.claims.json", {"schema": "edgecheck.claims-result/1", "run": args.run,
                                                   "claims": [c.to_dict() for c in claims]})
@@ -410,6 +439,7 @@ class Merge(Command):
     def run(cls, args):
         from edgecheck import results as res
 
+        distinct({"RUNS": args.runs}, {"-o": args.out})
         merged = res.merge([res.load(p) for p in args.runs], args.runs)
         res.save(merged, args.out)
         print(f"wrote {args.out}: {len(merged.entries)} entries from {len(args.runs)} runs")
@@ -429,9 +459,13 @@ class EnergyFromTrace(Command):
     @classmethod
     def run(cls, args):
         from edgecheck import results as res
+        from edgecheck.files import same_file
         from edgecheck.measure.energy import fill_from_trace
         from edgecheck.measure.probes import TraceProbe
 
+        in_place = not args.out or same_file(args.out, args.run)  # -o RUN is the default: RUN updated in place
+        distinct({"TRACE": args.trace, **({} if in_place else {"RUN": args.run})},
+                 {"RUN (updated in place)" if in_place else "-o": args.out or args.run})
         run = res.load(args.run)
         n = fill_from_trace(run, TraceProbe(Path(args.trace), args.offset))
         if n == 0 and not args.out:
@@ -463,11 +497,12 @@ class Report(Command):
         from edgecheck.judge.compare import compare_runs
         from edgecheck.judge.report import html_report
 
+        out = args.out or str(Path(args.runs[0]).with_suffix(".html"))
+        distinct({"RUNS": args.runs, "--baseline": args.baseline}, {"-o": out})
         runs = [(p, res.load(p)) for p in args.runs]
         comparison = compare_runs(args.baseline, runs[0][1], force=True, run_label=args.runs[0]) \
             if args.baseline else None
         budget = args.budget_ms / 1e3 if args.budget_ms else None
-        out = args.out or str(Path(args.runs[0]).with_suffix(".html"))
         atomic_write_text(out, html_report(runs, comparison, budget, args.rate))
         print(f"wrote {out}")
         return 0
@@ -491,9 +526,10 @@ class Chart(Command):
         from edgecheck.judge.chart import build_chart
         from edgecheck.judge.figures import chart_figure
 
-        chart = build_chart(res.load(args.run), args.metric, args.budget_ms / 1e3 if args.budget_ms else None)
         out = Path(args.out)
         stem = f"decision-chart-{args.metric}" + (f"-under-{args.budget_ms:g}ms" if args.budget_ms else "")
+        distinct({"RUN": args.run}, {"-o": [out / f"{stem}.{ext}" for ext in ("png", "svg", "rules.txt", "json")]})
+        chart = build_chart(res.load(args.run), args.metric, args.budget_ms / 1e3 if args.budget_ms else None)
         png, svg = chart_figure(chart)
         atomic_write_bytes(out / f"{stem}.png", png)
         atomic_write_text(out / f"{stem}.svg", svg)
@@ -528,7 +564,10 @@ class Recommend(Command):
         from edgecheck.judge.recommend import recommend, recommend_text
 
         out = recommend(args.model, args.metric, args.results, args.tpu_link)
-        print(json.dumps(out, indent=2) if args.json else "\n".join(recommend_text(out)))
+        if args.json:
+            print_json(out, args.model)
+        else:
+            print("\n".join(recommend_text(out)))
         return 0
 
 

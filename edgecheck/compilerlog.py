@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from edgecheck.errors import EdgecheckError
 
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)\s*$")
+_SIZE = re.compile(r"^\s*([0-9]{1,15}(?:\.[0-9]{1,15})?)\s*(B|KiB|MiB|GiB|KB|MB|GB)\s*$")  # no size overflows
 MAPPED = "Mapped to Edge TPU"
 
 
@@ -123,12 +123,12 @@ _FIELDS = {
     "Number of operations that will run on CPU": ("operations_on_cpu", parse_count),
     "Operation log": ("operation_log", str),
 }
-_ROW = re.compile(r"^([A-Za-z0-9_\-]+)\s+(\d+)\s+(\S.*?)\s*$")
+_ROW = re.compile(r"^([A-Za-z0-9_\-]+)\s+(\d{1,9})\s+(\S.*?)\s*$")  # counts of at most 9 digits: never huge
 _VERSION = re.compile(r"Edge TPU Compiler version (\S+)")
-_COMPILED = re.compile(r"Models? compiled successfully in (\d+) ms")
-_SEARCH = re.compile(r"Searching for valid delegate with step (\d+)")
-_TRY = re.compile(r"Try to compile segment with (\d+) ops")
-_OPCODE = re.compile(r"Didn't find op for builtin opcode '([^']+)' version '(\d+)'")
+_COMPILED = re.compile(r"Models? compiled successfully in (\d{1,12}) ms")
+_SEARCH = re.compile(r"Searching for valid delegate with step (\d{1,9})")
+_TRY = re.compile(r"Try to compile segment with (\d{1,9}) ops")
+_OPCODE = re.compile(r"Didn't find op for builtin opcode '([^']+)' version '(\d{1,9})'")
 
 
 def parse(text: str, source: str = "compiler log") -> CompilerLog:

@@ -75,6 +75,12 @@ DEFAULTS = Defaults()
 # print 7.73-7.88 MiB "remaining for caching model parameters" for a nearly empty model).
 EDGE_TPU_CACHE_BYTES = 8178892
 
+# Upper bounds of the options that have no natural one (every option has one: a typo never asks for a wait that
+# would not end or a figure no device has)
+MAX_WAIT_S = 86400.0  # --worker-timeout, --lg-wait, --lg-boot-timeout: a day
+MAX_CLOCK_MHZ = 1000.0  # --tpu-clock: libedgetpu's fastest setting is 500 MHz
+MAX_OFFSET_S = 1e9  # --trace-offset: about 32 years, more than any two clocks disagree
+
 
 # ----------------------------------------------------------------------------
 # Option parsers: argparse/pytest ``type=`` functions
@@ -164,15 +170,42 @@ def finite_float(text: str) -> float:
     return _number(text, float)
 
 
+def within(limit: float, unit: str = ""):
+    """A ``type=`` for a finite number whose magnitude is at most ``limit`` (an offset: either sign)."""
+    def parse(text: str) -> float:
+        value = finite_float(text)
+        if abs(value) > limit:
+            raise argparse.ArgumentTypeError(f"must be between -{limit:g} and {limit:g}{unit}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def positive_up_to(limit: float, unit: str = ""):
+    """A ``type=`` for a finite number > 0 and at most ``limit`` (a clock, a rate)."""
+    def parse(text: str) -> float:
+        value = positive_float(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit:g}{unit}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
 def threshold_spec(text: str) -> tuple[str | None, str, float]:
     """``METRIC=VALUE`` or ``ARCH:METRIC=VALUE`` (latency and energy relative, accuracy absolute)."""
     key, sep, num = str(text).partition("=")
-    model, _, metric = key.rpartition(":")
+    model, colon, metric = key.rpartition(":")
     usage = ("use latency|energy|accuracy|instructions=NUMBER (or drift_sd=NUMBER), optionally prefixed by an "
              "architecture (4x2048:latency=0.3)")
     if not sep or metric not in ("latency", "energy", "accuracy", "instructions", "drift_sd") \
             or (model and metric == "drift_sd"):
         raise argparse.ArgumentTypeError(f"{text!r}: {usage}")
+    if colon and not model.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: the architecture before ':' is empty; {usage} (no prefix "
+                                         "sets the global threshold)")
     try:
         value = float(num)
     except ValueError:

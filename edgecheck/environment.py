@@ -43,7 +43,7 @@ def git_commit(path: str | os.PathLike | None = None) -> dict:
 
 
 def cpu_model() -> str | None:
-    text = read_text("/proc/cpuinfo") or ""
+    text = read_text("/proc/cpuinfo", "procfs") or ""
     for line in text.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("model name", "Hardware", "Processor"):

@@ -7,6 +7,7 @@ per-tensor model, so quantization is read from the file (see docs/stack.md).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -204,10 +205,9 @@ def read_model(path: str | Path) -> ModelInfo:
     except ImportError as e:  # pragma: no cover - tflite is a core dependency
         raise EdgecheckError("reading .tflite files needs the package tflite") from e
     path = Path(path)
-    try:
-        buf = path.read_bytes()
-    except OSError as e:
-        raise EdgecheckError(f"{path}: cannot read model file ({e.strerror or e})") from None
+    from edgecheck.files import read_bytes
+
+    buf = read_bytes(path, f"{path}", "model")
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise EdgecheckError(f"{path}: not a TFLite flatbuffer (no TFL3 identifier)")
     try:
@@ -228,6 +228,12 @@ def read_model(path: str | Path) -> ModelInfo:
                 nbytes = b.DataLength() or int(b.Size())
             shape = t.ShapeAsNumpy().tolist() if not t.ShapeIsNone() else []
             signature = t.ShapeSignatureAsNumpy().tolist() if not t.ShapeSignatureIsNone() else []
+            if any(d < 0 for d in shape):  # -1 (dynamic) belongs in the signature; a shape's dimensions are sizes
+                raise EdgecheckError(f"{path}: tensor {i} has the shape {shape}: a negative dimension")
+            bad = [v for v in (q.ScaleAsNumpy().tolist() if q is not None and not q.ScaleIsNone() else [])
+                   if not math.isfinite(v)]
+            if bad:
+                raise EdgecheckError(f"{path}: tensor {i} has a quantization scale of {bad[0]!r}, not a finite number")
             tensors.append(TensorInfo(
                 index=i, name=(t.Name() or b"").decode("utf-8", "replace"), shape=[int(s) for s in shape],
                 dtype=dtypes.get(t.Type(), str(t.Type())), buffer_bytes=int(nbytes),

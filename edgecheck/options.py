@@ -21,12 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from edgecheck.config import (
     DEFAULTS,
+    MAX_CLOCK_MHZ,
+    MAX_OFFSET_S,
+    MAX_WAIT_S,
     build_executor,
     count_up_to,
-    finite_float,
-    positive_float,
+    positive_up_to,
     seconds_up_to,
     threshold_spec,
+    within,
 )
 from edgecheck.errors import EdgecheckError, one_line
 
@@ -65,6 +68,9 @@ def _checked(check: Callable[[str], Any], option: str) -> Callable[[str], str]:
 def _device(text: str) -> None:
     from edgecheck.measure.devices import parse_device_option
 
+    if not text.replace(",", "").strip():  # '' is not "auto": a script's empty variable must not measure anything
+        raise EdgecheckError(f"--device: {text!r} names no device; give a device name, or 'auto' for every device "
+                             "found")
     parse_device_option([text])
 
 
@@ -161,11 +167,12 @@ OPTIONS: dict[str, Option] = _options(
     Option("--lg-power-cycle", metavar="CMD", type=_checked(_power_cycle, "--lg-power-cycle"),
            help="command that power-cycles a labgrid place's board ({place} and {TAG} of its tags filled in), run "
                 "by labgrid's ExternalPowerDriver when the worker hangs; the model is then retried once"),
-    Option("--lg-wait", type=positive_float, default=DEFAULTS.lg_wait_seconds, metavar="SECONDS",
+    Option("--lg-wait", type=seconds_up_to(MAX_WAIT_S), default=DEFAULTS.lg_wait_seconds, metavar="SECONDS",
            help=f"longest wait for a labgrid place others hold (default {DEFAULTS.lg_wait_seconds:g})"),
-    Option("--lg-boot-timeout", type=positive_float, default=DEFAULTS.lg_boot_seconds, metavar="SECONDS",
+    Option("--lg-boot-timeout", type=seconds_up_to(MAX_WAIT_S), default=DEFAULTS.lg_boot_seconds, metavar="SECONDS",
            help=f"longest wait for a power-cycled board's ssh (default {DEFAULTS.lg_boot_seconds:g})"),
-    Option("--worker-timeout", type=positive_float, default=DEFAULTS.worker_timeout_seconds, metavar="SECONDS",
+    Option("--worker-timeout", type=seconds_up_to(MAX_WAIT_S), default=DEFAULTS.worker_timeout_seconds,
+           metavar="SECONDS",
            help="a measurement worker silent this long is hung: its models fail, or a labgrid board is "
                 f"power-cycled and the model retried once (default {DEFAULTS.worker_timeout_seconds:g})"),
     Option("--tpu-device", metavar="SEL",
@@ -208,7 +215,7 @@ OPTIONS: dict[str, Option] = _options(
            help="interpreter threads on the a53 device, 1-4 (default 1)"),
     Option("--tpu-link", default=DEFAULTS.tpu_link, choices=TPU_LINKS,
            help="tpu-sim: link between host and Edge TPU (default pcie, the Dev Board)"),
-    Option("--tpu-clock", type=positive_float, default=DEFAULTS.tpu_clock_mhz,
+    Option("--tpu-clock", type=positive_up_to(MAX_CLOCK_MHZ, " MHz"), default=DEFAULTS.tpu_clock_mhz,
            help="tpu-sim: Edge TPU clock in MHz: 63, 125, 250, 500 (default 500)"),
     Option("--twin-constants", metavar="PATH",
            help="twin constants JSON (default: the packaged table; fitted files live in fixtures/twins/)"),
@@ -233,7 +240,7 @@ OPTIONS: dict[str, Option] = _options(
            help="energy windows per model; the median is reported (default 5)"),
     Option("--idle-seconds", type=seconds_up_to(MAX_WINDOW_S), default=DEFAULTS.idle_seconds,
            help="idle power measured this long before each device (default 2)"),
-    Option("--trace-offset", type=finite_float, default=0.0,
+    Option("--trace-offset", type=within(MAX_OFFSET_S, " s"), default=0.0,
            help="seconds added to a trace's timestamps to reach this machine's clock (default 0)"),
     Option("--benchmark-table", action="store_true", default=False,
            help="also print pytest-benchmark's own timing table (in us/ms) after edgecheck's answer (default: "
@@ -281,17 +288,16 @@ def _as_option(option: str, e: EdgecheckError) -> EdgecheckError:
     return EdgecheckError(text if text.startswith(option) else f"{option}: {text}")
 
 
-def _readable_file(option: str, path: Path, what: str) -> None:
-    """``path`` is a file this process can open and read."""
+def _readable_file(option: str, path: Path, what: str, kind: str) -> None:
+    """``path`` is a regular file this process can read, within the size of a ``kind`` file (a FIFO or a device
+    is refused without opening it)."""
+    from edgecheck.files import regular_file
+
     if path.is_dir():
         raise EdgecheckError(f"{option}: {path} is a directory, not {what}")
-    if not path.is_file():
+    if not path.exists():
         raise EdgecheckError(f"{option}: file {path} not found")
-    try:
-        with open(path, "rb") as f:
-            f.read(1)
-    except OSError as e:
-        raise EdgecheckError(f"{option}: cannot read {path} ({e.strerror or e})") from None
+    regular_file(path, f"{option}: {path}", kind)
 
 
 def check_dataset(value: str, option: str = "--dataset", channels_last: bool = False) -> None:
@@ -313,7 +319,7 @@ def check_dataset(value: str, option: str = "--dataset", channels_last: bool = F
     if suffix not in (".npz", ".csv"):
         raise EdgecheckError(f"{option}: unknown dataset {value!r}; use collar, basicmotions, a .npz or .csv file, "
                              "or a UCI HAR directory")
-    _readable_file(option, path, f"a {suffix} file")
+    _readable_file(option, path, f"a {suffix} file", "dataset")
     if path.stat().st_size == 0:
         raise EdgecheckError(f"{option}: {path} is empty")
     if suffix == ".npz" and not zipfile.is_zipfile(path):
@@ -333,6 +339,7 @@ def _read_dataset(path: Path, option: str, channels_last: bool) -> None:
 def match_compiler_logs(models: list[str], logs: list[str]) -> dict[str, str]:
     """--compiler-log files to --model files: by the log's 'Input model' name, else one log per model in order."""
     from edgecheck.compilerlog import CompilerFailure, parse
+    from edgecheck.files import read_text
 
     if not logs:
         return {}
@@ -341,10 +348,7 @@ def match_compiler_logs(models: list[str], logs: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     unmatched = []
     for log in logs:
-        try:
-            text = Path(log).read_text(errors="replace")
-        except OSError as e:
-            raise EdgecheckError(f"--compiler-log: cannot read {log} ({e.strerror or e})") from None
+        text = read_text(log, f"--compiler-log: {log}", "compiler log")
         try:
             names = {Path(m.input_model).name for m in parse(text, log).models}
         except CompilerFailure:  # a refusal names its model on an "Invalid model:" line
@@ -448,7 +452,28 @@ class SessionConfig:
             values[name] = tuple(values[name]) if values[name] else None
         for name in ("ssh_option", "model", "compiler_log", "compare_threshold"):
             values[name] = tuple(values[name] or ())
+        check_outputs(values)
         return cls(**values, **load_files(values))
+
+
+def check_outputs(values: Mapping[str, Any]) -> None:
+    """No file the session writes (results, its journal, the saved baseline, the report) is a file it reads
+    (baseline, claims, twin constants, models, compiler logs, a dataset file, a meter's trace), nor a FIFO, a
+    device or a read-only file: one usage error naming both options (``files.check_distinct``)."""
+    from edgecheck.files import check_distinct
+
+    probe = str(values.get("energy_probe") or "")
+    dataset_files = [v for v in (values.get("dataset"), values.get("real_data"))
+                     if v and v not in DATASET_NAMES and v != "none" and not Path(v).is_dir()]
+    results = values.get("results") or DEFAULTS.results
+    report = values.get("report")
+    reads = {"--baseline": values.get("baseline"), "--claims": values.get("claims"),
+             "--twin-constants": values.get("twin_constants"), "--model": list(values.get("model") or ()),
+             "--compiler-log": list(values.get("compiler_log") or ()), "--dataset": dataset_files,
+             "--energy-probe trace:": probe.removeprefix("trace:") if probe.startswith("trace:") else None}
+    writes = {"--results": [results, f"{results}.journal"], "--save-baseline": values.get("save_baseline"),
+              "--report": None if report == "none" else report or str(Path(results).with_suffix(".html"))}
+    check_distinct(reads, writes)
 
 
 def load_files(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -459,7 +484,7 @@ def load_files(values: Mapping[str, Any]) -> dict[str, Any]:
     from edgecheck.twins.model import load_constants
 
     for path in values["model"]:
-        _readable_file("--model", Path(path), "a .tflite file")
+        _readable_file("--model", Path(path), "a .tflite file", "model")
     if values["channels_last"] and (values["model"] or values["artifacts"]):
         raise EdgecheckError("--channels-last: goes with a --dataset .npz file that is built here, not with "
                              + ("--model" if values["model"] else "--artifacts"))
@@ -483,5 +508,26 @@ def load_files(values: Mapping[str, Any]) -> dict[str, Any]:
             loaded["baseline_run"] = history[-1] if len(history) == 1 else history
         except EdgecheckError as e:
             raise _as_option("--baseline", e) from None
+    if any(model for model, _, _ in values["compare_threshold"]):
+        _check_threshold_models(values, loaded.get("baseline_run"))
     return loaded
+
+
+def _check_threshold_models(values: Mapping[str, Any], baseline: Run | None) -> None:
+    """``--compare-threshold ARCH:METRIC=X`` names an architecture of the baseline or of this sweep (the grid's,
+    or a --model file's name), checked before anything runs; a typo would be ignored without a word."""
+    from edgecheck.architecture import parse_grid
+    from edgecheck.judge.compare import check_threshold_models
+
+    known = {e.model.name for e in baseline.entries} if baseline is not None else set()
+    if values["model"]:
+        known |= {Path(m).stem for m in values["model"]}
+    elif not values["artifacts"]:
+        known |= {a.name for a in parse_grid(values["grid"])}
+    else:
+        return  # the artifacts' models are read when the session starts: compare_runs checks the names then
+    try:
+        check_threshold_models(values["compare_threshold"], known, "the baseline or this sweep")
+    except EdgecheckError as e:
+        raise _as_option("--compare-threshold", e) from None
 

@@ -19,6 +19,7 @@ from edgecheck.measure.kinds.tpu import KIND as TPU_KIND
 from edgecheck.measure.recorder import Recorder, benchmark_extra_info
 from edgecheck.options import SessionConfig, add_options
 from edgecheck.session import EdgecheckSession
+from edgecheck.textfmt import safe_text
 
 SESSION_KEY = pytest.StashKey[EdgecheckSession]()
 DEFAULT_RESULTS = DEFAULTS.results
@@ -300,8 +301,8 @@ def _write_sections(terminalreporter, sections) -> None:
     for title, colour, lines in sections:
         if title:
             terminalreporter.section(title)
-        for line in lines:
-            terminalreporter.write_line(line, **({colour: True} if colour else {}))
+        for line in lines:  # names and messages from files: escaped, never interpreted by the terminal
+            terminalreporter.write_line(safe_text(line, 4000), **({colour: True} if colour else {}))
 
 
 @pytest.hookimpl(tryfirst=True)  # edgecheck's view first; pytest-benchmark's own table (--benchmark-table) follows
@@ -323,7 +324,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
                      "comparison's test")
         terminalreporter.write_line(what + ":", yellow=True)
         for test, why in undecided:
-            terminalreporter.write_line(f"  {test}: {why}")
+            terminalreporter.write_line(safe_text(f"  {test}: {why}", 4000))
     _write_sections(terminalreporter, es.closing())
 
 

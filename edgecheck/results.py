@@ -86,6 +86,46 @@ def _optional_number(v, where: str) -> float | None:
     return None if v is None else _number(v, where)
 
 
+FIGURE_RANGE = (1e-12, 1e6)  # seconds, joules, watts: the schema's "positive"
+
+
+def _positive(v, where: str) -> float:
+    """A latency, an energy or a power: > 0 and within ``FIGURE_RANGE``, since comparisons divide by it and take
+    its logarithm (a ratio of 1e299 to 5e-324 is no figure)."""
+    _number(v, where)
+    lo, hi = FIGURE_RANGE
+    if not v > 0:
+        raise EdgecheckError(f"{where}: must be > 0, got {one_line(repr(v))[:60]}")
+    if not lo <= v <= hi:
+        raise EdgecheckError(f"{where}: must lie between {lo:g} and {hi:g}, got {one_line(repr(v))[:60]}")
+    return v
+
+
+def _optional_positive(v, where: str) -> float | None:
+    return None if v is None else _positive(v, where)
+
+
+def _positive_record(cls):
+    """A band or interval of a figure that must be positive (a latency, an energy): its low end > 0."""
+    def check(v, where: str):
+        rec = _typed(cls, v, where)
+        if rec is not None:
+            for end in ("low", "central", "high"):
+                if hasattr(rec, end):
+                    _positive(getattr(rec, end), f"{where}.{end}")
+        return rec
+
+    return check
+
+
+def _positive_pair(v, where: str) -> list | None:
+    """``[low, high]`` of positive figures (the windows' spread), kept as the list the file gave."""
+    if v is None:
+        return None
+    _positive_record(Interval)(v, where)
+    return v
+
+
 def _optional_count(v, where: str) -> int | None:
     """A whole number >= 0, or None (the schema's ``count``)."""
     if v is None:
@@ -214,9 +254,7 @@ class ProcessTiming:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _number(self.median, "median")
-        if self.median < 0:
-            raise EdgecheckError(f"median: must be >= 0, got {self.median!r}")
+        _positive(self.median, "median")
         if self.process is not None and not _whole(self.process):
             raise EdgecheckError(f"process: must be a whole number, got {one_line(repr(self.process))[:60]}")
         for name in ("position", "rounds", "iterations", "short_rounds"):
@@ -388,15 +426,19 @@ class Latency(_Checked):
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept for the next one
 
     _NAME: ClassVar[str] = "latency"
-    _CHECKED: ClassVar[dict] = {"processes": _processes, "process_median": _optional_number,
-                                "ci95": _record(Interval), "process_cv": _optional_number, "unstable": _optional_text,
-                                "errors": _texts, "in_process": _record(InProcess), "band": _record(Band)}
+    _CHECKED: ClassVar[dict] = {"processes": _processes, "process_median": _optional_positive,
+                                "ci95": _positive_record(Interval), "process_cv": _optional_number,
+                                "unstable": _optional_text, "errors": _texts, "in_process": _record(InProcess),
+                                "band": _positive_record(Band)}
 
     def __post_init__(self) -> None:
         if isinstance(self.stats, dict):
             self.stats = _from(Stats, self.stats, "latency.stats")
-        if not self.samples:
+        if not isinstance(self.samples, (list, tuple)) or not self.samples:
             raise EdgecheckError("latency: no samples")
+        for i, v in enumerate(self.samples):  # seconds per invoke: a ratio is taken of them
+            _positive(v, f"latency.samples/{i}")
+        _positive(self.stats.median, "latency.stats.median")
         if self.unit != "s":
             raise EdgecheckError(f"latency: unit must be 's', got {self.unit!r}")
 
@@ -441,8 +483,10 @@ class Energy(_Checked):
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept for the next one
 
     _NAME: ClassVar[str] = "energy"
-    _CHECKED: ClassVar[dict] = {"ci95": _record(Interval), "band": _record(Band), "band_j": _record(Interval),
-                                "power_band_w": _record(Band)}
+    _CHECKED: ClassVar[dict] = {"total_j": _optional_positive, "power_w": _optional_positive,
+                                "dynamic_j": _optional_number, "spread_j": _positive_pair,
+                                "ci95": _positive_record(Interval), "band": _positive_record(Band),
+                                "band_j": _positive_record(Interval), "power_band_w": _positive_record(Band)}
 
     def __post_init__(self) -> None:
         if self.unit != "J":
@@ -564,7 +608,7 @@ class Entry(_Checked):
     @property
     def key(self) -> str:
         """A (model, device configuration) pair: what --resume and merge match on."""
-        return f"{self.model.name}@{self.model.sha256[:12]}|{self.device.key}"
+        return f"{model_key(self.model.name, self.model.sha256)}|{self.device.key}"
 
     @property
     def ok(self) -> bool:
@@ -585,6 +629,26 @@ class Entry(_Checked):
         if d.get("on_device") is not None:
             d["on_device"] = _from(OnDevice, d["on_device"], f"{where}.on_device")
         return _from(cls, d, where)
+
+
+def model_key(name: str, sha256: str) -> str:
+    """A model as an entry's key names it: its name and the start of its hash."""
+    return f"{name}@{sha256[:12]}"
+
+
+def unique_entries(entries: list[Entry], where: str) -> list[Entry]:
+    """One entry per (model, device configuration), in order. A repeat equal to the first is dropped, a failed
+    entry gives way to an ok one (a model measured again after its board failed); two ok entries that differ are
+    refused naming the entry, since keeping either would drop a measurement without a word."""
+    out: dict[str, Entry] = {}
+    for e in entries:
+        seen = out.get(e.key)
+        if seen is None or not seen.ok or seen.to_json() == e.to_json():
+            out[e.key] = e if seen is None or not seen.ok or e.ok else seen
+        elif e.ok:
+            raise EdgecheckError(f"{where}: entry {one_line(e.key)[:120]} appears twice with different figures; "
+                                 "keep one of them")
+    return list(out.values())
 
 
 def entry_key(entry: Entry | dict) -> str:
@@ -620,7 +684,7 @@ class Run:
             entries = [Entry.from_json(e, f"{where}: entries/{i}") for i, e in enumerate(data["entries"])]
         except (TypeError, ValueError) as e:
             raise EdgecheckError(f"{where}: {e}") from None
-        return cls(header, entries)
+        return cls(header, unique_entries(entries, where))
 
     @classmethod
     def coerce(cls, data: Run | dict) -> Run:
@@ -713,7 +777,7 @@ def validate(data: dict, where: str) -> None:
 
 def load(path: str | Path) -> Run:
     """Read, migrate and check a results file; a cut-off or foreign file gets a clear error."""
-    data = load_json(path, RESULTS_SCHEMA, "results file", MIGRATIONS)
+    data = load_json(path, RESULTS_SCHEMA, "results file", MIGRATIONS, kind="results")
     return Run.from_json(data, str(path))
 
 
@@ -753,23 +817,30 @@ class ResultsFile:
     run: Run
     lock: FileLock | None = None
     started: bool = False
+    left_out: int = 0  # --resume: entries of the file whose model is not of this sweep
 
     @classmethod
-    def start(cls, path: str | Path, header: dict, resume: bool = False) -> ResultsFile:
+    def start(cls, path: str | Path, header: dict, resume: bool = False,
+              models: set[str] | None = None) -> ResultsFile:
         """The run's results file, locked; with ``resume`` the finished entries of an earlier run of this same
-        sweep (file and journal) are kept, and entries of another grid or dataset are refused."""
+        sweep (file and journal) are kept, and entries of another grid or dataset are refused. ``models`` (the
+        ``model_key`` of every model this sweep measures) keeps out an entry of any other model, such as a line
+        added to the journal by hand; ``left_out`` counts them."""
         from edgecheck.files import FileLock
 
         path = Path(path)
         lock = FileLock.acquire(path, "--results")
+        left_out = 0
         try:
             run = Run({"schema": RESULTS_SCHEMA, "created_utc": _now(), **header}, [])
             if resume:
-                run.entries = [e for e in _recover(path, header) if e.ok]
+                found = [e for e in _recover(path, header) if e.ok]
+                run.entries = [e for e in found if models is None or model_key(e.model.name, e.model.sha256) in models]
+                left_out = len(found) - len(run.entries)
         except BaseException:
             lock.release()
             raise
-        rf = cls(path, run, lock)
+        rf = cls(path, run, lock, left_out=left_out)
         if run.entries:
             try:
                 rf.compact()  # the recovered entries in one file again, before new ones are journalled
@@ -836,8 +907,11 @@ def _recover(path: Path, header: dict) -> list[Entry]:
         old_header = old.header
         entries.update({e.key: e for e in old.entries})
     journal = path.with_name(path.name + ".journal")
-    if journal.exists():
-        for i, line in enumerate(journal.read_text(errors="replace").splitlines()):
+    if journal.exists() or journal.is_symlink():
+        from edgecheck.files import read_bytes
+
+        text = read_bytes(journal, f"--resume: {journal}", "journal").decode("utf-8", "replace")
+        for i, line in enumerate(text.splitlines()):
             try:
                 item = json.loads(line)
             except ValueError:
@@ -1040,22 +1114,20 @@ def finite(x: float | None) -> bool:
 
 
 def merge(runs: list[Run], names: list[str]) -> Run:
-    """One run from several (boards): entries of later runs replace earlier ones for the same
-    (model, device configuration); each run's header is kept under ``merged_from``."""
+    """One run from several (boards): an entry that failed in one run gives way to the same (model, device
+    configuration) measured ok in another; two different ok entries of one pair are refused (``unique_entries``);
+    each run's header is kept under ``merged_from``."""
     if not runs:
         raise EdgecheckError("merge: no results given")
     base = runs[0]
     datasets = {r.dataset.get("sha256") for r in runs}
     if len(datasets) > 1:
         raise EdgecheckError(f"merge: the runs used different datasets ({', '.join(map(str, datasets))})")
-    entries: dict[str, Entry] = {}
-    for r in runs:
-        for e in r.entries:
-            entries[e.key] = e
+    entries = unique_entries([e for r in runs for e in r.entries], f"merge {', '.join(names)}")
     devices = {d["key"]: d for r in runs for d in r.devices}
     header = {"schema": RESULTS_SCHEMA, "created_utc": _now(), "artifacts": base.header.get("artifacts"),
               "environment": base.header.get("environment"),
               "run": {**(base.header.get("run") or {}), "devices": list(devices.values())},
               "merged_from": [{"file": n, "environment": r.header.get("environment"), "run": r.header.get("run")}
                               for n, r in zip(names, runs)]}
-    return Run(header, list(entries.values()))
+    return Run(header, entries)

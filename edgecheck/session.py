@@ -18,14 +18,29 @@ from typing import TYPE_CHECKING
 from edgecheck import artifacts as art
 from edgecheck.config import DEFAULTS
 from edgecheck.environment import measuring_environment
-from edgecheck.errors import EdgecheckError
+from edgecheck.errors import EdgecheckError, one_line
 from edgecheck.measure.devices import Device, Selection, SelectOptions, select
 from edgecheck.measure.recorder import EnergyOptions, Recorder, TimingOptions, start_recorder
 from edgecheck.options import SessionConfig
-from edgecheck.results import MEASURED
+from edgecheck.results import MEASURED, model_key
 
 if TYPE_CHECKING:
     from edgecheck.judge.compare import RunComparison
+
+
+def build_failure(code: int, dataset: str, cmd: list[str]) -> str:
+    """The build child's failure as one line naming the dataset: an exit status, or the signal that killed it (a
+    crash inside TensorFlow or numpy on this data, such as SIGSEGV, is this build's failure, not the session's)."""
+    import signal
+
+    if code < 0:
+        try:
+            how = f"crashed with {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"was killed by signal {-code}"
+    else:
+        how = f"failed (exit {code})"
+    return one_line(f"the build of dataset {dataset} {how}; command: {' '.join(cmd)}")[:2000]
 
 
 @dataclass
@@ -116,7 +131,8 @@ class EdgecheckSession:
                                min_processes=cfg.processes if cfg.baseline else DEFAULTS.min_processes)
         self.recorder = start_recorder(cfg.results, header, timing, energy, resume=cfg.resume,
                                        progress=self.write_line, timer_name=cfg.benchmark_timer,
-                                       idle_timeout_s=cfg.worker_timeout)
+                                       idle_timeout_s=cfg.worker_timeout,
+                                       models={model_key(m.name, m.sha256) for m in self.models})
 
     def _lease(self, spec: str):
         """The board of a ``tpu@labgrid:...`` device: reserved, locked and connected (one labgrid client)."""
@@ -181,7 +197,7 @@ class EdgecheckSession:
         self.write_line(f"edgecheck: building or reusing artifacts: {' '.join(cmd[2:])}")
         code = self.run_child(cmd, env)
         if code != 0:
-            raise EdgecheckError(f"edgecheck build failed (exit {code}); command: {' '.join(cmd)}")
+            raise EdgecheckError(build_failure(code, dataset, cmd))
         return out
 
     # -- what the suite runs -----------------------------------------------

@@ -8,38 +8,50 @@ they do not.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
-from edgecheck.errors import EdgecheckError
+from edgecheck.errors import EdgecheckError, one_line
+from edgecheck.files import read_bytes
 
 
-def read_text(path: str | os.PathLike) -> str | None:
-    """The file's text without the kernel's trailing newline or NULs, or None when it cannot be read."""
+def read_text(path: str | os.PathLike, kind: str = "sysfs") -> str | None:
+    """The file's text without the kernel's trailing newline or NULs, or None when it cannot be read (missing,
+    not a regular file, larger than a ``kind`` file may be, or not UTF-8). Read through ``files.read_bytes``, so
+    a FIFO or a device planted in sysfs' place never blocks."""
     try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace").strip("\x00\n ")
-    except OSError:
+        return read_bytes(path, str(path), kind).decode("utf-8").strip("\x00\n ")
+    except (EdgecheckError, UnicodeDecodeError):
         return None
 
 
 def read_number(path: str | os.PathLike, what: str = "") -> float:
-    """A file that must hold one number (hwmon, powercap, cache sizes); errors name the file and the fix."""
+    """A file that must hold one finite number (hwmon, powercap, cache sizes); errors are one line that names the
+    file and the fix."""
     path = Path(path)
     where = f"{what}: {path}" if what else str(path)
     try:
-        text = path.read_text().strip()
+        os.stat(path)
     except FileNotFoundError:
         raise EdgecheckError(f"{where}: the file disappeared (device unplugged or driver unloaded)") from None
-    except PermissionError:
+    except OSError:
+        pass  # read_bytes says why
+    if not os.access(path, os.R_OK) and path.exists():
         raise EdgecheckError(f"{where}: permission denied; make it readable (udev rule or chmod) or run as "
-                             "root") from None
-    except OSError as e:
-        raise EdgecheckError(f"{where}: cannot read ({e.strerror or e})") from None
+                             "root")
+    data = read_bytes(path, where, "sysfs")
     try:
-        return float(text)
+        text = data.decode("utf-8").strip("\x00\n ")
+    except UnicodeDecodeError:
+        raise EdgecheckError(f"{where}: expected a number, found bytes that are not text") from None
+    try:
+        value = float(text)
     except ValueError:
-        raise EdgecheckError(f"{where}: expected a number, found {text[:40]!r}") from None
+        raise EdgecheckError(f"{where}: expected a number, found {one_line(repr(text[:40]))}") from None
+    if not math.isfinite(value):
+        raise EdgecheckError(f"{where}: expected a finite number, found {one_line(repr(text[:40]))}")
+    return value
 
 
 def read_whole_number(path: str | os.PathLike, what: str = "") -> int:

@@ -1,7 +1,29 @@
-"""Plain-text tables and the unit formatting every text view shares (terminal, CLI, Markdown)."""
+"""Plain-text tables and the unit formatting every text view shares (terminal, CLI, Markdown), and the one helper
+that makes text read from files safe to show there."""
 from __future__ import annotations
 
 import math
+
+MAX_TEXT = 500  # characters of one value from a file shown in a table cell or a line; longer ones are cut
+
+
+def safe_text(value, limit: int = MAX_TEXT) -> str:
+    """Text from a file (a model or device name, a message, a dataset name) as a terminal may show it: control
+    characters, ANSI escape sequences and bidirectional overrides shown escaped (``\\x1b[31m``), never
+    interpreted; a value longer than ``limit`` cut, with ``...``."""
+    text = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(value))
+    return text if len(text) <= limit else text[:max(0, limit - 3)] + "..."
+
+
+_MD_SPECIAL = "\\`*_[]()!#|<>~"
+
+
+def md_text(value, limit: int = MAX_TEXT) -> str:
+    """Text from a file as Markdown shows it, inert: ``safe_text`` and then every character Markdown gives a
+    meaning escaped with a backslash (link and image syntax ``[x](url)``, ``![x](url)``, emphasis, code, table
+    pipes, HTML tags), and ``&`` as ``&amp;`` so no entity is formed."""
+    text = safe_text(value, limit).replace("&", "&amp;")
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
 
 
 def fmt_time(s: float | None, micro: str = "u") -> str:
@@ -104,7 +126,10 @@ def fmt_count(n: int | None) -> str:
 def text_table(header: tuple, rows: list[tuple], right: set[int] = frozenset(), rule: bool = False,
                pad_last: bool = True) -> list[str]:
     """Aligned plain-text columns; ``right`` holds the right-aligned column indices. With ``pad_last``
-    False the last column is free text (long verdicts) and does not set a width."""
+    False the last column is free text (long verdicts) and does not set a width. Every cell goes through
+    ``safe_text``."""
+    header = tuple(safe_text(c) for c in header)
+    rows = [tuple(safe_text(c) for c in r) for r in rows]  # cells may hold names and messages from files
     n = len(header) if pad_last else len(header) - 1
     widths = [max(len(str(r[i])) for r in list(rows) + [header]) for i in range(n)]
 

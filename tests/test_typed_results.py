@@ -162,22 +162,23 @@ def test_a_bad_value_is_refused_where_a_stage_sets_it():
 # ----------------------------------------------------------------------------
 
 NUMBER = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-2**62, 2**62))
-NON_NEGATIVE = st.one_of(st.floats(0, 1e300), st.integers(0, 2**62))
+# latencies, energies and powers: the schema's ``positive`` (results.FIGURE_RANGE: a comparison divides by them)
+POSITIVE = st.one_of(st.floats(1e-12, 1e6), st.integers(1, 10**6), st.sampled_from([1e-12, 1e6]))
 COUNT = st.one_of(st.integers(0, 2**40), st.sampled_from([0.0, 3.0]))  # JSON Schema counts 3.0 as an integer
 TEXT = st.text(max_size=12)
 
 
 @st.composite
-def ordered(draw, n: int) -> list:
-    return sorted(draw(st.lists(NUMBER, min_size=n, max_size=n)))
+def ordered(draw, n: int, numbers=POSITIVE) -> list:
+    return sorted(draw(st.lists(numbers, min_size=n, max_size=n)))
 
 
 def interval(may_be_unordered: bool):
-    return st.lists(NUMBER, min_size=2, max_size=2) if may_be_unordered else ordered(2)
+    return st.lists(POSITIVE, min_size=2, max_size=2) if may_be_unordered else ordered(2)
 
 
 def band(may_be_unordered: bool):
-    three = st.lists(NUMBER, min_size=3, max_size=3) if may_be_unordered else ordered(3)
+    three = st.lists(POSITIVE, min_size=3, max_size=3) if may_be_unordered else ordered(3)
     return three.map(lambda v: dict(zip(("low", "central", "high"), v)))
 
 
@@ -198,17 +199,17 @@ def block(draw, keys: dict) -> dict:
 
 @st.composite
 def latency_block(draw, may_be_unordered: bool) -> dict:
-    samples = draw(st.lists(NUMBER, min_size=1, max_size=4))
+    samples = draw(st.lists(POSITIVE, min_size=1, max_size=4))
     stats = {"n": len(samples), "min": min(samples), "max": max(samples), "mean": draw(NUMBER),
-             "median": draw(NON_NEGATIVE)}
-    process = st.fixed_dictionaries({"median": NON_NEGATIVE}, optional={
+             "median": draw(POSITIVE)}
+    process = st.fixed_dictionaries({"median": POSITIVE}, optional={
         "process": st.integers(-5, 50), "position": COUNT, "rounds": COUNT, "iterations": COUNT,
         "short_rounds": COUNT})
     in_process = st.fixed_dictionaries({"samples": st.lists(NUMBER, max_size=3)},
                                        optional={"iterations_per_round": COUNT, "timer": st.none() | TEXT})
     return {"unit": "s", "samples": samples, "stats": stats, **block(draw, {
         "processes": st.just(...) | st.lists(process, max_size=3),
-        "process_median": optional(NUMBER), "process_cv": optional(NUMBER), "ci95": optional(interval(
+        "process_median": optional(POSITIVE), "process_cv": optional(NUMBER), "ci95": optional(interval(
             may_be_unordered)), "unstable": optional(TEXT), "errors": st.just(...) | st.lists(TEXT, max_size=2),
         "in_process": optional(in_process), "band": optional(band(may_be_unordered)),
         "rounds": optional(COUNT), "timer": optional(TEXT), "simulated": optional(st.booleans())})}
@@ -216,8 +217,8 @@ def latency_block(draw, may_be_unordered: bool) -> dict:
 
 @st.composite
 def energy_block(draw, may_be_unordered: bool) -> dict:
-    return {"unit": "J", "total_j": draw(st.none() | NUMBER), "provenance": draw(TEXT), **block(draw, {
-        "dynamic_j": optional(NUMBER), "power_w": optional(NUMBER), "spread_j": optional(ordered(2)),
+    return {"unit": "J", "total_j": draw(st.none() | POSITIVE), "provenance": draw(TEXT), **block(draw, {
+        "dynamic_j": optional(NUMBER), "power_w": optional(POSITIVE), "spread_j": optional(ordered(2)),
         "ci95": optional(interval(may_be_unordered)), "band_j": optional(interval(may_be_unordered)),
         "band": optional(band(may_be_unordered)), "power_band_w": optional(band(may_be_unordered)),
         "pending": optional(st.booleans()), "note": optional(TEXT), "error": optional(TEXT)})}

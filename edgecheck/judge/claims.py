@@ -16,6 +16,7 @@ Thresholds, coverage and what contradicts each claim come from one claims file
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from edgecheck.judge.roles import A53, TOO_CLOSE_TO_CALL, TPU, interval, ratio_i
 from edgecheck.outcome import CONTRADICTED, FAIL, INCONCLUSIVE, NOT_TESTABLE, PASS, TOO_CLOSE, UNSTABLE, Outcome
 from edgecheck.results import Row, Run, rows
 from edgecheck.stats import spearman
-from edgecheck.textfmt import fmt_energy, fmt_interval
+from edgecheck.textfmt import fmt_energy, fmt_interval, md_text, safe_text
 
 DEFAULT_CLAIMS_FILE = Path(__file__).with_name("claims.json")
 CLAIMS_SCHEMA = "edgecheck.claims/2"
@@ -79,15 +80,60 @@ def _migrate_1_to_2(data: dict) -> dict:
 def load_thresholds(path: str | Path | None = None) -> dict:
     """The claims' thresholds and coverage: the packaged file, or ``--claims PATH``."""
     data = load_json(Path(path) if path else DEFAULT_CLAIMS_FILE, CLAIMS_SCHEMA, "--claims",
-                     {"edgecheck.claims/1": _migrate_1_to_2})
+                     {"edgecheck.claims/1": _migrate_1_to_2}, kind="claims")
     for cid in TITLES:
         if not isinstance(data.get(cid), dict):
             raise EdgecheckError(f"--claims: {path or DEFAULT_CLAIMS_FILE} has no settings for {cid}")
     if path:
-        packaged = load_json(DEFAULT_CLAIMS_FILE, CLAIMS_SCHEMA, "packaged claims")
+        packaged = load_json(DEFAULT_CLAIMS_FILE, CLAIMS_SCHEMA, "packaged claims", kind="claims")
         for cid in TITLES:
             _check_shape(data[cid], packaged[cid], cid, path)
+    for cid in TITLES:
+        _check_bounds(data[cid], cid, path or DEFAULT_CLAIMS_FILE)
     return data
+
+
+# Every number of a claims file, by its place (``*`` any key): (low, high, whole number). Scores, shares and
+# confidences lie in [0, 1]; counts are whole numbers; the rest are bounded so that no setting makes a claim
+# impossible to pass or to fail by a typo.
+_UNIT = (0.0, 1.0, False)
+CLAIM_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "C1.min_best_macro_f1.*": _UNIT, "C1.max_int8_drop": _UNIT, "C1.confidence": (0.5, 0.9999, False),
+    "C2.within_macro_f1": _UNIT,
+    "C3.k": (1.0, 1000.0, False), "C3.max_loglog_slope_below_cache": (0.0, 10.0, False),
+    "C3.cache_bytes": (1.0, float(1 << 40), True),
+    "C4.min_spearman": (-1.0, 1.0, False),
+    "C5.smallest_fraction": (0.001, 1.0, False),
+    "C6.min_agreement": _UNIT,
+    "*.coverage.min_macs_ratio": (1.0, 1e12, False),
+    "*.coverage.*": (0.0, 1e12, True),
+}
+
+
+def _bound(at: str) -> tuple[float, float, bool] | None:
+    import fnmatch
+
+    return next((b for pattern, b in CLAIM_BOUNDS.items() if fnmatch.fnmatchcase(at, pattern)), None)
+
+
+def _check_bounds(node, at: str, path) -> None:
+    """Each number of a claims file within its bounds (``CLAIM_BOUNDS``), checked when the file is loaded: a
+    negative or huge threshold is one line naming the setting, never a claim judged with it."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_bounds(value, f"{at}.{key}", path)
+        return
+    if _kind(node) != "number":
+        return
+    bound = _bound(at)
+    if not math.isfinite(node):
+        raise EdgecheckError(f"--claims: {path}: {at} is {node!r:.40}, expected a finite number")
+    if bound is None:
+        return
+    lo, hi, whole = bound
+    if not lo <= node <= hi or whole and node != int(node):
+        kind = "a whole number" if whole else "a number"
+        raise EdgecheckError(f"--claims: {path}: {at} is {node!r:.40}, expected {kind} from {lo:g} to {hi:g}")
 
 
 def _kind(value) -> str:
@@ -620,19 +666,17 @@ def table(claims: list[ClaimResult]) -> list[str]:
     already say it (a --model run's not-testable claims say one thing, once)."""
     lines = []
     for c in claims:
-        lines.append(f"{c.id}  {c.status:<23} {c.title}")
-        if c.message:
-            lines.append(f"    {c.message}")
+        lines.append(f"{c.id}  {c.status:<23} {safe_text(c.title)}")
+        if c.message:  # messages quote names from the results file: shown escaped, never interpreted
+            lines.append(f"    {safe_text(c.message)}")
         if c.outcome.status == INCONCLUSIVE and c.outcome.summary != c.message:
-            lines.append(f"    {c.outcome.summary}")
+            lines.append(f"    {safe_text(c.outcome.summary)}")
     return lines
 
 
 def _md(text: str) -> str:
-    """Text from results (dataset names, messages) made inert in Markdown: HTML escaped, table pipes kept."""
-    import html
-
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
+    """Text from results (dataset names, messages) made inert in Markdown (``textfmt.md_text``)."""
+    return md_text(text)
 
 
 def markdown(claims: list[ClaimResult]) -> str:

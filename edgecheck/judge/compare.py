@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecheck.errors import EdgecheckError
+from edgecheck.errors import EdgecheckError, one_line
 from edgecheck.files import atomic_write_json, load_json, strict_json
 from edgecheck.judge.roles import LEGACY_ROLES, TPU
 from edgecheck.outcome import MISSING, NOT_TESTABLE, REGRESSION, TOO_CLOSE, UNSTABLE, Outcome
@@ -815,6 +815,7 @@ def compare_runs(baseline: Run | dict | str | Path | list, run: Run | dict | str
     if len(runs) != 1:
         raise EdgecheckError(f"{run_side.label}: the run compared is one results file, not a folder of {len(runs)}")
     base, now = history[-1], runs[0]
+    check_threshold_models(threshold_specs, {e.model.name for r in (*history, now) for e in r.entries}, "either file")
     th = Thresholds.from_baseline(base, list(threshold_specs))
     drift: dict = {}
     rows = compare(base, now, th, force=force, allow_missing=allow_missing, by_name=by_name,
@@ -823,6 +824,20 @@ def compare_runs(baseline: Run | dict | str | Path | list, run: Run | dict | str
                          {"force": force, "allow_missing": allow_missing, "by_name": by_name,
                           "history_runs": len(history)},
                          time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), drift or None)
+
+
+def check_threshold_models(specs: Iterable[tuple[str | None, str, float]], known: set[str], where: str) -> None:
+    """A per-architecture threshold must name an architecture that is compared: one that names none (a typo)
+    would be ignored without a word. A usage error, with the close matches."""
+    import difflib
+
+    for model, metric, value in specs:
+        if model is not None and model not in known:
+            close = difflib.get_close_matches(model, sorted(known), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else \
+                f" ({len(known)} architectures: {', '.join(sorted(known)[:8])}{', ...' if len(known) > 8 else ''})"
+            raise EdgecheckError(f"threshold {one_line(model)[:60]}:{metric}={value:g}: no architecture "
+                                 f"{one_line(model)[:60]!r} in {where}{hint}")
 
 
 @functools.lru_cache(maxsize=1)
@@ -893,5 +908,5 @@ COMPARISON_MIGRATIONS = {"edgecheck.comparison/1": _migrate_1, "edgecheck.compar
 
 def load_comparison(path: str | Path) -> RunComparison:
     """Read a comparison file (/3, or the older /1 and /2, migrated), checked against the schema."""
-    data = load_json(path, COMPARISON_SCHEMA, "comparison file", COMPARISON_MIGRATIONS)
+    data = load_json(path, COMPARISON_SCHEMA, "comparison file", COMPARISON_MIGRATIONS, kind="comparison")
     return RunComparison.from_json(data, str(path))

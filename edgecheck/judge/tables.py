@@ -3,7 +3,7 @@ model first), which the CLI prints; the HTML report formats the same rows."""
 from __future__ import annotations
 
 from edgecheck.results import BAND_LABEL, Row, Run, by_size, rows
-from edgecheck.textfmt import fmt_bytes, fmt_count, fmt_energy, fmt_interval, fmt_time, text_table
+from edgecheck.textfmt import fmt_bytes, fmt_count, fmt_energy, fmt_interval, fmt_time, safe_text, text_table
 
 
 def _energy(r: Row) -> str:
@@ -53,4 +53,5 @@ def results_table(results: Run | dict) -> list[str]:
               "high]; memory: the model's own peak above a fresh worker's; agree: predictions equal to the build's; "
               "! marks a figure too noisy to decide on; ~ a model near the Edge TPU's on-chip limit (both outcomes "
               "below the table); x a model the device cannot run (why, below the table)"]
-    return text_table(header, lines, right={1, 2, 5, 6, 7, 8, 9, 10}, rule=True) + notes + legend
+    return text_table(header, lines, right={1, 2, 5, 6, 7, 8, 9, 10}, rule=True) + [safe_text(n) for n in notes] \
+        + legend

@@ -77,6 +77,9 @@ def integrate(t: np.ndarray, p: np.ndarray, t0: float, t1: float) -> tuple[float
     return float(np.sum((pp[1:] + pp[:-1]) / 2 * np.diff(tt))), int(inside.sum())
 
 
+MAX_SENSOR_INTERVAL_S = 10.0  # a hwmon update_interval beyond this is a broken sensor, not a slow one
+
+
 @dataclass(frozen=True)
 class HwmonDevice:
     """One /sys/class/hwmon/hwmonN folder and how it reports power, if it does."""
@@ -149,6 +152,9 @@ class HwmonProbe:
         for f in dev.files:
             read_number(p / f)  # readable now, or a clear error before the run starts
         interval = read_number(p / "update_interval") / 1000 if (p / "update_interval").exists() else 0.01
+        if not 0 <= interval <= MAX_SENSOR_INTERVAL_S:  # a sensor that updates less often cannot time a window
+            raise EdgecheckError(f"--energy-probe hwmon:{spec}: {p / 'update_interval'} says {interval * 1000:g} ms; "
+                                 f"expected 0 to {MAX_SENSOR_INTERVAL_S * 1000:g} ms")
         return cls(p, max(interval, 0.001), dev.mode, dev.name)
 
     def describe(self) -> dict:
@@ -294,7 +300,7 @@ class JoulescopeProbe:
 def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """A meter's CSV: a timestamp column (``timestamp``/``time``/``t``, UNIX seconds) and ``watts``,
     or ``volts`` and ``amps``."""
-    text = files.read_text(path, f"trace {path}", "CSV")
+    text = files.read_text(path, f"trace {path}", "trace")
     try:
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
     except csv.Error as e:

@@ -273,11 +273,16 @@ class Recorder:
 def start_recorder(results_path: str | Path, header: dict, timing: TimingOptions, energy: EnergyOptions | None = None,
                    *, resume: bool = False, plan: dict | None = None, progress: Callable[[str], None] | None = None,
                    timer_name: str = "time.perf_counter",
-                   idle_timeout_s: float = DEFAULTS.worker_timeout_seconds) -> Recorder:
+                   idle_timeout_s: float = DEFAULTS.worker_timeout_seconds,
+                   models: set[str] | None = None) -> Recorder:
     """The results file started (or resumed) with ``header``, the measuring context, and the recorder joining
     them: the one set-up of the pytest session and ``edgecheck calibrate``. ``plan`` is device key -> models,
-    when it is known up front (the session fills it later, after -k)."""
-    results = ResultsFile.start(results_path, header, resume=resume)
+    when it is known up front (the session fills it later, after -k); ``models`` the sweep's models
+    (``results.model_key``): --resume keeps no entry of another."""
+    results = ResultsFile.start(results_path, header, resume=resume, models=models)
+    if results.left_out and progress is not None:
+        progress(f"edgecheck: --resume: left out {results.left_out} entries of {results_path} whose model is not "
+                 "in this sweep")
     ctx = MeasureContext(timing, energy, timer_name=timer_name, plan=dict(plan or {}), progress=progress,
                          idle_timeout_s=idle_timeout_s)
     return Recorder(results, ctx)

@@ -62,6 +62,7 @@ import random
 import re
 import resource
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -127,11 +128,20 @@ def _timer(name):
     return getattr(__import__(module, fromlist=[attr]), attr)
 
 
-def _read(path):
+def _read(path, cap=65536):
+    """A small kernel file's text (sysfs, hwmon, procfs), or None: only a regular file (a FIFO never blocks), at
+    most ``cap`` bytes, strict UTF-8 (the same rules as edgecheck's own reader, kept here: this script imports
+    nothing of edgecheck)."""
     try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            data = os.read(fd, cap + 1)
+        finally:
+            os.close(fd)
+        return None if len(data) > cap else data.decode("utf-8").strip("\x00\n ")
+    except (OSError, UnicodeDecodeError):
         return None
 
 
@@ -426,7 +436,8 @@ class Hwmon(object):
                                % (spec, path))
         self.path, self.name = path, _read(os.path.join(path, "name")) or os.path.basename(path)
         interval = _read(os.path.join(path, "update_interval"))
-        self.interval = max(int(interval) / 1000.0, 0.001) if interval and interval.isdigit() else 0.01
+        ok = interval and interval.isdigit() and len(interval) <= 6  # at most 999999 ms
+        self.interval = max(int(interval) / 1000.0, 0.001) if ok else 0.01
         self.read_w()  # readable now, or a clear error before anything is measured
 
     @staticmethod
@@ -440,9 +451,12 @@ class Hwmon(object):
     def _number(self, name):
         text = _read(os.path.join(self.path, name))
         try:
-            return float(text)
+            value = float(text)
         except (TypeError, ValueError):
             raise RuntimeError("cannot read a number from %s/%s (%r)" % (self.path, name, text)) from None
+        if not math.isfinite(value):
+            raise RuntimeError("%s/%s holds %r, not a finite number" % (self.path, name, text))
+        return value
 
     def read_w(self):
         if self.mode == "power":

@@ -80,15 +80,123 @@ class Constants:
 
 
 def load_constants(path: str | Path | None = None) -> Constants:
-    """The packaged constants, or ``--twin-constants PATH`` (a file written by ``edgecheck calibrate``)."""
+    """The packaged constants, or ``--twin-constants PATH`` (a file written by ``edgecheck calibrate``). Every
+    constant is checked by type, sign and range (``CONSTANT_BOUNDS``) when it is loaded, and a file must hold
+    every constant the packaged one does: a wrong file is one line before anything runs."""
+    from edgecheck.files import read_bytes
+
     path = Path(path) if path else DEFAULT_CONSTANTS
-    data = load_json(path, "edgecheck.twin-constants/1", "--twin-constants")
+    data = load_json(path, "edgecheck.twin-constants/1", "--twin-constants", kind="twin constants")
+    if path != DEFAULT_CONSTANTS:
+        packaged = load_json(DEFAULT_CONSTANTS, "edgecheck.twin-constants/1", "packaged twin constants",
+                             kind="twin constants")
+        _same_constants(data, packaged, "", path)
+    _check_constants(data, "", path)
     bad = _outside_range(data)
     if bad:
         where, v, lo, hi = bad
         raise EdgecheckError(f"--twin-constants {path}: {where} = {v!r} lies outside its own range [{lo!r}, {hi!r}]; "
                              "the band is built from low and high, so change them with the value")
-    return Constants(data, sha256_bytes(path.read_bytes()), str(path))
+    return Constants(data, sha256_bytes(read_bytes(path, f"--twin-constants {path}", "twin constants")), str(path))
+
+
+_POSITIVE_WHOLE = (1, 2**62, True)
+_BYTES = (1, 2**40, True)
+_RATE = (1e-300, 1e13, False)  # bytes per second: > 0
+_SECONDS = (0, 10.0, False)  # an overhead: >= 0, below 10 s per call
+_WATTS = (0, 1000.0, False)
+# Every constant of the twins by its place (fnmatch patterns; the first match wins): (low, high, whole number).
+# A value, and its low and high ends, must be numbers of that type within these bounds.
+CONSTANT_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "*.clocks_hz": _POSITIVE_WHOLE, "*.clock_hz": _POSITIVE_WHOLE,
+    "tpu.mac_array": (1, 2**20, True),
+    "tpu.matvec_utilization": (1e-12, 1.0, False),  # a share of the MAC array's peak: (0, 1]
+    "*_bytes_per_output": (0, 1024, True),
+    "tpu.allocation.pad_dims_to": (1, 4096, True),
+    "tpu.allocation.compiler_1_0.dense_outputs_cap": _POSITIVE_WHOLE,
+    "tpu.allocation.compiler_1_0.conv_budget_factor": (1e-6, 100.0, False),
+    "*_bytes": _BYTES,
+    "*.l2_ways": (1, 1024, True),
+    "*overhead_s": _SECONDS,
+    "*Bps*": _RATE,
+    "tpu.band.*_margin": (0, 10.0, False),
+    "*.macs_per_cycle": (1e-6, 1e6, False),
+    "*_w": _WATTS,
+}
+
+
+def constant_bound(where: str) -> tuple[float, float, bool] | None:
+    import fnmatch
+
+    return next((b for pattern, b in CONSTANT_BOUNDS.items() if fnmatch.fnmatchcase(where, pattern)), None)
+
+
+def _check_constants(node, where: str, path) -> None:
+    """Each constant's value, low and high: a number (a list of them for ``clocks_hz``) of its type, within its
+    bounds. A bool is no number here (``true`` as a MAC-array size is refused)."""
+    if not isinstance(node, dict):
+        return
+    if "value" in node:
+        bound = constant_bound(where)
+        for end in ("value", "low", "high"):
+            if end not in node:
+                continue
+            v = node[end]
+            for i, x in enumerate(v if isinstance(v, list) and where.endswith("clocks_hz") else [v]):
+                at = f"{where}.{end}" + (f"[{i}]" if isinstance(v, list) else "")
+                _check_constant(x, at, bound, path)
+            if isinstance(v, list) and not v:
+                raise EdgecheckError(f"--twin-constants {path}: {where}.{end} is an empty list")
+        return
+    for key, child in node.items():
+        if key not in ("schema", "note"):
+            _check_constant_node(child, f"{where}.{key}" if where else key, path)
+
+
+def _check_constant_node(node, where: str, path) -> None:
+    if isinstance(node, dict):
+        _check_constants(node, where, path)
+    elif not isinstance(node, str):  # a bare number (no value/low/high): checked as a value
+        _check_constant(node, where, constant_bound(where), path)
+
+
+def _check_constant(x, at: str, bound, path) -> None:
+    import math
+
+    from edgecheck.errors import one_line
+
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        raise EdgecheckError(f"--twin-constants {path}: {at} is {one_line(repr(x))[:40]}, expected a finite number")
+    if bound is None:
+        return
+    lo, hi, whole = bound
+    if whole and x != int(x):
+        raise EdgecheckError(f"--twin-constants {path}: {at} is {x!r}, expected a whole number")
+    if not lo <= x <= hi:
+        what = "a positive" if lo > 0 else "a non-negative"
+        raise EdgecheckError(f"--twin-constants {path}: {at} is {x!r}, expected {what} "
+                             f"{'whole number' if whole else 'number'} at most {hi:g}"
+                             + (f" and at least {lo:g}" if lo > 1e-6 else ""))
+
+
+def _same_constants(given, packaged, where: str, path) -> None:
+    """``given`` holds every constant ``packaged`` does (a file from ``edgecheck calibrate`` is a whole copy)."""
+    if not isinstance(packaged, dict):
+        return
+    if not isinstance(given, dict):
+        raise EdgecheckError(f"--twin-constants {path}: {where} is {type(given).__name__}, expected an object")
+    for key, child in packaged.items():
+        at = f"{where}.{key}" if where else key
+        if key in ("note",):
+            continue
+        if key not in given:
+            raise EdgecheckError(f"--twin-constants {path}: {at} is missing (the packaged constants.json lists every "
+                                 "constant)")
+        if isinstance(child, dict) and "value" not in child:
+            _same_constants(given[key], child, at, path)
+        elif isinstance(child, dict) and not isinstance(given[key], (dict, int, float)):
+            raise EdgecheckError(f"--twin-constants {path}: {at} is {type(given[key]).__name__}, expected an object "
+                                 "with value (and low, high)")
 
 
 def _outside_range(node, where: str = "") -> tuple | None:

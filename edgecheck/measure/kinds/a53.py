@@ -3,8 +3,6 @@
 The paper's CPU platform (claim role ``a53``); its twin is ``a53-sim``."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from edgecheck.measure.device import DeviceKind, SelectOptions
 from edgecheck.measure.local import host_cpu_device
 
@@ -14,9 +12,10 @@ CORTEX_A53_PART = "0xd03"
 def is_cortex_a53(cpuinfo_text: str | None = None) -> bool:
     """True when /proc/cpuinfo names Arm's Cortex-A53 (implementer 0x41, part 0xd03)."""
     if cpuinfo_text is None:
-        try:
-            cpuinfo_text = Path("/proc/cpuinfo").read_text()
-        except OSError:
+        from edgecheck.sysfs import read_text
+
+        cpuinfo_text = read_text("/proc/cpuinfo", "procfs")
+        if cpuinfo_text is None:
             return False
     parts = {line.split(":", 1)[1].strip().lower() for line in cpuinfo_text.splitlines()
              if line.lower().startswith("cpu part") and ":" in line}
