@@ -221,7 +221,9 @@ class Calibrate(Command):
                   f"weights from L2 {report['l2_rate_Bps'] / 1e9:.1f} GB/s (compute included: one MAC per weight "
                   f"byte), from beyond L2 {report['memory_rate_Bps'] / 1e9:.1f} GB/s")
             held = report["held_out_mdape_pct"]
-            print(f"held-out median absolute percentage error: {held:.1f} % "
+            worst = max(report["held_out"], key=lambda h: abs(h["error_pct"]))
+            print(f"held-out median absolute percentage error: {held:.1f} % (worst: {worst['model']} "
+                  f"{worst['error_pct']:+.1f} %) "
                   f"(fitted on {len(report['fitted_on'])} models of <= 1 M parameters; train "
                   f"{report['train_mdape_pct']:.1f} %; measured on this host's cpu)")
             print(f"the twins aim for <= {TWIN_FORM_LIMIT_PCT:g} %: "

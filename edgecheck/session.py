@@ -431,11 +431,9 @@ class EdgecheckSession:
             lines = []
             for device, f in sorted(forms.items()):
                 if "held_out_mdape_pct" in f:
-                    lines.append(f"informational, measured on {device}: the twins' form fitted on "
-                                 f"{len(f['fitted_on'])} models of <= 1 M parameters predicts the "
-                                 f"{len(f['held_out'])} larger ones with a median error of "
-                                 f"{f['held_out_mdape_pct']:.1f} % (the twins aim for <= "
-                                 f"{f['limit_pct']:g} %; per-model errors: edgecheck calibrate --device {device})")
+                    from edgecheck.twins.calibrate import form_summary
+
+                    lines.append(form_summary(device, f))
                 else:
                     lines.append(f"informational: the twins' form was not fitted on {device}: {f['not_fitted']}")
             out.append(("edgecheck twin form", None, lines))

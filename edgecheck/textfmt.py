@@ -21,8 +21,8 @@ _MD_SPECIAL = "\\`*_[]()!#|<>~"
 def md_text(value, limit: int = MAX_TEXT) -> str:
     """Text from a file as Markdown shows it, inert: ``safe_text`` and then every character Markdown gives a
     meaning escaped with a backslash (link and image syntax ``[x](url)``, ``![x](url)``, emphasis, code, table
-    pipes, HTML tags), and ``&`` as ``&amp;`` so no entity is formed."""
-    text = safe_text(value, limit).replace("&", "&amp;")
+    pipes), and ``&``, ``<``, ``>`` as entities, so no HTML tag or entity is formed in any renderer."""
+    text = safe_text(value, limit).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
 
 

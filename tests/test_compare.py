@@ -196,7 +196,7 @@ def test_nan_or_non_positive_samples_are_refused_as_they_are_read(bad):
     run = copy.deepcopy(base)
     e = run["entries"][1]
     e["latency"]["samples"][0] = bad
-    match = "a number out of range" if bad != bad else "less than or equal to the minimum of 0"
+    match = "a number out of range" if bad != bad else "less than the minimum of 1e-12"
     with pytest.raises(EdgecheckError, match=f"entries/1/latency/samples/0: .*{match}"):
         compare(base, run)
 

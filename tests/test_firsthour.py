@@ -275,3 +275,14 @@ def test_the_claims_table_says_a_reason_once():
     lines = table(claims)
     for c in claims:
         assert sum(line.strip() == c.message for line in lines) <= 1
+
+
+def test_the_twins_form_names_its_worst_model_beside_the_median():
+    """A median error never hides a model far off: the worst held-out model is printed beside it."""
+    from edgecheck.twins.calibrate import form_summary
+
+    fit = {"fitted_on": ["a"] * 16, "limit_pct": 25, "held_out_mdape_pct": 6.3,
+           "held_out": [{"model": "3x1024", "error_pct": 4.0}, {"model": "4x2048", "error_pct": -34.5},
+                        {"model": "2x2048", "error_pct": 6.3}]}
+    line = form_summary("cpu", fit)
+    assert "median error of 6.3 %" in line and "(worst: 4x2048 -34.5 %)" in line

@@ -189,13 +189,13 @@ def test_a_full_disk_keeps_the_results_valid_and_ends_with_a_summary(smoke_artif
     """Results on a real tmpfs that fills up mid-run: the entries written before are kept, the session ends with
     its summary and a one-line reason (no traceback), and --resume finishes the run once there is space."""
     disk = tmp_path / "disk"
-    if not _mounted_tmpfs(disk, "64k"):
+    if not _mounted_tmpfs(disk, "256k"):  # room for the whole run's file, its journal and a rewrite, once freed
         pytest.skip("cannot mount a tmpfs here (needs root and mount): the full-disk case runs where it can")
     try:
         filler = disk / "filler"
         results = disk / "r.json"
         with open(filler, "wb") as f:  # leave about 12 KiB: the header and a few entries fit, the rest do not
-            f.write(b"\0" * (64 - 12) * 1024)
+            f.write(b"\0" * (256 - 12) * 1024)
         args = (INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "tpu-sim", "--device", "a53-sim",
                 "--results", str(results), "--report", "none")
         proc = run_pytest(*args)

@@ -53,5 +53,5 @@ def results_table(results: Run | dict) -> list[str]:
               "high]; memory: the model's own peak above a fresh worker's; agree: predictions equal to the build's; "
               "! marks a figure too noisy to decide on; ~ a model near the Edge TPU's on-chip limit (both outcomes "
               "below the table); x a model the device cannot run (why, below the table)"]
-    return text_table(header, lines, right={1, 2, 5, 6, 7, 8, 9, 10}, rule=True) + [safe_text(n) for n in notes] \
+    return text_table(header, lines, right={1, 2, 5, 6, 7, 8, 9, 10}, rule=True) + [safe_text(n, 2000) for n in notes] \
         + legend

@@ -106,6 +106,19 @@ def fit_cpu_form(points: list[dict], cache: CacheGeometry, max_train_params: int
     }
 
 
+def form_summary(device: str, fit: dict) -> str:
+    """The twins' form on a measured CPU in one line: the held-out median error and the worst model beside it,
+    so a median never hides a model far off."""
+    held = fit["held_out"]
+    worst = max(held, key=lambda h: abs(h["error_pct"])) if held else None
+    return (f"informational, measured on {device}: the twins' form fitted on {len(fit['fitted_on'])} models of "
+            f"<= 1 M parameters predicts the {len(held)} larger ones with a median error of "
+            f"{fit['held_out_mdape_pct']:.1f} %"
+            + (f" (worst: {worst['model']} {worst['error_pct']:+.1f} %)" if worst else "")
+            + f"; the twins aim for <= {fit['limit_pct']:g} % (per-model errors: edgecheck calibrate --device "
+              f"{device})")
+
+
 # ----------------------------------------------------------------------------
 # Board measurements -> fitted twin constants
 # ----------------------------------------------------------------------------
