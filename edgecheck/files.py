@@ -229,15 +229,7 @@ def read_bytes(path: str | os.PathLike, where: str, kind: str, cap: int | None =
     is non-blocking and the opened file is checked again); at most the kind's cap is read, and a larger file is
     refused naming the cap, so a link to /dev/zero cannot exhaust memory."""
     cap = SIZE_CAPS.get(kind, SIZE_CAPS["JSON"]) if cap is None else cap
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise EdgecheckError(f"{where}: file not found") from None
-    except OSError as e:
-        raise EdgecheckError(f"{where}: cannot read ({e.strerror or e})") from None
-    what = _file_kind(st.st_mode)
-    if what is not None:
-        raise EdgecheckError(f"{where}: is {what}, not a {kind} file")
+    _regular_stat(path, where, kind)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as e:
@@ -262,9 +254,9 @@ def read_bytes(path: str | os.PathLike, where: str, kind: str, cap: int | None =
     return b"".join(chunks)
 
 
-def regular_file(path: str | os.PathLike, where: str, kind: str) -> int:
-    """Check, without reading it, that ``path`` is a regular file of ``kind`` within its size cap (for files read
-    later by a library, such as a .tflite or a .npz): its size, or one ``EdgecheckError`` starting with ``where``."""
+def _regular_stat(path: str | os.PathLike, where: str, kind: str) -> os.stat_result:
+    """``path``'s stat when it is a regular file, or one ``EdgecheckError`` (missing, unreadable, a FIFO, a device,
+    a socket or a directory), without opening it."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -274,6 +266,13 @@ def regular_file(path: str | os.PathLike, where: str, kind: str) -> int:
     what = _file_kind(st.st_mode)
     if what is not None:
         raise EdgecheckError(f"{where}: is {what}, not a {kind} file")
+    return st
+
+
+def regular_file(path: str | os.PathLike, where: str, kind: str) -> int:
+    """Check, without reading it, that ``path`` is a regular file of ``kind`` within its size cap (for files read
+    later by a library, such as a .tflite or a .npz): its size, or one ``EdgecheckError`` starting with ``where``."""
+    st = _regular_stat(path, where, kind)
     cap = SIZE_CAPS.get(kind, SIZE_CAPS["JSON"])
     if st.st_size > cap:
         raise EdgecheckError(f"{where}: larger than the {_size(cap)} a {kind} file may be")
