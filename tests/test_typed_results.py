@@ -91,7 +91,7 @@ def test_the_baseline_twins_bands_are_typed_and_feed_the_rows():
     assert row.twin_band and row.latency_ci == (e.latency.band.low, e.latency.band.high)
     assert row.energy_ci == (e.energy.band.low, e.energy.band.high)
     a53 = next(r for r in rows(run) if r.device == "a53-sim")
-    assert not a53.twin_band and a53.latency_ci is None and a53.energy_ci is None
+    assert a53.twin_band and a53.latency_ci[0] < a53.latency_s < a53.latency_ci[1]  # a53-sim has a band too
 
 
 def test_a_measured_entry_keeps_its_processes_memory_and_in_process_rounds_as_records():

@@ -99,10 +99,15 @@ def platform_finding(metric: str, chart, index: dict, cache_bytes: int) -> Findi
     counts: dict[str, int] = {}
     for w in ws:
         counts[w.winner] = counts.get(w.winner, 0) + 1
-    ranked = sorted(counts, key=lambda d: (-counts[d], d))
-    head = f"{_who(ranked[0])} has {WHAT[metric]} on {counts[ranked[0]]} of {len(ws)} architectures"
-    if len(ranked) > 1:
-        head += "; " + ", ".join(f"{_who(d)} on {counts[d]}" for d in ranked[1:])
+    # the headline names a device that wins; "too close to call" is a count of its own, never a winner
+    ranked = sorted((d for d in counts if d != TOO_CLOSE_TO_CALL), key=lambda d: (-counts[d], d))
+    close_n = counts.get(TOO_CLOSE_TO_CALL, 0)
+    if ranked:
+        head = f"{ranked[0]} has {WHAT[metric]} on {counts[ranked[0]]} of {len(ws)} architectures"
+        head += "".join(f"; {d} on {counts[d]}" for d in ranked[1:])
+        head += f"; too close to call on {close_n}" if close_n else ""
+    else:
+        head = f"too close to call on every one of the {len(ws)} architectures"
     segs = segments(ws)
     kinds = {index[(w.model, d)].kind for w in ws for d in chart.devices if (w.model, d) in index}
     switches, figures = [], []
