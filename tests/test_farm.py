@@ -247,18 +247,36 @@ def test_labgrid_two_places_measure_in_parallel_with_energy_from_the_boards_own_
 
 
 def test_labgrid_two_sessions_wanting_one_place_take_turns(lab, smoke_artifacts, tmp_path):
-    """Both ask for any place tagged slot=a (only dev-a): one measures, the other waits, then measures."""
+    """Both ask for any place tagged slot=a (only dev-a): one measures, the other waits, then measures.
+
+    Deterministic on a loaded machine: the first session's board python waits (a wrapper) until the second has
+    said that it waits, so the first cannot finish before the second asks (a fast early-stopping sweep could)."""
     outs = [tmp_path / f"out{i}.txt" for i in range(2)]
+    go = tmp_path / "second-is-waiting"
+    slow = tmp_path / "python-after-the-second-waits"
+    slow.write_text(f"#!/bin/sh\nfor i in $(seq 1200); do [ -e {go} ] && break; sleep 0.1; done\n"
+                    f"exec {sys.executable} \"$@\"\n")
+    slow.chmod(0o755)
     procs = []
     for i, out in enumerate(outs):
         args = _farm_args(lab, "cpu@labgrid:slot=a")
         env = {}
-        if i:  # the second finds the coordinator through labgrid's own variable
+        if i:  # the second finds the coordinator through labgrid's own variable, once the first holds the place
             del args[args.index("--lg-coordinator"):args.index("--lg-coordinator") + 2]
             env = {"LG_COORDINATOR": lab["address"]}
+            deadline = time.monotonic() + 120
+            while not _locks(lab)["held"] and time.monotonic() < deadline and procs[0].poll() is None:
+                time.sleep(0.1)
+        else:
+            args[args.index("--remote-python") + 1] = str(slow)
         with open(out, "w") as f:
             procs.append(_pytest(*args, "--artifacts", str(smoke_artifacts), "-k", "1x16", "--results",
                                  str(tmp_path / f"r{i}.json"), stdout=f, stderr=subprocess.STDOUT, env=env))
+    deadline = time.monotonic() + 120
+    while "waiting for a place tagged slot=a" not in outs[1].read_text() and time.monotonic() < deadline \
+            and procs[1].poll() is None:
+        time.sleep(0.1)
+    go.touch()
     for p in procs:
         p.wait(timeout=120)
     texts = [o.read_text() for o in outs]
