@@ -85,11 +85,14 @@ def _features_file(ds: Dataset, opts: BuildOptions, store: Path, versions: dict,
     t0 = time.perf_counter()
     log(f"features: {ds.X.shape[0]} windows -> log spectrograms (n_fft={spec.n_fft}, hop={spec.hop_length}) ...")
     n = ds.X.shape[0]
-    chunks, step = [], max(500, n // 10)  # progress in tenths; a small dataset goes in one piece
+    chunks, step = [], max(500, n // 10)  # in tenths; a small dataset goes in one piece
+    said = t0
     for start in range(0, n, step):
         chunks.append(features(ds.X[start:start + step], spec))
-        if n > step:
-            log(f"features: {min(start + step, n)}/{n} windows, {time.perf_counter() - t0:.1f} s")
+        now = time.perf_counter()
+        if now - said >= 5 and start + step < n:  # progress only when it is slow enough to wait for
+            log(f"features: {start + step}/{n} windows, {now - t0:.1f} s")
+            said = now
     F = np.concatenate(chunks)
     train = split.train
     if train.size > opts.train.max_train_windows:

@@ -59,9 +59,30 @@ def set_threads(threads: int | None) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with file descriptor 2 pointed at /dev/null: its C++ start-up lines (absl's "All log
+    messages before absl::InitializeLog()" and oneDNN's notice) are written before any log level applies, once per
+    process, and say nothing a user can act on. Python's own errors still show: the descriptor is back before an
+    import error is raised."""
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # its C++ INFO/WARNING/ERROR lines (e.g. NodeDef notes)
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def _init_local_worker(threads: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    import_tensorflow_quietly()
     set_threads(threads)
 
 

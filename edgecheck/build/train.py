@@ -39,6 +39,9 @@ def keras_model(arch: Architecture, n_in: int, n_out: int):
 def train(arch: Architecture, F_train: np.ndarray, y_train: np.ndarray, F_val: np.ndarray, y_val: np.ndarray,
           n_classes: int, cfg: TrainConfig):
     """Train with fixed seeds and deterministic ops; returns (model, info)."""
+    from edgecheck.build.pool import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     import keras
     import tensorflow as tf
 
