@@ -318,7 +318,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if undecided:
         terminalreporter.section("edgecheck inconclusive")
         what = f"{len(undecided)} test(s) inconclusive (counted, never failed)"
-        rows = es.comparison.counts.get("inconclusive", 0) if es.comparison is not None else 0
+        rows = sum(r.outcome.status == "inconclusive" for r in es.comparison.rows) if es.comparison is not None else 0
         if rows:
             what += (f"; the baseline comparison's {rows} inconclusive row(s) are listed above and counted in the "
                      "comparison's test")

@@ -289,3 +289,23 @@ def test_the_twins_form_names_its_worst_model_beside_the_median():
                         {"model": "2x2048", "error_pct": 6.3}]}
     line = form_summary("cpu", fit)
     assert "median error of 6.3 %" in line and "(worst: 4x2048 -34.5 %)" in line
+
+
+def test_the_inconclusive_footer_counts_agree_with_the_comparison_above_it(smoke_artifacts, tmp_path):
+    """With --baseline, the footer's count of inconclusive tests says how many of the comparison's rows above it
+    are inconclusive too, and that figure is the comparison's own."""
+    base = tmp_path / "base.json"
+    args = ("benchmarks", "--artifacts", str(smoke_artifacts), "--device", "cpu", "--processes", "2", "--rounds",
+            "3", "--round-time", "0.001")
+    first = run_pytest(*args, "--results", str(tmp_path / "r0.json"), "--save-baseline", str(base))
+    assert first.returncode == 0, first.stdout[-3000:]
+    second = run_pytest(*args, "--results", str(tmp_path / "r1.json"), "--baseline", str(base))
+    rows = json.loads((tmp_path / "r1.json").read_text())["comparison"]["rows"]
+    n = sum(r["outcome"]["status"] == "inconclusive" for r in rows)
+    footer = next(line for line in second.stdout.splitlines() if "inconclusive (counted, never failed)" in line)
+    tests = int(re.match(r"(\d+) test\(s\) inconclusive", footer).group(1))
+    assert tests == len(re.findall(r"^  test_\S+: inconclusive", second.stdout, re.M))
+    if n:
+        assert f"the baseline comparison's {n} inconclusive row(s) are listed above" in footer, footer
+    else:
+        assert "baseline comparison" not in footer

@@ -290,3 +290,41 @@ def test_screenshot_of_a_default_report(browser, tmp_path):
     diff = float(abs(committed[..., :3] - pixels[..., :3]).mean())
     assert diff < 0.03, f"docs/report.png shows another page (mean difference {diff:.3f}): " \
                         "EDGECHECK_UPDATE_SCREENSHOT=1 retakes it"
+
+
+def test_the_battery_view_says_why_a_cell_is_too_close(browser, tmp_path):
+    """On the twins' default run at 1 inference per second, both boards' idle 3.07 W is nearly all they draw: a
+    cell too close to call says so, with the idle powers and their share, not only that intervals overlap."""
+    from selenium.webdriver.support.ui import Select
+
+    from edgecheck.judge.report import html_report
+    from edgecheck.results import load
+
+    path = REPO / "fixtures" / "baselines" / "twins-default-collar.json"
+    page = tmp_path / "r.html"
+    page.write_text(html_report([(str(path), load(path))]))
+    _open(browser, page.as_uri())
+    Select(browser.find_element("id", "detail-rate")).select_by_index(0)  # 1 per second
+    notes = browser.execute_script("return Array.from(document.querySelectorAll('#battery-detail tbody tr.too-close'))"
+                                   ".map(tr => tr.cells[tr.cells.length - 1].textContent)")
+    assert notes, "the twins' bands leave cells too close to call at 1 per second"
+    for n in notes:
+        assert "idle power dominates both (3.07 W and 3.07 W are at least 9" in n, n
+        share = float(n.split("are at least ")[1].split(" %")[0])
+        assert 90 <= share <= 100 and "inside the energy intervals" in n
+
+
+def test_the_claims_table_fits_a_1280_pixel_window(browser, tmp_path):
+    """The claims table of the twins' default run (long reasons: the cells too close to call) wraps its prose
+    instead of scrolling sideways in a 1280 px window."""
+    from edgecheck.judge.report import html_report
+    from edgecheck.results import load
+
+    path = REPO / "fixtures" / "baselines" / "twins-default-collar.json"
+    page = tmp_path / "r.html"
+    page.write_text(html_report([(str(path), load(path))]))
+    _open(browser, page.as_uri())
+    assert browser.execute_script("return window.innerWidth") <= 1280
+    wide, room = browser.execute_script("var w = document.getElementById('claims-table').parentElement;"
+                                        "return [w.scrollWidth, w.clientWidth]")
+    assert wide <= room, f"the claims table is {wide} px wide in {room} px"

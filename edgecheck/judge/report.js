@@ -114,7 +114,16 @@
     var overlap = ft.low <= fa.high && fa.low <= ft.high && (ft.low !== ft.high || fa.low !== fa.high);
     var w = ft.hours > fa.hours ? t : a, other = w === t ? fa : ft, best = w === t ? ft : fa;
     var gain = (best.hours / other.hours - 1) * 100;
-    if (overlap) return {winner: "too close to call", key: "too-close", note: "the energy intervals overlap"};
+    if (overlap) {
+      // say why: where both boards' idle power is nearly all of what they draw, the inferences barely move the lives
+      var share = Math.min(ft.idle / ft.avg, fa.idle / fa.avg);
+      var why = share >= 0.9
+        ? "idle power dominates both (" + fmtNum(ft.idle, 3) + " W and " + fmtNum(fa.idle, 3) + " W are at least " +
+          fmtNum(Math.floor(share * 1000) / 10, 3) + " % of their average power at this rate): the lives differ by " +
+          fmtNum(gain, 2) + " %, inside the energy intervals"
+        : "the energy intervals overlap";
+      return {winner: "too close to call", key: "too-close", note: why};
+    }
     return {winner: w, key: w, note: "+" + fmtNum(gain, 2) + " %"};
   }
   function segmentsText(data, rate, capacity) {
