@@ -72,7 +72,9 @@ def test_a_bad_file_ends_the_run_in_one_line_before_anything_is_built(tmp_path, 
     assert proc.returncode == 4, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
     assert lines == ["ERROR: " + message.format(path=path)] or \
         len(lines) == 1 and lines[0].startswith("ERROR: " + message.format(path=path)), lines
-    assert took < 5, f"{took:.1f} s"
+    # the usage error comes before the build (over a minute here): a generous bound, since a loaded runner can
+    # take several seconds just to start pytest; the 5 s figure is the README's, measured on a quiet machine
+    assert took < 30, f"{took:.1f} s"
     assert not build.exists() and not results.parent.exists()  # nothing built, nothing measured or written
 
 
