@@ -52,20 +52,25 @@ class Command:
         raise NotImplementedError
 
 
+def add_build_inputs(p: argparse.ArgumentParser) -> None:
+    """The options that are inputs of a build, once for ``build`` and ``build-key``."""
+    OPTIONS["grid"].add(p.add_argument)
+    OPTIONS["dataset"].add(p.add_argument)
+    OPTIONS["channels_last"].add(p.add_argument)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--n-fft", type=positive_int, default=None, help="STFT frame length (default 64, shorter for "
+                                                                    "short windows)")
+    p.add_argument("--hop", type=positive_int, default=None, help="STFT hop (default n_fft/2)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epoch cap (default 12)")
+
+
 class Build(Command):
     name, help = "build", "build int8 .tflite artifacts for a grid of architectures (needs the build extra)"
 
     @classmethod
     def add_arguments(cls, p):
-        OPTIONS["grid"].add(p.add_argument)
-        OPTIONS["dataset"].add(p.add_argument)
-        OPTIONS["channels_last"].add(p.add_argument)
+        add_build_inputs(p)
         p.add_argument("--out", required=True, help="artifacts directory (content-addressed; reused when inputs match)")
-        p.add_argument("--seed", type=nonnegative_int, default=0)
-        p.add_argument("--n-fft", type=positive_int, default=None, help="STFT frame length (default 64, shorter for "
-                                                                        "short windows)")
-        p.add_argument("--hop", type=positive_int, default=None, help="STFT hop (default n_fft/2)")
-        p.add_argument("--epochs", type=positive_int, default=None, help="training epoch cap (default 12)")
         p.add_argument("--verbose", action="store_true", help="show the converter's own output")
         for name in ("jobs", "build_executor", "build_cache"):
             OPTIONS[name].add(p.add_argument)
@@ -92,12 +97,7 @@ class BuildKey(Command):
 
     @classmethod
     def add_arguments(cls, p):
-        OPTIONS["grid"].add(p.add_argument)
-        OPTIONS["dataset"].add(p.add_argument)
-        p.add_argument("--seed", type=nonnegative_int, default=0)
-        p.add_argument("--n-fft", type=positive_int, default=None)
-        p.add_argument("--hop", type=positive_int, default=None)
-        p.add_argument("--epochs", type=positive_int, default=None)
+        add_build_inputs(p)  # the build's own inputs, so the key covers every one of them
         p.add_argument("--root", default=str(Path(__file__).resolve().parent.parent),
                        help="the edgecheck checkout whose build files are hashed (default: this one)")
         p.add_argument("--json", action="store_true", help="print every input with its hash, not only the key")
@@ -106,7 +106,8 @@ class BuildKey(Command):
     def run(cls, args):
         from edgecheck.buildkey import build_inputs, build_key
 
-        inputs = build_inputs(Path(args.root), args.grid, args.dataset, args.seed, args.n_fft, args.hop, args.epochs)
+        inputs = build_inputs(Path(args.root), args.grid, args.dataset, args.seed, args.n_fft, args.hop, args.epochs,
+                              args.channels_last)
         print(json.dumps({"key": build_key(inputs), "inputs": inputs}, indent=2) if args.json else build_key(inputs))
         return 0
 

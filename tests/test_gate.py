@@ -298,6 +298,7 @@ def test_the_build_key_changes_when_an_input_changes_and_only_then(tmp_path):
     constraints.write_bytes((REPO / "ci" / "constraints.txt").read_bytes())
     assert key() == first
     assert key(grid="smoke") != first and key(seed=1) != first and key(epochs=3) != first
+    assert key(channels_last=True) != first and key(channels_last=False) == first
     data = tmp_path / "d.npz"
     data.write_bytes(b"one")
     k1 = key(dataset=str(data))
