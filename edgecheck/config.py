@@ -133,14 +133,7 @@ def count_up_to(limit: int):
 
 def seconds_up_to(limit: float):
     """A ``type=`` for a duration: finite, > 0 and at most ``limit`` seconds (no option makes a wait unbounded)."""
-    def parse(text: str) -> float:
-        value = positive_float(text)
-        if value > limit:
-            raise argparse.ArgumentTypeError(f"must be at most {limit:g} s, got {text}")
-        return value
-
-    parse.__name__ = "seconds"
-    return parse
+    return positive_up_to(limit, " s", "seconds")
 
 
 LOCAL_EXECUTOR = "local"
@@ -182,15 +175,16 @@ def within(limit: float, unit: str = ""):
     return parse
 
 
-def positive_up_to(limit: float, unit: str = ""):
-    """A ``type=`` for a finite number > 0 and at most ``limit`` (a clock, a rate)."""
+def positive_up_to(limit: float, unit: str = "", name: str = "number"):
+    """A ``type=`` for a finite number > 0 and at most ``limit`` (a clock, a rate, a duration); ``name`` is what
+    argparse calls it in an error."""
     def parse(text: str) -> float:
         value = positive_float(text)
         if value > limit:
             raise argparse.ArgumentTypeError(f"must be at most {limit:g}{unit}, got {text}")
         return value
 
-    parse.__name__ = "number"
+    parse.__name__ = name
     return parse
 
 

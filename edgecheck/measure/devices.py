@@ -98,9 +98,10 @@ def _remote_kinds(kinds: dict[str, DeviceKind]) -> tuple[str, ...]:
     return tuple(n for n, k in kinds.items() if k.remote)
 
 
-def parse_device_option(values: list[str] | None) -> list[str]:
-    """``--device`` is repeatable and takes comma-separated lists; the default is auto."""
-    kinds = registry()
+def parse_device_option(values: list[str] | None, kinds: dict[str, DeviceKind] | None = None) -> list[str]:
+    """``--device`` is repeatable and takes comma-separated lists; the default is auto. ``kinds``: the registry,
+    when the caller has it already."""
+    kinds = registry() if kinds is None else kinds
     names: list[str] = []
     for v in values or [AUTO]:
         for part in _parts(v):
@@ -108,8 +109,8 @@ def parse_device_option(values: list[str] | None) -> list[str]:
                 parse_farm_spec(part, _remote_kinds(kinds))  # validates; locked in select()
             elif "@" in part:
                 parse_target(part, kinds=_remote_kinds(kinds))  # validates; the device is built in select()
-            elif part != AUTO:
-                kind(part)
+            elif part != AUTO and part not in kinds:
+                kind(part)  # the error listing the known kinds
             if part not in names:
                 names.append(part)
     return names or [AUTO]
@@ -124,7 +125,7 @@ def select(values: list[str] | None, options: SelectOptions | None = None, farm=
     kinds = registry()
     for k in kinds.values():
         k.check_options(options)
-    names = parse_device_option(values)
+    names = parse_device_option(values, kinds)
     wanted: list[str] = []
     for n in names:
         wanted += [k.name for k in kinds.values() if k.auto] if n == AUTO else [n]
