@@ -428,15 +428,9 @@ class EdgecheckSession:
             out.append(("edgecheck claims", None, table(sorted(self.claims.values(), key=lambda c: c.id))))
         forms = run.header.get("twin_form") or {}
         if forms:
-            lines = []
-            for device, f in sorted(forms.items()):
-                if "held_out_mdape_pct" in f:
-                    from edgecheck.twins.calibrate import form_summary
+            from edgecheck.twins.calibrate import form_summary
 
-                    lines.append(form_summary(device, f))
-                else:
-                    lines.append(f"informational: the twins' form was not fitted on {device}: {f['not_fitted']}")
-            out.append(("edgecheck twin form", None, lines))
+            out.append(("edgecheck twin form", None, [form_summary(d, f) for d, f in sorted(forms.items())]))
         if self.comparison is not None or self.comparison_error:
             if self.comparison_error:
                 out.append(("edgecheck baseline comparison", "red", [f"edgecheck: {self.comparison_error}"]))

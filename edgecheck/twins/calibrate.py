@@ -108,7 +108,9 @@ def fit_cpu_form(points: list[dict], cache: CacheGeometry, max_train_params: int
 
 def form_summary(device: str, fit: dict) -> str:
     """The twins' form on a measured CPU in one line: the held-out median error and the worst model beside it,
-    so a median never hides a model far off."""
+    so a median never hides a model far off; or why the form was not fitted there."""
+    if "not_fitted" in fit:
+        return f"informational: the twins' form was not fitted on {device}: {fit['not_fitted']}"
     held = fit["held_out"]
     worst = max(held, key=lambda h: abs(h["error_pct"])) if held else None
     return (f"informational, measured on {device}: the twins' form fitted on {len(fit['fitted_on'])} models of "
