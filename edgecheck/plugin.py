@@ -18,6 +18,7 @@ from edgecheck.measure.kinds.a53 import KIND as A53_KIND
 from edgecheck.measure.kinds.tpu import KIND as TPU_KIND
 from edgecheck.measure.recorder import Recorder, benchmark_extra_info
 from edgecheck.options import SessionConfig, add_options
+from edgecheck.results import BENCHMARK_KEY, benchmark_header
 from edgecheck.session import EdgecheckSession
 from edgecheck.textfmt import safe_text
 
@@ -357,3 +358,12 @@ def pytest_benchmark_scale_unit(config, unit, benchmarks, best, worst, sort):
         if m < limit:
             return prefix, scale
     return "", 1.0
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """pytest-benchmark's saved JSON (``--benchmark-autosave``, ``--benchmark-save``, ``--benchmark-json``) carries
+    the run's header beside the entries in ``extra_info``, so its storage can be a ``--baseline`` history."""
+    es = config.stash.get(SESSION_KEY, None)
+    if es is not None and es.recorder is not None:
+        output_json[BENCHMARK_KEY] = benchmark_header(es.recorder.results.run)

@@ -781,17 +781,70 @@ def load(path: str | Path) -> Run:
     return Run.from_json(data, str(path))
 
 
+BENCHMARK_KEY = "edgecheck"  # pytest-benchmark's saved JSON: the run's header at the top, each entry in extra_info
+BENCHMARK_ENTRY = "edgecheck_entry"
+
+
+def benchmark_header(run: Run) -> dict:
+    """What edgecheck adds to pytest-benchmark's saved JSON (``--benchmark-autosave``/``-save``/``-json``) so that
+    its storage can serve as a history: the run's header; the entries travel in each benchmark's ``extra_info``."""
+    return {"schema": RESULTS_SCHEMA, "header": run.header}
+
+
+def _is_benchmark_json(data: dict) -> bool:
+    return "benchmarks" in data and "machine_info" in data and "schema" not in data
+
+
+def run_from_benchmark_json(data: dict, where: str) -> Run:
+    """A run rebuilt from one pytest-benchmark JSON file that edgecheck wrote: the header it added and the entries
+    in the benchmarks' ``extra_info``. Only measured devices are timed by pytest-benchmark, so only their entries
+    are there (what a wall-clock history needs). A file saved without edgecheck's fields is refused, naming it."""
+    ours = data.get(BENCHMARK_KEY)
+    benches = data.get("benchmarks")
+    if not isinstance(ours, dict) or not isinstance(ours.get("header"), dict) or not isinstance(benches, list):
+        raise EdgecheckError(f"{where}: a pytest-benchmark file without edgecheck's run header (saved by "
+                             "pytest-benchmark alone, or by an edgecheck before 0.1's history support): "
+                             "it cannot serve as a history")
+    entries = [b["extra_info"][BENCHMARK_ENTRY] for b in benches
+               if isinstance(b, dict) and isinstance(b.get("extra_info"), dict) and BENCHMARK_ENTRY in b["extra_info"]]
+    if not entries:
+        raise EdgecheckError(f"{where}: a pytest-benchmark file with no edgecheck entries in its benchmarks")
+    header = {**ours["header"], "schema": ours.get("schema"),
+              "source": f"pytest-benchmark storage: {where}"}
+    return Run.from_json({**header, "entries": entries}, where)
+
+
+def _benchmark_storage(p: Path) -> list[Path]:
+    """pytest-benchmark's storage (``.benchmarks/<machine>/NNNN_*.json``) or one machine's folder of it; runs
+    of two machines are refused (their drift is not one machine's)."""
+    files = sorted(f for f in p.glob("*/[0-9][0-9][0-9][0-9]_*.json") if f.is_file())
+    machines = sorted({f.parent.name for f in files})
+    if len(machines) > 1:
+        raise EdgecheckError(f"{p}: pytest-benchmark storage of {len(machines)} machines ({', '.join(machines)}): "
+                             "a history is one machine's runs; pass one machine's folder")
+    return files
+
+
+def _load_history_file(f: Path) -> Run:
+    data = load_json(f, None, "results file", kind="results")
+    if _is_benchmark_json(data):
+        return run_from_benchmark_json(data, str(f))
+    return load(f)
+
+
 def load_history(path: str | Path) -> list[Run]:
     """Earlier runs to compare against, oldest first: one results file, or a folder of them (``*.json``, each
-    checked; a file there that is not a results file is an error naming it). The newest is the baseline; all
-    of them measure the machine's run-to-run drift."""
+    checked; a file there that is not a results file is an error naming it), or pytest-benchmark's storage
+    (``.benchmarks`` or one machine's folder in it, as ``--benchmark-autosave`` leaves it). The newest is the
+    baseline; all of them measure the machine's run-to-run drift."""
     p = Path(path)
     if not p.is_dir():
-        return [load(p)]
-    files = sorted(f for f in p.glob("*.json") if f.is_file())
+        return [_load_history_file(p)]
+    files = sorted(f for f in p.glob("*.json") if f.is_file()) or _benchmark_storage(p)
     if not files:
-        raise EdgecheckError(f"{p}: a folder with no results files (*.json) in it")
-    runs = [load(f) for f in files]
+        raise EdgecheckError(f"{p}: a folder with no results files (*.json) in it, nor pytest-benchmark storage "
+                             "(<machine>/NNNN_*.json)")
+    runs = [_load_history_file(f) for f in files]
     return sorted(runs, key=lambda r: str(r.header.get("created_utc") or ""))
 
 

@@ -56,6 +56,36 @@ def test_results_file_and_benchmark_json(suite, smoke_artifacts, tmp_path):
         entry = next(e for e in data["entries"] if e["model"]["name"] == b["params"]["edgecheck_model"])
         assert b["stats"]["data"] == pytest.approx(entry["latency"]["in_process"]["samples"])
         assert 0.2 < b["stats"]["median"] / entry["latency"]["stats"]["median"] < 5
+    _benchmark_storage_is_history(tmp_path, bench, data)
+
+
+def _benchmark_storage_is_history(tmp_path, bench: dict, data: dict):
+    """pytest-benchmark's saved JSON carries the run (header + measured entries), so its storage is a history."""
+    from edgecheck.judge.compare import compare_runs
+    from edgecheck.results import load_history
+
+    assert bench["edgecheck"]["header"]["created_utc"] == data["created_utc"]
+    storage = tmp_path / ".benchmarks"
+    machine = storage / "Linux-CPython-3.11-64bit"
+    machine.mkdir(parents=True)
+    for i in (1, 2):  # as --benchmark-autosave leaves them: NNNN_commit_date.json
+        (machine / f"000{i}_abc_20261207_00000{i}.json").write_text(json.dumps(bench))
+    for where in (storage, machine):
+        history = load_history(where)
+        assert len(history) == 2
+        assert sorted(e.model.name for e in history[0].entries) == sorted(e["model"]["name"] for e in data["entries"])
+        assert history[0].header["source"].startswith("pytest-benchmark storage")
+    cmp = compare_runs(machine, tmp_path / "results.json")
+    assert cmp.rows and not cmp.has_regression and cmp.drift is not None
+    # refused, each naming its file: a plain pytest-benchmark file, and storage of two machines
+    plain = {k: v for k, v in bench.items() if k != "edgecheck"}
+    (machine / "0003_abc_20261207_000003.json").write_text(json.dumps(plain))
+    with pytest.raises(EdgecheckError, match="0003_abc.*without edgecheck's run header"):
+        load_history(machine)
+    (storage / "Darwin-CPython-3.12-64bit").mkdir()
+    (storage / "Darwin-CPython-3.12-64bit" / "0001_x_y.json").write_text(json.dumps(bench))
+    with pytest.raises(EdgecheckError, match="storage of 2 machines"):
+        load_history(storage)
 
 
 def test_resume_measures_only_the_rest(suite, smoke_artifacts, tmp_path):

@@ -28,7 +28,7 @@ from edgecheck.config import DEFAULTS
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.device import Device
 from edgecheck.measure.settings import EnergyOptions, TimingOptions
-from edgecheck.results import Energy, Entry, Latency, ResultsFile
+from edgecheck.results import BENCHMARK_ENTRY, Energy, Entry, Latency, ResultsFile
 
 _SAY = threading.Lock()  # progress lines from several boards' threads, one at a time
 _FILES = threading.Lock()
@@ -301,4 +301,5 @@ def benchmark_extra_info(model: ModelEntry, device: Device, entry: Entry) -> dic
     if entry.on_device is not None:
         extra["device_int8_macro_f1"] = entry.on_device.macro_f1
         extra["device_agreement_with_build"] = entry.on_device.agreement_with_build
+    extra[BENCHMARK_ENTRY] = entry.to_json()  # pytest-benchmark's storage then serves as --baseline history
     return extra
