@@ -600,9 +600,24 @@ class Devices(Command):
         out = {"found": [d.to_dict() for d in sel.devices], "not_found": sel.skipped,
                "edge_tpus": [t.to_dict() for t in tpus], "edgetpu_runtime": runtime_info(),
                "edgetpu_compiler": find_compiler(), "cpu_frequency": freq, "power_sensors": sensors,
-               "problems": problems}
+               "tpu_twin_hosts": tpu_twin_hosts(), "problems": problems}
         print(json.dumps(out, indent=2, default=str))
         return 0
+
+
+def tpu_twin_hosts() -> dict:
+    """The hosts tpu-sim knows (--tpu-host): each one's name and the host part of its invoke overhead, with
+    where it comes from; and which this machine is, when it is one of them."""
+    import platform
+
+    from edgecheck.twins.model import load_constants
+
+    c = load_constants()
+    hosts = {h: {"name": n.get("name", h), "overhead_ms": [round(x * 1e3, 4) for x in
+                                                            c.range("tpu", "hosts", h, "overhead_s")],
+                 "kind": n["overhead_s"]["kind"]} for h, n in c.data["tpu"]["hosts"].items()}
+    this = "x86-64" if platform.machine() in ("x86_64", "AMD64") else None
+    return {"this_machine": this, "default": "none: the band spans every host", "hosts": hosts}
 
 
 class Farm(Command):
