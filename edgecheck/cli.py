@@ -174,6 +174,8 @@ class Calibrate(Command):
         OPTIONS["grid"].add(p.add_argument, context="the cpu sweep's, when no results are given")
         OPTIONS["artifacts"].add(p.add_argument, context="the cpu sweep's (default: build or reuse the grid)")
         OPTIONS["twin_constants"].add(p.add_argument, "--constants", context="the base constants the fit starts from")
+        OPTIONS["tpu_host"].add(p.add_argument, context="tpu: the class of the board's host whose part of the invoke "
+                                                        "overhead the fit sets (default: the Dev Board on PCIe)")
         p.add_argument("--published", action="store_true",
                        help="tpu: fit the constants and their band on the published points shipped with edgecheck and "
                             "report how the band holds up leaving each source out (no results needed)")
@@ -235,7 +237,7 @@ class Calibrate(Command):
                                     "environment": measuring_environment(), **report})
             print(f"wrote {out}")
             return 0
-        constants, report = fit_board(runs, paths, load_constants(args.constants), args.device)
+        constants, report = fit_board(runs, paths, load_constants(args.constants), args.device, args.tpu_host)
         if "held_out" in report:
             held = report.pop("held_out")
             print(json.dumps(report, indent=2))

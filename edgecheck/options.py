@@ -43,7 +43,7 @@ MAX_COUNT = 1000  # processes per model, energy windows per model
 MAX_ROUNDS = 100_000  # rounds per process
 MAX_THREADS = 256  # interpreter threads
 TPU_LINKS = ("pcie", "usb3", "usb2")  # twins.model.LINKS (a test keeps them equal; importing it here costs numpy)
-TPU_HOSTS = ("x86-64", "rpi4", "rpi5", "coral-dev-board", "jetson-nano")  # twins.model.TPU_HOSTS (a test keeps them equal)
+TPU_HOSTS = ("x86-64", "rpi4", "rpi5", "coral-dev-board", "jetson-nano")  # twins.model.TPU_HOSTS (tested equal)
 DATASET_NAMES = ("collar", "synthetic", "synthetic-collar", "basicmotions")  # build.data.load_dataset's names
 
 

@@ -453,7 +453,8 @@ def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float |
         t = overhead + stream + transfer + compute + host_s
         margin = c.value(TPU, "band", "streamed_margin" if streamed > 0 else "cached_margin")
         t *= {"low": 1 - margin, "value": 1.0, "high": 1 + margin}[end]
-        return t, {"overhead_s": overhead, "host_overhead_s": host_ends[i], "stream_overhead_s": stream, "transfer_s": transfer, "compute_s": compute,
+        return t, {"overhead_s": overhead, "host_overhead_s": host_ends[i], "stream_overhead_s": stream,
+                   "transfer_s": transfer, "compute_s": compute,
                    "host_ops_s": host_s}
 
     lat = {end: latency(end, allocs[end][1])[0] for end in ("low", "value", "high")}

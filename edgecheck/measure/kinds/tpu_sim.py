@@ -28,7 +28,8 @@ class EdgeTpuTwin(DeviceKind):
 
     def key(self, device: Device) -> str:
         m = device.metadata
-        return f"{self.name}:link={m['link']},host={m.get('host') or 'any'},clock={m['clock_hz'] / 1e6:g}MHz,constants={m['constants_sha256'][:12]}"
+        return (f"{self.name}:link={m['link']},host={m.get('host') or 'any'},clock={m['clock_hz'] / 1e6:g}MHz,"
+                f"constants={m['constants_sha256'][:12]}")
 
     def provenance(self, device: Device) -> str:
         m = device.metadata
