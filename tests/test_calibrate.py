@@ -145,7 +145,8 @@ def test_tpu_fit_from_board_results_and_compiler_logs(tmp_path, intercept):
             sizes = [792] + [width] * layers + [4]
             streamed = allocation.split(workload_from_sizes(sizes).param_layers(), base).central.streamed_bytes
             macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
-            latency = (intercept + macs * 2e-11 + (3e-4 if streamed else 0) + (streamed + 796) / 4e8) * (1 + next(noise))
+            latency = (intercept + macs * 2e-11 + (3e-4 if streamed else 0) + (streamed + 796) / 4e8) \
+                * (1 + next(noise))
             entries.append(entry(f"{layers}x{width}", macs + sum(sizes[1:]), macs, "tpu", "measured", latency,
                                  layer_sizes=sizes, metadata={"connection": "pci"}))
             if (layers, width) == (3, 3072):  # this one was compiled: its log's off-chip bytes are used
