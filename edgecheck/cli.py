@@ -174,6 +174,8 @@ class Calibrate(Command):
         OPTIONS["grid"].add(p.add_argument, context="the cpu sweep's, when no results are given")
         OPTIONS["artifacts"].add(p.add_argument, context="the cpu sweep's (default: build or reuse the grid)")
         OPTIONS["twin_constants"].add(p.add_argument, "--constants", context="the base constants the fit starts from")
+        OPTIONS["tpu_host"].add(p.add_argument, context="tpu: the class of the board's host whose part of the invoke "
+                                                        "overhead the fit sets (default: the Dev Board on PCIe)")
         p.add_argument("--published", action="store_true",
                        help="tpu: fit the constants and their band on the published points shipped with edgecheck and "
                             "report how the band holds up leaving each source out (no results needed)")
@@ -235,7 +237,7 @@ class Calibrate(Command):
                                     "environment": measuring_environment(), **report})
             print(f"wrote {out}")
             return 0
-        constants, report = fit_board(runs, paths, load_constants(args.constants), args.device)
+        constants, report = fit_board(runs, paths, load_constants(args.constants), args.device, args.tpu_host)
         if "held_out" in report:
             held = report.pop("held_out")
             print(json.dumps(report, indent=2))
@@ -600,9 +602,24 @@ class Devices(Command):
         out = {"found": [d.to_dict() for d in sel.devices], "not_found": sel.skipped,
                "edge_tpus": [t.to_dict() for t in tpus], "edgetpu_runtime": runtime_info(),
                "edgetpu_compiler": find_compiler(), "cpu_frequency": freq, "power_sensors": sensors,
-               "problems": problems}
+               "tpu_twin_hosts": tpu_twin_hosts(), "problems": problems}
         print(json.dumps(out, indent=2, default=str))
         return 0
+
+
+def tpu_twin_hosts() -> dict:
+    """The hosts tpu-sim knows (--tpu-host): each one's name and the host part of its invoke overhead, with
+    where it comes from; and which this machine is, when it is one of them."""
+    import platform
+
+    from edgecheck.twins.model import load_constants
+
+    c = load_constants()
+    hosts = {h: {"name": n.get("name", h), "overhead_ms": [round(x * 1e3, 4) for x in
+                                                            c.range("tpu", "hosts", h, "overhead_s")],
+                 "kind": n["overhead_s"]["kind"]} for h, n in c.data["tpu"]["hosts"].items()}
+    this = "x86-64" if platform.machine() in ("x86_64", "AMD64") else None
+    return {"this_machine": this, "default": "none: the band spans every host", "hosts": hosts}
 
 
 class Farm(Command):

@@ -43,6 +43,7 @@ MAX_COUNT = 1000  # processes per model, energy windows per model
 MAX_ROUNDS = 100_000  # rounds per process
 MAX_THREADS = 256  # interpreter threads
 TPU_LINKS = ("pcie", "usb3", "usb2")  # twins.model.LINKS (a test keeps them equal; importing it here costs numpy)
+TPU_HOSTS = ("x86-64", "rpi4", "rpi5", "coral-dev-board", "jetson-nano")  # twins.model.TPU_HOSTS (tested equal)
 DATASET_NAMES = ("collar", "synthetic", "synthetic-collar", "basicmotions")  # build.data.load_dataset's names
 
 
@@ -215,6 +216,9 @@ OPTIONS: dict[str, Option] = _options(
            help="interpreter threads on the a53 device, 1-4 (default 1)"),
     Option("--tpu-link", default=DEFAULTS.tpu_link, choices=TPU_LINKS,
            help="tpu-sim: link between host and Edge TPU (default pcie, the Dev Board)"),
+    Option("--tpu-host", default=None, choices=TPU_HOSTS,
+           help="tpu-sim: the host driving the Edge TPU (its CPU class, runtime and API set the host part of the "
+                "invoke overhead; sources in constants.json tpu.hosts); default: none, the band spans every host"),
     Option("--tpu-clock", type=positive_up_to(MAX_CLOCK_MHZ, " MHz"), default=DEFAULTS.tpu_clock_mhz,
            help="tpu-sim: Edge TPU clock in MHz: 63, 125, 250, 500 (default 500)"),
     Option("--twin-constants", metavar="PATH",
@@ -391,6 +395,7 @@ class SessionConfig:
     cpu_threads: int = DEFAULTS.cpu_threads
     a53_threads: int = DEFAULTS.a53_threads
     tpu_link: str = DEFAULTS.tpu_link
+    tpu_host: str | None = None
     tpu_clock: float = DEFAULTS.tpu_clock_mhz
     twin_constants: str | None = None
     # what is measured

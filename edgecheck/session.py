@@ -101,7 +101,7 @@ class EdgecheckSession:
         # the devices after the build: farm boards are locked only once there is something to measure
         self.selection = select(cfg.device, SelectOptions(
             cpu_threads=cfg.cpu_threads, a53_threads=cfg.a53_threads, tpu_selector=cfg.tpu_device,
-            tpu_link=cfg.tpu_link, tpu_clock_mhz=cfg.tpu_clock, constants=cfg.constants,
+            tpu_link=cfg.tpu_link, tpu_host=cfg.tpu_host, tpu_clock_mhz=cfg.tpu_clock, constants=cfg.constants,
             remote_python=cfg.remote_python, ssh_options=tuple(cfg.ssh_option)), farm=self._lease)
         self._preflight()
         # every option is checked before the results file is started, so a typo never wipes the last run's file

@@ -128,9 +128,12 @@ def test_calibrate_cli_errors(tmp_path):
     assert proc.returncode == 2 and "no measured cpu entries" in proc.stderr
 
 
-def test_tpu_fit_from_board_results_and_compiler_logs(tmp_path):
+@pytest.mark.parametrize("intercept", [5e-5, 4.5e-4])
+def test_tpu_fit_from_board_results_and_compiler_logs(tmp_path, intercept):
     """Board results: uncached bytes from a model's compiler log, else the modelled allocation of its recorded
-    layer sizes; the fit recovers the board's constants and reports held-out figures per regime."""
+    layer sizes; the fit recovers the board's constants and reports held-out figures per regime. The intercept
+    is the host + device overhead: the Dev Board's host part is what exceeds the link's device part (a board
+    faster than the device part lowers it, its host part 0)."""
     from edgecheck.twins import allocation
     from edgecheck.twins.model import workload_from_sizes
 
@@ -142,7 +145,8 @@ def test_tpu_fit_from_board_results_and_compiler_logs(tmp_path):
             sizes = [792] + [width] * layers + [4]
             streamed = allocation.split(workload_from_sizes(sizes).param_layers(), base).central.streamed_bytes
             macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
-            latency = (5e-5 + macs * 2e-11 + (3e-4 if streamed else 0) + (streamed + 796) / 4e8) * (1 + next(noise))
+            latency = (intercept + macs * 2e-11 + (3e-4 if streamed else 0) + (streamed + 796) / 4e8) \
+                * (1 + next(noise))
             entries.append(entry(f"{layers}x{width}", macs + sum(sizes[1:]), macs, "tpu", "measured", latency,
                                  layer_sizes=sizes, metadata={"connection": "pci"}))
             if (layers, width) == (3, 3072):  # this one was compiled: its log's off-chip bytes are used
@@ -154,7 +158,13 @@ def test_tpu_fit_from_board_results_and_compiler_logs(tmp_path):
     fitted, report = fit_board([{"entries": entries}], [str(path)], base, "tpu")
     assert report["link"] == "pcie" and report["split_from"].pop("3x3072") == "compiler log"
     assert set(report["split_from"].values()) == {"modelled allocation"}
-    assert report["overhead_s"] == pytest.approx(5e-5, rel=0.2) and report["rate_Bps"] == pytest.approx(4e8, rel=0.1)
+    assert report["overhead_s"] == pytest.approx(intercept, rel=0.2)
+    assert report["rate_Bps"] == pytest.approx(4e8, rel=0.1)
+    device = base.value("tpu", "links", "pcie", "overhead_s")
+    assert report["host"] == "coral-dev-board"
+    assert report["device_overhead_s"] == pytest.approx(min(device, report["overhead_s"]))
+    assert report["host_overhead_s"] == pytest.approx(max(0.0, report["overhead_s"] - device))
+    assert fitted["tpu"]["hosts"]["coral-dev-board"]["overhead_s"]["value"] == report["host_overhead_s"]
     assert report["s_per_mac"] == pytest.approx(2e-11, rel=0.2)
     node = fitted["tpu"]["links"]["pcie"]["rate_Bps"]
     assert node["kind"] == "fitted" and node["low"] < node["value"] < node["high"]

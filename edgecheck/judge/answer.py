@@ -3,7 +3,7 @@ on latency for this run's models, where the crossover falls, and which claims ho
 measured or simulated and carries the intervals (95 % CI, twin band) its figures have."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from edgecheck.judge.claims import FAILED, REPRODUCED, SIMULATION, SYNTHETIC, ClaimResult
 from edgecheck.judge.roles import TOO_CLOSE_TO_CALL
@@ -178,8 +178,26 @@ def platform_findings(run, cache_bytes: int) -> list[Finding]:
         if not ws:
             out.append(Finding(metric, f"no answer on {metric}: no architecture on both platforms", NOT_TESTED))
             continue
-        out.append(platform_finding(metric, Chart(metric, devices, ws, cache_bytes=cache_bytes), index, cache_bytes))
+        f = platform_finding(metric, Chart(metric, devices, ws, cache_bytes=cache_bytes), index, cache_bytes)
+        out.append(replace(f, details=f.details + low_confidence_lines(run, devices)))
     return out
+
+
+def low_confidence_lines(run, devices) -> list[str]:
+    """A twin's band that is low confidence (a regime resting on fewer than three public sources, or covering less
+    than 80 % of a source left out of it: ``twins.tpufit.envelope_report``), per device and note, with how many of
+    the answer's models it concerns."""
+    from edgecheck.results import Run
+
+    counts: dict[tuple[str, str], int] = {}
+    for e in Run.coerce(run).ok_entries():
+        if e.device.name not in devices:
+            continue
+        for n in (e.twin or {}).get("notes") or []:
+            if n.startswith("low confidence"):
+                counts[(e.device.name, n)] = counts.get((e.device.name, n), 0) + 1
+    return [f"{d}'s band is {n} on {k} model(s): read its figures as a range, not a value"
+            for (d, n), k in sorted(counts.items())]
 
 
 def answer_lines(findings: list[Finding]) -> list[str]:

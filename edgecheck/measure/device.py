@@ -32,6 +32,7 @@ class SelectOptions:
     a53_threads: int = 1
     tpu_selector: str | None = None
     tpu_link: str = "pcie"
+    tpu_host: str | None = None  # --tpu-host: None, the twin's band spans every host
     tpu_clock_mhz: float = 500.0
     constants: object = None  # twins.model.Constants, loaded once per session (None: the packaged table)
     cpuinfo_text: str | None = None  # tests: a verbatim /proc/cpuinfo instead of this host's

@@ -140,12 +140,14 @@ def _set(c: dict, keys: tuple[str, ...], value: float, source: str) -> None:
     node[keys[-1]] = {"value": value, "kind": "fitted", "source": source}
 
 
-def fit_board(results: list[dict], results_paths: list[str], base: Constants, device: str) -> tuple[dict, dict]:
-    """New constants for the a53 or tpu twin from board measurements; returns (constants, report)."""
+def fit_board(results: list[dict], results_paths: list[str], base: Constants, device: str,
+              host: str | None = None) -> tuple[dict, dict]:
+    """New constants for the a53 or tpu twin from board measurements; returns (constants, report). ``host``
+    (tpu): the host class whose part of the invoke overhead the board's runs set."""
     src = "edgecheck calibrate on " + ", ".join(f"{Path(p).name} (sha256 {sha256_file(p)[:12]})" for p in results_paths)
     out = copy.deepcopy(base.data)
     if device == TPU:
-        return _fit_tpu(results, src, base, out)
+        return _fit_tpu(results, src, base, out, host)
     if device == A53:
         es = _entries(results, A53)
         threads = es[0].device.threads or 1
@@ -194,13 +196,24 @@ def _streamed(e: Entry, base: Constants) -> tuple[int, str]:
     return allocation.split(w.param_layers(), base).central.streamed_bytes, "modelled allocation"
 
 
-def _fit_tpu(results: list[dict], src: str, base: Constants, out: dict) -> tuple[dict, dict]:
+def _fit_tpu(results: list[dict], src: str, base: Constants, out: dict, host: str | None = None
+             ) -> tuple[dict, dict]:
     """The Edge TPU twin's constants for this board's link from its measured latencies and compiler logs, with a
-    band from the fit's own held-out errors (``tpufit.conformal_fit``)."""
+    band from the fit's own held-out errors (``tpufit.conformal_fit``).
+
+    The fit's intercept (latency at zero MACs, cached and streamed together) is the whole invoke overhead, host
+    + device; the link's device part stays the published one and the host's part is the rest. A board faster
+    than the device part lowers the device part to its intercept (the host part is then 0)."""
+    from edgecheck.twins.model import check_tpu_host
+
     es = _entries(results, TPU)
     link = _board_link(es[0].device.metadata or {})
     if link not in ("pcie", "usb3", "usb2"):
         raise EdgecheckError(f"calibrate --device tpu: cannot tell the board's link from the results ({link!r})")
+    host = check_tpu_host(host) or ("coral-dev-board" if link == "pcie" else None)
+    if host is None:
+        raise EdgecheckError(f"calibrate --device tpu: the board's Edge TPU is on {link}; name its host with "
+                             "--tpu-host (x86-64, rpi4, rpi5, coral-dev-board, jetson-nano)")
     clock = float(base.value(TPU, "clock_hz"))
     s_prior = 1.0 / (base.value(TPU, "matvec_utilization") * base.value(TPU, "mac_array") * clock)
     points, split_from = [], {}
@@ -223,7 +236,11 @@ def _fit_tpu(results: list[dict], src: str, base: Constants, out: dict) -> tuple
         node.update(low=lo, high=hi, confidence="medium")
 
     overhead = fit[("overhead_s", link)]
-    put((TPU, "links", link, "overhead_s"), overhead, overhead * (1 - m), overhead * (1 + m))
+    device_s = min(float(base.value(TPU, "links", link, "overhead_s")), overhead)
+    host_s = overhead - device_s
+    if device_s < base.value(TPU, "links", link, "overhead_s"):
+        put((TPU, "links", link, "overhead_s"), device_s, device_s, device_s)
+    put((TPU, "hosts", host, "overhead_s"), host_s, max(0.0, host_s - overhead * m), host_s + overhead * m)
     if ("rate_Bps", link) in fit:
         r = fit[("rate_Bps", link)]
         put((TPU, "links", link, "rate_Bps"), r, r / (1 + m), r / (1 - m))
@@ -235,6 +252,7 @@ def _fit_tpu(results: list[dict], src: str, base: Constants, out: dict) -> tuple
         put((TPU, "matvec_utilization"), util, util / (1 + m), util / (1 - m))
     for regime in ("cached", "streamed"):  # the margin is in the ranges now
         _set(out, (TPU, "band", f"{regime}_margin"), 0.0, f"{src}: folded into the fitted ranges")
-    fitted = {"overhead_s": overhead, "rate_Bps": fit.get(("rate_Bps", link)),
+    fitted = {"overhead_s": overhead, "host": host, "host_overhead_s": host_s, "device_overhead_s": device_s,
+              "rate_Bps": fit.get(("rate_Bps", link)),
               "stream_overhead_s": fit.get(("stream_overhead_s", link)), "s_per_mac": fit.get(("s_per_mac", None))}
     return out, {"device": TPU, "link": link, **fitted, "split_from": split_from, "held_out": report}

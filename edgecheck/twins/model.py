@@ -384,11 +384,48 @@ def _log_split(compiler: dict | None) -> tuple[int, int] | None:
     return None
 
 
+TPU_HOSTS = ("x86-64", "rpi4", "rpi5", "coral-dev-board", "jetson-nano")  # --tpu-host (tpufit.HOSTS)
+REFERENCE_HOST = "x86-64"  # no --tpu-host: the central figure is this host's, the band spans every host
+
+
+def check_tpu_host(host: str | None) -> str | None:
+    if host is not None and host not in TPU_HOSTS:
+        raise EdgecheckError(f"--tpu-host: unknown host {host!r}; use {', '.join(TPU_HOSTS)}")
+    return host
+
+
+def host_overhead(c: Constants, host: str | None) -> tuple[float, float, float]:
+    """(low, central, high) host part of the Edge TPU's invoke overhead (CPU class, runtime and API): the host's
+    own range, or with no host the envelope across the hosts of the constants (central: the reference host's)."""
+    if host is not None:
+        return c.range(TPU, "hosts", host, "overhead_s")
+    hosts = c.value(TPU, "hosts")
+    ends = [c.range(TPU, "hosts", h, "overhead_s") for h in hosts]
+    return min(e[0] for e in ends), c.range(TPU, "hosts", REFERENCE_HOST, "overhead_s")[1], max(e[2] for e in ends)
+
+
+def host_name(c: Constants, host: str | None) -> str:
+    if host is None:
+        return "any host (the band spans " + ", ".join(c.data[TPU]["hosts"][h].get("name", h)
+                                                      for h in c.data[TPU]["hosts"]) + ")"
+    return c.data[TPU]["hosts"][host].get("name", host)
+
+
+def band_confidence(c: Constants, regime: str) -> str:
+    """The band's confidence in a regime: low when it rests on fewer than three sources or its leave-one-source-out
+    coverage is below 80 % (``constants.json`` tpu.band, written from ``tpufit.envelope_report``)."""
+    node = c.data[TPU]["band"].get(f"{regime}_margin", {})
+    return node.get("confidence", "medium") if isinstance(node, dict) else "medium"
+
+
 def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float | None = None,
-                compiler: dict | None = None) -> Prediction:
-    """Invoke overhead + compute on the MAC array + (when anything streams) the streaming overhead + I/O and
-    uncached parameters over the link + the host's QUANTIZE/DEQUANTIZE at float edges; with its band."""
+                compiler: dict | None = None, host: str | None = None) -> Prediction:
+    """Invoke overhead (the device part of the link + the host part of ``host``, or the envelope across hosts)
+    + compute on the MAC array + (when anything streams) the streaming overhead + I/O and uncached parameters
+    over the link + the host's QUANTIZE/DEQUANTIZE at float edges; with its band."""
     check_tpu_link(link)
+    check_tpu_host(host)
+    host_ends = host_overhead(c, host)
     clock = check_tpu_clock(c, clock_hz)
     if w.tpu_refusal:
         raise TpuRefused(w.source, w.tpu_refusal)
@@ -407,7 +444,7 @@ def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float |
 
     def latency(end: str, streamed: int) -> tuple[float, dict]:
         i, fast = {"low": 0, "value": 1, "high": 2}[end], {"low": 2, "value": 1, "high": 0}[end]
-        overhead = c.range(TPU, "links", link, "overhead_s")[i]
+        overhead = c.range(TPU, "links", link, "overhead_s")[i] + host_ends[i]
         rate = c.range(TPU, "links", link, "rate_Bps")[fast]
         util = c.range(TPU, "matvec_utilization")[fast]
         stream = c.range(TPU, "links", link, "stream_overhead_s")[i] if streamed > 0 else 0.0
@@ -416,7 +453,8 @@ def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float |
         t = overhead + stream + transfer + compute + host_s
         margin = c.value(TPU, "band", "streamed_margin" if streamed > 0 else "cached_margin")
         t *= {"low": 1 - margin, "value": 1.0, "high": 1 + margin}[end]
-        return t, {"overhead_s": overhead, "stream_overhead_s": stream, "transfer_s": transfer, "compute_s": compute,
+        return t, {"overhead_s": overhead, "host_overhead_s": host_ends[i], "stream_overhead_s": stream,
+                   "transfer_s": transfer, "compute_s": compute,
                    "host_ops_s": host_s}
 
     lat = {end: latency(end, allocs[end][1])[0] for end in ("low", "value", "high")}
@@ -428,6 +466,10 @@ def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float |
                          "high": lat["high"] * power["high"]}}
     cached, streamed = allocs["value"]
     notes = [UNVERIFIED_PER_CHANNEL] if w.per_channel else []
+    regime = "streamed" if streamed > 0 else "cached"
+    if band_confidence(c, regime) == "low":
+        why = c.data[TPU]["band"][f"{regime}_margin"].get("confidence_why", "")
+        notes.append(f"low confidence: the {regime} band" + (f" ({why})" if why else ""))
     near = None
     if split is not None and split.near_limit:
         # the central outcome as predicted, the other as the extreme allocation that differs from it
@@ -442,7 +484,8 @@ def predict_tpu(w: Workload, c: Constants, link: str = "pcie", clock_hz: float |
                         f"{if_streamed * 1e3:.3g} ms if streamed"}
         notes.append(near["text"])
     breakdown = {**parts, "cached_bytes": cached, "streamed_bytes": streamed, "cache_split_from": split_from,
-                 "link": link, "clock_hz": clock}
+                 "link": link, "clock_hz": clock, "host": host, "host_name": host_name(c, host),
+                 "band_confidence": band_confidence(c, regime)}
     if split is not None:
         breakdown["allocation"] = {"placement": split.central.placement, "footprint_bytes": split.central.footprints}
     return Prediction("Edge TPU twin", central_latency, power["value"], central_latency * power["value"], breakdown,

@@ -56,6 +56,9 @@ class TpuPoint:
     io_bytes: int = 0
     model: str = ""
     runs: int = 1  # runs behind the figure: a mean of 30 weighs more than a mean of 5
+    host: str | None = None  # the --tpu-host class of the source's host (None: not stated)
+    slope: bool = False  # the source varies MACs at a fixed host and link: its cached slope is evidence
+    floor: bool = False  # a whole invoke of a model of unknown shape: sets its host's overhead only
 
     @property
     def regime(self) -> str:
@@ -80,16 +83,26 @@ def published_data() -> dict:
     return load_json(PUBLISHED, "edgecheck.published-latency/2", "published latencies")
 
 
-def published_points(data: dict | None = None, used_only: bool = True) -> list[TpuPoint]:
+def published_points(data: dict | None = None, used_only: bool = True, cached_band: bool = False
+                     ) -> list[TpuPoint]:
+    """The published points: of sources with used=true (they fit the streamed form); with ``cached_band``, also
+    the cached points and host floors of sources with cached_band=true or a floor row (the cached band's
+    envelope across sources and hosts)."""
     data = data or published_data()
     out = []
     for r in data["rows"]:
         s = data["sources"][r["src"]]
-        if used_only and s.get("used") is not True:
+        used = s.get("used") is True
+        extra = cached_band and (s.get("cached_band") is True or r.get("floor") is True) and \
+            int(r["streamed_bytes"]) == 0
+        if used_only and not used and not extra:
+            continue
+        if not used and not extra and used_only:
             continue
         out.append(TpuPoint(r["src"], int(s["tier"]), r["link"], int(r["macs"]), int(r["streamed_bytes"]),
                             float(r["latency_s"]), int(r.get("io_bytes", 0)), r.get("model", ""),
-                            int(r.get("runs", 1))))
+                            int(r.get("runs", 1)), s.get("host_class"), s.get("slope") is True,
+                            r.get("floor") is True))
     return out
 
 
@@ -306,6 +319,154 @@ def predict_point(table: dict[tuple, Estimate], p: TpuPoint, end: str = "value")
 
 
 # ----------------------------------------------------------------------------
+# The cached regime: compute rate from slopes, invoke overhead split into device and host
+# ----------------------------------------------------------------------------
+
+HOSTS = ("x86-64", "rpi4", "rpi5", "coral-dev-board", "jetson-nano")
+REFERENCE_HOST = "x86-64"  # no --tpu-host: the central figure is this host's (the best-ranked source's)
+PEAK_S_PER_MAC = 1 / (4096 * 500e6)  # the whole 64x64 array at 500 MHz: no slope is faster than this
+# Raspberry Pi 4 has no public Edge TPU invoke timing: its host part spans its two neighbours in the record
+# (a Cortex-A72 at 1.5-1.8 GHz sits between the Jetson Nano's A57 and the Pi 5's A76); an assumption
+RPI4_NEIGHBOURS = ("jetson-nano", "rpi5")
+
+
+def _by_src(points: list[TpuPoint]) -> dict[str, list[TpuPoint]]:
+    out: dict[str, list[TpuPoint]] = {}
+    for p in points:
+        out.setdefault(p.src, []).append(p)
+    return out
+
+
+def source_line(points: list[TpuPoint], s_central: float) -> tuple[float, float | None]:
+    """(intercept, slope) of one source's cached points at one link: least squares weighted by runs when its
+    MACs span 4x or more, or it is a slope source (``TpuPoint.slope``) with three sizes or more (the slope
+    non-negative); else the intercept at the central slope and no slope."""
+    if identifies_compute(points) or (all(p.slope for p in points) and len({p.macs for p in points}) >= 3):
+        A = np.c_[np.ones(len(points)), [p.macs for p in points]]
+        w = np.sqrt([p.runs for p in points])
+        x = nnls(A * w[:, None], np.array([p.latency_s for p in points]) * w)
+        return float(x[0]), float(x[1])
+    w = np.array([p.runs for p in points], float)
+    return float(np.average([p.latency_s - p.macs * s_central for p in points], weights=w)), None
+
+
+def cached_slopes(points: list[TpuPoint]) -> Estimate:
+    """Seconds per MAC of a cached dense layer from the slopes of latency against MACs within each source that
+    varies MACs at a fixed host and link (one point per source cannot separate compute from overhead). Central:
+    the best-ranked such source's slope; range: the envelope of all, floored at the MAC array's peak."""
+    slopes = []
+    for src, ps in sorted(_by_src([p for p in points if p.slope and p.regime == "cached" and not p.floor]).items()):
+        for link in sorted({p.link for p in ps}):
+            _, b = source_line([p for p in ps if p.link == link], PRIOR_S_PER_MAC)
+            if b is not None:
+                slopes.append((min(p.tier for p in ps), src, max(b, PEAK_S_PER_MAC)))
+    if not slopes:
+        return Estimate(PRIOR_S_PER_MAC / FALLBACK_SPREAD, PRIOR_S_PER_MAC, PRIOR_S_PER_MAC * FALLBACK_SPREAD,
+                        "no source varies MACs at a fixed host and link: 1/8 of the MAC array (assumption)")
+    best = min(slopes)[2]
+    vals = [v for *_, v in slopes]
+    return Estimate(min(vals), best, max(vals), "slopes within sources (" + ", ".join(
+        f"{s} {v * 1e12:.1f} ps/MAC" for _, s, v in slopes) + "); central: the best-ranked; range: their envelope, "
+        f"floored at the array's peak {PEAK_S_PER_MAC * 1e12:.2f} ps/MAC", {s: v for _, s, v in slopes})
+
+
+@dataclass
+class CachedModel:
+    """The cached regime across hosts: compute rate, the device part of the invoke overhead per link, the host
+    part per host class, and the margin from each source's scatter about its own line."""
+
+    s_per_mac: Estimate
+    device: dict[str, Estimate]  # link -> the device part (link + Edge TPU)
+    hosts: dict[str, Estimate]  # host class -> the host part (CPU class, runtime and API)
+    others: dict[str, Estimate]  # sources whose host is not stated: their own excess over the device part
+    margin: float
+    margin_basis: str
+
+    def host_range(self, host: str | None) -> tuple[float, float, float]:
+        """(low, central, high) host part: the host's own, or with no host the envelope across hosts and the
+        sources whose host is not stated (central: the reference host's)."""
+        if host is not None:
+            e = self.hosts[host]
+            return e.low, e.value, e.high
+        every = list(self.hosts.values()) + list(self.others.values())
+        ref = self.hosts.get(REFERENCE_HOST) or min(self.hosts.values(), key=lambda e: e.value)
+        return min(e.low for e in every), ref.value, max(e.high for e in every)
+
+    def predict(self, macs: int, link: str, host: str | None = None, end: str = "value") -> float:
+        lo, c, hi = self.host_range(host)
+        i = ENDS.index(end)
+        host_s = (lo, c, hi)[i]
+        t = self.device[link].end(end) + host_s + macs * self.s_per_mac.end(end)
+        return t * {"low": 1 - self.margin, "value": 1.0, "high": 1 + self.margin}[end]
+
+
+def cached_model(points: list[TpuPoint]) -> CachedModel:
+    """The cached regime from every cached point and host floor (``published_points(cached_band=True)``).
+
+    No public source splits one invoke into host and device time, so the split is relative: a link's device part
+    is the smallest intercept any source shows on it (the fastest host's: its host part is 0), and each host's
+    part is its sources' excess over it, point by point (the envelope). USB 2's device part is USB 3's plus the
+    difference one source (same host) shows between the two links; PCIe's is USB 3's (Coral's table times
+    compute-bound models equally on the Dev Board and over USB 3)."""
+    s = cached_slopes(points)
+    cached = [p for p in points if p.regime == "cached"]
+    lines: dict[tuple[str, str], tuple[float, float | None]] = {}
+    for src, ps in _by_src([p for p in cached if not p.floor]).items():
+        for link in {p.link for p in ps}:
+            lines[(src, link)] = source_line([p for p in ps if p.link == link], s.value)
+    device: dict[str, Estimate] = {}
+    usb3 = [(a, src) for (src, lk), (a, _) in lines.items() if lk == "usb3"]
+    if usb3:
+        a, src = min(usb3)
+        device["usb3"] = Estimate(a, a, a, f"the smallest cached intercept on USB 3 ({src}'s)", {src: a})
+    else:
+        a = 2.15e-4
+        device["usb3"] = Estimate(a, a, a, "no USB 3 source: assumption")
+    both = [src for (src, lk) in lines if lk == "usb2" and (src, "usb3") in lines]
+    if both:
+        d = lines[(both[0], "usb2")][0] - lines[(both[0], "usb3")][0]
+        v = device["usb3"].value + d
+        device["usb2"] = Estimate(v, v, v, f"USB 3's + {d * 1e3:.3f} ms, {both[0]}'s difference between USB 2 and "
+                                           "USB 3 on one host", {both[0]: d})
+    else:
+        v = device["usb3"].value / USB2_OVER_USB3 ** 0.1
+        device["usb2"] = Estimate(v, v, v, "USB 3's (no source on both links): assumption")
+    v = device["usb3"].value
+    device["pcie"] = Estimate(v, v, v, "USB 3's: Coral's benchmark table times compute-bound models equally on the "
+                                       "Dev Board (PCIe) and over USB 3", {"CORAL": 0.0})
+    excess: dict[str, list[tuple[int, str, float]]] = {}
+    for p in cached:
+        if p.link not in device:
+            continue
+        b = lines.get((p.src, p.link), (0.0, None))[1]
+        x = max(0.0, p.latency_s - p.macs * (s.value if b is None else max(b, PEAK_S_PER_MAC))
+                - device[p.link].value)
+        excess.setdefault(p.host or f"source {p.src}", []).append((p.tier, p.src, x))
+    hosts, others = {}, {}
+    for h, xs in excess.items():
+        best_tier = min(t for t, _, _ in xs)
+        value = float(np.median([x for t, _, x in xs if t == best_tier]))
+        e = Estimate(min(x for *_, x in xs), value, max(x for *_, x in xs),
+                     f"{len(xs)} point(s) of {', '.join(sorted({src for _, src, _ in xs}))}: the excess over the "
+                     "device part", {src: x for _, src, x in xs})
+        (hosts if not h.startswith("source ") else others)[h] = e
+    if "rpi4" not in hosts and all(n in hosts for n in RPI4_NEIGHBOURS):
+        n = [hosts[k] for k in RPI4_NEIGHBOURS]
+        hosts["rpi4"] = Estimate(min(e.low for e in n), float(np.mean([e.value for e in n])), max(e.high for e in n),
+                                 "assumption: no public source; the envelope of the Jetson Nano's and the Pi 5's "
+                                 "host parts (a Cortex-A72 sits between their A57 and A76)")
+    res = []
+    for (src, link), (a, b) in lines.items():
+        ps = [p for p in cached if p.src == src and p.link == link and not p.floor]
+        if len(ps) < 2:
+            continue
+        res += [abs(p.latency_s / (a + p.macs * (s.value if b is None else b)) - 1) for p in ps]
+    m = float(median(res)) if res else 0.0
+    return CachedModel(s, device, hosts, others, m, f"median distance of {len(res)} cached points from their own "
+                                                    "source's line")
+
+
+# ----------------------------------------------------------------------------
 # How good is the band?
 # ----------------------------------------------------------------------------
 
@@ -395,3 +556,139 @@ def conformal_fit(points: list[TpuPoint], s_prior: float, rate_prior: float | No
                      "held_out_inside": c_i * (1 - m_i) <= p.latency_s <= c_i * (1 + m_i)})
     return central, margin, {"method": "leave one model out (jackknife, split conformal at the 80th percentile)",
                              "margin_pct": margin * 100, "regimes": _regime_stats(rows), "points": rows}
+
+
+# ----------------------------------------------------------------------------
+# Leave-one-source-out coverage of the envelope band, per regime and per link
+# ----------------------------------------------------------------------------
+
+MIN_SOURCES = 3  # a regime resting on fewer sources is low confidence
+MIN_COVERAGE = 0.8
+
+
+def envelope_report(cached_points: list[TpuPoint] | None = None, form_points: list[TpuPoint] | None = None,
+                    coral: dict | None = None) -> dict:
+    """Each source's points scored by the band built without it, with no host given (the band spans the hosts).
+
+    Cached: ``cached_model`` refitted without the source. Streamed: the streamed form (``constants_table``)
+    refitted without it, with the invoke overhead's host part spanning the hosts of the cached model built
+    without it. Rows per regime and per link: sources, points, coverage, median half-width (of the band on all
+    sources, as a share of its central value), and whether the regime is low confidence (fewer than
+    ``MIN_SOURCES`` sources or coverage below ``MIN_COVERAGE``). Floors (shape unknown) are not scored."""
+    cached_points = cached_points if cached_points is not None else published_points(cached_band=True)
+    form_points = form_points if form_points is not None else published_points()
+    full = cached_model(cached_points)
+    scored = []
+    for src in sorted({p.src for p in cached_points if p.regime == "cached" and not p.floor}):
+        held = cached_model([p for p in cached_points if p.src != src])
+        for p in (q for q in cached_points if q.src == src and q.regime == "cached" and not q.floor):
+            if p.link not in held.device:
+                continue
+            lo, c, hi = (held.predict(p.macs, p.link, None, e) for e in ENDS)
+            flo, fc, fhi = (full.predict(p.macs, p.link, None, e) for e in ENDS)
+            scored.append({"src": src, "regime": "cached", "link": p.link, "measured_s": p.latency_s,
+                           "held_out_low_s": lo, "held_out_high_s": hi, "inside": lo <= p.latency_s <= hi,
+                           "half_width_pct": (fhi - flo) / 2 / fc * 100})
+    table = constants_table(form_points, coral)
+    for src in sorted({p.src for p in form_points if p.regime == "streamed"}):
+        rest = [p for p in form_points if p.src != src]
+        held = constants_table(rest, coral) if rest else None
+        held_c = cached_model([p for p in cached_points if p.src != src])
+        for p in (q for q in form_points if q.src == src and q.regime == "streamed"):
+            if held is None or ("rate_Bps", p.link) not in held:
+                continue
+            lo, hi = (_streamed_point(held, held_c, p, e) for e in ("low", "high"))
+            flo, fc, fhi = (_streamed_point(table, full, p, e) for e in ENDS)
+            scored.append({"src": src, "regime": "streamed", "link": p.link, "measured_s": p.latency_s,
+                           "held_out_low_s": lo, "held_out_high_s": hi, "inside": lo <= p.latency_s <= hi,
+                           "half_width_pct": (fhi - flo) / 2 / fc * 100})
+    rows = []
+    for regime in REGIMES:
+        sel = [r for r in scored if r["regime"] == regime]
+        for link in [None] + [lk for lk in LINKS if any(r["link"] == lk for r in sel)]:
+            rs = [r for r in sel if link is None or r["link"] == link]
+            if not rs:
+                continue
+            n_src = len({r["src"] for r in rs})
+            cov = sum(r["inside"] for r in rs) / len(rs)
+            rows.append({"regime": regime, "link": link or "all", "sources": n_src, "points": len(rs),
+                         "coverage": cov, "median_half_width_pct": float(median(r["half_width_pct"] for r in rs)),
+                         "low_confidence": n_src < MIN_SOURCES or cov < MIN_COVERAGE})
+    return {"method": "leave one source out; no host given (the band spans the hosts)", "rows": rows,
+            "points": scored}
+
+
+def _streamed_point(table: dict[tuple, Estimate], cm: CachedModel, p: TpuPoint, end: str) -> float:
+    """A streamed point: the streamed form's transfer and streaming cost plus the invoke overhead split into the
+    device part of the link and the host part spanning the hosts."""
+    fast = {"low": "high", "value": "value", "high": "low"}[end]
+    lo, c, hi = cm.host_range(None)
+    host = {"low": lo, "value": c, "high": hi}[end]
+    t = (cm.device[p.link].end(end) + host + p.macs * cm.s_per_mac.end(end)
+         + table[("stream_overhead_s", p.link)].end(end)
+         + (p.streamed_bytes + p.io_bytes) / table[("rate_Bps", p.link)].end(fast))
+    m = table[("band_margin", "streamed")].value
+    return t * {"low": 1 - m, "value": 1.0, "high": 1 + m}[end]
+
+
+def regime_confidence(report: dict | None = None) -> dict[str, dict]:
+    """regime -> its row over all links (sources, points, coverage, low_confidence)."""
+    report = report or envelope_report()
+    return {r["regime"]: r for r in report["rows"] if r["link"] == "all"}
+
+
+HOST_NAMES = {"x86-64": "x86-64 desktop", "rpi4": "Raspberry Pi 4", "rpi5": "Raspberry Pi 5",
+              "coral-dev-board": "Coral Dev Board (i.MX 8M)", "jetson-nano": "Jetson Nano"}
+
+
+def cached_constants(data: dict | None = None) -> dict:
+    """The constants.json entries the cached model sets: tpu.matvec_utilization (from slopes), each link's device
+    part, each host's part, the cached margin and its confidence (``envelope_report``)."""
+    data = data or published_data()
+    pts = published_points(data, cached_band=True)
+    cm = cached_model(pts)
+    conf = regime_confidence(envelope_report(pts, published_points(data), data.get("coral_table")))
+    cite = {k: v["citation"] for k, v in data["sources"].items()}
+
+    def util(s: float) -> float:
+        return 1 / (s * 4096 * 500e6)
+
+    s = cm.s_per_mac
+    out: dict = {"matvec_utilization": {
+        "value": round(util(s.value), 7), "low": round(util(s.high), 7), "high": round(util(s.low), 7),
+        "kind": "fitted", "confidence": "medium",
+        "source": f"cached compute rate {s.value * 1e12:.1f} ps per MAC at 500 MHz from {s.basis}: "
+                  + "; ".join(f"{k}: {cite[k]}" for k in s.sources) + "; fitted by edgecheck.twins.tpufit.cached_slopes"
+                  " on edgecheck/twins/published_tpu_latency.json"}}
+    out["links"] = {lk: {"overhead_s": {
+        "value": round(e.value, 10), "low": round(e.low, 10), "high": round(e.high, 10), "kind": "derived",
+        "confidence": "low",
+        "source": f"the device part of the invoke overhead (link + Edge TPU): {e.basis}; no public source splits one "
+                  "invoke into host and device time, so the split is relative (the fastest host's part is 0); "
+                  + "; ".join(f"{k}: {cite[k]}" for k in e.sources) + "; edgecheck.twins.tpufit.cached_model"}}
+        for lk, e in cm.device.items()}
+    out["hosts"] = {}
+    for h in HOSTS:
+        e = cm.hosts[h]
+        srcs = "; ".join(f"{k}: {cite[k]}" for k in e.sources) or \
+            "; ".join(f"{k}: {cite[k]}" for n in RPI4_NEIGHBOURS for k in cm.hosts[n].sources)
+        out["hosts"][h] = {"name": HOST_NAMES[h], "overhead_s": {
+            "value": round(e.value, 10), "low": round(e.low, 10), "high": round(e.high, 10),
+            "kind": "assumption" if h == "rpi4" else "fitted", "confidence": "low" if h == "rpi4" else "medium",
+            "source": f"host part of the invoke overhead (CPU class, runtime and API): {e.basis}; {srcs}; "
+                      "edgecheck.twins.tpufit.cached_model"}}
+    c, st = conf["cached"], conf.get("streamed")
+    out["band"] = {"cached_margin": {
+        "value": round(cm.margin, 6), "kind": "fitted", "confidence": "low" if c["low_confidence"] else "medium",
+        "source": f"{cm.margin_basis} (edgecheck.twins.tpufit.cached_model); the cached band spans every host with "
+                  f"no --tpu-host: leave-one-source-out coverage {c['coverage'] * 100:.0f} % over {c['sources']} "
+                  f"sources and {c['points']} points (envelope_report)"}}
+    if st:
+        out["band"]["streamed_confidence"] = "low" if st["low_confidence"] else "medium"
+    out["band"]["cached_confidence"] = "low" if c["low_confidence"] else "medium"
+    for regime, r in (("cached", c), ("streamed", st)):
+        if r:
+            out["band"][f"{regime}_why"] = (f"leave-one-source-out coverage {r['coverage'] * 100:.0f} % over "
+                                            f"{r['sources']} sources and {r['points']} points; median half-width "
+                                            f"{r['median_half_width_pct']:.0f} %")
+    return out

@@ -16,22 +16,27 @@ class EdgeTpuTwin(DeviceKind):
     description = "the Edge TPU's twin (simulated)"
 
     def detect(self, options: SelectOptions):
-        from edgecheck.twins.model import check_tpu_clock, check_tpu_link
+        from edgecheck.twins.model import band_confidence, check_tpu_clock, check_tpu_host, check_tpu_link, host_name
 
         c = options.twin_constants()
+        host = check_tpu_host(options.tpu_host)
         meta = {"twin": self.name, "constants_sha256": c.sha256, "constants_path": c.path, "_constants": c,
-                "link": check_tpu_link(options.tpu_link),
+                "link": check_tpu_link(options.tpu_link), "host": host, "host_name": host_name(c, host),
+                "band_confidence": {r: band_confidence(c, r) for r in ("cached", "streamed")},
                 "clock_hz": check_tpu_clock(c, float(options.tpu_clock_mhz) * 1e6)}
         return TwinDevice(self.name, SIMULATED, 1, meta, impl=self), None
 
     def key(self, device: Device) -> str:
         m = device.metadata
-        return f"{self.name}:link={m['link']},clock={m['clock_hz'] / 1e6:g}MHz,constants={m['constants_sha256'][:12]}"
+        return (f"{self.name}:link={m['link']},host={m.get('host') or 'any'},clock={m['clock_hz'] / 1e6:g}MHz,"
+                f"constants={m['constants_sha256'][:12]}")
 
     def provenance(self, device: Device) -> str:
         m = device.metadata
-        return (f"simulated by the Edge TPU twin ({m['link']}, {m['clock_hz'] / 1e6:g} MHz, "
-                f"constants {m['constants_sha256'][:12]})")
+        low = [r for r, v in (m.get("band_confidence") or {}).items() if v == "low"]
+        return (f"simulated by the Edge TPU twin ({m['link']}, host: {m.get('host_name') or 'any host'}, "
+                f"{m['clock_hz'] / 1e6:g} MHz, constants {m['constants_sha256'][:12]})"
+                + (f"; band low confidence in the {' and '.join(low)} regime" if low else ""))
 
     def cannot_run(self, device: Device, model: ModelEntry) -> str | None:
         """Besides the general reasons: a model the Edge TPU compiler would refuse is not predicted (an
@@ -65,7 +70,7 @@ class EdgeTpuTwin(DeviceKind):
         from edgecheck.twins.model import predict_tpu, workload
 
         return predict_tpu(workload(model.tflite), device.metadata["_constants"], device.metadata["link"],
-                           device.metadata["clock_hz"], model.compiler)
+                           device.metadata["clock_hz"], model.compiler, device.metadata.get("host"))
 
     def power_model(self, constants, threads: int, end: str = "value"):
         from edgecheck.measure.kinds.tpu import KIND as TPU
