@@ -169,6 +169,7 @@ def platform_findings(run, cache_bytes: int) -> list[Finding]:
     rs = rows(run, failed=True)
     index = {(r.model, r.device_label): r for r in rs if r.ok}
     out = []
+    caveats = None  # the twins' low-confidence bands, said once (with the first metric answered)
     for metric in ("energy", "latency"):
         try:
             devices, ws = winners(run, metric)
@@ -179,25 +180,30 @@ def platform_findings(run, cache_bytes: int) -> list[Finding]:
             out.append(Finding(metric, f"no answer on {metric}: no architecture on both platforms", NOT_TESTED))
             continue
         f = platform_finding(metric, Chart(metric, devices, ws, cache_bytes=cache_bytes), index, cache_bytes)
-        out.append(replace(f, details=f.details + low_confidence_lines(run, devices)))
+        if caveats is None:
+            caveats = low_confidence_lines(run, devices)
+            f = replace(f, details=f.details + caveats)
+        out.append(f)
     return out
 
 
 def low_confidence_lines(run, devices) -> list[str]:
     """A twin's band that is low confidence (a regime resting on fewer than three public sources, or covering less
-    than 80 % of a source left out of it: ``twins.tpufit.envelope_report``), per device and note, with how many of
-    the answer's models it concerns."""
+    than 80 % of a source left out of it: ``twins.tpufit.envelope_report``): one line per device, naming each such
+    regime with how many of the answer's models it concerns."""
     from edgecheck.results import Run
 
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[str, dict[str, int]] = {}
     for e in Run.coerce(run).ok_entries():
         if e.device.name not in devices:
             continue
         for n in (e.twin or {}).get("notes") or []:
             if n.startswith("low confidence"):
-                counts[(e.device.name, n)] = counts.get((e.device.name, n), 0) + 1
-    return [f"{d}'s band is {n} on {k} model(s): read its figures as a range, not a value"
-            for (d, n), k in sorted(counts.items())]
+                per = counts.setdefault(e.device.name, {})
+                per[n] = per.get(n, 0) + 1
+    return [f"{d}'s band is low confidence: "
+            + "; ".join(f"{n.removeprefix('low confidence: the ')} on {k} model(s)" for n, k in sorted(per.items()))
+            + ": read its figures as a range, not a value" for d, per in sorted(counts.items())]
 
 
 def answer_lines(findings: list[Finding]) -> list[str]:
