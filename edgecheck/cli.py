@@ -269,20 +269,27 @@ class Calibrate(Command):
     def _published(cls) -> int:
         """The Edge TPU twin fitted on the published points: its constants, band and held-out figures."""
         from edgecheck.twins.model import load_constants
-        from edgecheck.twins.tpufit import band_report, published_data
+        from edgecheck.twins.tpufit import band_report, envelope_table, published_data
 
         data = published_data()
         report = band_report()
         print(f"sources used: {', '.join(report['sources'])}; listed, not used: "
               + "; ".join(f"{k} ({v['why']})" for k, v in data["sources"].items() if v.get("used") is not True))
         c = load_constants()
+        print("the streamed form's constants (the cached regime's overhead, host parts and compute rate are the "
+              "envelope's: constants.json tpu.links, tpu.hosts, tpu.cached; its band below):")
         for name, e in report["constants"].items():
             if "band_margin" in name:
                 print(f"  {name:<26} {e['value']:.4g}  ({e['basis']})")
                 continue
             print(f"  {name:<26} {e['value']:.4g}  [{e['low']:.4g}, {e['high']:.4g}]  ({e['basis'][:90]})")
+        print("the form's own band, on the points of the sources it was fitted to:")
         for line in cls._band_lines(report, "leave one source out (everything refitted without it)"):
             print(line)
+        print("the band as the twin uses it: each regime's envelope across sources and hosts, no --tpu-host given, "
+              "each source scored by the band built without it (envelope_report)")
+        for line in envelope_table():
+            print(f"  {line}")
         print(f"packaged constants: {c.path} (sha256 {c.sha256[:12]}); tests/test_twins.py checks they are this fit")
         return 0
 

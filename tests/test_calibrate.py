@@ -181,3 +181,7 @@ def test_calibrate_tpu_published_reports_the_band_per_regime():
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith(("cached ", "streamed "))}
     assert set(lines) == {"cached", "streamed"} and "leave one source out" in out
     assert "LE (its own pure-Python USB driver, not libedgetpu" in out  # listed with why it is not used
+    # and the band the twin uses: the envelope's leave-one-source-out table, as the README carries it
+    from edgecheck.twins.tpufit import envelope_table
+
+    assert all(f"  {line}" in out for line in envelope_table())

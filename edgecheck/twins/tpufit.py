@@ -631,6 +631,19 @@ def _streamed_point(table: dict[tuple, Estimate], cm: CachedModel, p: TpuPoint, 
     return t * {"low": 1 - m, "value": 1.0, "high": 1 + m}[end]
 
 
+ENVELOPE_HEADER = ("| regime | link | sources | points | coverage | median half-width | confidence |",
+                   "|---|---|---|---|---|---|---|")
+
+
+def envelope_table(report: dict | None = None) -> list[str]:
+    """``envelope_report``'s rows as the Markdown table the README and docs/tpu-twin.md carry (a test checks them
+    against it) and ``edgecheck calibrate --published`` prints."""
+    rows = (report or envelope_report())["rows"]
+    return [*ENVELOPE_HEADER, *(
+        f"| {r['regime']} | {r['link']} | {r['sources']} | {r['points']} | {r['coverage'] * 100:.0f} % | "
+        f"{r['median_half_width_pct']:.0f} % | {'low' if r['low_confidence'] else 'medium'} |" for r in rows)]
+
+
 def regime_confidence(report: dict | None = None) -> dict[str, dict]:
     """regime -> its row over all links (sources, points, coverage, low_confidence)."""
     report = report or envelope_report()
