@@ -83,6 +83,7 @@ def test_changed_file_is_refused(smoke_artifacts, tmp_path):
         art.load(tmp_path)
 
 
+@pytest.mark.integration  # trains a network again (a store file that fails its check: test_changed_file_is_refused)
 def test_interrupted_entry_is_rebuilt(smoke_artifacts, tmp_path):
     """A model folder without entry.json (the build died mid-model) is never trusted."""
     import shutil
