@@ -25,8 +25,8 @@ os.environ["EDGECHECK_CACHE"] = "none"
 
 # The pytest sessions the tests start (a user's `pytest benchmarks`) leave out the installed plugins they never
 # use: labgrid's (edgecheck drives labgrid through its own client), Hypothesis' and xdist's. Loading them cost
-# about 1.5 s of CPU in each of the many sessions the tests start (README, Speed). The farm test that checks edgecheck beside
-# labgrid's plugin loads it (test_farm.py).
+# about 1.5 s of CPU in each of the many sessions the tests start (README, Speed). The farm test that checks
+# edgecheck beside labgrid's plugin loads it (test_farm.py).
 CHILD_PLUGINS_OFF = "-p no:labgrid -p no:hypothesispytest -p no:xdist"
 
 
