@@ -18,11 +18,16 @@ $(STAMP): pyproject.toml ci/constraints.txt
 
 setup: $(STAMP)
 
+# labgrid's, Hypothesis' and xdist's pytest plugins are installed (the farm and test extras) but never used by the
+# suite: loading them cost about 0.7 s of CPU at every start (README, Speed)
 bench: $(STAMP)
-	$(PY) -m pytest benchmarks $(ARGS)
+	$(PY) -m pytest -p no:labgrid -p no:hypothesispytest -p no:xdist benchmarks $(ARGS)
 
+# The quick loop leaves out the tests marked integration (they train networks again, build a wheel and virtual
+# environments, run a whole labgrid farm); .ci/run runs them all: make test MARKS=
+MARKS ?= not integration
 test: $(STAMP) lint
-	$(PY) -m pytest tests -n 2 --dist loadfile $(ARGS)
+	$(PY) -m pytest tests -n 2 --dist loadfile -p no:labgrid -m "$(MARKS)" $(ARGS)
 
 # ruff (style and bugs) and import-linter (imports run one way between the stages; no TensorFlow
 # or matplotlib in the measuring core), both configured in pyproject.toml

@@ -23,6 +23,33 @@ for _name in ("PYTEST_XDIST_TESTRUNUID", "PYTEST_XDIST_WORKER_COUNT"):
 os.environ["EDGECHECK_CACHE"] = "none"
 
 
+# The pytest sessions the tests start (a user's `pytest benchmarks`) leave out the installed plugins they never
+# use: labgrid's (edgecheck drives labgrid through its own client), Hypothesis' and xdist's. Loading them cost
+# about 1.5 s of CPU in each of the many sessions the tests start (README, Speed). The farm test that checks
+# edgecheck beside labgrid's plugin loads it (test_farm.py).
+CHILD_PLUGINS_OFF = "-p no:labgrid -p no:hypothesispytest -p no:xdist"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _child_sessions_without_unused_plugins():
+    """Set at test time (not import time): pytest-xdist's workers are configured by then."""
+    before = os.environ.get("PYTEST_ADDOPTS")
+    os.environ["PYTEST_ADDOPTS"] = f"{before} {CHILD_PLUGINS_OFF}" if before else CHILD_PLUGINS_OFF
+    yield
+    if before is None:
+        os.environ.pop("PYTEST_ADDOPTS", None)
+    else:
+        os.environ["PYTEST_ADDOPTS"] = before
+
+
+@pytest.fixture(autouse=True)
+def _pytester_sessions_too(request: pytest.FixtureRequest) -> None:
+    """pytester clears PYTEST_ADDOPTS for the sessions it runs: set it again for them."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")
+        request.getfixturevalue("monkeypatch").setenv("PYTEST_ADDOPTS", CHILD_PLUGINS_OFF)
+
+
 @pytest.fixture(scope="session")
 def smoke_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smoke grid built once by the real ``edgecheck build`` command, on a pool of two worker processes,

@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 INFERENCE = "benchmarks/test_inference.py"  # the sweep without the claims (the smoke grid cannot show them)
 # a run whose figures the test does not judge: two worker processes of three short rounds per model
 FAST = ("--processes", "2", "--rounds", "3", "--round-time", "0.001")
+# a run whose HTML report the test does not read (its figures cost more CPU than a FAST run of the smoke grid)
+NO_REPORT = ("--report", "none")
 REQUIRE_ENV = "EDGECHECK_REQUIRE"  # comma-separated capabilities CI must have: sshd, labgrid, chromium
 
 

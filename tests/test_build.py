@@ -64,6 +64,26 @@ def test_rebuild_reuses_everything(smoke_artifacts):
     assert {p: p.stat().st_mtime_ns for p in smoke_artifacts.rglob("*.tflite")} == before
 
 
+def test_a_rebuild_reads_the_named_datasets_record_instead_of_making_it(smoke_artifacts, tmp_path):
+    """The build kept the collar dataset's record (its features file and description, named by every input): a
+    rebuild takes them from it, the features file's sha256 checked, and writes the same manifest entries as when
+    it made the dataset; without the record it makes the dataset again and keeps the record again."""
+    import shutil
+
+    copy = shutil.copytree(smoke_artifacts, tmp_path / "copy")
+    before = art.load(copy).manifest
+    proc = run_edgecheck("build", "--grid", "smoke", "--out", str(copy))
+    assert "as recorded in dataset-" in proc.stderr and "all 3 models reused" in proc.stderr
+    after = art.load(copy).manifest
+    assert after["dataset"] == before["dataset"] and after["features"] == before["features"]
+    (record,) = (copy / "store").glob("dataset-*.json")
+    record.unlink()
+    proc = run_edgecheck("build", "--grid", "smoke", "--out", str(copy))
+    assert "as recorded" not in proc.stderr and "features: reusing" in proc.stderr
+    again = art.load(copy).manifest
+    assert again["dataset"] == before["dataset"] and again["features"] == before["features"] and record.is_file()
+
+
 def test_changed_file_is_refused(smoke_artifacts, tmp_path):
     import shutil
 
@@ -83,6 +103,7 @@ def test_changed_file_is_refused(smoke_artifacts, tmp_path):
         art.load(tmp_path)
 
 
+@pytest.mark.integration  # trains a network again (a store file that fails its check: test_changed_file_is_refused)
 def test_interrupted_entry_is_rebuilt(smoke_artifacts, tmp_path):
     """A model folder without entry.json (the build died mid-model) is never trusted."""
     import shutil

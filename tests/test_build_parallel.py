@@ -19,9 +19,13 @@ from edgecheck.build.train import TrainConfig
 from edgecheck.files import sha256_file
 
 # Each of these trains the smoke grid once more (about a minute on 2 busy cores): they run in .ci/run, which
-# lists "builds" in $EDGECHECK_REQUIRE, and `make test` (the quick loop) leaves them to it.
-heavy = pytest.mark.skipif(not required("builds"), reason="trains the smoke grid again: runs in .ci/run "
-                                                         "(EDGECHECK_REQUIRE=builds)")
+# lists "builds" in $EDGECHECK_REQUIRE, and `make test` (the quick loop) leaves them to it (marked integration).
+_builds = pytest.mark.skipif(not required("builds"), reason="trains the smoke grid again: runs in .ci/run "
+                                                           "(EDGECHECK_REQUIRE=builds)")
+
+
+def heavy(test):
+    return pytest.mark.integration(_builds(test))
 
 
 def model_bytes(root: Path) -> dict[str, dict[str, str]]:
@@ -58,6 +62,7 @@ def test_a_dask_cluster_builds_the_same_bytes(smoke_artifacts, tmp_path):
     assert model_bytes(tmp_path / "dask") == model_bytes(smoke_artifacts)
 
 
+@pytest.mark.integration  # imports Dask in a child and waits out its connection timeout (options: the next test)
 def test_an_unreachable_scheduler_is_one_clear_line(tmp_path):
     pytest.importorskip("distributed", reason="the cluster extra: pip install 'edgecheck[cluster]'")
     import socket

@@ -14,6 +14,9 @@ from support import REPO, load
 
 from edgecheck import artifacts as art
 
+# builds a wheel and installs it into two fresh virtual environments: run by .ci/run, left out of `make test`
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):

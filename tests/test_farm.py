@@ -128,6 +128,8 @@ def _sigint_as_at_a_terminal():
 
 def _pytest(*args, **popen) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **popen.pop("env", {})}
+    if "no:labgrid" not in args:  # this session loads labgrid's plugin: not left out for speed (conftest.py)
+        env["PYTEST_ADDOPTS"] = " ".join(env.get("PYTEST_ADDOPTS", "").replace("-p no:labgrid", "").split())
     return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=REPO,
                             env=env, text=True, **popen)
 
@@ -246,6 +248,7 @@ def test_labgrid_two_places_measure_in_parallel_with_energy_from_the_boards_own_
     _no_locks_left(lab)  # after a session that passed
 
 
+@pytest.mark.integration  # several whole farm sessions (make test: two places in parallel)
 def test_labgrid_two_sessions_wanting_one_place_take_turns(lab, smoke_artifacts, tmp_path):
     """Both ask for any place tagged slot=a (only dev-a): one measures, the other waits, then measures.
 
@@ -293,6 +296,7 @@ def test_labgrid_two_sessions_wanting_one_place_take_turns(lab, smoke_artifacts,
     _no_locks_left(lab)
 
 
+@pytest.mark.integration  # several whole farm sessions (make test: two places in parallel)
 def test_labgrid_hung_worker_is_power_cycled_and_retried_and_the_run_goes_on(lab, smoke_artifacts, tmp_path):
     """1x16 hangs until the board is power-cycled. labgrid's ExternalPowerDriver runs --lg-power-cycle (observed
     here; it 'cycles' the board by killing the hung processes, as a real power cycle would), edgecheck reconnects
@@ -327,6 +331,7 @@ def test_labgrid_hung_worker_is_power_cycled_and_retried_and_the_run_goes_on(lab
     _no_locks_left(lab)
 
 
+@pytest.mark.integration  # several whole farm sessions (make test: two places in parallel)
 def test_labgrid_locks_are_released_on_sigint_and_sigterm(lab, smoke_artifacts, tmp_path):
     """Two sessions stopped while their boards' workers are busy (hung): Ctrl-C (SIGINT) on one, SIGTERM (a CI
     runner cancelling a job) on the other. Each unlocks its place and says so."""
@@ -366,6 +371,7 @@ def test_labgrid_locks_are_released_on_sigint_and_sigterm(lab, smoke_artifacts, 
     _no_locks_left(lab)
 
 
+@pytest.mark.integration  # several whole farm sessions (make test: two places in parallel)
 def test_labgrid_stale_lock_after_sigkill_is_freed_by_unlock_and_by_the_next_run(lab, smoke_artifacts, tmp_path):
     """SIGKILL runs no code: the lock stays. `edgecheck farm unlock` frees it (its owner process is gone), and so
     does the next session that wants a place; both say so. That session then fails to reach the board (a wrong

@@ -109,6 +109,7 @@ def keras_models(tmp_path_factory):
     return dynamic, fixed
 
 
+@pytest.mark.integration  # TensorFlow converts two Keras models (tpu-sim's refusal of a dynamic batch: test_allocation)
 def test_a_keras_model_with_a_dynamic_batch_gets_its_fix(keras_models):
     dynamic, fixed = keras_models
     out = run_edgecheck("inspect", str(dynamic)).stdout

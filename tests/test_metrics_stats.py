@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
-from edgecheck.metrics import accuracy, agreement, macro_f1
+from edgecheck.metrics import _macro_f1_resampled, accuracy, agreement, macro_f1
 from edgecheck.stats import median_ci, summarize
 
 labels = st.lists(st.integers(0, 4), min_size=1, max_size=60)
@@ -14,6 +14,20 @@ labels = st.lists(st.integers(0, 4), min_size=1, max_size=60)
 def test_macro_f1_matches_scikit_learn(y_true, data):
     y_pred = data.draw(st.lists(st.integers(0, 4), min_size=len(y_true), max_size=len(y_true)))
     assert np.isclose(macro_f1(y_true, y_pred), f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 7), st.integers(1, 60), st.integers(1, 40), st.integers(0, 2**32 - 1))
+def test_every_bootstrap_resample_has_the_macro_f1_of_its_windows(n, windows, resamples, seed):
+    """The vectorized bootstrap (one confusion matrix per resample) gives each resample the macro-F1 that
+    ``macro_f1`` gives its windows, labels that are no class (-1, n) included."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n, windows)
+    p = np.where(rng.random(windows) < 0.7, y, rng.integers(-1, n + 1, windows))
+    idx = rng.integers(0, windows, (resamples, windows))
+    got = _macro_f1_resampled(y, p, idx, n)
+    want = [macro_f1(y[i], p[i], n) for i in idx]
+    assert np.allclose(got, want, rtol=1e-12, atol=0, equal_nan=True)
 
 
 def test_accuracy_and_agreement():

@@ -3,7 +3,7 @@ a child pytest process, and its output matched line by line."""
 import json
 
 import pytest
-from support import FAST, INFERENCE, REPO, load
+from support import FAST, INFERENCE, NO_REPORT, REPO, load
 
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
@@ -21,7 +21,7 @@ def suite(pytester: pytest.Pytester):
 def test_results_file_and_benchmark_json(suite, smoke_artifacts, tmp_path):
     results, bench = tmp_path / "results.json", tmp_path / "bench.json"
     run = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
-                                     str(results), f"--benchmark-json={bench}", *FAST)
+                                     str(results), f"--benchmark-json={bench}", *FAST, *NO_REPORT)
     run.assert_outcomes(passed=3)
     run.stdout.fnmatch_lines(["*edgecheck results*", "model*params*F1 int8*device*median*load*memory*agree*source*",
                               "1x16 *cpu *measured*", f"results: {results}"])
@@ -91,11 +91,11 @@ def _benchmark_storage_is_history(tmp_path, bench: dict, data: dict):
 def test_resume_measures_only_the_rest(suite, smoke_artifacts, tmp_path):
     results = tmp_path / "r.json"
     first = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
-                                       str(results), "-k", "1x16", *FAST)
+                                       str(results), "-k", "1x16", *FAST, *NO_REPORT)
     first.assert_outcomes(passed=1, deselected=2)
     assert len(load(results)["entries"]) == 1
     second = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "cpu", "--results",
-                                        str(results), "--resume", "-rs", *FAST)
+                                        str(results), "--resume", "-rs", *FAST, *NO_REPORT)
     second.assert_outcomes(passed=2, skipped=1)
     second.stdout.fnmatch_lines(["SKIPPED *already measured in*r.json (--resume)"])
     data = load(results)
@@ -106,7 +106,7 @@ def test_user_model(suite, smoke_artifacts, tmp_path):
     model = art.load(smoke_artifacts).models[0].tflite
     results = tmp_path / "r.json"
     suite.runpytest_subprocess("--model", str(model), "--device", "cpu", "--results", str(results),
-                               *FAST).assert_outcomes(passed=1)
+                               *FAST, *NO_REPORT).assert_outcomes(passed=1)
     (e,) = load(results)["entries"]
     assert e["model"]["origin"] == "user" and e["input"].startswith("zeros") and "on_device" not in e
 
@@ -115,7 +115,7 @@ def test_a53_skips_on_other_hosts(suite, smoke_artifacts, tmp_path):
     if is_cortex_a53():
         pytest.skip("this host is a Cortex-A53")
     run = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "a53", "-rs",
-                                     "--results", str(tmp_path / "r.json"), *FAST)
+                                     "--results", str(tmp_path / "r.json"), *FAST, *NO_REPORT)
     run.assert_outcomes(skipped=3)
     run.stdout.fnmatch_lines(["*a53: this host's CPU is not an Arm Cortex-A53*"])
 
@@ -205,7 +205,7 @@ def test_a_second_writer_of_the_same_results_is_refused(suite, smoke_artifacts, 
         (tmp_path / "r.json.lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
                                                           "since": "2026-11-27T00:00:00Z"}))
         run = suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "tpu-sim",
-                                         "--results", str(tmp_path / "r.json"))
+                                         "--results", str(tmp_path / "r.json"), *NO_REPORT)
         assert run.ret == pytest.ExitCode.USAGE_ERROR
         assert f"is being written by another edgecheck run (pid {holder.pid}" in run.stdout.str() + run.stderr.str()
     finally:
@@ -213,7 +213,7 @@ def test_a_second_writer_of_the_same_results_is_refused(suite, smoke_artifacts, 
         holder.wait()
     # its process gone, the lock is a crash's leftover: the next run takes it over
     suite.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "tpu-sim", "--results",
-                               str(tmp_path / "r.json")).assert_outcomes(passed=3)
+                               str(tmp_path / "r.json"), *NO_REPORT).assert_outcomes(passed=3)
     assert not (tmp_path / "r.json.lock").exists()
 
 

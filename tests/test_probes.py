@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import pytest
-from support import FAST, INFERENCE, load, run_edgecheck, run_pytest
+from support import FAST, INFERENCE, NO_REPORT, load, run_edgecheck, run_pytest
 
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure.probes import (
@@ -197,7 +197,7 @@ def test_constant_2_5_watts_per_inference(smoke_artifacts, tmp_path):
     results = tmp_path / "r.json"
     proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results", str(results),
                       "--energy-probe", f"hwmon:{d}", "--energy-window", "0.3", "--energy-windows", "3",
-                      "--idle-seconds", "0.2", *FAST)
+                      "--idle-seconds", "0.2", *FAST, *NO_REPORT)
     assert proc.returncode == 0, proc.stdout[-3000:]
     for e in load(results)["entries"]:
         en = e["energy"]
@@ -215,7 +215,7 @@ def test_trace_probe_dynamic_energy_within_2_percent(smoke_artifacts, tmp_path):
     results = tmp_path / "r.json"
     proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu", "--results", str(results),
                       "--energy-probe", f"trace:{trace}", "--energy-window", "0.3", "--energy-windows", "3",
-                      "--idle-seconds", "0.2", *FAST)
+                      "--idle-seconds", "0.2", *FAST, *NO_REPORT)
     # no log yet: said on the terminal, the energy fails (exit 1) and stays pending, never guessed
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert f"energy failed for 3 of 3 entries: trace {trace}: file not found" in proc.stdout
@@ -238,7 +238,7 @@ def test_bad_probe_option_keeps_the_last_results(smoke_artifacts, tmp_path):
     results = tmp_path / "r.json"
     results.write_text('{"earlier": "run"}')
     proc = run_pytest(INFERENCE, "--artifacts", str(smoke_artifacts), "--device", "cpu",
-                      "--results", str(results), "--energy-probe", "hwmon:/nonexistent/hwmon7", *FAST)
+                      "--results", str(results), "--energy-probe", "hwmon:/nonexistent/hwmon7", *FAST, *NO_REPORT)
     assert proc.returncode != 0 and "/nonexistent/hwmon7 does not exist" in proc.stdout + proc.stderr
     assert results.read_text() == '{"earlier": "run"}'  # an option error never wipes the previous run's file
 

@@ -204,6 +204,7 @@ def py37_with_tflite_runtime(tmp_path_factory):
     return venv / "bin" / "python"
 
 
+@pytest.mark.integration  # a Python 3.7 virtual environment with tflite-runtime installed
 def test_worker_runs_under_python37_and_tflite_runtime(py37_with_tflite_runtime, smoke_artifacts):
     job, files, models = smoke_job(smoke_artifacts, with_inputs=False)
     m = models[0]

@@ -24,7 +24,7 @@ from edgecheck import artifacts as art
 from edgecheck.architecture import Architecture, check_size, format_grid, parse_grid, size_of
 from edgecheck.build import cache as shared_cache
 from edgecheck.build import pool
-from edgecheck.build.data import Dataset, load_dataset, split_dataset
+from edgecheck.build.data import NAMED_DATASETS, Dataset, load_dataset, split_dataset
 from edgecheck.build.spectrogram import Standardizer, config_for, features
 from edgecheck.build.train import TrainConfig
 from edgecheck.config import DEFAULTS
@@ -362,15 +362,62 @@ def _train_all(todo: list[tuple[Architecture, Path]], fpath: Path, opts: BuildOp
     return done
 
 
+def _dataset_record(opts: BuildOptions, store: Path, versions: dict) -> Path | None:
+    """Where a named dataset's record is kept (``collar``, ``basicmotions``: generated, or read from a package),
+    named by everything that makes its windows and their features: the name, seed and options, the code that
+    makes, checks, splits and keys them (data.py, datafiles.py, spectrogram.py, this file), and the versions of
+    numpy, librosa and pyts. It holds the
+    features file's name and the dataset's description, so a rebuild whose features file is in the store (hash
+    checked) neither generates nor reads the dataset again (about a second per build). None for a file."""
+    if opts.dataset not in NAMED_DATASETS:
+        return None
+    import hashlib
+
+    from edgecheck import datafiles
+    from edgecheck.build import data, spectrogram
+
+    code = hashlib.sha256(b"".join(Path(m.__file__).read_bytes()
+                                   for m in (data, datafiles, spectrogram, sys.modules[__name__]))).hexdigest()
+    key = hash_of({"rev": FEATURES_REVISION, "dataset": opts.dataset, "seed": opts.seed,
+                   "channels_last": opts.channels_last, "n_fft": opts.n_fft, "hop": opts.hop,
+                   "cap": opts.train.max_train_windows, "code": code,
+                   "versions": {k: versions.get(k) for k in (*FEATURES_PACKAGES, "pyts")}})[:16]
+    return store / f"dataset-{key}.json"
+
+
+def _recorded_dataset(record: Path | None, store: Path) -> tuple[Path, dict, dict] | None:
+    """(features file, its info, the dataset's description) from a named dataset's record, when the record is
+    whole and its features file is in the store and matches its sha256; else None (the dataset is made)."""
+    if record is None or not record.is_file():
+        return None
+    try:
+        rec = json.loads(record.read_text())
+        fpath, info, described = store / rec["features"], rec["info"], rec["dataset"]
+        if fpath.name != f"features-{info['key']}.npz" or not isinstance(described, dict):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (fpath, info, described) if fpath.is_file() and _stale_features(fpath) is None else None
+
+
 def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     """Build (or reuse) every model of the grid; returns the manifest it wrote."""
     t_start = time.perf_counter()
     archs = parse_grid(opts.grid)
-    ds = load_dataset(opts.dataset, seed=opts.seed, channels_last=opts.channels_last)
     out = Path(opts.out)
     store = out / "store"
     versions = package_versions(BUILD_PACKAGES)
-    fpath, finfo = _features_file(ds, opts, store, versions, log)
+    record = _dataset_record(opts, store, versions)
+    recorded = _recorded_dataset(record, store)
+    if recorded is not None:
+        fpath, finfo, described = recorded
+        log(f"features: reusing {fpath.name} (dataset {opts.dataset} as recorded in {record.name})")
+    else:
+        ds = load_dataset(opts.dataset, seed=opts.seed, channels_last=opts.channels_last)
+        fpath, finfo = _features_file(ds, opts, store, versions, log)
+        described = ds.describe()
+        if record is not None:  # written after its features file and that file's record
+            atomic_write_json(record, {"features": fpath.name, "info": finfo, "dataset": described})
     with np.load(fpath, allow_pickle=False) as f:
         z = {k: f[k] for k in f.files}
     n_classes = int(z["n_classes"])
@@ -417,7 +464,7 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
         "schema": art.MANIFEST_SCHEMA,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "grid": {"spec": opts.grid, "architectures": format_grid(archs)},
-        "dataset": ds.describe(),
+        "dataset": described,
         "features": {"path": str(fpath.relative_to(out)), "sha256": sha256_file(fpath),
                      "n_features": int(z["F_test"].shape[1]), **finfo},
         "seed": opts.seed,
