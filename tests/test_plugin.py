@@ -246,7 +246,7 @@ def test_energy_probe_fixture_in_a_users_own_test(pytester, smoke_artifacts, tmp
     pytester.makepyfile(test_mine=USER_TESTS)
     run = pytester.runpytest_subprocess("--artifacts", str(smoke_artifacts), "--device", "tpu-sim", "-rs",
                                         "--assert=plain", "--energy-probe", f"hwmon:{sensor}",
-                                        "--energy-window", "0.05", "--energy-windows", "2", "--idle-seconds", "0.05",
+                                        "--energy-window", "0.25", "--energy-windows", "2", "--idle-seconds", "0.25",
                                         "--report", "none")
     run.assert_outcomes(passed=1, skipped=1)
     run.stdout.fnmatch_lines(["*SKIPPED*tpu: *"])
