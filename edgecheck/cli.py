@@ -62,6 +62,20 @@ def add_build_inputs(p: argparse.ArgumentParser) -> None:
                                                                     "short windows)")
     p.add_argument("--hop", type=positive_int, default=None, help="STFT hop (default n_fft/2)")
     p.add_argument("--epochs", type=positive_int, default=None, help="training epoch cap (default 12)")
+    p.add_argument("--widen", type=widen_percent, default=0.0, metavar="PCT",
+                   help="build a variant: every model keeps its architecture name but its first hidden layer is "
+                        "widened so its MACs per inference grow by about PCT %% (0-100; soaks and A/B checks)")
+
+
+def widen_percent(text: str) -> float:
+    """--widen PCT: a finite percentage above 0 and at most 100 (0 builds the grid as it is)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage such as 10, got {text!r}") from None
+    if not (0 <= value <= 100):
+        raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, got {text!r}")
+    return value
 
 
 class Build(Command):
@@ -88,7 +102,7 @@ class Build(Command):
                            out=Path(args.out), seed=args.seed,
                            n_fft=args.n_fft, hop=args.hop, train=tc, verbose=args.verbose,
                            jobs=args.jobs or cores(), executor=args.build_executor,
-                           cache=cache_root(args.build_cache)))
+                           cache=cache_root(args.build_cache), widen=args.widen))
         return 0
 
 
@@ -107,7 +121,7 @@ class BuildKey(Command):
         from edgecheck.buildkey import build_inputs, build_key
 
         inputs = build_inputs(Path(args.root), args.grid, args.dataset, args.seed, args.n_fft, args.hop, args.epochs,
-                              args.channels_last)
+                              args.channels_last, widen=args.widen)
         print(json.dumps({"key": build_key(inputs), "inputs": inputs}, indent=2) if args.json else build_key(inputs))
         return 0
 
@@ -342,6 +356,10 @@ class Compare(Command):
         from edgecheck.judge.compare import compare_runs
 
         distinct({"BASELINE": args.baseline, "RUN": args.run}, {"--json": args.json})
+        if not args.force:  # a baseline run on libedgetpu1-max and a run on -std compare the USB clock, not models
+            from edgecheck.measure.runtime import refuse_libedgetpu_mismatch
+
+            refuse_libedgetpu_mismatch(args.baseline, args.run)
         result = compare_runs(args.baseline, args.run, args.threshold, force=args.force,
                               allow_missing=args.allow_missing)
         for line in result.table(only_changes=not args.all):
@@ -389,6 +407,9 @@ class Ab(Command):
         with MeasureContext(TimingOptions(processes=args.processes, rounds=args.rounds, min_processes=args.processes),
                             progress=lambda s: print(s, file=sys.stderr)) as ctx:
             base, head = ab.measure(pairs, sel.devices[0], ctx)
+        from edgecheck.measure.runtime import refuse_mismatch
+
+        refuse_mismatch(base, head, "ab")  # one job shares one runtime; sides from different jobs may not
         result = compare_runs(base, head, args.threshold, by_name=True, kind=AB, baseline_label=args.base,
                               run_label=args.head)
         for line in result.table(only_changes=False):

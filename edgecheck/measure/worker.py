@@ -113,9 +113,39 @@ def _edgetpu(job):
     return job.get("accelerator") == "edgetpu"
 
 
+LIBEDGETPU_PACKAGES = ("libedgetpu1-std", "libedgetpu1-max", "libedgetpu1-legacy-std", "libedgetpu1-legacy-max")
+
+
+def libedgetpu_from_status(text):
+    """The libedgetpu package installed, from the text of dpkg's status file: {"package", "flavour" (std or max:
+    the USB clock it runs the Edge TPU at), "version"}, or None. Coral's std and max packages ship the same
+    library file name and conflict with each other, so the package database is what tells them apart."""
+    found = []
+    for para in text.split("\n\n"):
+        fields = {}
+        for line in para.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and not line.startswith((" ", "\t")):
+                fields[key.strip()] = value.strip()
+        status = fields.get("Status", "").split()
+        if fields.get("Package") in LIBEDGETPU_PACKAGES and status[-1:] == ["installed"]:
+            found.append({"package": fields["Package"], "flavour": fields["Package"].rsplit("-", 1)[1],
+                          "version": fields.get("Version")})
+    return found[0] if len(found) == 1 else ({"package": "+".join(f["package"] for f in found), "flavour":
+                                              "+".join(f["flavour"] for f in found), "version": None} if found else None)
+
+
+def _libedgetpu(root):
+    text = _read(os.path.join(root, "var/lib/dpkg/status"), cap=1 << 26)  # Debian's package database
+    return libedgetpu_from_status(text) if text else None
+
+
 def _host(root="/"):
     info = {"node": platform.node(), "machine": platform.machine(), "python": platform.python_version(),
             "guards_skipped": guards(root)["skipped"]}
+    lib = _libedgetpu(root)
+    if lib:
+        info["libedgetpu"] = lib
     try:
         with open("/proc/device-tree/model", "rb") as f:
             info["board"] = f.read().decode("utf-8", "replace").strip("\x00\n ")
