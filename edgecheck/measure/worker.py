@@ -131,8 +131,10 @@ def libedgetpu_from_status(text):
         if fields.get("Package") in LIBEDGETPU_PACKAGES and status[-1:] == ["installed"]:
             found.append({"package": fields["Package"], "flavour": fields["Package"].rsplit("-", 1)[1],
                           "version": fields.get("Version")})
-    return found[0] if len(found) == 1 else ({"package": "+".join(f["package"] for f in found), "flavour":
-                                              "+".join(f["flavour"] for f in found), "version": None} if found else None)
+    if len(found) > 1:  # dpkg refuses this (the packages conflict); if a forced install did it, say so
+        return {"package": "+".join(f["package"] for f in found), "flavour": "+".join(f["flavour"] for f in found),
+                "version": None}
+    return found[0] if found else None
 
 
 def _libedgetpu(root):
