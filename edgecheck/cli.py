@@ -341,6 +341,9 @@ class Compare(Command):
                                         "baseline; their spread measures this machine's drift)")
         p.add_argument("run")
         OPTIONS["force_baseline"].add(p.add_argument, "--force")
+        p.add_argument("--by-name", action="store_true",
+                       help="match models by architecture name, not by file: two builds of the same grid (a pull "
+                            "request's and main's, or a --widen variant) compared as the same architectures")
         OPTIONS["compare_threshold"].add(p.add_argument, "--threshold")
         for metric, what in (("latency", "relative (default 0.05)"), ("energy", "relative (default 0.05)"),
                              ("accuracy", "absolute (default 0.01)")):
@@ -361,7 +364,7 @@ class Compare(Command):
 
             refuse_libedgetpu_mismatch(args.baseline, args.run)
         result = compare_runs(args.baseline, args.run, args.threshold, force=args.force,
-                              allow_missing=args.allow_missing)
+                              allow_missing=args.allow_missing, by_name=args.by_name)
         for line in result.table(only_changes=not args.all):
             print(line)
         print(result.summary_line())

@@ -54,6 +54,7 @@ class BuildOptions:
     jobs: int = 1  # networks trained at once (worker processes); 1 trains them here, one after the other
     executor: str = pool.LOCAL  # or dask://HOST:PORT
     cache: Path | None = None  # the shared build cache (cache.cache_root), None for none
+    widen: float = 0.0  # a variant: every model's first hidden layer widened so its MACs grow by about this %
 
 
 def _log(msg: str) -> None:
@@ -362,6 +363,18 @@ def _train_all(todo: list[tuple[Architecture, Path]], fpath: Path, opts: BuildOp
     return done
 
 
+def _widen_record(percent: float, grid: list[Architecture], built: list[Architecture], n_in: int,
+                  n_out: int) -> dict:
+    """The --widen build input and what it made of each architecture: first hidden layer and MACs."""
+    models = {}
+    for a, b in zip(grid, built):
+        m0, m1 = size_of(a, n_in, n_out).macs, size_of(b, n_in, n_out).macs
+        models[a.name] = {"first_width": b.first_width, "grid_width": a.width, "macs": m1, "grid_macs": m0,
+                          "macs_growth": round(m1 / m0 - 1, 5)}
+    return {"percent": percent, "how": "the first hidden layer widened so the MACs per inference grow by about "
+                                      "this %; the models keep their architecture names", "models": models}
+
+
 def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     """Build (or reuse) every model of the grid; returns the manifest it wrote."""
     t_start = time.perf_counter()
@@ -376,6 +389,11 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     n_classes = int(z["n_classes"])
     for arch in archs:  # with the data's real input size, before TensorFlow is imported
         check_size(arch, int(z["F_train"].shape[1]), n_classes, "--grid")
+    grid_archs = archs
+    if opts.widen:  # the variant keeps each architecture's name; its own key keeps it apart in every store
+        archs = [a.widened(opts.widen, int(z["F_train"].shape[1]), n_classes) for a in archs]
+        for arch in archs:
+            check_size(arch, int(z["F_train"].shape[1]), n_classes, "--widen")
     entries = []
     todo = []
     shared = 0
@@ -416,7 +434,9 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     manifest = {
         "schema": art.MANIFEST_SCHEMA,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "grid": {"spec": opts.grid, "architectures": format_grid(archs)},
+        "grid": {"spec": opts.grid, "architectures": format_grid(grid_archs)},
+        **({"widen": _widen_record(opts.widen, grid_archs, archs, int(z["F_train"].shape[1]), n_classes)}
+           if opts.widen else {}),
         "dataset": ds.describe(),
         "features": {"path": str(fpath.relative_to(out)), "sha256": sha256_file(fpath),
                      "n_features": int(z["F_test"].shape[1]), **finfo},

@@ -30,8 +30,8 @@ def keras_model(arch: Architecture, n_in: int, n_out: int):
 
     inputs = keras.Input(shape=(n_in,), name="features")
     x = inputs
-    for i in range(arch.layers):
-        x = keras.layers.Dense(arch.width, activation=arch.activation, name=f"hidden{i + 1}")(x)
+    for i, width in enumerate(arch.layer_sizes(n_in, n_out)[1:-1]):  # a widened variant's first layer is wider
+        x = keras.layers.Dense(width, activation=arch.activation, name=f"hidden{i + 1}")(x)
     outputs = keras.layers.Dense(n_out, name="logits")(x)
     return keras.Model(inputs, outputs, name=f"ffnn_{arch.name}")
 
