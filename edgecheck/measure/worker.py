@@ -32,6 +32,14 @@ hung worker was on), {"kind": "timing", "name", "process", "position", "samples"
 "peak_rss_bytes", "baseline_rss_bytes", "predictions"}, {"kind": "error", "name", "process", "error"},
 {"kind": "fatal", "error"} and last {"kind": "done", "host", "interpreter", "processes"}.
 
+Guards (``guards``): before and after each model's timing in a process, the worker reads the Edge TPU's
+temperature and first trip point (/sys/class/apex/apex_N/temp and trip_point0_temp, millidegrees C; 85 C when
+the driver publishes no trip point) and each core's cpufreq (scaling_cur_freq, scaling_max_freq,
+scaling_governor). A model measured hot or throttled ("throttle" says why) is timed once more in a fresh
+process under the same process number; that line carries "repeated" (why) and "unstable" (why it is still not
+to be trusted, or null) and replaces the first. The "done" line's host says which readings this host does not
+publish ("guards_skipped") and which libedgetpu package dpkg has installed ("libedgetpu": std or max).
+
 Energy on the board itself: with ``"energy": {"probe": "hwmon:ina260" | "hwmon:/sys/class/hwmon/hwmon2" |
 "auto", "idle_seconds", "window_seconds", "windows"}`` the worker opens that power sensor on the board
 (the ina2xx hwmon driver's files) before anything else, measures idle power
@@ -255,7 +263,7 @@ def guards(root):
 def _guarded(before, after):
     """Why a process measured between two ``guards`` readings cannot be trusted: the Edge TPU at or above its first
     trip point (the driver steps its clock down there), a core's governor changed, its policy's max frequency
-    lowered (thermal capping), or under the performance governor a core below its max. Otherwise None."""
+    lowered (thermal capping), or under the performance governor a core below its max; empty when none."""
     why = []
     for name, a in sorted(after["tpus"].items()):
         b = before["tpus"].get(name) or a
