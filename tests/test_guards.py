@@ -153,3 +153,26 @@ def test_a_cool_tpu_at_its_governors_speed_is_measured_once(tmp_path):
         assert all(p.repeated is None and p.unstable is None for p in e.latency.processes)
         assert "apex_0" not in (e.latency.unstable or "") and "cpu" not in (e.latency.unstable or "")
         assert e.worker["host"]["guards_skipped"] == []
+
+
+def test_a_repeat_that_comes_out_cool_replaces_the_hot_attempt():
+    """The host's side: the worker's lines for a process measured hot, then once more and cool (as the worker
+    writes them); the repeat's line replaces the first, and the model is not unstable for it."""
+    from edgecheck.measure import sweep
+
+    why = "apex_0 at 85.5 C, at or above its first throttle trip point 85.0 C (trip_point0_temp)"
+    result = sweep.SweepResult(models={"1x16": sweep.ModelSweep("1x16")})
+    line = {"kind": "timing", "name": "1x16", "position": 0, "iterations": 100, "short_rounds": 0}
+    for msg in ({**line, "process": 0, "samples": [2e-5, 2e-5], "throttle": why},
+                {**line, "process": 1, "samples": [1e-5, 1e-5], "throttle": None},
+                {**line, "process": 0, "samples": [1e-5, 1e-5], "throttle": None, "repeated": why, "unstable": None}):
+        sweep._take(result, msg, None)
+    lat = sweep.latency(result.of("1x16"), "time.perf_counter", 1)
+    assert [(p.process, p.median, p.repeated, p.unstable) for p in lat.processes] == [(0, 1e-5, why, None),
+                                                                                       (1, 1e-5, None, None)]
+    assert "apex_0" not in (lat.unstable or "")
+    hot_again = {**line, "process": 1, "samples": [3e-5, 3e-5], "throttle": why, "repeated": why, "unstable": why}
+    sweep._take(result, hot_again, None)
+    lat = sweep.latency(result.of("1x16"), "time.perf_counter", 1)
+    assert lat.processes[1].unstable == why and lat.unstable.endswith(
+        f"process 1 hot or throttled again when measured once more: {why}")
