@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from edgecheck.config import DEFAULTS, nonnegative_int, positive_float, positive_int, threshold_spec
+from edgecheck.config import DEFAULTS, nonnegative_int, positive_float, positive_int, positive_up_to, threshold_spec
 from edgecheck.errors import EdgecheckError, one_line
 from edgecheck.options import OPTIONS, check_dataset, device_name
 
@@ -62,20 +62,9 @@ def add_build_inputs(p: argparse.ArgumentParser) -> None:
                                                                     "short windows)")
     p.add_argument("--hop", type=positive_int, default=None, help="STFT hop (default n_fft/2)")
     p.add_argument("--epochs", type=positive_int, default=None, help="training epoch cap (default 12)")
-    p.add_argument("--widen", type=widen_percent, default=0.0, metavar="PCT",
+    p.add_argument("--widen", type=positive_up_to(100, " %", "percentage"), default=0.0, metavar="PCT",
                    help="build a variant: every model keeps its architecture name but its first hidden layer is "
-                        "widened so its MACs per inference grow by about PCT %% (0-100; soaks and A/B checks)")
-
-
-def widen_percent(text: str) -> float:
-    """--widen PCT: a finite percentage above 0 and at most 100 (0 builds the grid as it is)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage such as 10, got {text!r}") from None
-    if not (0 <= value <= 100):
-        raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, got {text!r}")
-    return value
+                        "widened so its MACs per inference grow by about PCT %% (up to 100; soaks, A/B checks)")
 
 
 class Build(Command):
