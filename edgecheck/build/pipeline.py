@@ -394,6 +394,9 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
         archs = [a.widened(opts.widen, int(z["F_train"].shape[1]), n_classes) for a in archs]
         for arch in archs:
             check_size(arch, int(z["F_train"].shape[1]), n_classes, "--widen")
+        grown = _widen_record(opts.widen, grid_archs, archs, int(z["F_train"].shape[1]), n_classes)["models"]
+        log(f"build: --widen {opts.widen:g}: first hidden layer " + ", ".join(
+            f"{n} {g['grid_width']}->{g['first_width']} ({g['macs_growth']:+.1%} MACs)" for n, g in grown.items()))
     entries = []
     todo = []
     shared = 0
