@@ -189,3 +189,38 @@ def test_a_repeat_that_comes_out_cool_replaces_the_hot_attempt():
     lat = sweep.latency(result.of("1x16"), "time.perf_counter", 1)
     assert lat.processes[1].unstable == why and lat.unstable.endswith(
         f"process 1 hot or throttled again when measured once more: {why}")
+
+
+def test_a_governor_changed_while_a_process_runs_makes_it_run_once_more(tmp_path, monkeypatch):
+    """A real sweep: the first process of side A reads the governor (performance), then is held in its model's
+    load (the worker's hang injection, which writes its pid first) while the governor is set to powersave, as a
+    user or a power daemon would; that process is measured once more, and the repeat, under one governor
+    throughout, stands: repeated, not unstable."""
+    import threading
+    import time
+
+    (policy,) = cpufreq(tmp_path / "board", cores=1, governor="performance")
+    pidfile = tmp_path / "held.pids"
+    monkeypatch.setenv("EDGECHECK_WORKER_HANG", "A:a")
+    monkeypatch.setenv("EDGECHECK_WORKER_HANG_SECONDS", "2")  # the switch has 2 s
+    monkeypatch.setenv("EDGECHECK_WORKER_HANG_PIDFILE", str(pidfile))
+
+    def switch():
+        deadline = time.monotonic() + 120
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (policy / "scaling_governor").write_text("powersave\n")
+
+    thread = threading.Thread(target=switch)
+    thread.start()
+    try:
+        base, head = _ab(tmp_path, tmp_path / "board", [64, 32, 4])
+    finally:
+        thread.join()
+    why = "cpu0 governor changed from performance to powersave during the process"
+    (e,) = base.entries
+    assert [(p.process, p.repeated, p.unstable) for p in e.latency.processes] == [(0, why, None), (2, None, None)]
+    assert "governor" not in (e.latency.unstable or "")
+    assert len(pidfile.read_text().split()) == 3  # A's processes 0 (twice: once more after the change) and 2
+    (e,) = head.entries
+    assert all(p.repeated is None and p.unstable is None for p in e.latency.processes)
