@@ -360,4 +360,4 @@ def test_the_pull_request_job_builds_both_sides_by_their_keys_and_runs_ab():
     runs = "\n".join(str(s.get("run")) for s in steps)
     assert "python -m edgecheck ab main-artifacts pr-artifacts --device cpu" in runs
     assert "apt-get install -y -qq valgrind" in runs and "--count-instructions" in runs
-    assert "edgecheck compare --by-name ../ab/main-counts.json ../ab/pr-counts.json" in runs
+    assert "edgecheck compare --by-name --latency-threshold 10 ../ab/main-counts.json ../ab/pr-counts.json" in runs
