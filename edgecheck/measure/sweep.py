@@ -329,7 +329,7 @@ def latency(ms: ModelSweep, timer_label: str, warmup_rounds: int) -> Latency:
     lat.processes = [ProcessTiming(process=m["process"], position=m["position"], median=med,
                                    rounds=len(m["samples"]), iterations=m["iterations"],
                                    short_rounds=m.get("short_rounds", 0), repeated=m.get("repeated"),
-                                   unstable=m.get("throttle") if m.get("repeated") else None)
+                                   unstable=m.get("throttle"))
                      for m, med in zip(timings, medians)]
     lat.process_median, lat.ci95, lat.process_cv = float(np.median(medians)), Interval(lo, hi), cv
     lat.unstable = "; ".join(unstable) if unstable else None
