@@ -130,8 +130,9 @@ def test_time_left_is_sane_from_the_first_model():
 
 
 def test_a_widened_variant_is_a_real_model_under_the_same_name(smoke_artifacts, tmp_path):
-    """``build --widen 10``: the same pipeline trains and quantizes 1x16 with its first hidden layer widened to 18
-    neurons (+12.5 % MACs, the nearest whole neuron to +10 %), under its own store key, named 1x16."""
+    """``build --widen 10``: the same pipeline trains 1x16, widens its first hidden layer to 18 neurons (+12.5 %
+    MACs, the nearest whole neuron to +10 %) with zero-weight neurons and quantizes it, under its own store key,
+    named 1x16: more work, and the very predictions of the base model."""
     import shutil
 
     copy = tmp_path / "copy"
@@ -148,3 +149,6 @@ def test_a_widened_variant_is_a_real_model_under_the_same_name(smoke_artifacts, 
     layers = read_model(wide.tflite).dense_layers
     assert [d.out_features for d in layers] == [18, plain.size["layer_sizes"][-1]]
     assert sum(d.macs for d in layers) == wide.size["macs"] == 16110
+    for kept in ("int8_predictions.npy", "float_predictions.npy"):  # the same function as the base model
+        assert np.array_equal(np.load(wide.tflite.parent / kept), np.load(plain.tflite.parent / kept))
+    assert wide.metrics["int8"] == plain.metrics["int8"]
