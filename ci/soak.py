@@ -19,11 +19,14 @@ Not part of `make test` (they take an hour); run by hand or on a schedule:
   python ci/soak.py history DIR [--history 5]         wall clock against a history: each run of DIR from the 6th
                                                      on against the 5 before it (their spread is the drift):
                                                      unchanged and +25 % everywhere; prints the measured drift
-  python ci/soak.py instructions --out DIR [--sessions 10] [-- --artifacts A]
+  python ci/soak.py instructions --out DIR [--sessions 10] [--widen 3] [-- --artifacts A]
                                                      the instruction-count gate in separate sessions of the
                                                      default grid (--count-instructions), plus one with XNNPACK
-                                                     off: unchanged pairs must not fail, XNNPACK off must be
-                                                     caught in every pair; prints the counts' spread and cost
+                                                     off and one of a variant built with `edgecheck build
+                                                     --widen 3` (first hidden layer widened: MACs +3 %, same
+                                                     architecture names, compared by name): unchanged pairs
+                                                     must not fail, both changes must be caught in every pair;
+                                                     prints the counts' spread and cost
 
 Results print as text and are written as JSON next to the runs.
 """
@@ -346,22 +349,38 @@ def instructions(args) -> int:
     """The instruction-count gate in real separate pytest sessions: ``--sessions`` default-grid sessions with
     --count-instructions, then ``--changed`` more with XNNPACK off (the same model files: a real change of what
     the CPU executes). Every ordered pair of unchanged sessions must compare with no instruction regression;
-    every (unchanged baseline, XNNPACK-off run) pair must be caught."""
+    every (unchanged baseline, XNNPACK-off run) pair must be caught. With ``--widen PCT`` (default 3, 0 for
+    none), ``--changed`` more sessions measure a variant of the grid built with ``edgecheck build --widen PCT``
+    (every model's first hidden layer widened so its MACs grow by about PCT %, same architecture names): each
+    (unchanged, variant) pair, compared by architecture name, must be caught too."""
     from edgecheck.judge.compare import REGRESSION, compare_runs
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     py = args.python or sys.executable
     plan = [("same", i) for i in range(args.sessions)] + [("noxnnpack", i) for i in range(args.changed)]
+    variant = Path(args.variant_artifacts) if args.variant_artifacts else out / f"widened-{args.widen:g}-artifacts"
+    if args.widen:
+        plan += [("widened", i) for i in range(args.changed)]
+        if not (variant / "manifest.json").exists():  # the real build pipeline, trained and quantized as ever
+            t0 = time.time()
+            subprocess.run([py, "-m", "edgecheck", "build", "--grid", args.grid, "--dataset", args.dataset,
+                            "--widen", f"{args.widen:g}", "--out", str(variant)], cwd=REPO, check=True)
+            print(json.dumps({"variant": str(variant), "widen": args.widen, "build_seconds": round(time.time() - t0)}),
+                  flush=True)
     for kind, i in plan:
         results = out / f"{kind}-{i:02d}.json"
         if results.exists() and not args.again:
             continue
         env = {**os.environ, **({"EDGECHECK_WORKER_NO_XNNPACK": "1"} if kind == "noxnnpack" else {})}
+        extra = list(args.pytest_args)
+        if kind == "widened":  # the variant in place of whatever artifacts the unchanged sessions measure
+            extra = [a for k, a in enumerate(extra) if a != "--artifacts" and (k == 0 or extra[k - 1] != "--artifacts")
+                     and not a.startswith("--artifacts=")] + ["--artifacts", str(variant)]
         t0 = time.time()
         proc = subprocess.run([py, "-m", "pytest", "-p", "no:cacheprovider", "benchmarks/test_inference.py",
                                "--device", "cpu", "--count-instructions", "--results", str(results), "--report",
-                               "none", "--processes", "2", "--rounds", "2", *args.pytest_args], cwd=REPO,
+                               "none", "--processes", "2", "--rounds", "2", *extra], cwd=REPO,
                               capture_output=True, text=True, env=env)
         (out / f"{kind}-{i:02d}.log").write_text(proc.stdout[-20000:] + proc.stderr[-5000:])
         print(json.dumps({"session": f"{kind}-{i:02d}", "exit": proc.returncode,
@@ -371,6 +390,7 @@ def instructions(args) -> int:
 
     same = [load(p) for p in sorted(out.glob("same-*.json"))]
     off = [load(p) for p in sorted(out.glob("noxnnpack-*.json"))]
+    wide = [load(p) for p in sorted(out.glob("widened-*.json"))] if args.widen else []
     counts: dict[str, list[float]] = {}
     cost = []
     for r in same:
@@ -388,24 +408,42 @@ def instructions(args) -> int:
     failed = sum(any(row.outcome.status == "fail" for row in inst_rows(compare_runs(same[i], same[j], force=True)))
                  for i, j in pairs)
     decided = sum(len(inst_rows(compare_runs(same[i], same[j], force=True))) for i, j in pairs[:1])
-    caught, rows_flagged, rows_all = 0, 0, 0
-    for b in same:
-        for r in off:
-            rows = inst_rows(compare_runs(b, r, force=True))
-            caught += any(row.verdict == REGRESSION for row in rows)
-            rows_flagged += sum(row.verdict == REGRESSION for row in rows)
-            rows_all += len(rows)
+    def caught_in(changed, by_name):
+        """(pairs with a regression row, rows flagged, rows, each model's count ratio over the pairs)."""
+        caught, flagged, total, ratios = 0, 0, 0, {}
+        for b in same:
+            for r in changed:
+                rows = inst_rows(compare_runs(b, r, force=True, by_name=by_name))
+                caught += any(row.verdict == REGRESSION for row in rows)
+                flagged += sum(row.verdict == REGRESSION for row in rows)
+                total += len(rows)
+                for row in rows:
+                    if row.ratio:
+                        ratios.setdefault(row.model, []).append(row.ratio)
+        return caught, flagged, total, ratios
+
+    caught, rows_flagged, rows_all, _ = caught_in(off, False)
+    w_caught, w_flagged, w_rows, w_ratios = caught_in(wide, True)
     report = {"sessions": len(same), "changed_sessions": len(off), "unchanged_pairs": len(pairs),
               "unchanged_pairs_failed": failed, "instruction_rows_per_pair": decided,
               "largest_relative_spread_across_sessions": spread, "models": len(counts),
               "changed_pairs": len(same) * len(off), "changed_pairs_caught": caught,
-              "changed_rows_flagged": rows_flagged, "changed_rows": rows_all, "count_seconds": cost}
+              "changed_rows_flagged": rows_flagged, "changed_rows": rows_all, "count_seconds": cost,
+              "widened": {"percent": args.widen, "artifacts": str(variant), "sessions": len(wide),
+                          "pairs": len(same) * len(wide), "pairs_caught": w_caught, "rows_flagged": w_flagged,
+                          "rows": w_rows, "count_ratio_by_model": {m: [min(v), max(v)] for m, v in w_ratios.items()}}
+              if args.widen else None}
     (out / "instructions-soak.json").write_text(json.dumps(report, indent=1))
     print(f"instruction counts: {len(same)} sessions of {len(counts)} models; largest spread of a model's count "
           f"across sessions {spread:.4%}")
     print(f"  unchanged ordered pairs that fail: {failed}/{len(pairs)} (wanted 0)")
     print(f"  XNNPACK off caught: {caught}/{len(same) * len(off)} pairs; {rows_flagged}/{rows_all} rows a "
           "regression")
+    if args.widen:
+        growth = sorted(r for v in w_ratios.values() for r in v)
+        print(f"  +{args.widen:g} % MACs variant caught: {w_caught}/{len(same) * len(wide)} pairs; "
+              f"{w_flagged}/{w_rows} rows a regression"
+              + (f"; count ratios {growth[0]:.4f}-{growth[-1]:.4f}" if growth else ""))
     if cost:
         print(f"  counting cost per session (every model): median {statistics.median(cost):.0f} s "
               f"(range {min(cost):.0f}-{max(cost):.0f} s)")
@@ -440,7 +478,11 @@ def main() -> int:
     h.set_defaults(func=history)
     n = sub.add_parser("instructions")
     n.add_argument("--sessions", type=int, default=10)
-    n.add_argument("--changed", type=int, default=1, help="sessions with XNNPACK off")
+    n.add_argument("--changed", type=int, default=1, help="sessions with XNNPACK off, and of the widened variant")
+    n.add_argument("--widen", type=float, default=3.0, help="the variant's MACs growth in %% (0: no variant)")
+    n.add_argument("--variant-artifacts", default=None, help="the variant, built already (edgecheck build --widen)")
+    n.add_argument("--grid", default="default", help="the grid the variant is built from (the sessions' grid)")
+    n.add_argument("--dataset", default="collar")
     n.add_argument("--out", required=True)
     n.add_argument("--python", default=None)
     n.add_argument("--again", action="store_true", help="measure sessions whose results exist again")

@@ -19,12 +19,18 @@ class Architecture:
     layers: int
     width: int
     activation: str = "relu"
+    # a variant that does more work under the same name (``edgecheck build --widen PCT``): its first hidden
+    # layer has this many neurons instead of ``width``; None for the paper's architectures
+    first_width: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.layers, int) or self.layers < 1:
             raise EdgecheckError(f"architecture: hidden layers must be a whole number >= 1, got {self.layers!r}")
         if not isinstance(self.width, int) or self.width < 1:
             raise EdgecheckError(f"architecture: neurons per layer must be a whole number >= 1, got {self.width!r}")
+        if self.first_width is not None and (not isinstance(self.first_width, int) or self.first_width < 1):
+            raise EdgecheckError(f"architecture: first hidden layer must be a whole number >= 1, got "
+                                 f"{self.first_width!r}")
         if self.activation not in ACTIVATIONS:
             raise EdgecheckError(
                 f"architecture: unknown activation {self.activation!r}; use one of {', '.join(ACTIVATIONS)}"
@@ -37,14 +43,30 @@ class Architecture:
 
     def layer_sizes(self, n_in: int, n_out: int) -> list[int]:
         """Neurons per layer from input to output, e.g. [792, 64, 64, 4]."""
-        return [n_in] + [self.width] * self.layers + [n_out]
+        return [n_in] + [self.first_width or self.width] + [self.width] * (self.layers - 1) + [n_out]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.first_width is None:  # the paper's architectures keep the dict (and the build's keys) they had
+            del d["first_width"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Architecture:
-        return cls(int(d["layers"]), int(d["width"]), str(d.get("activation", "relu")))
+        first = d.get("first_width")
+        return cls(int(d["layers"]), int(d["width"]), str(d.get("activation", "relu")),
+                   None if first is None else int(first))
+
+    def widened(self, percent: float, n_in: int, n_out: int) -> Architecture:
+        """The same architecture (same name) with its first hidden layer widened so the MACs per inference grow
+        by about ``percent`` %: a model that does more work and is still compared as this architecture. The
+        first layer's extra neurons add ``n_in + next`` MACs each (their inputs and the next layer's weights)."""
+        if percent <= 0:
+            return self
+        base = size_of(self, n_in, n_out).macs
+        following = self.width if self.layers > 1 else n_out
+        extra = max(1, round(percent / 100 * base / (n_in + following)))
+        return Architecture(self.layers, self.width, self.activation, (self.first_width or self.width) + extra)
 
 
 @dataclass(frozen=True)

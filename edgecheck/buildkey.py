@@ -39,7 +39,8 @@ def _files(root: Path) -> list[Path]:
 
 
 def build_inputs(root: Path, grid: str, dataset: str, seed: int = 0, n_fft: int | None = None,
-                 hop: int | None = None, epochs: int | None = None, channels_last: bool = False) -> dict:
+                 hop: int | None = None, epochs: int | None = None, channels_last: bool = False,
+                 widen: float = 0.0) -> dict:
     """Every input of a build, as data: each file's sha256, the options, the dataset (a file's own sha256),
     the Python minor version and the machine's architecture."""
     root = Path(root)
@@ -54,7 +55,8 @@ def build_inputs(root: Path, grid: str, dataset: str, seed: int = 0, n_fft: int 
         ds = {"name": dataset}
     return {"key_version": KEY_VERSION, "files": files, "grid": grid, "dataset": ds, "seed": seed, "n_fft": n_fft,
             "hop": hop, "epochs": epochs, "python": ".".join(platform.python_version_tuple()[:2]),
-            "machine": platform.machine(), **({"channels_last": True} if channels_last else {})}
+            "machine": platform.machine(), **({"channels_last": True} if channels_last else {}),
+            **({"widen": widen} if widen else {})}
 
 
 def build_key(inputs: dict) -> str:

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from edgecheck.config import DEFAULTS, nonnegative_int, positive_float, positive_int, threshold_spec
+from edgecheck.config import DEFAULTS, nonnegative_int, positive_float, positive_int, positive_up_to, threshold_spec
 from edgecheck.errors import EdgecheckError, one_line
 from edgecheck.options import OPTIONS, check_dataset, device_name
 
@@ -62,6 +62,9 @@ def add_build_inputs(p: argparse.ArgumentParser) -> None:
                                                                     "short windows)")
     p.add_argument("--hop", type=positive_int, default=None, help="STFT hop (default n_fft/2)")
     p.add_argument("--epochs", type=positive_int, default=None, help="training epoch cap (default 12)")
+    p.add_argument("--widen", type=positive_up_to(100, " %", "percentage"), default=0.0, metavar="PCT",
+                   help="build a variant: every model keeps its architecture name but its first hidden layer is "
+                        "widened so its MACs per inference grow by about PCT %% (up to 100; soaks, A/B checks)")
 
 
 class Build(Command):
@@ -88,7 +91,7 @@ class Build(Command):
                            out=Path(args.out), seed=args.seed,
                            n_fft=args.n_fft, hop=args.hop, train=tc, verbose=args.verbose,
                            jobs=args.jobs or cores(), executor=args.build_executor,
-                           cache=cache_root(args.build_cache)))
+                           cache=cache_root(args.build_cache), widen=args.widen))
         return 0
 
 
@@ -107,7 +110,7 @@ class BuildKey(Command):
         from edgecheck.buildkey import build_inputs, build_key
 
         inputs = build_inputs(Path(args.root), args.grid, args.dataset, args.seed, args.n_fft, args.hop, args.epochs,
-                              args.channels_last)
+                              args.channels_last, widen=args.widen)
         print(json.dumps({"key": build_key(inputs), "inputs": inputs}, indent=2) if args.json else build_key(inputs))
         return 0
 
@@ -336,6 +339,9 @@ class Compare(Command):
                                         "baseline; their spread measures this machine's drift)")
         p.add_argument("run")
         OPTIONS["force_baseline"].add(p.add_argument, "--force")
+        p.add_argument("--by-name", action="store_true",
+                       help="match models by architecture name, not by file: two builds of the same grid (a pull "
+                            "request's and main's, or a --widen variant) compared as the same architectures")
         OPTIONS["compare_threshold"].add(p.add_argument, "--threshold")
         for metric, what in (("latency", "relative (default 0.05)"), ("energy", "relative (default 0.05)"),
                              ("accuracy", "absolute (default 0.01)")):
@@ -351,8 +357,12 @@ class Compare(Command):
         from edgecheck.judge.compare import compare_runs
 
         distinct({"BASELINE": args.baseline, "RUN": args.run}, {"--json": args.json})
+        if not args.force:  # a baseline run on libedgetpu1-max and a run on -std compare the USB clock, not models
+            from edgecheck.measure.runtime import refuse_libedgetpu_mismatch
+
+            refuse_libedgetpu_mismatch(args.baseline, args.run)
         result = compare_runs(args.baseline, args.run, args.threshold, force=args.force,
-                              allow_missing=args.allow_missing)
+                              allow_missing=args.allow_missing, by_name=args.by_name)
         for line in result.table(only_changes=not args.all):
             print(line)
         print(result.summary_line())
@@ -398,6 +408,9 @@ class Ab(Command):
         with MeasureContext(TimingOptions(processes=args.processes, rounds=args.rounds, min_processes=args.processes),
                             progress=lambda s: print(s, file=sys.stderr)) as ctx:
             base, head = ab.measure(pairs, sel.devices[0], ctx)
+        from edgecheck.measure.runtime import refuse_mismatch
+
+        refuse_mismatch(base, head, "ab")  # one job shares one runtime; sides from different jobs may not
         result = compare_runs(base, head, args.threshold, by_name=True, kind=AB, baseline_label=args.base,
                               run_label=args.head)
         for line in result.table(only_changes=False):

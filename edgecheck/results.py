@@ -251,6 +251,10 @@ class ProcessTiming:
     rounds: int | None = None
     iterations: int | None = None
     short_rounds: int | None = None
+    # guards on a board (worker.guards): why this process was measured once more (its first attempt hot or
+    # throttled), and why even that one cannot be trusted; a model with an unstable process is never red
+    repeated: str | None = None
+    unstable: str | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -259,6 +263,8 @@ class ProcessTiming:
             raise EdgecheckError(f"process: must be a whole number, got {one_line(repr(self.process))[:60]}")
         for name in ("position", "rounds", "iterations", "short_rounds"):
             _optional_count(getattr(self, name), name)
+        _optional_text(self.repeated, "repeated")
+        _optional_text(self.unstable, "unstable")
 
     @classmethod
     def from_json(cls, data) -> ProcessTiming:

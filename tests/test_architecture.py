@@ -61,3 +61,20 @@ def test_named_grids():
 def test_bad_grids(spec, message):
     with pytest.raises(EdgecheckError, match=message):
         parse_grid(spec)
+
+
+def test_a_widened_variant_keeps_its_name_and_grows_its_macs_by_about_the_percentage():
+    """``edgecheck build --widen PCT``: the first hidden layer gets whole neurons enough for about PCT % more
+    MACs; the name (what comparisons by name match on) stays, the dict (what keys a build) changes."""
+    from edgecheck.architecture import Architecture, size_of
+
+    for arch, pct in ((Architecture(1, 2048), 3), (Architecture(4, 512), 10), (Architecture(2, 64), 3)):
+        wide = arch.widened(pct, 891, 4)
+        growth = size_of(wide, 891, 4).macs / size_of(arch, 891, 4).macs - 1
+        step = (891 + (arch.width if arch.layers > 1 else 4)) / size_of(arch, 891, 4).macs  # one neuron's share
+        assert wide.name == arch.name and abs(growth - pct / 100) <= step / 2 + 1e-12
+        assert wide.layer_sizes(891, 4) == [891, wide.first_width] + [arch.width] * (arch.layers - 1) + [4]
+        assert Architecture.from_dict(wide.to_dict()) == wide and wide.to_dict() != arch.to_dict()
+    plain = Architecture(2, 64)
+    assert plain.to_dict() == {"layers": 2, "width": 64, "activation": "relu"}  # keys of existing builds unchanged
+    assert plain.widened(0, 891, 4) is plain and Architecture(1, 16).widened(1, 891, 4).first_width == 17

@@ -148,3 +148,28 @@ def test_time_left_is_sane_from_the_first_model():
     assert time_left([], 24) is None
     assert time_left([2.0], 23) == pytest.approx(46.0)  # one done: every model costs what it cost
     assert time_left([6.5, 1.9, 2.6], 21) == pytest.approx(21 * 2.6)  # TensorFlow's start-up does not skew it
+
+
+def test_a_widened_variant_is_a_real_model_under_the_same_name(smoke_artifacts, tmp_path):
+    """``build --widen 10``: the same pipeline trains 1x16, widens its first hidden layer to 18 neurons (+12.5 %
+    MACs, the nearest whole neuron to +10 %) with zero-weight neurons and quantizes it, under its own store key,
+    named 1x16: more work, and the very predictions of the base model."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_artifacts, copy)  # the features are reused from its store
+    proc = run_edgecheck("build", "--grid", "1x16", "--widen", "10", "--out", str(copy))
+    assert "build: --widen 10: first hidden layer 1x16 16->18 (+12.5% MACs)" in proc.stderr
+    plain = {m.name: m for m in art.load(smoke_artifacts).models}["1x16"]
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest["grid"]["architectures"] == "1x16" and manifest["widen"]["percent"] == 10
+    assert manifest["widen"]["models"]["1x16"] == {"first_width": 18, "grid_width": 16, "macs": 16110,
+                                                   "grid_macs": 14320, "macs_growth": 0.125}
+    (wide,) = art.load(copy).models
+    assert wide.name == "1x16" and wide.arch.first_width == 18 and wide.tflite.parent != plain.tflite.parent
+    layers = read_model(wide.tflite).dense_layers
+    assert [d.out_features for d in layers] == [18, plain.size["layer_sizes"][-1]]
+    assert sum(d.macs for d in layers) == wide.size["macs"] == 16110
+    for kept in ("int8_predictions.npy", "float_predictions.npy"):  # the same function as the base model
+        assert np.array_equal(np.load(wide.tflite.parent / kept), np.load(plain.tflite.parent / kept))
+    assert wide.metrics["int8"] == plain.metrics["int8"]

@@ -303,6 +303,7 @@ def test_the_build_key_changes_when_an_input_changes_and_only_then(tmp_path):
     assert key() == first
     assert key(grid="smoke") != first and key(seed=1) != first and key(epochs=3) != first
     assert key(channels_last=True) != first and key(channels_last=False) == first
+    assert key(widen=3.0) != first and key(widen=0.0) == first and key(widen=10.0) != key(widen=3.0)
     data = tmp_path / "d.npz"
     data.write_bytes(b"one")
     k1 = key(dataset=str(data))
@@ -337,3 +338,30 @@ def test_the_boards_workflow_reuses_artifacts_by_their_build_key(tmp_path):
             s.pop("if")
     bad.write_text(yaml.safe_dump(unguarded))
     assert any("rebuilds the artifacts even when the cache has them" in p for p in workflow_check.problems(bad))
+
+
+def test_the_pull_request_job_builds_both_sides_by_their_keys_and_runs_ab():
+    """edgecheck.yml's pull-request job: main's and the PR's artifacts, each cached by its own build key and built
+    only on a miss (main's with main's code), then `edgecheck ab` on the hosted cpu and the instruction counts of
+    both builds compared by architecture name."""
+    sys.path.insert(0, str(REPO / "ci"))
+    try:
+        import workflow_check
+    finally:
+        sys.path.pop(0)
+    path = REPO / ".github" / "workflows" / "edgecheck.yml"
+    assert workflow_check.problems(path) == []
+    job = yaml.safe_load(path.read_text())["jobs"]["ab"]
+    assert job["runs-on"] == "ubuntu-latest" and job["if"] == "github.event_name == 'pull_request'"
+    steps = job["steps"]
+    keys = {s["id"]: s["run"] for s in steps if s.get("id") in ("main-key", "pr-key")}
+    assert "--root main " in keys["main-key"] and "--root pr " in keys["pr-key"]
+    caches = {s["id"]: s for s in steps if str(s.get("uses", "")).startswith("actions/cache@")}
+    for side in ("main", "pr"):
+        assert f"steps.{side}-key.outputs.key" in caches[f"{side}-cache"]["with"]["key"]
+        (build,) = [s for s in steps if f"{side}/ci/build-artifacts.sh" in str(s.get("run"))]
+        assert build["if"] == f"steps.{side}-cache.outputs.cache-hit != 'true'"
+    runs = "\n".join(str(s.get("run")) for s in steps)
+    assert "python -m edgecheck ab main-artifacts pr-artifacts --device cpu" in runs
+    assert "apt-get install -y -qq valgrind" in runs and "--count-instructions" in runs
+    assert "edgecheck compare --by-name --latency-threshold 10 ../ab/main-counts.json ../ab/pr-counts.json" in runs

@@ -204,7 +204,7 @@ def latency_block(draw, may_be_unordered: bool) -> dict:
              "median": draw(POSITIVE)}
     process = st.fixed_dictionaries({"median": POSITIVE}, optional={
         "process": st.integers(-5, 50), "position": COUNT, "rounds": COUNT, "iterations": COUNT,
-        "short_rounds": COUNT})
+        "short_rounds": COUNT, "repeated": st.none() | TEXT, "unstable": st.none() | TEXT})
     in_process = st.fixed_dictionaries({"samples": st.lists(NUMBER, max_size=3)},
                                        optional={"iterations_per_round": COUNT, "timer": st.none() | TEXT})
     return {"unit": "s", "samples": samples, "stats": stats, **block(draw, {

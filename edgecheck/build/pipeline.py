@@ -38,6 +38,7 @@ FEATURES_PACKAGES = ("numpy", "librosa")  # the features' numerics
 MODEL_PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert")  # the model's numerics
 FEATURES_REVISION = 1  # bump when a change would change the features a given key produces
 MODEL_REVISION = 2  # 2: float predictions kept, accuracy with bootstrap intervals
+WIDEN_METHOD = "zero-weight neurons added after training"  # how a --widen variant is made (in its model key)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class BuildOptions:
     jobs: int = 1  # networks trained at once (worker processes); 1 trains them here, one after the other
     executor: str = pool.LOCAL  # or dask://HOST:PORT
     cache: Path | None = None  # the shared build cache (cache.cache_root), None for none
+    widen: float = 0.0  # a variant: every model's first hidden layer widened so its MACs grow by about this %
 
 
 def _log(msg: str) -> None:
@@ -175,12 +177,20 @@ def model_files(arch: Architecture, z: dict, opts: dict, folder: Path) -> dict:
     The int8 predictions on the test windows are kept, so the measure stage can
     check that a device computes what the build computed."""
     from edgecheck.build.quantize import check_edgetpu_ready, to_int8_tflite
-    from edgecheck.build.train import float_predict, train
+    from edgecheck.build.train import float_predict, train, widen_trained
     from edgecheck.interpreter import make_interpreter, predict
 
     n_classes = int(z["n_classes"])
-    model, tinfo = train(arch, z["F_train"], z["y_train"], z["F_val"], z["y_val"], n_classes,
+    # a --widen variant trains its grid architecture (the same seed, so the same weights as the base's), then gets
+    # its first layer's extra neurons with zero weights: more work, the same predictions
+    base = Architecture(arch.layers, arch.width, arch.activation)
+    model, tinfo = train(base, z["F_train"], z["y_train"], z["F_val"], z["y_val"], n_classes,
                          TrainConfig(**opts["train"]))
+    if arch.first_width is not None:
+        model = widen_trained(model, arch, z["F_train"].shape[1], n_classes)
+        tinfo = {**tinfo, "keras_params": int(model.count_params()),
+                 "widened": f"first hidden layer {arch.width} -> {arch.first_width} neurons, the extra ones with zero "
+                            "weights (trained as the grid's architecture)"}
     with _quiet(not opts.get("verbose")):
         tfl = to_int8_tflite(model, z["F_train"])
     tpath = atomic_write_bytes(folder / "model.tflite", tfl)
@@ -298,8 +308,9 @@ def _compile_for_edgetpu(compiler: str, folder: Path, entry: dict, log: Callable
 def model_key(features_key: str, arch: Architecture, train: TrainConfig, versions: dict) -> str:
     """What names a model in a store: every input that shapes its bytes and figures. TensorFlow/Keras versions
     change training numerics, the interpreter's the int8 predictions kept beside it."""
+    widened = {"widened": WIDEN_METHOD} if arch.first_width is not None else {}  # plain models keep their keys
     return hash_of({"rev": MODEL_REVISION, "features": features_key, "arch": arch.to_dict(), "train": train.to_dict(),
-                    "versions": {k: versions.get(k) for k in MODEL_PACKAGES}})[:16]
+                    "versions": {k: versions.get(k) for k in MODEL_PACKAGES}, **widened})[:16]
 
 
 def _reuse(arch: Architecture, folder: Path, opts: BuildOptions, log: Callable[[str], None]) -> tuple[dict | None, str]:
@@ -400,6 +411,20 @@ def _recorded_dataset(record: Path | None, store: Path) -> tuple[Path, dict, dic
     return (fpath, info, described) if fpath.is_file() and _stale_features(fpath) is None else None
 
 
+def _widen_record(percent: float, grid: list[Architecture], built: list[Architecture], n_in: int,
+                  n_out: int) -> dict:
+    """The --widen build input and what it made of each architecture: first hidden layer and MACs."""
+    models = {}
+    for a, b in zip(grid, built):
+        m0, m1 = size_of(a, n_in, n_out).macs, size_of(b, n_in, n_out).macs
+        models[a.name] = {"first_width": b.first_width, "grid_width": a.width, "macs": m1, "grid_macs": m0,
+                          "macs_growth": round(m1 / m0 - 1, 5)}
+    return {"percent": percent, "how": "each model trained as its grid architecture, then its first hidden layer "
+                                      "widened with zero-weight neurons so the MACs per inference grow by about this "
+                                      "%: the same predictions, more work; the models keep their architecture names",
+            "models": models}
+
+
 def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     """Build (or reuse) every model of the grid; returns the manifest it wrote."""
     t_start = time.perf_counter()
@@ -423,6 +448,14 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     n_classes = int(z["n_classes"])
     for arch in archs:  # with the data's real input size, before TensorFlow is imported
         check_size(arch, int(z["F_train"].shape[1]), n_classes, "--grid")
+    grid_archs = archs
+    if opts.widen:  # the variant keeps each architecture's name; its own key keeps it apart in every store
+        archs = [a.widened(opts.widen, int(z["F_train"].shape[1]), n_classes) for a in archs]
+        for arch in archs:
+            check_size(arch, int(z["F_train"].shape[1]), n_classes, "--widen")
+        grown = _widen_record(opts.widen, grid_archs, archs, int(z["F_train"].shape[1]), n_classes)["models"]
+        log(f"build: --widen {opts.widen:g}: first hidden layer " + ", ".join(
+            f"{n} {g['grid_width']}->{g['first_width']} ({g['macs_growth']:+.1%} MACs)" for n, g in grown.items()))
     entries = []
     todo = []
     shared = 0
@@ -463,7 +496,9 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     manifest = {
         "schema": art.MANIFEST_SCHEMA,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "grid": {"spec": opts.grid, "architectures": format_grid(archs)},
+        "grid": {"spec": opts.grid, "architectures": format_grid(grid_archs)},
+        **({"widen": _widen_record(opts.widen, grid_archs, archs, int(z["F_train"].shape[1]), n_classes)}
+           if opts.widen else {}),
         "dataset": described,
         "features": {"path": str(fpath.relative_to(out)), "sha256": sha256_file(fpath),
                      "n_features": int(z["F_test"].shape[1]), **finfo},

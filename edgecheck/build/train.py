@@ -30,8 +30,8 @@ def keras_model(arch: Architecture, n_in: int, n_out: int):
 
     inputs = keras.Input(shape=(n_in,), name="features")
     x = inputs
-    for i in range(arch.layers):
-        x = keras.layers.Dense(arch.width, activation=arch.activation, name=f"hidden{i + 1}")(x)
+    for i, width in enumerate(arch.layer_sizes(n_in, n_out)[1:-1]):  # a widened variant's first layer is wider
+        x = keras.layers.Dense(width, activation=arch.activation, name=f"hidden{i + 1}")(x)
     outputs = keras.layers.Dense(n_out, name="logits")(x)
     return keras.Model(inputs, outputs, name=f"ffnn_{arch.name}")
 
@@ -66,3 +66,23 @@ def train(arch: Architecture, F_train: np.ndarray, y_train: np.ndarray, F_val: n
 def float_predict(model, F: np.ndarray) -> np.ndarray:
     """Float class predictions; a direct call avoids Keras' per-model predict retracing."""
     return np.asarray(model(F, training=False)).argmax(axis=1)
+
+
+def widen_trained(model, arch: Architecture, n_in: int, n_out: int):
+    """``model`` (trained as ``arch`` without its widening) with ``arch.first_width - arch.width`` more neurons in
+    its first hidden layer, all of whose weights and biases are zero: the same function (the extra neurons output
+    relu(0) = 0 and the next layer's weights from them are 0, so float and int8 predictions are the base's), and
+    the kernels do the extra MACs all the same. A variant that differs from its base only in the work it does."""
+    extra = (arch.first_width or arch.width) - arch.width
+    wide = keras_model(arch, n_in, n_out)
+    if extra <= 0:
+        return model
+    for i, (src, dst) in enumerate(zip(model.layers[1:], wide.layers[1:])):
+        w, b = src.get_weights()
+        if i == 0:  # the first hidden layer: zero columns for its new neurons
+            w = np.concatenate([w, np.zeros((w.shape[0], extra), w.dtype)], axis=1)
+            b = np.concatenate([b, np.zeros(extra, b.dtype)])
+        elif i == 1:  # the layer after it: zero rows for the inputs from those neurons
+            w = np.concatenate([w, np.zeros((extra, w.shape[1]), w.dtype)], axis=0)
+        dst.set_weights([w, b])
+    return wide

@@ -272,6 +272,8 @@ def _take(result: SweepResult, msg: dict, progress) -> str | None:
     if ms is None:
         return None
     if kind == "timing":
+        if msg.get("repeated"):  # measured once more after a hot or throttled attempt: this line replaces that one
+            ms.timings = [t for t in ms.timings if t.get("process") != msg.get("process")]
         ms.timings.append(msg)
         if progress:
             progress(msg)
@@ -316,7 +318,8 @@ def latency(ms: ModelSweep, timer_label: str, warmup_rounds: int) -> Latency:
     unstable = []
     if cv > UNSTABLE_PROCESS_CV:
         unstable.append(f"robust CV across processes {pct_over(cv, UNSTABLE_PROCESS_CV)}")
-    throttled = sorted({m["throttle"] for m in timings if m.get("throttle")})
+    throttled = sorted({(f"process {m['process']} hot or throttled again when measured once more: {m['throttle']}"
+                         if m.get("repeated") else m["throttle"]) for m in timings if m.get("throttle")})
     unstable += throttled
     lat = Latency.from_samples(samples, statistic="seconds per invoke, one sample per round, rounds of "
                                                   f"{len(timings)} fresh processes",
@@ -325,7 +328,8 @@ def latency(ms: ModelSweep, timer_label: str, warmup_rounds: int) -> Latency:
                                warmup_rounds=warmup_rounds, timer=timer_label)
     lat.processes = [ProcessTiming(process=m["process"], position=m["position"], median=med,
                                    rounds=len(m["samples"]), iterations=m["iterations"],
-                                   short_rounds=m.get("short_rounds", 0))
+                                   short_rounds=m.get("short_rounds", 0), repeated=m.get("repeated"),
+                                   unstable=m.get("throttle"))
                      for m, med in zip(timings, medians)]
     lat.process_median, lat.ci95, lat.process_cv = float(np.median(medians)), Interval(lo, hi), cv
     lat.unstable = "; ".join(unstable) if unstable else None

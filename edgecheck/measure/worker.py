@@ -32,6 +32,14 @@ hung worker was on), {"kind": "timing", "name", "process", "position", "samples"
 "peak_rss_bytes", "baseline_rss_bytes", "predictions"}, {"kind": "error", "name", "process", "error"},
 {"kind": "fatal", "error"} and last {"kind": "done", "host", "interpreter", "processes"}.
 
+Guards (``guards``): before and after each model's timing in a process, the worker reads the Edge TPU's
+temperature and first trip point (/sys/class/apex/apex_N/temp and trip_point0_temp, millidegrees C; 85 C when
+the driver publishes no trip point) and each core's cpufreq (scaling_cur_freq, scaling_max_freq,
+scaling_governor). A model measured hot or throttled ("throttle" says why) is timed once more in a fresh
+process under the same process number; that line carries "repeated" (why) and "unstable" (why it is still not
+to be trusted, or null) and replaces the first. The "done" line's host says which readings this host does not
+publish ("guards_skipped") and which libedgetpu package dpkg has installed ("libedgetpu": std or max).
+
 Energy on the board itself: with ``"energy": {"probe": "hwmon:ina260" | "hwmon:/sys/class/hwmon/hwmon2" |
 "auto", "idle_seconds", "window_seconds", "windows"}`` the worker opens that power sensor on the board
 (the ina2xx hwmon driver's files) before anything else, measures idle power
@@ -70,6 +78,7 @@ import threading
 import time
 
 FREQ_DROP = 0.95  # a core's frequency below this share of its value before a model marks the model unstable
+APEX_TRIP_MC = 85000  # google/gasket-driver apex_driver.c DEFAULT_TRIP_POINT0_TEMP: the TPU's first clock step-down
 
 
 def _interpreter_module():
@@ -112,8 +121,41 @@ def _edgetpu(job):
     return job.get("accelerator") == "edgetpu"
 
 
-def _host():
-    info = {"node": platform.node(), "machine": platform.machine(), "python": platform.python_version()}
+LIBEDGETPU_PACKAGES = ("libedgetpu1-std", "libedgetpu1-max", "libedgetpu1-legacy-std", "libedgetpu1-legacy-max")
+
+
+def libedgetpu_from_status(text):
+    """The libedgetpu package installed, from the text of dpkg's status file: {"package", "flavour" (std or max:
+    the USB clock it runs the Edge TPU at), "version"}, or None. Coral's std and max packages ship the same
+    library file name and conflict with each other, so the package database is what tells them apart."""
+    found = []
+    for para in text.split("\n\n"):
+        fields = {}
+        for line in para.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and not line.startswith((" ", "\t")):
+                fields[key.strip()] = value.strip()
+        status = fields.get("Status", "").split()
+        if fields.get("Package") in LIBEDGETPU_PACKAGES and status[-1:] == ["installed"]:
+            found.append({"package": fields["Package"], "flavour": fields["Package"].rsplit("-", 1)[1],
+                          "version": fields.get("Version")})
+    if len(found) > 1:  # dpkg refuses this (the packages conflict); if a forced install did it, say so
+        return {"package": "+".join(f["package"] for f in found), "flavour": "+".join(f["flavour"] for f in found),
+                "version": None}
+    return found[0] if found else None
+
+
+def _libedgetpu(root):
+    text = _read(os.path.join(root, "var/lib/dpkg/status"), cap=1 << 26)  # Debian's package database
+    return libedgetpu_from_status(text) if text else None
+
+
+def _host(root="/"):
+    info = {"node": platform.node(), "machine": platform.machine(), "python": platform.python_version(),
+            "guards_skipped": guards(root)["skipped"]}
+    lib = _libedgetpu(root)
+    if lib:
+        info["libedgetpu"] = lib
     try:
         with open("/proc/device-tree/model", "rb") as f:
             info["board"] = f.read().decode("utf-8", "replace").strip("\x00\n ")
@@ -180,13 +222,78 @@ def _tripped(root):
     return hot
 
 
-def _throttle(before, after, tripped):
-    """Why this model's timing cannot be trusted (a core slowed down, a thermal trip), or None."""
+def _number(text):
+    return int(text) if text and text.lstrip("-").isdigit() and len(text) <= 12 else None
+
+
+def guards(root):
+    """One reading of what slows a board down behind the timing's back: each Edge TPU's temperature and its
+    first throttle trip point (the gasket driver's apex class: ``temp`` and ``trip_point0_temp`` in millidegrees
+    C), and each core's cpufreq (``scaling_cur_freq`` and ``scaling_max_freq`` in kHz, ``scaling_governor``).
+    What this host does not publish is listed under "skipped" with the reason, never guessed."""
+    out = {"tpus": {}, "cpus": {}, "skipped": []}
+    apex = os.path.join(root, "sys/class/apex")
+    names = sorted(d for d in os.listdir(apex) if d.startswith("apex_")) if os.path.isdir(apex) else []
+    if not names:
+        out["skipped"].append("Edge TPU temperature: no %s/apex_* (no PCIe Edge TPU under the apex driver; a USB "
+                              "Accelerator publishes no temperature)" % apex)
+    for name in names:
+        temp = _number(_read(os.path.join(apex, name, "temp")))
+        if temp is None:
+            out["skipped"].append("%s temperature: %s unreadable or absent" % (name, os.path.join(apex, name, "temp")))
+            continue
+        trip = _number(_read(os.path.join(apex, name, "trip_point0_temp")))
+        out["tpus"][name] = {"temp": temp, "trip": trip if trip and trip > 0 else APEX_TRIP_MC,
+                             "trip_from": "trip_point0_temp" if trip and trip > 0 else "the driver's default 85 C"}
+    base = os.path.join(root, "sys/devices/system/cpu")
+    for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        if re.match(r"cpu[0-9]+$", name):  # sysfs's per-core folders: cpu0, cpu1, ...
+            folder = os.path.join(base, name, "cpufreq")
+            cur, top = _number(_read(os.path.join(folder, "scaling_cur_freq"))), \
+                _number(_read(os.path.join(folder, "scaling_max_freq")))
+            gov = _read(os.path.join(folder, "scaling_governor"))
+            if cur is not None or gov:
+                out["cpus"][name] = {"cur": cur, "max": top, "governor": gov}
+    if not out["cpus"]:
+        out["skipped"].append("CPU frequency and governor: no %s/cpu*/cpufreq (no cpufreq driver: a VM, or a "
+                              "kernel without it)" % base)
+    return out
+
+
+def _guarded(before, after):
+    """Why a process measured between two ``guards`` readings cannot be trusted: the Edge TPU at or above its first
+    trip point (the driver steps its clock down there), a core's governor changed, its policy's max frequency
+    lowered (thermal capping), or under the performance governor a core below its max; empty when none."""
+    why = []
+    for name, a in sorted(after["tpus"].items()):
+        b = before["tpus"].get(name) or a
+        hot = max(a["temp"], b["temp"])
+        if hot >= a["trip"]:
+            why.append("%s at %.1f C, at or above its first throttle trip point %.1f C (%s)"
+                       % (name, hot / 1000.0, a["trip"] / 1000.0, a["trip_from"]))
+    for name, a in sorted(after["cpus"].items(), key=lambda kv: int(kv[0][3:])):
+        b = before["cpus"].get(name)
+        if b is None:
+            continue
+        if b["governor"] != a["governor"]:
+            why.append("%s governor changed from %s to %s during the process" % (name, b["governor"], a["governor"]))
+        if b["max"] and a["max"] and a["max"] < b["max"]:
+            why.append("%s max frequency lowered from %d to %d MHz during the process"
+                       % (name, b["max"] // 1000, a["max"] // 1000))
+        elif a["governor"] == "performance" and a["cur"] and a["max"] and a["cur"] < FREQ_DROP * a["max"]:
+            why.append("%s at %d MHz under the performance governor, below its max %d MHz"
+                       % (name, a["cur"] // 1000, a["max"] // 1000))
+    return why
+
+
+def _throttle(before, after, tripped, guarded=()):
+    """Why this model's timing cannot be trusted (a core slowed down, a thermal trip, a guard), or None."""
     why = []
     for i, (b, a) in enumerate(zip(before, after)):
         if b and a < FREQ_DROP * b:
             why.append("cpu%d frequency dropped from %d to %d MHz" % (i, b // 1000, a // 1000))
     why += ["thermal trip: " + t for t in tripped]
+    why += list(guarded)
     return "; ".join(why) or None
 
 
@@ -330,21 +437,25 @@ def _emit(fd, obj):
         data = data[os.write(fd, data):]
 
 
-def _timing_child(job, models, process, module, np, root, fd):
-    """A fresh process measuring ``models`` in order; one line per model."""
+def _timing_child(job, models, process, module, np, root, repeated, fd):
+    """A fresh process measuring ``models`` in order; one line per model. ``repeated``: {name: why} for a
+    process measured again because its first attempt was hot or throttled (a second one is unstable)."""
     timer = _timer(job.get("timer"))
     windows = {}  # inputs file -> its test windows, read once in this process
     for position, model in enumerate(models):
         _emit(fd, {"kind": "start", "name": model["name"], "process": process})
         try:
-            before, tripped_before = _frequencies(root), _tripped(root)
+            before, tripped_before, g0 = _frequencies(root), _tripped(root), guards(root)
             runner = Runner(job, model, module, np, windows)
             samples, n, short = time_rounds(runner.interp.invoke, job, timer)
-            after, tripped = _frequencies(root), _tripped(root)
-            _emit(fd, {"kind": "timing", "name": model["name"], "process": process, "position": position,
-                       "samples": samples, "iterations": n, "short_rounds": short,
-                       "load_seconds": runner.load_seconds, "first_invoke_seconds": runner.first_invoke_seconds,
-                       "throttle": _throttle(before, after, sorted(set(tripped_before) | set(tripped)))})
+            after, tripped, g1 = _frequencies(root), _tripped(root), guards(root)
+            throttle = _throttle(before, after, sorted(set(tripped_before) | set(tripped)), _guarded(g0, g1))
+            again = repeated.get(model["name"])
+            _emit(fd, dict({"kind": "timing", "name": model["name"], "process": process, "position": position,
+                            "samples": samples, "iterations": n, "short_rounds": short,
+                            "load_seconds": runner.load_seconds,
+                            "first_invoke_seconds": runner.first_invoke_seconds, "throttle": throttle},
+                           **({"repeated": again, "unstable": throttle} if again else {})))
             del runner
         except Exception as e:  # noqa: BLE001 - one model's failure is reported, the others go on
             _emit(fd, {"kind": "error", "name": model["name"], "process": process,
@@ -551,15 +662,23 @@ def sweep(job, module, np, out, sensor=None):
     rng = random.Random(int(job.get("seed", 0)))
     t0 = time.perf_counter()
 
-    def run_process(process, todo):
+    def run_process(process, todo, repeated=None):
+        """One process's models; those measured hot or throttled run once more in a fresh process (the same
+        process number: its line replaces the first), and are marked unstable if that one is too."""
+        timed, first = {}, list(todo)
         while todo:  # a process that dies mid-model loses that model; a fresh one measures the rest
-            lines = run_child(_timing_child, (job, todo, process, module, np, root), out, todo[0]["name"],
-                              process)
+            lines = run_child(_timing_child, (job, todo, process, module, np, root, repeated or {}), out,
+                              todo[0]["name"], process)
             done = {m["name"] for m in lines}
-            for m in lines:
-                if m["kind"] == "timing":
-                    medians[m["name"]].append(sorted(m["samples"])[len(m["samples"]) // 2])
+            timed.update((m["name"], m) for m in lines if m["kind"] == "timing")
             todo = [m for m in todo if m["name"] not in done]
+        again = {n: m["throttle"] for n, m in timed.items() if m.get("throttle")}
+        if again and repeated is None:
+            timed.update(run_process(process, [m for m in first if m["name"] in again], again))
+        if repeated is None:
+            for name, m in timed.items():
+                medians[name].append(sorted(m["samples"])[len(m["samples"]) // 2])
+        return timed
 
     # A/B jobs: models carry a group, and processes alternate between the groups (A, B, A, B, ...), so drift
     # and the machine's state reach both alike
@@ -771,7 +890,8 @@ def main():
         count_instructions(job, out)
     if _edgetpu(job) and _pycoral() is not None:
         module_name = "pycoral.utils.edgetpu"
-    out({"kind": "done", "host": _host(), "interpreter": module_name, "processes": processes})
+    out({"kind": "done", "host": _host(job.get("sysfs_root") or "/"), "interpreter": module_name,
+         "processes": processes})
     return 0
 
 
