@@ -43,6 +43,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -292,6 +294,158 @@ def _half(run: dict, parity: int) -> dict:
     return out
 
 
+def _slots(run: dict) -> dict:
+    """A run's cpu process medians as A/B slots: processes 2k (A) and 2k+1 (B) measured next to each other in
+    time, as `edgecheck ab` alternates its sides. {model: {k: (a, b)}}."""
+    out: dict = {}
+    for e in run["entries"]:
+        lat = e.get("latency") or {}
+        if e["device"]["name"] != "cpu" or not lat.get("processes"):
+            continue
+        by = {p["process"]: p["median"] for p in lat["processes"] if p.get("process") is not None}
+        out[e["model"]["name"]] = {k // 2: (by[k], by[k + 1]) for k in by if k % 2 == 0 and k + 1 in by}
+    return out
+
+
+def _pairing_widths(data: list[dict]) -> dict:
+    """Pairing's effect on real data: per (run, model) with at least 4 slots, the 95 % interval's width of the
+    paired t on slot log ratios against Welch's unpaired t on the same process medians."""
+    from edgecheck.judge.ab_stats import ModelSlots, paired_t, welch
+
+    ratios = []
+    for run in data:
+        for name, slots in _slots(run).items():
+            if len(slots) < 4:
+                continue
+            m = ModelSlots(sorted(slots), [v[0] for _, v in sorted(slots.items())], [v[1] for _, v in sorted(slots.items())])
+            p, u = paired_t(m.log_ratios()), welch(np.log(m.a), np.log(m.b))
+            if u.hi > u.lo:
+                ratios.append((p.hi - p.lo) / (u.hi - u.lo))
+    ratios.sort()
+    return {"pairs": len(ratios), "width_ratio_median": ratios[len(ratios) // 2] if ratios else None,
+            "width_ratio_q25": ratios[len(ratios) // 4] if ratios else None,
+            "width_ratio_q75": ratios[3 * len(ratios) // 4] if ratios else None,
+            "narrower_share": sum(r < 1 for r in ratios) / max(1, len(ratios))}
+
+
+def _simulate_rules(data: list[dict], sessions: int, seed: int = 0, cap: int = 20) -> dict:
+    """The decision rules on sessions resampled from the real interleaved slots (every run's processes 2k vs
+    2k+1, identical code): each session draws ``cap`` slots with replacement from all runs' slots (a model
+    missing from a drawn slot takes one of its own at random) and is looked at as `edgecheck ab` looks (the
+    ab_stats schedule). Scenarios as the statistics see them: null, B x1.10 everywhere, B x1.10 on one model
+    (each quiet model in turn)."""
+    from edgecheck.judge.ab_stats import FIRST, LOOKS, ModelSlots, Sequence, schedule
+    from edgecheck.stats import holm, p_greater, robust_cv
+
+    per_run = [_slots(r) for r in data]
+    models = sorted(set.intersection(*[set(s) for s in per_run]))
+    pool = {m: [(i, k) for i, s in enumerate(per_run) for k in s[m]] for m in models}
+    every = sorted({x for m in models for x in pool[m]})
+    cvs = {m: robust_cv([v for i, s in enumerate(per_run) for k, ab in s[m].items() for v in ab]) for m in models}
+    quiet = [m for m in models if cvs[m] <= 0.10]
+    rng = np.random.default_rng(seed)
+    looks = schedule(FIRST, cap, LOOKS)
+
+    def draw(n):
+        """``n`` slots without replacement while the pools last (then with): a slot at an odd position of the
+        session swaps its two processes, as `edgecheck ab` orders its slots A,B then B,A (ABBA)."""
+        ids = [every[j] for j in rng.permutation(len(every))[:n]]
+        out = {}
+        for m in models:
+            own = set(pool[m])
+            got = [g for g in ids if g in own]
+            rest = [x for x in (pool[m][j] for j in rng.permutation(len(pool[m]))) if x not in set(got)]
+            while len(got) < n:
+                got.append(rest.pop() if rest else pool[m][rng.integers(0, len(pool[m]))])
+            rng.shuffle(got)
+            out[m] = [per_run[i][m][k][::-1] if j % 2 else per_run[i][m][k] for j, (i, k) in enumerate(got)]
+        return out
+
+    def sequential(slots, scale, rule, paired):
+        seq = Sequence(models, {m: 0.05 for m in models}, 0.05, LOOKS, 0.10, 0.05, scale, rule, paired)
+        for j, n in enumerate(looks):
+            need = seq.to_measure()
+            if not need:
+                break
+            data_n = {m: ModelSlots(list(range(n)), [a for a, _ in slots[m][:n]], [b for _, b in slots[m][:n]])
+                      for m in models}
+            seq.look(data_n, n, j == len(looks) - 1)
+        return seq
+
+    def today(slots, scale, n=10):
+        """The rule before: unpaired Mann-Whitney/Hodges-Lehmann, one look at 10 processes a side, Holm at alpha
+        0.05 on 'ratio <= 1.05', a model with process CV over 10 % unstable; no run-level test."""
+        names, ps, noisy = [], [], []
+        for m in models:
+            a = np.log([x for x, _ in slots[m][:n]])
+            b = np.log([y * scale.get(m, 1.0) for _, y in slots[m][:n]])
+            names.append(m)
+            ps.append(p_greater(a, b, math.log1p(0.05)))
+            noisy.append(max(robust_cv(np.exp(a)), robust_cv(np.exp(b))) > 0.10)
+        rej = holm(ps, 0.05)
+        return {m for m, r, z in zip(names, rej, noisy) if r and not z}
+
+    rules = {"today (unpaired MW, interval > 1.05, 10/side)": None,
+             "interval > 1.05, paired, sequential": ("interval", True),
+             "ratio > 1 + estimate >= 1.05, unpaired, sequential": ("estimate", False),
+             "ratio > 1 + estimate >= 1.05, paired, sequential (shipped)": ("estimate", True)}
+    report = {"sessions": sessions, "models": len(models), "quiet_models": len(quiet), "looks": looks,
+              "runs": len(data), "rules": {}}
+    for label, how in rules.items():
+        t = {"null_red": 0, "all10_caught_run": 0, "all10_caught_any": 0, "one10_caught": 0, "one10_runs": 0,
+             "one10_noisy_red": 0, "one10_noisy_runs": 0, "slots_used": []}
+        for s in range(sessions):
+            slots = draw(cap)
+            one = models[s % len(models)]
+            for scen, scale in (("null", {}), ("all10", {m: 1.10 for m in models}), ("one10", {one: 1.10})):
+                if how is None:
+                    red = today(slots, scale)
+                    run_red, is_red = False, bool(red)
+                else:
+                    seq = sequential(slots, scale, *how)
+                    red = {m for m, v in seq.verdict.items() if v == "regression"}
+                    run_red, is_red = seq.run == "regression", seq.red
+                    t["slots_used"].append(seq.taken[-1])
+                if scen == "null":
+                    t["null_red"] += is_red
+                elif scen == "all10":
+                    t["all10_caught_run"] += run_red
+                    t["all10_caught_any"] += is_red
+                elif one in quiet:
+                    t["one10_runs"] += 1
+                    t["one10_caught"] += one in red
+                else:
+                    t["one10_noisy_runs"] += 1
+                    t["one10_noisy_red"] += one in red
+        used = sorted(t.pop("slots_used")) or [10]
+        t["processes_per_side_median"] = used[len(used) // 2]
+        t["null_red_upper95"] = clopper_pearson_upper(t["null_red"], sessions)
+        report["rules"][label] = t
+    return report
+
+
+def ab_rules(args) -> int:
+    """Pairing's effect and the decision rules, measured on the real interleaved runs of DIR (`runs`)."""
+    data, _ = _load_runs(args.dir)
+    widths = _pairing_widths(data)
+    sim = _simulate_rules(data, args.sessions, args.seed)
+    report = {"pairing": widths, "rules": sim}
+    (Path(args.dir) / "ab-rules.json").write_text(json.dumps(report, indent=1))
+    print(f"{len(data)} runs: pairing (paired t on slot log ratios vs Welch on the same process medians, "
+          f"{widths['pairs']} (run, model) with >= 4 slots): 95 % interval width x{widths['width_ratio_median']:.2f} "
+          f"median (quartiles x{widths['width_ratio_q25']:.2f}-x{widths['width_ratio_q75']:.2f}), narrower in "
+          f"{widths['narrower_share']:.0%}")
+    n = sim["sessions"]
+    print(f"rules on {n} resampled sessions ({sim['models']} models, {sim['quiet_models']} with process CV <= 10 %; "
+          f"looks at {sim['looks']} processes a side):")
+    for label, t in sim["rules"].items():
+        print(f"  {label}: null red {t['null_red']}/{n} (upper95 {t['null_red_upper95']:.1%}); +10 % all caught "
+              f"by run level {t['all10_caught_run']}/{n}, by any {t['all10_caught_any']}/{n}; +10 % one quiet model "
+              f"{t['one10_caught']}/{t['one10_runs']}; noisy one model red {t['one10_noisy_red']}/"
+              f"{t['one10_noisy_runs']}; processes/side median {t['processes_per_side_median']}")
+    return 0
+
+
 def interleaved(args) -> int:
     """Within each session, its even processes against its odd ones: what an A/B run sees (drift between
     sessions cancels)."""
@@ -434,6 +588,11 @@ def main() -> int:
     i = sub.add_parser("interleaved")
     i.add_argument("dir")
     i.set_defaults(func=interleaved)
+    ar = sub.add_parser("ab-rules", help="pairing's effect and the A/B decision rules on the real runs of DIR")
+    ar.add_argument("dir")
+    ar.add_argument("--sessions", type=int, default=200)
+    ar.add_argument("--seed", type=int, default=0)
+    ar.set_defaults(func=ab_rules)
     h = sub.add_parser("history")
     h.add_argument("dir", help="a folder of run-*.json from `runs`")
     h.add_argument("--history", type=int, default=5)
