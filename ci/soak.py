@@ -10,6 +10,11 @@ Not part of `make test` (they take an hour); run by hand or on a schedule:
   python ci/soak.py runs --runs 20 --out DIR [--busy]  repeated default runs of the whole suite (host cpu + twins,
                                                      the artifacts built once): exit codes, decided and
                                                      inconclusive checks, times; kept for `compare`
+  python ci/soak.py ab --base A [--head H] --sessions 20 [--plain-seconds S]
+                                                     real `edgecheck ab` sessions: identical sides, and the same
+                                                     measurements judged with B x1.10 everywhere and on one model;
+                                                     or a real HEAD
+  python ci/soak.py ab-rules DIR                      pairing's effect and the A/B rules on `runs`' interleaved data
   python ci/soak.py interleaved DIR                   within each run, its even processes against its odd ones
                                                      (an A/B pair of identical code, as `edgecheck ab` measures)
   python ci/soak.py compare DIR                       every ordered pair of those runs compared as baseline and
@@ -303,7 +308,10 @@ def _slots(run: dict) -> dict:
         if e["device"]["name"] != "cpu" or not lat.get("processes"):
             continue
         by = {p["process"]: p["median"] for p in lat["processes"] if p.get("process") is not None}
-        out[e["model"]["name"]] = {k // 2: (by[k], by[k + 1]) for k in by if k % 2 == 0 and k + 1 in by}
+        # relative to the model's level in this run: pooling slots of several runs then adds no run-to-run drift
+        # to a side's spread (a slot's log ratio is unchanged)
+        level = statistics.median(by.values())
+        out[e["model"]["name"]] = {k // 2: (by[k] / level, by[k + 1] / level) for k in by if k % 2 == 0 and k + 1 in by}
     return out
 
 
@@ -314,10 +322,11 @@ def _pairing_widths(data: list[dict]) -> dict:
 
     ratios = []
     for run in data:
-        for name, slots in _slots(run).items():
+        for _name, slots in _slots(run).items():
             if len(slots) < 4:
                 continue
-            m = ModelSlots(sorted(slots), [v[0] for _, v in sorted(slots.items())], [v[1] for _, v in sorted(slots.items())])
+            ks = sorted(slots)
+            m = ModelSlots(ks, [slots[k][0] for k in ks], [slots[k][1] for k in ks])
             p, u = paired_t(m.log_ratios()), welch(np.log(m.a), np.log(m.b))
             if u.hi > u.lo:
                 ratios.append((p.hi - p.lo) / (u.hi - u.lo))
@@ -362,7 +371,7 @@ def _simulate_rules(data: list[dict], sessions: int, seed: int = 0, cap: int = 2
         return out
 
     def sequential(slots, scale, rule, paired):
-        seq = Sequence(models, {m: 0.05 for m in models}, 0.05, LOOKS, 0.10, 0.05, scale, rule, paired)
+        seq = Sequence(models, dict.fromkeys(models, 0.05), 0.05, LOOKS, 0.10, 0.05, scale, rule, paired)
         for j, n in enumerate(looks):
             need = seq.to_measure()
             if not need:
@@ -397,7 +406,7 @@ def _simulate_rules(data: list[dict], sessions: int, seed: int = 0, cap: int = 2
         for s in range(sessions):
             slots = draw(cap)
             one = models[s % len(models)]
-            for scen, scale in (("null", {}), ("all10", {m: 1.10 for m in models}), ("one10", {one: 1.10})):
+            for scen, scale in (("null", {}), ("all10", dict.fromkeys(models, 1.1)), ("one10", {one: 1.10})):
                 if how is None:
                     red = today(slots, scale)
                     run_red, is_red = False, bool(red)
@@ -443,6 +452,83 @@ def ab_rules(args) -> int:
               f"by run level {t['all10_caught_run']}/{n}, by any {t['all10_caught_any']}/{n}; +10 % one quiet model "
               f"{t['one10_caught']}/{t['one10_runs']}; noisy one model red {t['one10_noisy_red']}/"
               f"{t['one10_noisy_runs']}; processes/side median {t['processes_per_side_median']}")
+    return 0
+
+
+def ab_soak(args) -> int:
+    """Real `edgecheck ab` sessions on this machine (the same code as the command: cli.ab_session). The null is
+    BASE's artifacts on both sides; each session's own measurements are also judged with B's process medians
+    x1.10 everywhere and x1.10 on one model (each model in turn), as the statistics see them, all scenarios
+    jointly: the session measures further while any scenario is open, so every scenario sees the looks it
+    needs. ``--head DIR``: a real HEAD (e.g. the ~10 %-more-work variant), judged as it is."""
+    sys.path.insert(0, str(REPO))
+    from edgecheck.cli import ab_session
+    from edgecheck.judge.ab_stats import UNSTABLE
+    from edgecheck.measure import ab
+    from edgecheck.measure.devices import select
+    from edgecheck.measure.recorder import MeasureContext, TimingOptions
+    from edgecheck.stats import robust_cv
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = ab.pair(ab.models_of(args.base, "BASE"), ab.models_of(args.head or args.base, "HEAD"))
+    if args.models:
+        keep = set(args.models.split(","))
+        pairs = [p for p in pairs if p[0].name in keep]
+    names = [p[0].name for p in pairs]
+    device = select(["cpu"]).devices[0]
+    rows = []
+    for i in range(args.sessions):
+        one = names[i % len(names)]
+        scales = {} if args.head else {"all10": dict.fromkeys(names, 1.1), "one10": {one: 1.10}}
+        t0 = time.time()
+        with MeasureContext(TimingOptions(processes=args.processes, rounds=args.rounds),
+                            progress=lambda s: print(s, file=sys.stderr)) as ctx:
+            got, seqs = ab_session(pairs, device, ctx, args.processes, (), args.max_seconds, scales)
+        secs = round(time.time() - t0, 1)
+        cv = {n: max(robust_cv([p.median for p in e.latency.processes]) for e in (a, b))
+              for n, a, b in ((a.model.name, a, b) for a, b in zip(got.base.ok_entries(), got.head.ok_entries()))}
+        row = {"session": i, "seconds": secs, "processes_per_side": [lk.processes for lk in got.looks],
+               "stopped": got.stopped, "real": {"red": seqs[""].red, "run": seqs[""].run,
+                                                "verdicts": seqs[""].verdict}}
+        if not args.head:
+            row["all10_run_caught"] = seqs["all10"].run == "regression"
+            row["one10"] = {"model": one, "cv": cv.get(one), "verdict": seqs["one10"].verdict[one],
+                            "red_elsewhere": [m for m, v in seqs["one10"].verdict.items()
+                                              if v == "regression" and m != one]}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    n = len(rows)
+    secs = sorted(r["seconds"] for r in rows)
+    report = {"sessions": n, "rows": rows, "head": args.head, "base": args.base}
+    print(f"{n} real edgecheck ab sessions of {len(names)} models on this cpu (cap {args.processes} a side"
+          f"{f', {args.max_seconds:g} s' if args.max_seconds else ''}):")
+    if args.head:
+        red = sum(r["real"]["red"] for r in rows)
+        print(f"  BASE {args.base} vs HEAD {args.head}: red {red}/{n}; run level caught "
+              f"{sum(r['real']['run'] == 'regression' for r in rows)}/{n}")
+    else:
+        null_red = sum(r["real"]["red"] for r in rows)
+        upper = clopper_pearson_upper(null_red, n)
+        quiet = [r for r in rows if r["one10"]["cv"] is not None and r["one10"]["cv"] <= 0.10]
+        noisy = [r for r in rows if r not in quiet]
+        report.update(null_red=null_red, null_red_upper95=upper,
+                      all10_caught=sum(r["all10_run_caught"] for r in rows),
+                      one10_quiet_caught=sum(r["one10"]["verdict"] == "regression" for r in quiet),
+                      one10_quiet=len(quiet),
+                      one10_noisy_red=sum(r["one10"]["verdict"] == "regression" for r in noisy),
+                      one10_noisy_unstable=sum(r["one10"]["verdict"] == UNSTABLE for r in noisy),
+                      one10_noisy=len(noisy))
+        print(f"  identical sides red: {null_red}/{n} (95 % Clopper-Pearson upper bound {upper:.1%}; wanted <= 5 %)")
+        print(f"  +10 % everywhere caught by the run level: {report['all10_caught']}/{n} (wanted >= 95 %)")
+        print(f"  +10 % on one model (process CV <= 10 %) caught: {report['one10_quiet_caught']}/{len(quiet)} "
+              f"(wanted >= 80 %); noisier models red {report['one10_noisy_red']}/{len(noisy)} (wanted 0), "
+              f"unstable {report['one10_noisy_unstable']}")
+    plain = f" = {secs[len(secs) // 2] / args.plain_seconds:.1f}x one plain run ({args.plain_seconds:g} s)" \
+        if args.plain_seconds else ""
+    print(f"  session seconds: median {secs[len(secs) // 2]:.0f}{plain} (range {secs[0]:.0f}-{secs[-1]:.0f}; "
+          "wanted <= 3x)")
+    (out / "ab-soak.json").write_text(json.dumps(report, indent=1))
     return 0
 
 
@@ -588,6 +674,17 @@ def main() -> int:
     i = sub.add_parser("interleaved")
     i.add_argument("dir")
     i.set_defaults(func=interleaved)
+    ab_ = sub.add_parser("ab", help="real edgecheck ab sessions: null, +10 %% all, +10 %% one model; or --head DIR")
+    ab_.add_argument("--base", default=str(REPO / ".edgecheck" / "artifacts"), help="BASE artifacts folder")
+    ab_.add_argument("--head", default=None, help="a real HEAD artifacts folder (default: BASE on both sides)")
+    ab_.add_argument("--sessions", type=int, default=20)
+    ab_.add_argument("--processes", type=int, default=20, help="the cap per side")
+    ab_.add_argument("--rounds", type=int, default=5)
+    ab_.add_argument("--max-seconds", type=float, default=None)
+    ab_.add_argument("--models", default=None, help="comma-separated subset of the models (a quick check)")
+    ab_.add_argument("--plain-seconds", type=float, default=None, help="one plain run's seconds, for the ratio")
+    ab_.add_argument("--out", default="/tmp/edgecheck-soak-ab")
+    ab_.set_defaults(func=ab_soak)
     ar = sub.add_parser("ab-rules", help="pairing's effect and the A/B decision rules on the real runs of DIR")
     ar.add_argument("dir")
     ar.add_argument("--sessions", type=int, default=200)

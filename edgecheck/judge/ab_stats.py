@@ -216,7 +216,7 @@ class Sequence:
     def __init__(self, names: list[str], limits: dict[str, float], alpha: float, looks: int = LOOKS,
                  unstable_cv: float = 0.10, run_limit: float = 0.05, scale: dict[str, float] | None = None,
                  rule: str = "estimate", paired: bool = True):
-        self.verdict = {n: OPEN for n in names}
+        self.verdict = dict.fromkeys(names, OPEN)
         self.est: dict[str, Estimate] = {}
         self.noisy: dict[str, float] = {}
         self.decided_at: dict[str, int] = {}  # model -> processes per side when it was decided
@@ -264,10 +264,7 @@ class Sequence:
 
     def to_measure(self) -> list[str]:
         """The models the next look needs: every model while the run level is open (its slots must hold every
-        model), else the open ones; none once the run level is a regression or an improvement (the session is
-        decided; models open then are reported as they stand)."""
-        if self.run in (REGRESSION, IMPROVEMENT):
-            return []
+        model), else the open ones (after a run-level regression too: which models moved is what a reader asks)."""
         if self.run == OPEN:
             return list(self.verdict)
         return [m for m, v in self.verdict.items() if v == OPEN]

@@ -20,14 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from edgecheck import artifacts as art
 from edgecheck.errors import EdgecheckError
 from edgecheck.measure import sweep
 from edgecheck.measure.device import Device
 from edgecheck.measure.recorder import MeasureContext
 from edgecheck.results import RESULTS_SCHEMA, Run
-
-import numpy as np
 
 
 def models_of(path: str | Path, what: str) -> list[art.ModelEntry]:

@@ -1,0 +1,73 @@
+"""Sequential A/B (`edgecheck ab`): the looks, the rule and the run-level test, on the real worker and files."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgecheck.judge import ab_stats
+from edgecheck.judge.ab_stats import ModelSlots, Sequence
+
+
+def _slots(rng, n, ratio, cv):
+    a = np.exp(rng.normal(0, cv, n))
+    return ModelSlots(list(range(n)), list(a), list(a * ratio * np.exp(rng.normal(0, cv / 3, n))))
+
+
+def test_a_decided_model_stops_and_an_open_one_is_measured_further():
+    """The look's rule on paired slots: a quiet unchanged model is decided at the first look and leaves; a model
+    whose ratio sits on the threshold stays open, is measured further, and is too close to call at the cap."""
+    rng = np.random.default_rng(1)
+    names = ["quiet", "edge"]
+    seq = Sequence(names, dict.fromkeys(names, 0.05), 0.05)
+    plan = ab_stats.schedule(6, 20)
+    assert plan == [6, 13, 20] and seq.level == pytest.approx(0.05 / 2 / 3)
+    data = {"quiet": _slots(rng, 20, 1.0, 0.003), "edge": _slots(rng, 20, 1.05, 0.03)}
+    for j, n in enumerate(plan):
+        seq.look({m: ModelSlots(d.slots[:n], d.a[:n], d.b[:n]) for m, d in data.items()}, n, j == len(plan) - 1)
+        if seq.done:
+            break
+    assert seq.verdict["quiet"] == "unchanged" and seq.decided_at["quiet"] == 6
+    assert seq.verdict["edge"] == "too close to call" and seq.taken == [6, 13, 20]
+
+
+def test_identical_sides_are_never_red_and_fifty_percent_is():
+    """The same slots judged as they are and with one model's B x1.5 as the statistics see it."""
+    rng = np.random.default_rng(2)
+    names = ["m0", "m1", "m2"]
+    data = {m: _slots(rng, 13, 1.0, 0.02) for m in names}
+    for scale, red in (({}, False), ({"m0": 1.5}, True)):
+        seq = Sequence(names, dict.fromkeys(names, 0.05), 0.05, scale=scale)
+        for j, n in enumerate([6, 13]):
+            seq.look({m: ModelSlots(d.slots[:n], d.a[:n], d.b[:n]) for m, d in data.items()}, n, j == 1)
+        assert seq.red is red and (seq.verdict["m0"] == "regression") is red
+
+
+def test_real_session_honours_the_cap_and_reports_the_run_level(tmp_path):
+    """A real session on the worker: identical files on both sides, judged as measured and with one model x1.5;
+    the cap is never passed, the run level has its row and record, identical sides are never red."""
+    from tinytflite import dense_tflite
+
+    from edgecheck import artifacts as art
+    from edgecheck.cli import ab_session
+    from edgecheck.judge.ab_stats import ab_comparison
+    from edgecheck.measure.devices import select
+    from edgecheck.measure.recorder import MeasureContext, TimingOptions
+
+    models = [art.user_model(dense_tflite(tmp_path / f"m{i}.tflite", [64, 32 * (i + 1), 4], seed=i))
+              for i in range(3)]
+    pairs = [(m, m) for m in models]
+    device = select(["cpu"]).devices[0]
+    with MeasureContext(TimingOptions(processes=8, rounds=3)) as ctx:
+        got, seqs = ab_session(pairs, device, ctx, 8, (), None, {"slow": {models[0].name: 1.5}}, first=4)
+    assert [lk.processes for lk in got.looks][-1] <= 8 and len(got.looks) <= ab_stats.LOOKS
+    for e in got.base.ok_entries() + got.head.ok_entries():
+        assert len(e.latency.processes) <= 8
+    assert not seqs[""].red
+    slow = seqs["slow"].verdict[models[0].name]
+    assert slow in ("regression", "unstable"), slow  # unstable only when the busy machine spread it past 10 %
+    if seqs["slow"].noisy.get(models[0].name, 0) <= 0.10:
+        assert slow == "regression"
+    result = ab_comparison(got.base, got.head, (), seqs[""], got.looks, got.stopped, base_label="A", head_label="B")
+    run = result.rows[0]
+    assert run.metric == "latency (geometric mean)" and run.verdict == result.ab["run_level"]["verdict"]
+    assert not result.has_regression and result.to_json()["ab"]["alpha_per_look"] == pytest.approx(0.05 / 6)
