@@ -337,7 +337,7 @@ def _pairing_widths(data: list[dict]) -> dict:
             "narrower_share": sum(r < 1 for r in ratios) / max(1, len(ratios))}
 
 
-def _simulate_rules(data: list[dict], sessions: int, seed: int = 0, cap: int = 20) -> dict:
+def _simulate_rules(data: list[dict], sessions: int, seed: int = 0, cap: int = 20, only=()) -> dict:
     """The decision rules on sessions resampled from the real interleaved slots (every run's processes 2k vs
     2k+1, identical code): each session draws ``cap`` slots with replacement from all runs' slots (a model
     missing from a drawn slot takes one of its own at random) and is looked at as `edgecheck ab` looks (the
@@ -370,15 +370,16 @@ def _simulate_rules(data: list[dict], sessions: int, seed: int = 0, cap: int = 2
             out[m] = [per_run[i][m][k][::-1] if j % 2 else per_run[i][m][k] for j, (i, k) in enumerate(got)]
         return out
 
-    def sequential(slots, scale, rule, paired):
-        seq = Sequence(models, dict.fromkeys(models, 0.05), 0.05, LOOKS, 0.10, 0.05, scale, rule, paired)
-        for j, n in enumerate(looks):
+    def sequential(slots, scale, rule, paired, test="signed-rank", first=FIRST):
+        seq = Sequence(models, dict.fromkeys(models, 0.05), 0.05, LOOKS, 0.10, 0.05, scale, rule, paired, test)
+        plan = schedule(first, cap, LOOKS)
+        for j, n in enumerate(plan):
             need = seq.to_measure()
             if not need:
                 break
             data_n = {m: ModelSlots(list(range(n)), [a for a, _ in slots[m][:n]], [b for _, b in slots[m][:n]])
                       for m in models}
-            seq.look(data_n, n, j == len(looks) - 1)
+            seq.look(data_n, n, j == len(plan) - 1)
         return seq
 
     def today(slots, scale, n=10):
@@ -395,9 +396,13 @@ def _simulate_rules(data: list[dict], sessions: int, seed: int = 0, cap: int = 2
         return {m for m, r, z in zip(names, rej, noisy) if r and not z}
 
     rules = {"today (unpaired MW, interval > 1.05, 10/side)": None,
-             "interval > 1.05, paired, sequential": ("interval", True),
-             "ratio > 1 + estimate >= 1.05, unpaired, sequential": ("estimate", False),
-             "ratio > 1 + estimate >= 1.05, paired, sequential (shipped)": ("estimate", True)}
+             "interval > 1.05, paired t, looks 6/13/20": ("interval", True, "t", 6),
+             "ratio > 1 + estimate >= 1.05, unpaired Welch, looks 6/13/20": ("estimate", False, "t", 6),
+             "ratio > 1 + estimate >= 1.05, paired t, looks 6/13/20": ("estimate", True, "t", 6),
+             "interval > 1.05, paired signed-rank, looks 8/14/20": ("interval", True, "signed-rank", 8),
+             "ratio > 1 + estimate >= 1.05, paired signed-rank, looks 8/14/20": ("estimate", True, "signed-rank", 8)}
+    if only:
+        rules = {k: v for k, v in rules.items() if any(o in k for o in only)}
     report = {"sessions": sessions, "models": len(models), "quiet_models": len(quiet), "looks": looks,
               "runs": len(data), "rules": {}}
     for label, how in rules.items():
@@ -437,7 +442,7 @@ def ab_rules(args) -> int:
     """Pairing's effect and the decision rules, measured on the real interleaved runs of DIR (`runs`)."""
     data, _ = _load_runs(args.dir)
     widths = _pairing_widths(data)
-    sim = _simulate_rules(data, args.sessions, args.seed)
+    sim = _simulate_rules(data, args.sessions, args.seed, only=args.only or ())
     report = {"pairing": widths, "rules": sim}
     (Path(args.dir) / "ab-rules.json").write_text(json.dumps(report, indent=1))
     print(f"{len(data)} runs: pairing (paired t on slot log ratios vs Welch on the same process medians, "
@@ -462,7 +467,7 @@ def ab_soak(args) -> int:
     jointly: the session measures further while any scenario is open, so every scenario sees the looks it
     needs. ``--head DIR``: a real HEAD (e.g. the ~10 %-more-work variant), judged as it is."""
     sys.path.insert(0, str(REPO))
-    from edgecheck.cli import ab_session
+    from edgecheck.abrun import ab_session
     from edgecheck.judge.ab_stats import UNSTABLE
     from edgecheck.measure import ab
     from edgecheck.measure.devices import select
@@ -689,6 +694,7 @@ def main() -> int:
     ar.add_argument("dir")
     ar.add_argument("--sessions", type=int, default=200)
     ar.add_argument("--seed", type=int, default=0)
+    ar.add_argument("--only", action="append", help="rules whose label contains this (repeatable)")
     ar.set_defaults(func=ab_rules)
     h = sub.add_parser("history")
     h.add_argument("dir", help="a folder of run-*.json from `runs`")

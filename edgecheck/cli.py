@@ -362,13 +362,8 @@ class Ab(Command):
         p.add_argument("--device", default=None, type=device_name,
                        help="a measured device: a kind of `edgecheck devices` (cpu, a53, tpu) or KIND@ssh://user@board "
                             "(default: this host's CPU)")
-        from edgecheck.judge.ab_stats import CAP, FIRST, LOOKS
-
-        OPTIONS["processes"].add(p.add_argument, context=f"the cap per side (here default {CAP}: looks at {FIRST}, "
-                                                         f"then evenly up to the cap, {LOOKS} looks at most)")
-        p.set_defaults(processes=CAP)
-        p.add_argument("--max-seconds", type=float, default=None,
-                       help="a cap in seconds: no further look starts that would end past it (default: none)")
+        OPTIONS["ab_processes"].add(p.add_argument, "--processes")
+        OPTIONS["ab_max_seconds"].add(p.add_argument, "--max-seconds")
         OPTIONS["rounds"].add(p.add_argument)
         OPTIONS["compare_threshold"].add(p.add_argument, "--threshold")
         p.add_argument("-o", "--out", default=None, help="folder for base.json, head.json and comparison.json")
@@ -376,6 +371,7 @@ class Ab(Command):
     @classmethod
     def run(cls, args):
         from edgecheck import results as res
+        from edgecheck.abrun import ab_session
         from edgecheck.judge import ab_stats
         from edgecheck.measure import ab
         from edgecheck.measure.devices import select
@@ -392,8 +388,6 @@ class Ab(Command):
         if not sel.devices:
             raise EdgecheckError(f"--device {args.device}: {next(iter(sel.skipped.values()), 'not available here')}")
         pairs = ab.pair(ab.models_of(args.base, "BASE"), ab.models_of(args.head, "HEAD"))
-        if args.max_seconds is not None and not args.max_seconds > 0:
-            raise EdgecheckError(f"--max-seconds: must be a positive number of seconds, got {args.max_seconds:g}")
         with MeasureContext(TimingOptions(processes=args.processes, rounds=args.rounds, min_processes=args.processes),
                             progress=lambda s: print(s, file=sys.stderr)) as ctx:
             got, seqs = ab_session(pairs, sel.devices[0], ctx, args.processes, args.threshold, args.max_seconds)
@@ -410,38 +404,6 @@ class Ab(Command):
             result.save(out / "comparison.json")
             print(f"wrote {out}/base.json, head.json and comparison.json")
         return 1 if result.has_regression else 0
-
-
-def ab_session(pairs, device, ctx, cap: int, specs=(), max_seconds: float | None = None,
-               scales: dict[str, dict[str, float]] | None = None, first: int | None = None):
-    """One sequential A/B session: the measuring loop (measure/ab.py) judged by ab_stats' ``Sequence`` after each
-    look. ``scales``: named scenarios of B's medians scaled as the statistics see them (the soak judges one real
-    session's measurements under several jointly, measuring further while any is open); "" is the session as
-    measured. Returns (the measurements, {scenario: Sequence})."""
-    from edgecheck.judge import ab_stats
-    from edgecheck.judge.compare import Thresholds
-    from edgecheck.measure import ab
-
-    th = Thresholds.from_baseline({}, list(specs))
-    names = [p[0].name for p in pairs]
-    plan = ab_stats.schedule(first or ab_stats.FIRST, cap)
-    seqs = {label: ab_stats.Sequence(names, {n: th.for_model(n, "latency") for n in names}, th.alpha,
-                                     ab_stats.LOOKS, th.unstable_cv, th.latency, scale)
-            for label, scale in {"": {}, **(scales or {})}.items()}
-
-    def judge(slots: dict, n: int, last: bool) -> list[str]:
-        data = {m: ab_stats.ModelSlots(**v) for m, v in slots.items() if v["slots"]}
-        need: list[str] = []
-        for seq in seqs.values():
-            if not seq.done:
-                seq.look(data, n, last)
-            need += [m for m in seq.to_measure() if m not in need]
-        return [] if last else need
-
-    got = ab.sequential(pairs, device, ctx, plan, judge, max_seconds)
-    for seq in seqs.values():
-        seq.finish()
-    return got, seqs
 
 
 class Claims(Command):

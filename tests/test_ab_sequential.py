@@ -13,31 +13,37 @@ def _slots(rng, n, ratio, cv):
     return ModelSlots(list(range(n)), list(a), list(a * ratio * np.exp(rng.normal(0, cv / 3, n))))
 
 
+def test_the_options_cap_is_the_judges():
+    from edgecheck.options import AB_CAP
+
+    assert AB_CAP == ab_stats.CAP
+
+
 def test_a_decided_model_stops_and_an_open_one_is_measured_further():
     """The look's rule on paired slots: a quiet unchanged model is decided at the first look and leaves; a model
     whose ratio sits on the threshold stays open, is measured further, and is too close to call at the cap."""
     rng = np.random.default_rng(1)
     names = ["quiet", "edge"]
     seq = Sequence(names, dict.fromkeys(names, 0.05), 0.05)
-    plan = ab_stats.schedule(6, 20)
-    assert plan == [6, 13, 20] and seq.level == pytest.approx(0.05 / 2 / 3)
+    plan = ab_stats.schedule(ab_stats.FIRST, 20)
+    assert plan == [8, 14, 20] and seq.level == pytest.approx(0.05 / 2 / 3)
     data = {"quiet": _slots(rng, 20, 1.0, 0.003), "edge": _slots(rng, 20, 1.05, 0.03)}
     for j, n in enumerate(plan):
         seq.look({m: ModelSlots(d.slots[:n], d.a[:n], d.b[:n]) for m, d in data.items()}, n, j == len(plan) - 1)
         if seq.done:
             break
-    assert seq.verdict["quiet"] == "unchanged" and seq.decided_at["quiet"] == 6
-    assert seq.verdict["edge"] == "too close to call" and seq.taken == [6, 13, 20]
+    assert seq.verdict["quiet"] == "unchanged" and seq.decided_at["quiet"] == 8
+    assert seq.verdict["edge"] == "too close to call" and seq.taken == [8, 14, 20]
 
 
 def test_identical_sides_are_never_red_and_fifty_percent_is():
     """The same slots judged as they are and with one model's B x1.5 as the statistics see it."""
     rng = np.random.default_rng(2)
     names = ["m0", "m1", "m2"]
-    data = {m: _slots(rng, 13, 1.0, 0.02) for m in names}
+    data = {m: _slots(rng, 14, 1.0, 0.02) for m in names}
     for scale, red in (({}, False), ({"m0": 1.5}, True)):
         seq = Sequence(names, dict.fromkeys(names, 0.05), 0.05, scale=scale)
-        for j, n in enumerate([6, 13]):
+        for j, n in enumerate([8, 14]):
             seq.look({m: ModelSlots(d.slots[:n], d.a[:n], d.b[:n]) for m, d in data.items()}, n, j == 1)
         assert seq.red is red and (seq.verdict["m0"] == "regression") is red
 
@@ -48,7 +54,7 @@ def test_real_session_honours_the_cap_and_reports_the_run_level(tmp_path):
     from tinytflite import dense_tflite
 
     from edgecheck import artifacts as art
-    from edgecheck.cli import ab_session
+    from edgecheck.abrun import ab_session
     from edgecheck.judge.ab_stats import ab_comparison
     from edgecheck.measure.devices import select
     from edgecheck.measure.recorder import MeasureContext, TimingOptions
@@ -57,11 +63,11 @@ def test_real_session_honours_the_cap_and_reports_the_run_level(tmp_path):
               for i in range(3)]
     pairs = [(m, m) for m in models]
     device = select(["cpu"]).devices[0]
-    with MeasureContext(TimingOptions(processes=8, rounds=3)) as ctx:
-        got, seqs = ab_session(pairs, device, ctx, 8, (), None, {"slow": {models[0].name: 1.5}}, first=4)
-    assert [lk.processes for lk in got.looks][-1] <= 8 and len(got.looks) <= ab_stats.LOOKS
+    with MeasureContext(TimingOptions(processes=10, rounds=3)) as ctx:
+        got, seqs = ab_session(pairs, device, ctx, 10, (), None, {"slow": {models[0].name: 1.5}}, first=8)
+    assert [lk.processes for lk in got.looks][-1] <= 10 and len(got.looks) <= ab_stats.LOOKS
     for e in got.base.ok_entries() + got.head.ok_entries():
-        assert len(e.latency.processes) <= 8
+        assert len(e.latency.processes) <= 10
     assert not seqs[""].red
     slow = seqs["slow"].verdict[models[0].name]
     assert slow in ("regression", "unstable"), slow  # unstable only when the busy machine spread it past 10 %
