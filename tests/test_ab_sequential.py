@@ -77,3 +77,31 @@ def test_real_session_honours_the_cap_and_reports_the_run_level(tmp_path):
     run = result.rows[0]
     assert run.metric == "latency (geometric mean)" and run.verdict == result.ab["run_level"]["verdict"]
     assert not result.has_regression and result.to_json()["ab"]["alpha_per_look"] == pytest.approx(0.05 / 6)
+
+
+def test_pytest_ab_against_a_folder_and_a_git_ref(smoke_artifacts, smoke_cache, tmp_path):
+    """``pytest benchmarks --ab BASE``: the same A/B after the session, BASE a folder (the session's own artifacts:
+    identical sides, never red), then a git ref built in a temporary worktree (this commit's smoke grid, its models
+    cache hits in a copy of the smoke build's cache); the run-level line, the table and the record are there."""
+    import shutil
+
+    from support import run_pytest
+
+    from edgecheck.judge.compare import load_comparison
+
+    cache = tmp_path / "cache"
+    shutil.copytree(smoke_cache, cache)
+    common = ["benchmarks/test_inference.py", "--artifacts", str(smoke_artifacts), "--device", "cpu", "--processes",
+              "2", "--rounds", "2", "--report", "none", "--ab-processes", "10"]
+    proc = run_pytest(*common, "--results", str(tmp_path / "r.json"), "--ab", str(smoke_artifacts))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "edgecheck A/B (--ab)" in proc.stdout and "run level: " in proc.stdout
+    got = load_comparison(tmp_path / "r.ab-comparison.json")
+    assert got.kind == "ab" and got.ab["run_level"] is not None and not got.has_regression
+    assert max(lk["processes"] for lk in got.ab["looks"]) <= 10
+
+    proc = run_pytest(*common, "--results", str(tmp_path / "g.json"), "--ab", "HEAD", "--build-dir",
+                      str(tmp_path / "builds"), "--build-cache", str(cache), "--dataset", "collar")
+    assert "building" in proc.stdout and "temporary worktree" in proc.stdout, proc.stdout[-3000:]
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "g.ab-comparison.json").is_file() and "run level: " in proc.stdout
