@@ -73,6 +73,12 @@ def test_real_session_honours_the_cap_and_reports_the_run_level(tmp_path):
     assert slow in ("regression", "unstable"), slow  # unstable only when the busy machine spread it past 10 %
     if seqs["slow"].noisy.get(models[0].name, 0) <= 0.10:
         assert slow == "regression"
+    with MeasureContext(TimingOptions(processes=10, rounds=3)) as ctx:  # a cap in seconds: one look, then stop
+        short, short_seqs = ab_session(pairs, device, ctx, 10, (), 0.01, None, first=8)
+    assert [lk.processes for lk in short.looks] == [8]
+    decided_at_once = short_seqs[""].run_at == 8 and set(short_seqs[""].decided_at) == {m.name for m in models}
+    assert short.stopped.startswith("--max-seconds 0.01") or decided_at_once
+    assert "open" not in short_seqs[""].verdict.values() and short_seqs[""].run != "open"
     result = ab_comparison(got.base, got.head, (), seqs[""], got.looks, got.stopped, base_label="A", head_label="B")
     run = result.rows[0]
     assert run.metric == "latency (geometric mean)" and run.verdict == result.ab["run_level"]["verdict"]

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgecheck.stats import holm, rankdata, robust_cv, t_sf
+from edgecheck.stats import hodges_lehmann, holm, p_greater, rankdata, robust_cv, t_sf
 
 LOOKS = 3  # looks at most, fixed in advance: the per-look level is alpha / 2 / LOOKS
 FIRST = 8  # processes per side at the first look: the exact signed-rank test's smallest p there is 1/256
@@ -84,6 +84,7 @@ class Estimate:
     p_slower: float  # p of H0 "ratio <= 1"
     p_faster: float  # p of H0 "ratio >= 1"
     walsh: np.ndarray | None = None  # signed-rank: the sorted Walsh averages (bounds from their order statistics)
+    sides: tuple | None = None  # rank-sum (unpaired): the two sides' log medians (bounds from Hodges-Lehmann)
 
     def bounds(self, a: float) -> tuple[float, float]:
         """One-sided bounds at level ``a`` each (the interval a decision at level ``a`` uses)."""
@@ -91,6 +92,9 @@ class Estimate:
             return -math.inf, math.inf
         if self.walsh is not None:
             return _walsh_bounds(self.walsh, _signed_rank_cdf(self.n), a)
+        if self.sides is not None:
+            _, lo, hi = hodges_lehmann(*self.sides, 1 - 2 * a)
+            return lo, hi
         q = t_quantile(a, self.n - 1) * self.sd / math.sqrt(self.n)
         return self.est - q, self.est + q
 
@@ -171,6 +175,14 @@ def _walsh_bounds(walsh: np.ndarray, cdf: tuple[float, ...], a: float) -> tuple[
     return float(walsh[c]), float(walsh[len(walsh) - 1 - c])
 
 
+def rank_sum(a_log, b_log) -> Estimate:
+    """Unpaired and rank-based (Mann-Whitney, Hodges-Lehmann on the two sides' log medians): the comparison
+    before pairing, kept to measure pairing against (``ci/soak.py ab-rules``)."""
+    a, b = np.asarray(a_log, float), np.asarray(b_log, float)
+    est, lo, hi = hodges_lehmann(a, b, 0.95)
+    return Estimate(est, lo, hi, int(min(a.size, b.size)), math.nan, p_greater(a, b), p_greater(b, a), None, (a, b))
+
+
 def welch(a_log, b_log) -> Estimate:
     """Unpaired (Welch's t on the log process medians): what pairing is measured against."""
     a, b = np.asarray(a_log, float), np.asarray(b_log, float)
@@ -222,6 +234,9 @@ def shifted(e: Estimate, shift: float) -> tuple[float, float]:
     """The one-sided p of "ratio <= exp(shift)" and of "ratio >= exp(-shift)" (the interval rule's hypotheses)."""
     if e.walsh is not None:  # signed rank on d - shift: the share of Walsh averages above the shift
         return (_walsh_p(e, shift), _walsh_p(e, shift, faster=True))
+    if e.sides is not None:
+        a, b = e.sides
+        return p_greater(a, b, shift), p_greater(b, a, shift)
     se = e.sd / math.sqrt(e.n) if e.n >= 2 else math.inf
     if not se or not math.isfinite(se):
         return (0.0 if e.est > shift else 1.0), (0.0 if e.est < -shift else 1.0)
@@ -286,7 +301,7 @@ class Sequence:
 
     def __init__(self, names: list[str], limits: dict[str, float], alpha: float, looks: int = LOOKS,
                  unstable_cv: float = 0.10, run_limit: float = 0.05, scale: dict[str, float] | None = None,
-                 rule: str = "estimate", paired: bool = True, test: str = "signed-rank"):
+                 rule: str = "estimate", paired: bool = True, test: str = "rank"):
         self.verdict = dict.fromkeys(names, OPEN)
         self.est: dict[str, Estimate] = {}
         self.noisy: dict[str, float] = {}
@@ -314,7 +329,7 @@ class Sequence:
                 self.verdict[m], self.decided_at[m] = got[m], n
         if self.run == OPEN:
             self.run_est = run_level({m: data[m] for m in self.verdict if m in data}, self.scale,
-                                     signed_rank if self.test == "signed-rank" else paired_t)
+                                     signed_rank if self.test == "rank" else paired_t)
             self.run = judge_run(self.run_est, self.run_limit, a)
             if self.run != OPEN:
                 self.run_at = n
@@ -323,8 +338,8 @@ class Sequence:
 
     def _estimate(self, m: ModelSlots, scale: float) -> Estimate:
         if self.paired:
-            return (signed_rank if self.test == "signed-rank" else paired_t)(m.log_ratios(scale))
-        return welch(np.log(m.a), np.log(np.asarray(m.b, float) * scale))
+            return (signed_rank if self.test == "rank" else paired_t)(m.log_ratios(scale))
+        return (rank_sum if self.test == "rank" else welch)(np.log(m.a), np.log(np.asarray(m.b, float) * scale))
 
     def finish(self) -> None:
         """The last look: what is still open is too close to call, or unstable when it is noisy."""

@@ -552,8 +552,8 @@ def sweep(job, module, np, out, sensor=None):
         return len(got) >= least and _ci_width(got) <= target
 
     def group_of(p):
-        # two groups in slots of two processes, ordered A,B then B,A (ABBA): the second process of a slot measured
-        # +2.6 % slower on average in 10 default runs (even vs odd processes), and a trend cancels the same way
+        # two groups in slots of two processes, ordered A,B then B,A (ABBA): a trend across the job, or a cost of
+        # coming second in a slot (median +0.3 %, -2.1 % to +2.3 % over 20 default runs), cancels over two slots
         return groups[(p + p // 2) % 2] if len(groups) == 2 else groups[p % len(groups)]
 
     ran = 0
