@@ -68,6 +68,10 @@ def test_real_session_honours_the_cap_and_reports_the_run_level(tmp_path):
     assert [lk.processes for lk in got.looks][-1] <= 10 and len(got.looks) <= ab_stats.LOOKS
     for e in got.base.ok_entries() + got.head.ok_entries():
         assert len(e.latency.processes) <= 10
+        # slots of two, A,B then B,A (ABBA): A ran processes 0, 3, 4, 7, ... of the first look's 16
+        first = {p.process for p in e.latency.processes if p.process < 16}
+        a_side = {p for p in range(16) if (p + p // 2) % 2 == 0}
+        assert first == (a_side if e.worker["ab_group"] == "A" else set(range(16)) - a_side)
     assert not seqs[""].red
     slow = seqs["slow"].verdict[models[0].name]
     assert slow in ("regression", "unstable"), slow  # unstable only when the busy machine spread it past 10 %

@@ -103,8 +103,15 @@ class Estimate:
         return math.exp(self.est)
 
     @property
-    def ci(self) -> tuple[float, float]:
+    def ci(self) -> tuple[float, float] | None:
+        """The ratio's 95 % interval; None where too few slots bound it (the exact test has no finite bound)."""
+        if not (math.isfinite(self.lo) and math.isfinite(self.hi)):
+            return None
         return math.exp(self.lo), math.exp(self.hi)
+
+    def ci_text(self) -> str:
+        ci = self.ci
+        return f"95 % CI {ci[0]:.3f}-{ci[1]:.3f}" if ci else f"no finite 95 % CI from {self.n} slots"
 
 
 def paired_t(d) -> Estimate:
@@ -374,7 +381,7 @@ def _outcome(verdict: str, how: str, e: Estimate | None, limit: float, noisy: st
     from edgecheck.outcome import UNSTABLE as R_UNSTABLE
     from edgecheck.outcome import Outcome
 
-    ci = list(e.ci) if e is not None else None
+    ci = list(e.ci) if e is not None and e.ci else None
     stat = "latency ratio 95 % CI (signed rank on paired slot log ratios)"
     if verdict == REGRESSION:
         return Outcome.failed(FAIL_REGRESSION, how, stat, ci, 1 + limit)
@@ -390,7 +397,7 @@ def _outcome(verdict: str, how: str, e: Estimate | None, limit: float, noisy: st
 
 
 def _how(e: Estimate, at: int | None, a: float, limit: float, rule: str = "Holm over the open models") -> str:
-    return (f"ratio {e.ratio:.3f} (95 % CI {e.ci[0]:.3f}-{e.ci[1]:.3f}) from {e.n} paired slots"
+    return (f"ratio {e.ratio:.3f} ({e.ci_text()}) from {e.n} paired slots"
             f"{f', decided at {at} processes a side' if at else ''}; p(ratio <= 1) = {e.p_slower:.2g}, "
             f"p(ratio >= 1) = {e.p_faster:.2g}; {rule} at the look's alpha {a:.3g}, estimate against x{1 + limit:.3f}")
 
@@ -398,7 +405,8 @@ def _how(e: Estimate, at: int | None, a: float, limit: float, rule: str = "Holm 
 def ab_record(seq: Sequence, looks: list, stopped: str) -> dict:
     """The comparison file's ``ab`` record: looks, levels, rule, and the run-level test."""
     e = seq.run_est
-    run = None if e is None else {"verdict": seq.run, "ratio": e.ratio, "ci": list(e.ci), "slots": e.n,
+    run = None if e is None else {"verdict": seq.run, "ratio": e.ratio, "ci": list(e.ci) if e.ci else None,
+                                  "slots": e.n,
                                   "p_slower": e.p_slower, "p_faster": e.p_faster, "decided_at": seq.run_at}
     return {"looks": [{"processes": lk.processes, "models": len(lk.models), "seconds": lk.seconds} for lk in looks],
             "planned_looks": seq.looks, "alpha": seq.alpha, "alpha_per_look": seq.level, "rule": RULE,
@@ -444,6 +452,7 @@ def run_line(record: dict | None, seq: Sequence) -> str:
     taken = ", ".join(str(lk["processes"]) for lk in looks)
     if not run:
         return f"run level: {seq.run}: fewer than 2 slots held every model (looks at {taken} processes a side)"
+    ci = f"95 % CI {run['ci'][0]:.3f}, {run['ci'][1]:.3f}" if run["ci"] else "no finite 95 % CI"
     return (f"run level: {run['verdict']}: geometric mean of the {len(seq.verdict)} models' ratios "
-            f"x{run['ratio']:.3f} [95 % CI {run['ci'][0]:.3f}, {run['ci'][1]:.3f}] from {run['slots']} paired slots; "
+            f"x{run['ratio']:.3f} [{ci}] from {run['slots']} paired slots; "
             f"threshold x{1 + seq.run_limit:.3f}; looks at {taken} processes a side, alpha {seq.level:.3g} per look")
