@@ -1,9 +1,9 @@
 """A/B in one session: two sets of models measured interleaved, on the same machine at the same time.
 
 ``edgecheck ab BASE HEAD`` is the way to check a change against main on a shared
-runner: the worker alternates fresh processes between the two sets (A, B, A, B,
+runner: the worker alternates fresh processes between the two sets (A, B, B, A,
 ...), each in a shuffled order, so drift and the machine's state reach both
-alike, and the two runs are then compared like a run and its baseline. BASE and
+alike. BASE and
 HEAD are artifact folders (models paired by architecture name) or two .tflite
 files.
 
@@ -49,41 +49,6 @@ def pair(base: list[art.ModelEntry], head: list[art.ModelEntry]) -> list[tuple[a
     if not pairs:
         raise EdgecheckError("ab: BASE and HEAD share no architecture name")
     return pairs
-
-
-def measure(pairs: list[tuple[art.ModelEntry, art.ModelEntry]], device: Device,
-            ctx: MeasureContext) -> tuple[Run, Run]:
-    """Both sets in one worker job, processes alternating between them; returns (base run, head run). The job
-    runs through ``ctx`` (its timing, clock and idle timeout), whose owner closes the worker (``with ctx:``)."""
-    if device.kind != "measured":
-        raise EdgecheckError(f"ab: {device.name} is a twin; A/B compares measurements (use cpu, a53, tpu or X@ssh://)")
-    models, files = [], {}
-    for group, side in (("A", 0), ("B", 1)):
-        for p in pairs:
-            m = p[side]
-            models.append({"name": f"{group}:{m.name}", "group": group})
-            files[f"{group}:{m.name}"] = [device.model_file(m), None]
-    timing, timer = ctx.timing, ctx.timer_name
-    if ctx.progress:
-        ctx.progress(f"edgecheck ab: {len(pairs)} models x 2 on {device.label}, {timing.processes} processes "
-                     "each, alternating")
-    result = ctx.run_job(device, models, files, memory=False)
-    runs = []
-    for group, side in (("A", 0), ("B", 1)):
-        entries = []
-        for p in pairs:
-            m = p[side]
-            lat = sweep.latency(result.of(f"{group}:{m.name}"), f"{timer} (edgecheck worker, A/B interleaved)",
-                                timing.warmup_rounds)
-            # both sides under BASE's name: two single files are paired whatever their names (``pair``), and the
-            # comparison matches A/B entries by name; the entry keeps HEAD's own sha256 (the comparison's labels name
-            # the files)
-            entries.append(device.new_entry(replace(m, name=p[0].name), latency=lat,
-                                            worker={"host": result.host, "ab_group": group}))
-        header = {"schema": RESULTS_SCHEMA, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "run": {"devices": [device.to_dict()], "ab": group}}
-        runs.append(Run(header, entries))
-    return runs[0], runs[1]
 
 
 @dataclass
@@ -149,7 +114,15 @@ def sequential(pairs: list[tuple[art.ModelEntry, art.ModelEntry]], device: Devic
                 models.append({"name": f"{group}:{name}", "group": group})
                 files[f"{group}:{name}"] = [device.model_file(m), None]
         started = clock()
-        result = ctx.run_job(device, models, files, memory=False)
+        try:
+            result = ctx.run_job(device, models, files, memory=False)
+        except EdgecheckError as e:
+            if not done:
+                raise
+            out.stopped = f"look {j + 1} failed, the looks before it are kept: {e}"  # measured data is never lost
+            break
+        finally:
+            ctx.timing = timing
         host = result.host or host
         per_unit = (clock() - started) / max(1, 2 * add * len(need))
         for name in need:
