@@ -370,9 +370,10 @@ def _simulate_rules(data: list[dict], sessions: int, seed: int = 0, cap: int = 2
             out[m] = [per_run[i][m][k][::-1] if j % 2 else per_run[i][m][k] for j, (i, k) in enumerate(got)]
         return out
 
-    def sequential(slots, scale, rule, paired, test="rank", first=FIRST):
-        seq = Sequence(models, dict.fromkeys(models, 0.05), 0.05, LOOKS, 0.10, 0.05, scale, rule, paired, test)
-        plan = schedule(first, cap, LOOKS)
+    def sequential(slots, scale, rule, paired, test="rank", first=FIRST, looks=LOOKS, run_share=0.5):
+        seq = Sequence(models, dict.fromkeys(models, 0.05), 0.05, looks, 0.10, 0.05, scale, rule, paired, test,
+                       run_share)
+        plan = schedule(first, cap, looks)
         for j, n in enumerate(plan):
             need = seq.to_measure()
             if not need:
@@ -402,7 +403,9 @@ def _simulate_rules(data: list[dict], sessions: int, seed: int = 0, cap: int = 2
              "interval > 1.05, paired signed-rank, looks 8/14/20": ("interval", True, "rank", 8),
              "ratio > 1 + estimate >= 1.05, unpaired rank-sum, looks 8/14/20": ("estimate", False, "rank", 8),
              "ratio > 1 + estimate >= 1.05, paired signed-rank, looks 8/14/20 (shipped)":
-                 ("estimate", True, "rank", 8)}
+                 ("estimate", True, "rank", 8),
+             "ratio > 1 + estimate >= 1.05, paired signed-rank, looks 8/20, run level 1/5 of alpha":
+                 ("estimate", True, "rank", 8, 2, 0.2)}
     if only:
         rules = {k: v for k, v in rules.items() if any(o in k for o in only)}
     report = {"sessions": sessions, "models": len(models), "quiet_models": len(quiet), "looks": looks,

@@ -308,7 +308,7 @@ class Sequence:
 
     def __init__(self, names: list[str], limits: dict[str, float], alpha: float, looks: int = LOOKS,
                  unstable_cv: float = 0.10, run_limit: float = 0.05, scale: dict[str, float] | None = None,
-                 rule: str = "estimate", paired: bool = True, test: str = "rank"):
+                 rule: str = "estimate", paired: bool = True, test: str = "rank", run_share: float = 0.5):
         self.verdict = dict.fromkeys(names, OPEN)
         self.est: dict[str, Estimate] = {}
         self.noisy: dict[str, float] = {}
@@ -317,10 +317,17 @@ class Sequence:
         self.run_limit, self.scale, self.rule, self.paired, self.test = run_limit, scale or {}, rule, paired, test
         self.run, self.run_est, self.run_at = OPEN, None, None
         self.taken: list[int] = []  # processes per side at each look taken
+        self.run_share = run_share  # the run-level test's share of alpha (the models get the rest)
 
     @property
     def level(self) -> float:
-        return per_look_alpha(self.alpha, self.looks)
+        """The models' level at one look (Holm across the open models within it)."""
+        return self.alpha * (1 - self.run_share) / self.looks
+
+    @property
+    def run_alpha(self) -> float:
+        """The run-level test's level at one look."""
+        return self.alpha * self.run_share / self.looks
 
     def look(self, data: dict[str, ModelSlots], n: int, last: bool) -> None:
         """Judge the open models (and the run level) on every slot measured so far."""
@@ -337,7 +344,7 @@ class Sequence:
         if self.run == OPEN:
             self.run_est = run_level({m: data[m] for m in self.verdict if m in data}, self.scale,
                                      signed_rank if self.test == "rank" else paired_t)
-            self.run = judge_run(self.run_est, self.run_limit, a)
+            self.run = judge_run(self.run_est, self.run_limit, self.run_alpha)
             if self.run != OPEN:
                 self.run_at = n
         if last or self.done:
@@ -409,7 +416,8 @@ def ab_record(seq: Sequence, looks: list, stopped: str) -> dict:
                                   "slots": e.n,
                                   "p_slower": e.p_slower, "p_faster": e.p_faster, "decided_at": seq.run_at}
     return {"looks": [{"processes": lk.processes, "models": len(lk.models), "seconds": lk.seconds} for lk in looks],
-            "planned_looks": seq.looks, "alpha": seq.alpha, "alpha_per_look": seq.level, "rule": RULE,
+            "planned_looks": seq.looks, "alpha": seq.alpha, "alpha_per_look": seq.level,
+            "run_alpha_per_look": seq.run_alpha, "rule": RULE,
             "pairing": "slots of two processes (A,B / B,A), exact signed-rank on log(B/A)", "stopped": stopped,
             "run_level": run}
 
@@ -436,7 +444,8 @@ def ab_comparison(base, head, specs, seq: Sequence, looks: list, stopped: str = 
     e = seq.run_est
     device = next((r.device for r in rows if r.metric == "latency"), "-")
     if e is not None:
-        how = _how(e, seq.run_at, a, seq.run_limit, "one hypothesis (the run level's half of alpha)")
+        how = _how(e, seq.run_at, seq.run_alpha, seq.run_limit,
+                   f"one hypothesis (the run level's {seq.run_share:.0%} of alpha)")
         how = f"geometric mean over {len(seq.verdict)} models: " + how
         rows.insert(0, Comparison(RUN_ROW, device, RUN_METRIC, None, None, e.ratio, e.ci,
                                   _outcome(seq.run, how, e, seq.run_limit), seq.run, how, e.p_slower, e.p_faster))
@@ -455,4 +464,5 @@ def run_line(record: dict | None, seq: Sequence) -> str:
     ci = f"95 % CI {run['ci'][0]:.3f}, {run['ci'][1]:.3f}" if run["ci"] else "no finite 95 % CI"
     return (f"run level: {run['verdict']}: geometric mean of the {len(seq.verdict)} models' ratios "
             f"x{run['ratio']:.3f} [{ci}] from {run['slots']} paired slots; "
-            f"threshold x{1 + seq.run_limit:.3f}; looks at {taken} processes a side, alpha {seq.level:.3g} per look")
+            f"threshold x{1 + seq.run_limit:.3f}; looks at {taken} processes a side, "
+            f"alpha {seq.run_alpha:.3g} per look")
