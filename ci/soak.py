@@ -397,14 +397,14 @@ def _simulate_rules(data: list[dict], sessions: int, seed: int = 0, cap: int = 2
         return {m for m, r, z in zip(names, rej, noisy) if r and not z}
 
     rules = {"before (unpaired MW, interval > 1.05, 10/side)": None,
-             "interval > 1.05, paired t, looks 6/13/20": ("interval", True, "t", 6),
-             "ratio > 1 + estimate >= 1.05, unpaired Welch, looks 6/13/20": ("estimate", False, "t", 6),
-             "ratio > 1 + estimate >= 1.05, paired t, looks 6/13/20": ("estimate", True, "t", 6),
-             "interval > 1.05, paired signed-rank, looks 8/14/20": ("interval", True, "rank", 8),
-             "ratio > 1 + estimate >= 1.05, unpaired rank-sum, looks 8/14/20": ("estimate", False, "rank", 8),
-             "ratio > 1 + estimate >= 1.05, paired signed-rank, looks 8/14/20 (shipped)":
-                 ("estimate", True, "rank", 8),
-             "ratio > 1 + estimate >= 1.05, paired signed-rank, looks 8/20, run level 1/5 of alpha":
+             "interval > 1.05, paired t, looks 6/13/20": ("interval", True, "t", 6, 3, 0.5),
+             "ratio > 1 + estimate >= 1.05, unpaired Welch, looks 6/13/20": ("estimate", False, "t", 6, 3, 0.5),
+             "ratio > 1 + estimate >= 1.05, paired t, looks 6/13/20": ("estimate", True, "t", 6, 3, 0.5),
+             "interval > 1.05, paired signed-rank, looks 8/14/20": ("interval", True, "rank", 8, 3, 0.5),
+             "ratio > 1 + estimate >= 1.05, unpaired rank-sum, looks 8/14/20": ("estimate", False, "rank", 8, 3, 0.5),
+             "ratio > 1 + estimate >= 1.05, paired signed-rank, looks 8/14/20":
+                 ("estimate", True, "rank", 8, 3, 0.5),
+             "ratio > 1 + estimate >= 1.05, paired signed-rank, looks 8/20, run level 1/5 of alpha (shipped)":
                  ("estimate", True, "rank", 8, 2, 0.2)}
     if only:
         rules = {k: v for k, v in rules.items() if any(o in k for o in only)}

@@ -231,8 +231,8 @@ OPTIONS: dict[str, Option] = _options(
                 "`edgecheck ab` does (sequential, paired, capped by --ab-processes and --ab-max-seconds): BASE an "
                 "artifacts folder or a git ref, built in a temporary worktree; a regression fails the session"),
     Option("--ab-processes", type=count_up_to(MAX_COUNT), default=AB_CAP,
-           help=f"an A/B's cap in processes per side (default {AB_CAP}): looks at 8, then evenly up to the cap, "
-                "3 looks at most; only models still open are measured further"),
+           help=f"an A/B's cap in processes per side (default {AB_CAP}): a first look at 8, then one at the cap; "
+                "only the models still open are measured further"),
     Option("--ab-max-seconds", type=seconds_up_to(MAX_AB_S), default=None,
            help="an A/B's cap in seconds: no further look starts that the time measured so far says would end past "
                 "it (default: none)"),

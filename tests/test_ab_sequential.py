@@ -26,14 +26,15 @@ def test_a_decided_model_stops_and_an_open_one_is_measured_further():
     names = ["quiet", "edge"]
     seq = Sequence(names, dict.fromkeys(names, 0.05), 0.05)
     plan = ab_stats.schedule(ab_stats.FIRST, 20)
-    assert plan == [8, 14, 20] and seq.level == pytest.approx(0.05 / 2 / 3)
+    assert plan == [8, 20] and seq.level == pytest.approx(0.05 * 0.8 / 2)
+    assert seq.run_alpha == pytest.approx(0.05 * 0.2 / 2)
     data = {"quiet": _slots(rng, 20, 1.0, 0.003), "edge": _slots(rng, 20, 1.05, 0.03)}
     for j, n in enumerate(plan):
         seq.look({m: ModelSlots(d.slots[:n], d.a[:n], d.b[:n]) for m, d in data.items()}, n, j == len(plan) - 1)
         if seq.done:
             break
     assert seq.verdict["quiet"] == "unchanged" and seq.decided_at["quiet"] == 8
-    assert seq.verdict["edge"] == "too close to call" and seq.taken == [8, 14, 20]
+    assert seq.verdict["edge"] == "too close to call" and seq.taken == [8, 20]
 
 
 def test_identical_sides_are_never_red_and_fifty_percent_is():
@@ -43,7 +44,7 @@ def test_identical_sides_are_never_red_and_fifty_percent_is():
     data = {m: _slots(rng, 14, 1.0, 0.02) for m in names}
     for scale, red in (({}, False), ({"m0": 1.5}, True)):
         seq = Sequence(names, dict.fromkeys(names, 0.05), 0.05, scale=scale)
-        for j, n in enumerate([8, 14]):
+        for j, n in enumerate([8, 14]):  # two looks
             seq.look({m: ModelSlots(d.slots[:n], d.a[:n], d.b[:n]) for m, d in data.items()}, n, j == 1)
         assert seq.red is red and (seq.verdict["m0"] == "regression") is red
 
@@ -86,7 +87,7 @@ def test_real_session_honours_the_cap_and_reports_the_run_level(tmp_path):
     result = ab_comparison(got.base, got.head, (), seqs[""], got.looks, got.stopped, base_label="A", head_label="B")
     run = result.rows[0]
     assert run.metric == "latency (geometric mean)" and run.verdict == result.ab["run_level"]["verdict"]
-    assert not result.has_regression and result.to_json()["ab"]["alpha_per_look"] == pytest.approx(0.05 / 6)
+    assert not result.has_regression and result.to_json()["ab"]["alpha_per_look"] == pytest.approx(0.02)
 
 
 def test_pytest_ab_against_a_folder_and_a_git_ref(smoke_artifacts, smoke_cache, tmp_path):
