@@ -10,6 +10,11 @@ Not part of `make test` (they take an hour); run by hand or on a schedule:
   python ci/soak.py runs --runs 20 --out DIR [--busy]  repeated default runs of the whole suite (host cpu + twins,
                                                      the artifacts built once): exit codes, decided and
                                                      inconclusive checks, times; kept for `compare`
+  python ci/soak.py ab --base A [--head H] --sessions 20 [--plain-seconds S]
+                                                     real `edgecheck ab` sessions: identical sides, and the same
+                                                     measurements judged with B x1.10 everywhere and on one model;
+                                                     or a real HEAD
+  python ci/soak.py ab-rules DIR                      pairing's effect and the A/B rules on `runs`' interleaved data
   python ci/soak.py interleaved DIR                   within each run, its even processes against its odd ones
                                                      (an A/B pair of identical code, as `edgecheck ab` measures)
   python ci/soak.py compare DIR                       every ordered pair of those runs compared as baseline and
@@ -45,6 +50,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -295,6 +302,252 @@ def _half(run: dict, parity: int) -> dict:
     return out
 
 
+def _slots(run: dict) -> dict:
+    """A run's cpu process medians as A/B slots: processes 2k (A) and 2k+1 (B) measured next to each other in
+    time, as `edgecheck ab` alternates its sides. {model: {k: (a, b)}}."""
+    out: dict = {}
+    for e in run["entries"]:
+        lat = e.get("latency") or {}
+        if e["device"]["name"] != "cpu" or not lat.get("processes"):
+            continue
+        by = {p["process"]: p["median"] for p in lat["processes"] if p.get("process") is not None}
+        # relative to the model's level in this run: pooling slots of several runs then adds no run-to-run drift
+        # to a side's spread (a slot's log ratio is unchanged)
+        level = statistics.median(by.values())
+        out[e["model"]["name"]] = {k // 2: (by[k] / level, by[k + 1] / level) for k in by if k % 2 == 0 and k + 1 in by}
+    return out
+
+
+def _pairing_widths(data: list[dict]) -> dict:
+    """Pairing's effect on real data: per (run, model) with at least 4 slots, the 95 % interval's width of the
+    paired t on slot log ratios against Welch's unpaired t on the same process medians."""
+    from edgecheck.judge.ab_stats import ModelSlots, paired_t, welch
+
+    ratios = []
+    for run in data:
+        for _name, slots in _slots(run).items():
+            if len(slots) < 4:
+                continue
+            ks = sorted(slots)
+            m = ModelSlots(ks, [slots[k][0] for k in ks], [slots[k][1] for k in ks])
+            p, u = paired_t(m.log_ratios()), welch(np.log(m.a), np.log(m.b))
+            if u.hi > u.lo:
+                ratios.append((p.hi - p.lo) / (u.hi - u.lo))
+    ratios.sort()
+    return {"pairs": len(ratios), "width_ratio_median": ratios[len(ratios) // 2] if ratios else None,
+            "width_ratio_q25": ratios[len(ratios) // 4] if ratios else None,
+            "width_ratio_q75": ratios[3 * len(ratios) // 4] if ratios else None,
+            "narrower_share": sum(r < 1 for r in ratios) / max(1, len(ratios))}
+
+
+def _simulate_rules(data: list[dict], sessions: int, seed: int = 0, cap: int = 20, only=()) -> dict:
+    """The decision rules on sessions resampled from the real interleaved slots (every run's processes 2k vs
+    2k+1, identical code): each session draws ``cap`` slots with replacement from all runs' slots (a model
+    missing from a drawn slot takes one of its own at random) and is looked at as `edgecheck ab` looks (the
+    ab_stats schedule). Scenarios as the statistics see them: null, B x1.10 everywhere, B x1.10 on one model
+    (each model in turn; counted as quiet when the session itself measured its process CV at most 10 %)."""
+    from edgecheck.judge.ab_stats import FIRST, LOOKS, ModelSlots, Sequence, schedule
+    from edgecheck.stats import holm, p_greater, robust_cv
+
+    per_run = [_slots(r) for r in data]
+    models = sorted(set.intersection(*[set(s) for s in per_run]))
+    pool = {m: [(i, k) for i, s in enumerate(per_run) for k in s[m]] for m in models}
+    every = sorted({x for m in models for x in pool[m]})
+    cvs = {m: robust_cv([v for i, s in enumerate(per_run) for k, ab in s[m].items() for v in ab]) for m in models}
+    quiet = [m for m in models if cvs[m] <= 0.10]
+    rng = np.random.default_rng(seed)
+    looks = schedule(FIRST, cap, LOOKS)
+
+    def draw(n):
+        """``n`` slots without replacement while the pools last (then with): a slot at an odd position of the
+        session swaps its two processes, as `edgecheck ab` orders its slots A,B then B,A (ABBA)."""
+        ids = [every[j] for j in rng.permutation(len(every))[:n]]
+        out = {}
+        for m in models:
+            own = set(pool[m])
+            got = [g for g in ids if g in own]
+            rest = [x for x in (pool[m][j] for j in rng.permutation(len(pool[m]))) if x not in set(got)]
+            while len(got) < n:
+                got.append(rest.pop() if rest else pool[m][rng.integers(0, len(pool[m]))])
+            rng.shuffle(got)
+            out[m] = [per_run[i][m][k][::-1] if j % 2 else per_run[i][m][k] for j, (i, k) in enumerate(got)]
+        return out
+
+    def sequential(slots, scale, rule, paired, test="rank", first=FIRST, looks=LOOKS, run_share=0.5):
+        seq = Sequence(models, dict.fromkeys(models, 0.05), 0.05, looks, 0.10, 0.05, scale, rule, paired, test,
+                       run_share)
+        plan = schedule(first, cap, looks)
+        for j, n in enumerate(plan):
+            need = seq.to_measure()
+            if not need:
+                break
+            data_n = {m: ModelSlots(list(range(n)), [a for a, _ in slots[m][:n]], [b for _, b in slots[m][:n]])
+                      for m in models}
+            seq.look(data_n, n, j == len(plan) - 1)
+        return seq
+
+    def today(slots, scale, n=10):
+        """The rule before: unpaired Mann-Whitney/Hodges-Lehmann, one look at 10 processes a side, Holm at alpha
+        0.05 on 'ratio <= 1.05', a model with process CV over 10 % unstable; no run-level test."""
+        names, ps, noisy = [], [], []
+        for m in models:
+            a = np.log([x for x, _ in slots[m][:n]])
+            b = np.log([y * scale.get(m, 1.0) for _, y in slots[m][:n]])
+            names.append(m)
+            ps.append(p_greater(a, b, math.log1p(0.05)))
+            noisy.append(max(robust_cv(np.exp(a)), robust_cv(np.exp(b))) > 0.10)
+        rej = holm(ps, 0.05)
+        return {m for m, r, z in zip(names, rej, noisy) if r and not z}
+
+    rules = {"before (unpaired MW, interval > 1.05, 10/side)": None,
+             "interval > 1.05, paired t, looks 6/13/20": ("interval", True, "t", 6, 3, 0.5),
+             "ratio > 1 + estimate >= 1.05, unpaired Welch, looks 6/13/20": ("estimate", False, "t", 6, 3, 0.5),
+             "ratio > 1 + estimate >= 1.05, paired t, looks 6/13/20": ("estimate", True, "t", 6, 3, 0.5),
+             "interval > 1.05, paired signed-rank, looks 8/14/20": ("interval", True, "rank", 8, 3, 0.5),
+             "ratio > 1 + estimate >= 1.05, unpaired rank-sum, looks 8/14/20": ("estimate", False, "rank", 8, 3, 0.5),
+             "ratio > 1 + estimate >= 1.05, paired signed-rank, looks 8/14/20":
+                 ("estimate", True, "rank", 8, 3, 0.5),
+             "ratio > 1 + estimate >= 1.05, paired signed-rank, looks 8/20, run level 1/5 of alpha (shipped)":
+                 ("estimate", True, "rank", 8, 2, 0.2)}
+    if only:
+        rules = {k: v for k, v in rules.items() if any(o in k for o in only)}
+    report = {"sessions": sessions, "models": len(models), "quiet_models": len(quiet), "looks": looks,
+              "runs": len(data), "rules": {}}
+    for label, how in rules.items():
+        rng = np.random.default_rng(seed)  # every rule judges the same sessions
+        t = {"null_red": 0, "all10_caught_run": 0, "all10_caught_any": 0, "one10_caught": 0, "one10_runs": 0,
+             "one10_noisy_red": 0, "one10_noisy_runs": 0, "slots_used": []}
+        for s in range(sessions):
+            slots = draw(cap)
+            one = models[s % len(models)]
+            for scen, scale in (("null", {}), ("all10", dict.fromkeys(models, 1.1)), ("one10", {one: 1.10})):
+                if how is None:
+                    red = today(slots, scale)
+                    run_red, is_red = False, bool(red)
+                    cv_one = max(robust_cv([a for a, _ in slots[one][:10]]), robust_cv([b for _, b in slots[one][:10]]))
+                else:
+                    seq = sequential(slots, scale, *how)
+                    red = {m for m, v in seq.verdict.items() if v == "regression"}
+                    run_red, is_red = seq.run == "regression", seq.red
+                    t["slots_used"].append(seq.taken[-1])
+                    cv_one = seq.noisy.get(one, 0.0)
+                if scen == "null":
+                    t["null_red"] += is_red
+                elif scen == "all10":
+                    t["all10_caught_run"] += run_red
+                    t["all10_caught_any"] += is_red
+                elif cv_one <= 0.10:  # quiet as this session measured it (the rule's own gate)
+                    t["one10_runs"] += 1
+                    t["one10_caught"] += one in red
+                else:
+                    t["one10_noisy_runs"] += 1
+                    t["one10_noisy_red"] += one in red
+        used = sorted(t.pop("slots_used")) or [10]
+        t["processes_per_side_median"] = used[len(used) // 2]
+        t["null_red_upper95"] = clopper_pearson_upper(t["null_red"], sessions)
+        report["rules"][label] = t
+    return report
+
+
+def ab_rules(args) -> int:
+    """Pairing's effect and the decision rules, measured on the real interleaved runs of DIR (`runs`)."""
+    data, _ = _load_runs(args.dir)
+    widths = _pairing_widths(data)
+    sim = _simulate_rules(data, args.sessions, args.seed, only=args.only or ())
+    report = {"pairing": widths, "rules": sim}
+    (Path(args.dir) / "ab-rules.json").write_text(json.dumps(report, indent=1))
+    print(f"{len(data)} runs: pairing (paired t on slot log ratios vs Welch on the same process medians, "
+          f"{widths['pairs']} (run, model) with >= 4 slots): 95 % interval width x{widths['width_ratio_median']:.2f} "
+          f"median (quartiles x{widths['width_ratio_q25']:.2f}-x{widths['width_ratio_q75']:.2f}), narrower in "
+          f"{widths['narrower_share']:.0%}")
+    n = sim["sessions"]
+    print(f"rules on {n} resampled sessions ({sim['models']} models, {sim['quiet_models']} with process CV <= 10 %; "
+          f"looks at {sim['looks']} processes a side):")
+    for label, t in sim["rules"].items():
+        print(f"  {label}: null red {t['null_red']}/{n} (upper95 {t['null_red_upper95']:.1%}); +10 % all caught "
+              f"by run level {t['all10_caught_run']}/{n}, by any {t['all10_caught_any']}/{n}; +10 % one model, "
+              f"CV <= 10 % {t['one10_caught']}/{t['one10_runs']}; noisier red {t['one10_noisy_red']}/"
+              f"{t['one10_noisy_runs']}; processes/side median {t['processes_per_side_median']}")
+    return 0
+
+
+def ab_soak(args) -> int:
+    """Real `edgecheck ab` sessions on this machine (the same code as the command: cli.ab_session). The null is
+    BASE's artifacts on both sides; each session's own measurements are also judged with B's process medians
+    x1.10 everywhere and x1.10 on one model (each model in turn), as the statistics see them, all scenarios
+    jointly: the session measures further while any scenario is open, so every scenario sees the looks it
+    needs. ``--head DIR``: a real HEAD (e.g. the ~10 %-more-work variant), judged as it is."""
+    sys.path.insert(0, str(REPO))
+    from edgecheck.abrun import ab_session
+    from edgecheck.judge.ab_stats import UNSTABLE
+    from edgecheck.measure import ab
+    from edgecheck.measure.devices import select
+    from edgecheck.measure.recorder import MeasureContext, TimingOptions
+    from edgecheck.stats import robust_cv
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = ab.pair(ab.models_of(args.base, "BASE"), ab.models_of(args.head or args.base, "HEAD"))
+    if args.models:
+        keep = set(args.models.split(","))
+        pairs = [p for p in pairs if p[0].name in keep]
+    names = [p[0].name for p in pairs]
+    device = select(["cpu"]).devices[0]
+    rows = []
+    for i in range(args.sessions):
+        one = names[i % len(names)]
+        scales = {} if args.head else {"all10": dict.fromkeys(names, 1.1), "one10": {one: 1.10}}
+        t0 = time.time()
+        with MeasureContext(TimingOptions(processes=args.processes, rounds=args.rounds),
+                            progress=lambda s: print(s, file=sys.stderr)) as ctx:
+            got, seqs = ab_session(pairs, device, ctx, args.processes, (), args.max_seconds, scales)
+        secs = round(time.time() - t0, 1)
+        cv = {n: max(robust_cv([p.median for p in e.latency.processes]) for e in (a, b))
+              for n, a, b in ((a.model.name, a, b) for a, b in zip(got.base.ok_entries(), got.head.ok_entries()))}
+        row = {"session": i, "seconds": secs, "processes_per_side": [lk.processes for lk in got.looks],
+               "stopped": got.stopped, "real": {"red": seqs[""].red, "run": seqs[""].run,
+                                                "verdicts": seqs[""].verdict}}
+        if not args.head:
+            row["all10_run_caught"] = seqs["all10"].run == "regression"
+            row["one10"] = {"model": one, "cv": cv.get(one), "verdict": seqs["one10"].verdict[one],
+                            "red_elsewhere": [m for m, v in seqs["one10"].verdict.items()
+                                              if v == "regression" and m != one]}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    n = len(rows)
+    secs = sorted(r["seconds"] for r in rows)
+    report = {"sessions": n, "rows": rows, "head": args.head, "base": args.base}
+    print(f"{n} real edgecheck ab sessions of {len(names)} models on this cpu (cap {args.processes} a side"
+          f"{f', {args.max_seconds:g} s' if args.max_seconds else ''}):")
+    if args.head:
+        red = sum(r["real"]["red"] for r in rows)
+        print(f"  BASE {args.base} vs HEAD {args.head}: red {red}/{n}; run level caught "
+              f"{sum(r['real']['run'] == 'regression' for r in rows)}/{n}")
+    else:
+        null_red = sum(r["real"]["red"] for r in rows)
+        upper = clopper_pearson_upper(null_red, n)
+        quiet = [r for r in rows if r["one10"]["cv"] is not None and r["one10"]["cv"] <= 0.10]
+        noisy = [r for r in rows if r not in quiet]
+        report.update(null_red=null_red, null_red_upper95=upper,
+                      all10_caught=sum(r["all10_run_caught"] for r in rows),
+                      one10_quiet_caught=sum(r["one10"]["verdict"] == "regression" for r in quiet),
+                      one10_quiet=len(quiet),
+                      one10_noisy_red=sum(r["one10"]["verdict"] == "regression" for r in noisy),
+                      one10_noisy_unstable=sum(r["one10"]["verdict"] == UNSTABLE for r in noisy),
+                      one10_noisy=len(noisy))
+        print(f"  identical sides red: {null_red}/{n} (95 % Clopper-Pearson upper bound {upper:.1%}; wanted <= 5 %)")
+        print(f"  +10 % everywhere caught by the run level: {report['all10_caught']}/{n} (wanted >= 95 %)")
+        print(f"  +10 % on one model (process CV <= 10 %) caught: {report['one10_quiet_caught']}/{len(quiet)} "
+              f"(wanted >= 80 %); noisier models red {report['one10_noisy_red']}/{len(noisy)} (wanted 0), "
+              f"unstable {report['one10_noisy_unstable']}")
+    plain = f" = {secs[len(secs) // 2] / args.plain_seconds:.1f}x one plain run ({args.plain_seconds:g} s)" \
+        if args.plain_seconds else ""
+    print(f"  session seconds: median {secs[len(secs) // 2]:.0f}{plain} (range {secs[0]:.0f}-{secs[-1]:.0f}; "
+          "wanted <= 3x)")
+    (out / "ab-soak.json").write_text(json.dumps(report, indent=1))
+    return 0
+
+
 def interleaved(args) -> int:
     """Within each session, its even processes against its odd ones: what an A/B run sees (drift between
     sessions cancels)."""
@@ -472,6 +725,23 @@ def main() -> int:
     i = sub.add_parser("interleaved")
     i.add_argument("dir")
     i.set_defaults(func=interleaved)
+    ab_ = sub.add_parser("ab", help="real edgecheck ab sessions: null, +10 %% all, +10 %% one model; or --head DIR")
+    ab_.add_argument("--base", default=str(REPO / ".edgecheck" / "artifacts"), help="BASE artifacts folder")
+    ab_.add_argument("--head", default=None, help="a real HEAD artifacts folder (default: BASE on both sides)")
+    ab_.add_argument("--sessions", type=int, default=20)
+    ab_.add_argument("--processes", type=int, default=20, help="the cap per side")
+    ab_.add_argument("--rounds", type=int, default=5)
+    ab_.add_argument("--max-seconds", type=float, default=None)
+    ab_.add_argument("--models", default=None, help="comma-separated subset of the models (a quick check)")
+    ab_.add_argument("--plain-seconds", type=float, default=None, help="one plain run's seconds, for the ratio")
+    ab_.add_argument("--out", default="/tmp/edgecheck-soak-ab")
+    ab_.set_defaults(func=ab_soak)
+    ar = sub.add_parser("ab-rules", help="pairing's effect and the A/B decision rules on the real runs of DIR")
+    ar.add_argument("dir")
+    ar.add_argument("--sessions", type=int, default=200)
+    ar.add_argument("--seed", type=int, default=0)
+    ar.add_argument("--only", action="append", help="rules whose label contains this (repeatable)")
+    ar.set_defaults(func=ab_rules)
     h = sub.add_parser("history")
     h.add_argument("dir", help="a folder of run-*.json from `runs`")
     h.add_argument("--history", type=int, default=5)

@@ -381,7 +381,8 @@ class Ab(Command):
         p.add_argument("--device", default=None, type=device_name,
                        help="a measured device: a kind of `edgecheck devices` (cpu, a53, tpu) or KIND@ssh://user@board "
                             "(default: this host's CPU)")
-        OPTIONS["processes"].add(p.add_argument, context="per side")
+        OPTIONS["ab_processes"].add(p.add_argument, "--processes")
+        OPTIONS["ab_max_seconds"].add(p.add_argument, "--max-seconds")
         OPTIONS["rounds"].add(p.add_argument)
         OPTIONS["compare_threshold"].add(p.add_argument, "--threshold")
         p.add_argument("-o", "--out", default=None, help="folder for base.json, head.json and comparison.json")
@@ -389,37 +390,23 @@ class Ab(Command):
     @classmethod
     def run(cls, args):
         from edgecheck import results as res
-        from edgecheck.judge.compare import AB, compare_runs
-        from edgecheck.measure import ab
-        from edgecheck.measure.devices import select
-        from edgecheck.measure.recorder import MeasureContext, TimingOptions
+        from edgecheck.abrun import run
 
         if args.out:
             distinct({"BASE": [p for p in (args.base, args.head) if Path(p).is_file()]},
                      {"-o": [Path(args.out) / n for n in ("base.json", "head.json", "comparison.json")]})
-        if args.device is None:
-            from edgecheck.measure.kinds.cpu import KIND as HOST_CPU
-
-            args.device = HOST_CPU.name
-        sel = select([args.device])
-        if not sel.devices:
-            raise EdgecheckError(f"--device {args.device}: {next(iter(sel.skipped.values()), 'not available here')}")
-        pairs = ab.pair(ab.models_of(args.base, "BASE"), ab.models_of(args.head, "HEAD"))
-        with MeasureContext(TimingOptions(processes=args.processes, rounds=args.rounds, min_processes=args.processes),
-                            progress=lambda s: print(s, file=sys.stderr)) as ctx:
-            base, head = ab.measure(pairs, sel.devices[0], ctx)
-        from edgecheck.measure.runtime import refuse_mismatch
-
-        refuse_mismatch(base, head, "ab")  # one job shares one runtime; sides from different jobs may not
-        result = compare_runs(base, head, args.threshold, by_name=True, kind=AB, baseline_label=args.base,
-                              run_label=args.head)
+        result, run_line, got = run(args.base, args.head, cap=args.processes, rounds=args.rounds,
+                                    specs=args.threshold, max_seconds=args.max_seconds, base_label=args.base,
+                                    head_label=args.head, progress=lambda s: print(s, file=sys.stderr),
+                                    device=args.device, what="--device ")
         for line in result.table(only_changes=False):
             print(line)
+        print(run_line)
         print(result.summary_line())
         if args.out:
             out = Path(args.out)
-            res.save(base, out / "base.json")
-            res.save(head, out / "head.json")
+            res.save(got.base, out / "base.json")
+            res.save(got.head, out / "head.json")
             result.save(out / "comparison.json")
             print(f"wrote {out}/base.json, head.json and comparison.json")
         return 1 if result.has_regression else 0

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 MAX_WINDOW_S = 3600.0  # an energy window or idle measurement longer than an hour is a typo, not a plan
 MAX_ROUND_S = 60.0  # one timed round
 MAX_COUNT = 1000  # processes per model, energy windows per model
+AB_CAP = 20  # an A/B's processes per side at most by default (judge/ab_stats.CAP; a test keeps them equal)
+MAX_AB_S = 7 * 24 * 3600.0  # an A/B's --max-seconds: a week is a typo's bound, not a plan
 MAX_ROUNDS = 100_000  # rounds per process
 MAX_THREADS = 256  # interpreter threads
 TPU_LINKS = ("pcie", "usb3", "usb2")  # twins.model.LINKS (a test keeps them equal; importing it here costs numpy)
@@ -228,6 +230,16 @@ OPTIONS: dict[str, Option] = _options(
     Option("--baseline", metavar="PATH",
            help="compare this run with a saved baseline at the end (a results file, or a folder of earlier runs' "
                 "results: their spread measures this machine's drift); a regression fails the session"),
+    Option("--ab", metavar="BASE",
+           help="after the run, measure BASE against this session's artifacts interleaved on this host's CPU, as "
+                "`edgecheck ab` does (sequential, paired, capped by --ab-processes and --ab-max-seconds): BASE an "
+                "artifacts folder or a git ref, built in a temporary worktree; a regression fails the session"),
+    Option("--ab-processes", type=count_up_to(MAX_COUNT), default=AB_CAP,
+           help=f"an A/B's cap in processes per side (default {AB_CAP}): a first look at 8, then one at the cap; "
+                "only the models still open are measured further"),
+    Option("--ab-max-seconds", type=seconds_up_to(MAX_AB_S), default=None,
+           help="an A/B's cap in seconds: no further look starts that the time measured so far says would end past "
+                "it (default: none)"),
     Option("--save-baseline", metavar="PATH", help="save this run as a baseline"),
     Option("--compare-threshold", action="append", default=[], metavar="METRIC=VALUE", type=threshold_spec,
            help="override a comparison threshold: latency=0.2, energy=0.1, accuracy=0.02, "
@@ -428,6 +440,9 @@ class SessionConfig:
     benchmark_table: bool = False
     claims: str | None = None
     baseline: str | None = None
+    ab: str | None = None
+    ab_processes: int = AB_CAP
+    ab_max_seconds: float | None = None
     save_baseline: str | None = None
     compare_threshold: tuple[tuple[str | None, str, float], ...] = ()
     allow_missing: bool = False
@@ -436,6 +451,7 @@ class SessionConfig:
     constants: Constants | None = None  # --twin-constants, or the packaged table
     thresholds: dict[str, Any] = field(default_factory=dict)  # --claims, or the packaged claims
     baseline_run: Run | list[Run] | None = None  # --baseline: one run, or a folder's runs (oldest first)
+    ab_base: tuple[str, str] | None = None  # --ab: ("dir", artifacts folder) or ("ref", commit sha)
     compiler_logs: Mapping[str, str] = field(default_factory=dict)  # --model file -> its --compiler-log
 
     @classmethod
@@ -507,6 +523,12 @@ def load_files(values: Mapping[str, Any]) -> dict[str, Any]:
         loaded["thresholds"] = load_thresholds(values["claims"])
     except EdgecheckError as e:
         raise _as_option("--claims", e) from None
+    if values.get("ab"):
+        from edgecheck.abrun import resolve_base
+
+        if values["model"]:
+            raise EdgecheckError("--ab: compares artifacts folders (BASE against this session's); not with --model")
+        loaded["ab_base"] = resolve_base(values["ab"])
     if values["baseline"]:
         try:
             history = results.load_history(values["baseline"])

@@ -67,6 +67,8 @@ class EdgecheckSession:
     results_error: str | None = None  # the results file could not be written (a full disk)
     energy_errors: list[str] = field(default_factory=list)  # energy the meter's log could not fill
     comparison_error: str | None = None
+    ab: tuple | None = None  # --ab: (RunComparison, its run-level line, where it was written) or None
+    ab_error: str | None = None
     not_runnable: list[dict] = field(default_factory=list)  # (model, device) pairs the device refuses, with why
     missing_error: str | None = None  # a device asked for by name (--device) is absent: the run fails
     farm: object = None  # measure.farm.FarmClient: the labgrid places this session holds
@@ -336,8 +338,35 @@ class EdgecheckSession:
                 except EdgecheckError as e:
                     self.results_error = f"the comparison was not written to {results.path}: {e}"
                     failed = True
+        if self.config.ab_base is not None:
+            failed = self._ab(results.path) or failed
         self._write_report()
         return self._missing_devices() or failed
+
+    def _ab(self, results_path) -> bool:
+        """``--ab BASE``: BASE (a folder, or a git ref built first) against this session's artifacts, measured as
+        ``edgecheck ab`` measures; the record beside the results file. True when it fails the session."""
+        from edgecheck.abrun import build_ref, run
+
+        kind, value = self.config.ab_base
+        if self.artifacts is None:
+            self.ab_error = "--ab: this session measured no artifacts folder (HEAD), so there is nothing to compare"
+            return True
+        try:
+            base = value if kind == "dir" else build_ref(
+                value, self.config.grid, self.config.build_dir, dataset=self.config.dataset,
+                build_cache=self.config.build_cache, say=self.write_line)
+            result, line, _ = run(base, self.artifacts.root, cap=self.config.ab_processes, rounds=self.config.rounds,
+                               max_seconds=self.config.ab_max_seconds,
+                               specs=self.config.compare_threshold, base_label=str(self.config.ab),
+                               head_label=str(self.artifacts.root), progress=self.write_line)
+            out = Path(str(results_path)).with_suffix(".ab-comparison.json")
+            result.save(out)
+        except EdgecheckError as e:
+            self.ab_error = str(e)
+            return True
+        self.ab = (result, line, out)
+        return result.has_regression
 
     def _missing_devices(self) -> bool:
         """A device asked for by name (``--device tpu``) and absent fails the run as missing, with the reason,
@@ -438,6 +467,14 @@ class EdgecheckSession:
                 out.append(("edgecheck baseline comparison", None, self.comparison.table(only_changes=True)))
                 out.append((None, "red" if self.comparison.has_regression else None,
                             [self.comparison.summary_line()]))
+        if self.ab is not None or self.ab_error:
+            if self.ab_error:
+                out.append(("edgecheck A/B (--ab)", "red", [f"edgecheck: {self.ab_error}"]))
+            else:
+                got, line, path = self.ab
+                out.append(("edgecheck A/B (--ab)", None, got.table()))
+                out.append((None, "red" if got.has_regression else None,
+                            [line, got.summary_line(), f"written: {path}"]))
         if self.energy_errors:
             out.append(("edgecheck energy", "red", [f"edgecheck: {line}" for line in self.energy_errors]))
         if self.missing_error:

@@ -480,11 +480,14 @@ def test_cli_ab_measures_both_sides_and_writes_the_record(tmp_path):
     proc = run_edgecheck("ab", str(a), str(b), "--processes", "2", "--rounds", "2", "-o", str(out), check=False)
     # two processes a side: the test cannot reach Holm's level, so nothing is called a regression
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "edgecheck ab: 1 models x 2 on cpu, 2 processes each, alternating" in proc.stderr
+    assert "edgecheck ab: look 1/1: 1 model x 2 on cpu, processes 1-2 a side, alternating A,B / B,A" in proc.stderr
     got = load_comparison(out / "comparison.json")
     assert got.kind == "ab" and (got.baseline.label, got.run.label) == (str(a), str(b))
     assert got.options["by_name"] is True and proc.stdout.splitlines()[-2] == got.summary_line()
-    (row,) = got.rows
+    assert proc.stdout.splitlines()[-3].startswith("run level: ") and got.ab["run_level"]["slots"] == 2
+    run, row = got.rows
+    assert (run.model, run.metric, run.verdict) == ("(whole run)", "latency (geometric mean)",
+                                                    got.ab["run_level"]["verdict"])
     assert (row.model, row.device, row.metric) == ("a", "cpu", "latency") and row.outcome.status != "fail"
     import hashlib
 

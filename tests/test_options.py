@@ -147,7 +147,8 @@ SHARED = [  # (subcommand, its flag, the plugin option it means)
     (cli.Build, "--grid", "grid"), (cli.Build, "--dataset", "dataset"), (cli.Calibrate, "--grid", "grid"),
     (cli.Calibrate, "--artifacts", "artifacts"), (cli.Calibrate, "--constants", "twin_constants"),
     (cli.Compare, "--threshold", "compare_threshold"), (cli.Compare, "--allow-missing", "allow_missing"),
-    (cli.Compare, "--force", "force_baseline"), (cli.Ab, "--processes", "processes"), (cli.Ab, "--rounds", "rounds"),
+    (cli.Compare, "--force", "force_baseline"), (cli.Ab, "--processes", "ab_processes"),
+    (cli.Ab, "--max-seconds", "ab_max_seconds"), (cli.Ab, "--rounds", "rounds"),
     (cli.Ab, "--threshold", "compare_threshold"), (cli.Claims, "--claims", "claims"),
     (cli.Recommend, "--tpu-link", "tpu_link"), (cli.EnergyFromTrace, "--offset", "trace_offset"),
 ]

@@ -737,6 +737,7 @@ class RunComparison:
     options: dict = field(default_factory=dict)  # force, allow_missing, by_name
     created_utc: str = ""
     drift: dict | None = None  # the drift the latency rows were judged against (``Drift.to_json``)
+    ab: dict | None = None  # a sequential A/B's looks, levels, rule and run-level test (``ab_stats.ab_record``)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -758,7 +759,8 @@ class RunComparison:
                 "baseline": asdict(self.baseline), "run": asdict(self.run),
                 "thresholds": asdict(self.thresholds) if self.thresholds is not None else None,
                 "options": dict(self.options), "summary": self.counts, "failed": self.has_regression,
-                "drift": self.drift, "rows": [r.to_dict() for r in self.rows]}
+                "drift": self.drift, **({"ab": self.ab} if self.ab is not None else {}),
+                "rows": [r.to_dict() for r in self.rows]}
 
     @classmethod
     def from_json(cls, data: dict, where: str = "comparison") -> RunComparison:
@@ -776,7 +778,7 @@ class RunComparison:
             raise EdgecheckError(f"{where}: {e}") from None
         sides = [Side(data[k]["label"], data[k].get("source")) for k in ("baseline", "run")]
         return cls(rows, *sides, data["kind"], thresholds,
-                   dict(data.get("options") or {}), data.get("created_utc", ""), data.get("drift"))
+                   dict(data.get("options") or {}), data.get("created_utc", ""), data.get("drift"), data.get("ab"))
 
     def save(self, path: str | Path) -> None:
         """Write atomically, after checking against the schema (a file we cannot read back is never written)."""
