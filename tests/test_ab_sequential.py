@@ -90,18 +90,13 @@ def test_real_session_honours_the_cap_and_reports_the_run_level(tmp_path):
     assert not result.has_regression and result.to_json()["ab"]["alpha_per_look"] == pytest.approx(0.02)
 
 
-def test_pytest_ab_against_a_folder_and_a_git_ref(smoke_artifacts, smoke_cache, tmp_path):
+def test_pytest_ab_against_a_folder(smoke_artifacts, tmp_path):
     """``pytest benchmarks --ab BASE``: the same A/B after the session, BASE a folder (the session's own artifacts:
-    identical sides, never red), then a git ref built in a temporary worktree (this commit's smoke grid, its models
-    cache hits in a copy of the smoke build's cache); the run-level line, the table and the record are there."""
-    import shutil
-
+    identical sides, never red); the run-level line, the table and the record are there."""
     from support import run_pytest
 
     from edgecheck.judge.compare import load_comparison
 
-    cache = tmp_path / "cache"
-    shutil.copytree(smoke_cache, cache)
     common = ["benchmarks/test_inference.py", "--artifacts", str(smoke_artifacts), "--device", "cpu", "--processes",
               "2", "--rounds", "2", "--report", "none", "--ab-processes", "10"]
     proc = run_pytest(*common, "--results", str(tmp_path / "r.json"), "--ab", str(smoke_artifacts))
@@ -111,6 +106,19 @@ def test_pytest_ab_against_a_folder_and_a_git_ref(smoke_artifacts, smoke_cache, 
     assert got.kind == "ab" and got.ab["run_level"] is not None and not got.has_regression
     assert max(lk["processes"] for lk in got.ab["looks"]) <= 10
 
+
+@pytest.mark.integration  # builds this commit in a git worktree (a whole build child): run by .ci/run
+def test_pytest_ab_against_a_git_ref(smoke_artifacts, smoke_cache, tmp_path):
+    """``--ab HEAD``: the ref built in a temporary worktree (its models cache hits in a copy of the smoke build's
+    cache), then measured against this session's artifacts."""
+    import shutil
+
+    from support import run_pytest
+
+    cache = tmp_path / "cache"
+    shutil.copytree(smoke_cache, cache)
+    common = ["benchmarks/test_inference.py", "--artifacts", str(smoke_artifacts), "--device", "cpu", "--processes",
+              "2", "--rounds", "2", "--report", "none", "--ab-processes", "10"]
     proc = run_pytest(*common, "--results", str(tmp_path / "g.json"), "--ab", "HEAD", "--build-dir",
                       str(tmp_path / "builds"), "--build-cache", str(cache), "--dataset", "collar")
     assert "building" in proc.stdout and "temporary worktree" in proc.stdout, proc.stdout[-3000:]
