@@ -620,11 +620,12 @@ def tpu_twin_hosts() -> dict:
     import platform
 
     from edgecheck.twins.model import load_constants
+    from edgecheck.twins.sections import TPU
 
     c = load_constants()
     hosts = {h: {"name": n.get("name", h), "overhead_ms": [round(x * 1e3, 4) for x in
-                                                            c.range("tpu", "hosts", h, "overhead_s")],
-                 "kind": n["overhead_s"]["kind"]} for h, n in c.data["tpu"]["hosts"].items()}
+                                                            c.range(TPU, "hosts", h, "overhead_s")],
+                 "kind": n["overhead_s"]["kind"]} for h, n in c.data[TPU]["hosts"].items()}
     this = "x86-64" if platform.machine() in ("x86_64", "AMD64") else None
     return {"this_machine": this, "default": "none: the band spans every host", "hosts": hosts}
 

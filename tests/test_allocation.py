@@ -107,7 +107,9 @@ def test_float_edges_run_on_the_host_and_per_channel_is_labelled(tmp_path):
     p, q = predict_tpu(plain, C), predict_tpu(edges, C)
     assert q.breakdown["host_ops_s"] > 0 == p.breakdown["host_ops_s"] and q.latency_s > p.latency_s
     pc = predict_tpu(workload(dense_tflite(tmp_path / "c.tflite", [64, 32, 4], per_channel=True)), C)
-    assert "compiler support unverified" in " ".join(pc.notes) and not p.notes
+    # the plain model's only note is the band's confidence (every cached prediction carries it while low)
+    assert "compiler support unverified" in " ".join(pc.notes)
+    assert not [n for n in p.notes if not n.startswith("low confidence")]
 
 
 def test_constructed_models_run_in_litert(tmp_path):

@@ -68,6 +68,7 @@ def _measured(tmp_path, name: str, dpkg: str | None):
     """A real A/B measurement (LiteRT in the worker's processes) on a host whose dpkg status is ``dpkg``."""
     from tinytflite import dense_tflite
 
+    from edgecheck.abrun import ab_session
     from edgecheck.measure import ab
     from edgecheck.measure.devices import select
     from edgecheck.measure.kinds.cpu import KIND as CPU
@@ -83,7 +84,8 @@ def _measured(tmp_path, name: str, dpkg: str | None):
     timing = TimingOptions(processes=2, rounds=2, min_processes=2, round_seconds=0.002, calibration_seconds=0.002,
                            max_extra_processes=0, adaptive_budget=0.0)
     with MeasureContext(timing, sysfs_root=str(root)) as ctx:
-        return ab.measure(pairs, select([CPU.name]).devices[0], ctx)
+        got, _ = ab_session(pairs, select([CPU.name]).devices[0], ctx, 2, first=2)
+        return got.base, got.head
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -210,6 +210,7 @@ class ModelSlots:
     slots: list[int]
     a: list[float]
     b: list[float]
+    unstable: list[str] = field(default_factory=list)  # a process hot or throttled again when measured once more
 
     def log_ratios(self, scale: float = 1.0) -> np.ndarray:
         """Per slot log(B / A); ``scale`` multiplies B as the statistics see it (the soak's slowdowns)."""
@@ -311,6 +312,7 @@ class Sequence:
         self.verdict = dict.fromkeys(names, OPEN)
         self.est: dict[str, Estimate] = {}
         self.noisy: dict[str, float] = {}
+        self.guard: dict[str, str] = {}  # model -> why a process of it was hot or throttled twice (never decided)
         self.decided_at: dict[str, int] = {}  # model -> processes per side when it was decided
         self.limits, self.alpha, self.looks, self.unstable_cv = limits, alpha, looks, unstable_cv
         self.run_limit, self.scale, self.rule, self.paired, self.test = run_limit, scale or {}, rule, paired, test
@@ -336,9 +338,10 @@ class Sequence:
         ests = {m: self._estimate(data[m], self.scale.get(m, 1.0)) for m in todo}
         self.noisy.update({m: data[m].cv() for m in todo})
         got = judge_models(ests, self.limits, {m: self.noisy[m] > self.unstable_cv for m in todo}, a, self.rule)
+        self.guard.update({m: "; ".join(data[m].unstable) for m in todo if data[m].unstable})
         for m in todo:
             self.est[m] = ests[m]
-            if got[m] != OPEN:
+            if got[m] != OPEN and m not in self.guard:
                 self.verdict[m], self.decided_at[m] = got[m], n
         if self.run == OPEN:
             self.run_est = run_level({m: data[m] for m in self.verdict if m in data}, self.scale,
@@ -358,7 +361,8 @@ class Sequence:
         """The last look: what is still open is too close to call, or unstable when it is noisy."""
         for m, v in self.verdict.items():
             if v == OPEN:
-                self.verdict[m] = UNSTABLE if self.noisy.get(m, 0.0) > self.unstable_cv else TOO_CLOSE
+                self.verdict[m] = UNSTABLE if (self.noisy.get(m, 0.0) > self.unstable_cv or m in self.guard) \
+                    else TOO_CLOSE
         if self.run == OPEN:
             self.run = TOO_CLOSE
 
@@ -395,7 +399,7 @@ def _outcome(verdict: str, how: str, e: Estimate | None, limit: float, noisy: st
         return Outcome.passed(how, stat, ci, 1 + limit)
     if verdict == UNSTABLE:
         return Outcome.inconclusive(R_UNSTABLE, stat, ci, 1 + limit,
-                                    f"{noisy}: a model this noisy is never called a regression or an improvement; "
+                                    f"{noisy}: a model measured so is never called a regression or an improvement; "
                                     f"{how}")
     return Outcome.inconclusive(R_TOO_CLOSE, stat, ci, 1 + limit,
                                 f"open at the last look (the cap): {how}; a higher --processes or --max-seconds "
@@ -434,8 +438,8 @@ def ab_comparison(base, head, specs, seq: Sequence, looks: list, stopped: str = 
         e = seq.est.get(row.model)
         if row.metric == "latency" and e is not None:
             v, limit = seq.verdict[row.model], seq.limits[row.model]
-            noisy = (f"robust CV across processes {seq.noisy.get(row.model, 0):.1%} over {seq.unstable_cv:.0%}"
-                     if v == UNSTABLE else "")
+            noisy = ("" if v != UNSTABLE else f"hot or throttled: {seq.guard[row.model]}" if row.model in seq.guard
+                     else f"robust CV across processes {seq.noisy.get(row.model, 0):.1%} over {seq.unstable_cv:.0%}")
             how = _how(e, seq.decided_at.get(row.model), a, limit)
             row.ratio, row.ci, row.p_slower, row.p_faster = e.ratio, e.ci, e.p_slower, e.p_faster
             row.verdict, row.detail, row.outcome = v, how, _outcome(v, how, e, limit, noisy)

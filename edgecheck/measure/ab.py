@@ -76,7 +76,9 @@ def slots_of(timings: dict[str, list[dict]]) -> dict:
     a slot where one side's process lost the model is left out)."""
     by = {g: {t["process"] // 2: float(np.median(t["samples"])) for t in timings[g]} for g in ("A", "B")}
     ks = sorted(set(by["A"]) & set(by["B"]))
-    return {"slots": ks, "a": [by["A"][k] for k in ks], "b": [by["B"][k] for k in ks]}
+    unstable = [f"{g} process {t['process']}: {t['unstable']}" for g in ("A", "B") for t in timings[g]
+                if t.get("unstable")]  # hot or throttled again when measured once more (the worker's guards)
+    return {"slots": ks, "a": [by["A"][k] for k in ks], "b": [by["B"][k] for k in ks], "unstable": unstable}
 
 
 def sequential(pairs: list[tuple[art.ModelEntry, art.ModelEntry]], device: Device, ctx: MeasureContext,
