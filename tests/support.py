@@ -167,3 +167,31 @@ def snapshot(folder: Path) -> dict[str, str]:
 
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def ab_on_cpu(base_tflite, head_tflite, sysfs_root, cap: int = 2, first: int = 2):
+    """``edgecheck ab``'s session (abrun.ab_session) of two .tflite files on this host's CPU, with tiny timings and
+    the worker's sysfs read under ``sysfs_root`` (the guards' and runtime tests' fake board): (got, sequences)."""
+    from edgecheck.abrun import ab_session
+    from edgecheck.measure import ab
+    from edgecheck.measure.devices import select
+    from edgecheck.measure.kinds.cpu import KIND as CPU
+    from edgecheck.measure.recorder import MeasureContext, TimingOptions
+
+    pairs = ab.pair(ab.models_of(base_tflite, "BASE"), ab.models_of(head_tflite, "HEAD"))
+    timing = TimingOptions(processes=cap, rounds=2, min_processes=cap, round_seconds=0.002, calibration_seconds=0.002,
+                           max_extra_processes=0, adaptive_budget=0.0)
+    with MeasureContext(timing, sysfs_root=str(sysfs_root)) as ctx:
+        return ab_session(pairs, select([CPU.name]).devices[0], ctx, cap, first=first)
+
+
+def workflow_checker():
+    """ci/workflow_check.py, imported as the workflow tests use it."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "ci"))
+    try:
+        import workflow_check
+    finally:
+        sys.path.pop(0)
+    return workflow_check

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from support import FAST, INFERENCE, REPO, load, run_edgecheck, run_pytest, skip_unless_available
+from support import FAST, INFERENCE, REPO, load, run_edgecheck, run_pytest, skip_unless_available, workflow_checker
 from test_compare import entry, run_of
 
 from edgecheck.errors import EdgecheckError
@@ -314,11 +314,7 @@ def test_the_build_key_changes_when_an_input_changes_and_only_then(tmp_path):
 
 
 def test_the_boards_workflow_reuses_artifacts_by_their_build_key(tmp_path):
-    sys.path.insert(0, str(REPO / "ci"))
-    try:
-        import workflow_check
-    finally:
-        sys.path.pop(0)
+    workflow_check = workflow_checker()
     boards = REPO / ".github" / "workflows" / "boards.yml"
     assert workflow_check.problems(boards) == []
     wf = yaml.safe_load(boards.read_text())
@@ -344,11 +340,7 @@ def test_the_pull_request_job_builds_both_sides_by_their_keys_and_runs_ab():
     """edgecheck.yml's pull-request job: main's and the PR's artifacts, each cached by its own build key and built
     only on a miss (main's with main's code), then `edgecheck ab` on the hosted cpu and the instruction counts of
     both builds compared by architecture name."""
-    sys.path.insert(0, str(REPO / "ci"))
-    try:
-        import workflow_check
-    finally:
-        sys.path.pop(0)
+    workflow_check = workflow_checker()
     path = REPO / ".github" / "workflows" / "edgecheck.yml"
     assert workflow_check.problems(path) == []
     job = yaml.safe_load(path.read_text())["jobs"]["ab"]

@@ -99,22 +99,12 @@ def test_a_governor_change_or_a_lowered_max_mid_run_is_caught(worker, tmp_path):
 
 
 def _ab(tmp_path, root, head_sizes):
+    from support import ab_on_cpu
     from tinytflite import dense_tflite
 
-    from edgecheck.abrun import ab_session
-    from edgecheck.measure import ab
-    from edgecheck.measure.devices import select
-    from edgecheck.measure.kinds.cpu import KIND as CPU
-    from edgecheck.measure.recorder import MeasureContext, TimingOptions
-
-    a = dense_tflite(tmp_path / "a.tflite", [64, 32, 4])
-    b = dense_tflite(tmp_path / "b.tflite", head_sizes, seed=1)
-    pairs = ab.pair(ab.models_of(a, "BASE"), ab.models_of(b, "HEAD"))
-    timing = TimingOptions(processes=2, rounds=2, min_processes=2, round_seconds=0.002, calibration_seconds=0.002,
-                           max_extra_processes=0, adaptive_budget=0.0)
-    with MeasureContext(timing, sysfs_root=str(root)) as ctx:
-        got, _ = ab_session(pairs, select([CPU.name]).devices[0], ctx, 2, first=2)
-        return got.base, got.head
+    got, _ = ab_on_cpu(dense_tflite(tmp_path / "a.tflite", [64, 32, 4]),
+                       dense_tflite(tmp_path / "b.tflite", head_sizes, seed=1), root)
+    return got.base, got.head
 
 
 HOT = "apex_0 at 86.0 C, at or above its first throttle trip point 85.0 C (trip_point0_temp)"
@@ -159,24 +149,15 @@ def test_a_hot_or_throttled_board_is_measured_once_more_then_unstable_and_never_
 def test_the_sequential_ab_never_decides_a_model_measured_hot(tmp_path):
     """``edgecheck ab``'s own rule (judge/ab_stats.py): a model whose processes were hot again when measured once
     more stays undecided through the looks and ends unstable, naming why, even with a head 16 times larger."""
+    from support import ab_on_cpu
     from tinytflite import dense_tflite
 
-    from edgecheck.abrun import ab_session
     from edgecheck.judge import ab_stats
-    from edgecheck.measure import ab
-    from edgecheck.measure.devices import select
-    from edgecheck.measure.kinds.cpu import KIND as CPU
-    from edgecheck.measure.recorder import MeasureContext, TimingOptions
 
     root = tmp_path / "board"
     apex(root, 86000)
-    a = dense_tflite(tmp_path / "a.tflite", [64, 32, 4])
-    b = dense_tflite(tmp_path / "b.tflite", [64, 512, 4], seed=1)
-    pairs = ab.pair(ab.models_of(a, "BASE"), ab.models_of(b, "HEAD"))
-    timing = TimingOptions(processes=4, rounds=2, min_processes=4, round_seconds=0.002, calibration_seconds=0.002,
-                           max_extra_processes=0, adaptive_budget=0.0)
-    with MeasureContext(timing, sysfs_root=str(root)) as ctx:
-        got, seqs = ab_session(pairs, select([CPU.name]).devices[0], ctx, 4, first=2)
+    got, seqs = ab_on_cpu(dense_tflite(tmp_path / "a.tflite", [64, 32, 4]),
+                          dense_tflite(tmp_path / "b.tflite", [64, 512, 4], seed=1), root, cap=4)
     result = ab_stats.ab_comparison(got.base, got.head, (), seqs[""], got.looks, got.stopped, base_label="a",
                                     head_label="b")
     (row,) = [r for r in result.rows if r.metric == "latency" and r.model != "(whole run)"]

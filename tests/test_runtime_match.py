@@ -66,13 +66,8 @@ def test_the_flavour_comes_from_dpkgs_status_file():
 
 def _measured(tmp_path, name: str, dpkg: str | None):
     """A real A/B measurement (LiteRT in the worker's processes) on a host whose dpkg status is ``dpkg``."""
+    from support import ab_on_cpu
     from tinytflite import dense_tflite
-
-    from edgecheck.abrun import ab_session
-    from edgecheck.measure import ab
-    from edgecheck.measure.devices import select
-    from edgecheck.measure.kinds.cpu import KIND as CPU
-    from edgecheck.measure.recorder import MeasureContext, TimingOptions
 
     root = tmp_path / name
     if dpkg is not None:
@@ -80,12 +75,8 @@ def _measured(tmp_path, name: str, dpkg: str | None):
         (root / "var" / "lib" / "dpkg" / "status").write_text(dpkg)
     root.mkdir(exist_ok=True)
     a = dense_tflite(tmp_path / "a.tflite", [64, 32, 4])
-    pairs = ab.pair(ab.models_of(a, "BASE"), ab.models_of(a, "HEAD"))
-    timing = TimingOptions(processes=2, rounds=2, min_processes=2, round_seconds=0.002, calibration_seconds=0.002,
-                           max_extra_processes=0, adaptive_budget=0.0)
-    with MeasureContext(timing, sysfs_root=str(root)) as ctx:
-        got, _ = ab_session(pairs, select([CPU.name]).devices[0], ctx, 2, first=2)
-        return got.base, got.head
+    got, _ = ab_on_cpu(a, a, root)
+    return got.base, got.head
 
 
 @pytest.fixture(scope="module")
