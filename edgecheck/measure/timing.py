@@ -30,10 +30,12 @@ def iterations_for(seconds_per_call: float, round_seconds: float) -> int:
 
 def paired_overhead(timed: list[float], bare: list[float], relative: float = 0.05,
                     absolute_s: float = 5e-8) -> tuple[str, float, tuple[float, float], float]:
-    """Is a harness's per-invoke time the same as a bare loop's? From interleaved pairs: "pass" when the
-    95 % interval of the median paired difference lies within the limit (``relative`` of the bare loop, at
-    least ``absolute_s``), "fail" when it lies entirely outside, else "inconclusive". Returns the outcome,
-    the median difference, its interval and the limit."""
+    """Does a harness add more than the limit to a bare loop's per-invoke time? From interleaved pairs: "pass"
+    when the 95 % interval of the median paired difference lies below the limit (``relative`` of the bare loop,
+    at least ``absolute_s``), "fail" when it lies entirely above it, else "inconclusive". One-sided: a harness
+    measured faster than the bare loop adds nothing (it happened here: the two loops' code placement differs by
+    a few %, -0.09 us on a 1.5 us model), so it passes. Returns the outcome, the median difference, its interval
+    and the limit."""
     import numpy as np
 
     from edgecheck.stats import median_ci
@@ -42,8 +44,8 @@ def paired_overhead(timed: list[float], bare: list[float], relative: float = 0.0
     limit = max(relative * float(np.median(bare)), absolute_s)
     lo, hi = median_ci(diffs, 0.95)
     med = float(np.median(diffs))
-    if -limit <= lo and hi <= limit:
+    if hi <= limit:
         return "pass", med, (lo, hi), limit
-    if hi < -limit or lo > limit:
+    if lo > limit:
         return "fail", med, (lo, hi), limit
     return "inconclusive", med, (lo, hi), limit
