@@ -6,8 +6,10 @@ one per invoke. This checks it on the smallest and the largest model of the
 grid: A/B rounds interleaved in one process (the bare round before the timed
 one on odd rounds, after it on even rounds, so drift cancels), compared on the
 paired differences. Pass: the interval of the median difference lies below
-5 % of the bare loop (or 50 ns); fail: it lies entirely above it (a harness
-measured faster than the bare loop adds nothing); otherwise the
+5 % of the bare loop (or 50 ns); fail: it lies entirely above twice that (two
+copies of one loop differed by up to 8 % in one process here, wherever the
+code landed; a harness measured faster than the bare loop adds nothing);
+otherwise the
 noise left it open, and the rounds are measured again (at most once more,
 half as many again) before the check is called inconclusive.
 """
@@ -83,7 +85,8 @@ def test_harness_overhead(which, edgecheck_session, benchmark):
         outcome, med, ci, limit = _decide(timed, bare)
     text = (f"{model.name}: harness {np.median(timed) * 1e6:.3f} us, bare loop {np.median(bare) * 1e6:.3f} us per "
             f"invoke, paired difference {med * 1e6:+.3f} us (95 % CI {ci[0] * 1e6:+.3f} to {ci[1] * 1e6:+.3f}; "
-            f"limit +{limit * 1e6:.3f} us; {len(bare)} pairs{', measured again' if extra else ''})")
+            f"limit +{limit * 1e6:.3f} us, fail beyond +{2 * limit * 1e6:.3f} us; {len(bare)} pairs"
+            f"{', measured again' if extra else ''})")
     print(text)
     benchmark.extra_info.update({"model": model.name, "device": local[0].name, "check": "harness overhead",
                                  "paired_difference_s": med, "difference_ci_s": list(ci),

@@ -28,14 +28,16 @@ def iterations_for(seconds_per_call: float, round_seconds: float) -> int:
 
 
 
-def paired_overhead(timed: list[float], bare: list[float], relative: float = 0.05,
-                    absolute_s: float = 5e-8) -> tuple[str, float, tuple[float, float], float]:
+def paired_overhead(timed: list[float], bare: list[float], relative: float = 0.05, absolute_s: float = 5e-8,
+                    fail_factor: float = 2.0) -> tuple[str, float, tuple[float, float], float]:
     """Does a harness add more than the limit to a bare loop's per-invoke time? From interleaved pairs: "pass"
     when the 95 % interval of the median paired difference lies below the limit (``relative`` of the bare loop,
-    at least ``absolute_s``), "fail" when it lies entirely above it, else "inconclusive". One-sided: a harness
-    measured faster than the bare loop adds nothing (it happened here: the two loops' code placement differs by
-    a few %, -0.09 us on a 1.5 us model), so it passes. Returns the outcome, the median difference, its interval
-    and the limit."""
+    at least ``absolute_s``), "fail" when it lies entirely above ``fail_factor`` times the limit, else
+    "inconclusive". One-sided: a harness measured faster than the bare loop adds nothing. The gap between the
+    limit and the fail zone is what two loops of the same code differ by in one process, wherever the code
+    landed: on 1x32 (1.4-1.5 us an invoke) they differed by -0.094 us and +0.111 us (-6 % and +8 %, intervals
+    clear of zero) in two default runs on this project's machine, so a difference under twice the limit is not
+    the harness's for sure. Returns the outcome, the median difference, its interval and the limit."""
     import numpy as np
 
     from edgecheck.stats import median_ci
@@ -46,6 +48,6 @@ def paired_overhead(timed: list[float], bare: list[float], relative: float = 0.0
     med = float(np.median(diffs))
     if hi <= limit:
         return "pass", med, (lo, hi), limit
-    if lo > limit:
+    if lo > fail_factor * limit:
         return "fail", med, (lo, hi), limit
     return "inconclusive", med, (lo, hi), limit
