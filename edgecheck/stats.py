@@ -1,6 +1,7 @@
 """Pure statistics over raw per-round samples (no I/O, no state)."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -204,3 +205,13 @@ def t_sf(t: float, dof: float) -> float:
         return 1.0 - NormalDist().cdf(t)
     tail = 0.5 * _betainc(dof / 2, 0.5, dof / (dof + t * t))
     return tail if t > 0 else 1.0 - tail
+
+
+@functools.lru_cache(maxsize=4096)
+def t_quantile(p: float, dof: float) -> float:
+    """The t value with P(T > t) = p (bisection on ``t_sf``: no scipy in the core install)."""
+    lo, hi = -1e3, 1e3
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if t_sf(mid, dof) > p else (lo, mid)
+    return (lo + hi) / 2

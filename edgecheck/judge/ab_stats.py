@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgecheck.stats import hodges_lehmann, holm, p_greater, rankdata, robust_cv, t_sf
+from edgecheck.stats import hodges_lehmann, holm, p_greater, rankdata, robust_cv, t_quantile, t_sf
 
 LOOKS = 2  # looks at most, fixed in advance (Bonferroni over them)
 RUN_SHARE = 0.2  # the run-level test's share of alpha; the models' family gets the rest
@@ -58,16 +58,6 @@ def schedule(first: int, cap: int, looks: int = LOOKS) -> list[int]:
         return [cap] if looks <= 1 else [first]
     steps = [round(first + (cap - first) * j / (looks - 1)) for j in range(looks)]
     return sorted(set(steps))
-
-
-@functools.lru_cache(maxsize=4096)
-def t_quantile(p: float, dof: float) -> float:
-    """The t value with P(T > t) = p (bisection on ``t_sf``: no scipy in the core install)."""
-    lo, hi = -1e3, 1e3
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if t_sf(mid, dof) > p else (lo, mid)
-    return (lo + hi) / 2
 
 
 @dataclass
