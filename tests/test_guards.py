@@ -98,6 +98,21 @@ def test_a_governor_change_or_a_lowered_max_mid_run_is_caught(worker, tmp_path):
     assert worker._guarded(g, g) == []
 
 
+
+def test_a_core_that_slowed_during_the_timing_is_named_by_its_own_number(worker, tmp_path):
+    """The frequency-drop check reads the same two guards readings: a core (cpu10, after cpu2 in sysfs's listing
+    order) that fell below the drop threshold between them is named; one that stayed is not; a thermal trip and a
+    guard's reason follow."""
+    policies = cpufreq(tmp_path, cores=11, governor="ondemand", cur=1500000)
+    before = worker.guards(str(tmp_path))
+    (policies[10] / "scaling_cur_freq").write_text("1000000\n")
+    after = worker.guards(str(tmp_path))
+    assert worker._throttle(before, after, ["thermal_zone0 passive (90000 >= 85000)"], ["a guard"]) == (
+        "cpu10 frequency dropped from 1500 to 1000 MHz; thermal trip: thermal_zone0 passive (90000 >= 85000); "
+        "a guard")
+    assert worker._throttle(before, before, []) is None
+
+
 def _ab(tmp_path, root, head_sizes):
     from support import ab_on_cpu
     from tinytflite import dense_tflite

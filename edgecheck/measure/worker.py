@@ -187,18 +187,6 @@ def _read(path, cap=65536):
         return None
 
 
-def _frequencies(root):
-    """Current frequency (kHz) of every core that publishes one."""
-    out = []
-    base = os.path.join(root, "sys/devices/system/cpu")
-    for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
-        if re.match(r"cpu[0-9]+$", name):  # sysfs's per-core folders: cpu0, cpu1, ...
-            v = _read(os.path.join(base, name, "cpufreq", "scaling_cur_freq"))
-            if v and v.isdigit():
-                out.append(int(v))
-    return out
-
-
 def _tripped(root):
     """Thermal zones at or above one of their passive, hot or critical trip points."""
     base = os.path.join(root, "sys/class/thermal")
@@ -287,11 +275,13 @@ def _guarded(before, after):
 
 
 def _throttle(before, after, tripped, guarded=()):
-    """Why this model's timing cannot be trusted (a core slowed down, a thermal trip, a guard), or None."""
+    """Why this model's timing cannot be trusted (a core slowed down between two ``guards`` readings, a thermal
+    trip, a guard), or None."""
     why = []
-    for i, (b, a) in enumerate(zip(before, after)):
-        if b and a < FREQ_DROP * b:
-            why.append("cpu%d frequency dropped from %d to %d MHz" % (i, b // 1000, a // 1000))
+    for name, a in sorted(after["cpus"].items(), key=lambda kv: int(kv[0][3:])):
+        b = (before["cpus"].get(name) or {}).get("cur")
+        if b and a["cur"] is not None and a["cur"] < FREQ_DROP * b:
+            why.append("%s frequency dropped from %d to %d MHz" % (name, b // 1000, a["cur"] // 1000))
     why += ["thermal trip: " + t for t in tripped]
     why += list(guarded)
     return "; ".join(why) or None
@@ -445,11 +435,11 @@ def _timing_child(job, models, process, module, np, root, repeated, fd):
     for position, model in enumerate(models):
         _emit(fd, {"kind": "start", "name": model["name"], "process": process})
         try:
-            before, tripped_before, g0 = _frequencies(root), _tripped(root), guards(root)
+            tripped_before, g0 = _tripped(root), guards(root)  # one cpufreq reading serves both checks
             runner = Runner(job, model, module, np, windows)
             samples, n, short = time_rounds(runner.interp.invoke, job, timer)
-            after, tripped, g1 = _frequencies(root), _tripped(root), guards(root)
-            throttle = _throttle(before, after, sorted(set(tripped_before) | set(tripped)), _guarded(g0, g1))
+            tripped, g1 = _tripped(root), guards(root)
+            throttle = _throttle(g0, g1, sorted(set(tripped_before) | set(tripped)), _guarded(g0, g1))
             again = repeated.get(model["name"])
             _emit(fd, dict({"kind": "timing", "name": model["name"], "process": process, "position": position,
                             "samples": samples, "iterations": n, "short_rounds": short,
