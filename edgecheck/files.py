@@ -317,6 +317,14 @@ def load_json(path: str | os.PathLike, schema: str | None, what: str,
         raise EdgecheckError(f"{what}: {path} holds a JSON {type(data).__name__}, expected an object")
     if schema is None:
         return data
+    return upgrade(data, path, schema, what, migrations)
+
+
+def upgrade(data: dict, path: str | os.PathLike, schema: str, what: str,
+            migrations: dict[str, Callable[[dict], dict]] | None = None) -> dict:
+    """``data``, read from ``path`` (``load_json(path, None, ...)``), brought to ``schema`` through ``migrations``
+    one step at a time; anything else is refused with both names. For a caller that reads a file once and only
+    then knows which format it holds."""
     if not isinstance(data.get("schema"), str):
         raise EdgecheckError(f"{what}: {path}: schema is {_short(data.get('schema'))}, this edgecheck reads {schema!r}")
     seen = set()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgecheck.errors import EdgecheckError, one_line
-from edgecheck.files import append_json_line, atomic_write_json, load_json, strict_json
+from edgecheck.files import append_json_line, atomic_write_json, load_json, strict_json, upgrade
 from edgecheck.stats import summarize
 
 if TYPE_CHECKING:
@@ -832,10 +832,10 @@ def _benchmark_storage(p: Path) -> list[Path]:
 
 
 def _load_history_file(f: Path) -> Run:
-    data = load_json(f, None, "results file", kind="results")
+    data = load_json(f, None, "results file", kind="results")  # read once, then told apart
     if _is_benchmark_json(data):
         return run_from_benchmark_json(data, str(f))
-    return load(f)
+    return Run.from_json(upgrade(data, f, RESULTS_SCHEMA, "results file", MIGRATIONS), str(f))
 
 
 def load_history(path: str | Path) -> list[Run]:
