@@ -472,7 +472,7 @@ def ab_rules(args) -> int:
 
 
 def ab_soak(args) -> int:
-    """Real `edgecheck ab` sessions on this machine (the same code as the command: cli.ab_session). The null is
+    """Real `edgecheck ab` sessions on this machine (the same code as the command: abrun.ab_session). The null is
     BASE's artifacts on both sides; each session's own measurements are also judged with B's process medians
     x1.10 everywhere and x1.10 on one model (each model in turn), as the statistics see them, all scenarios
     jointly: the session measures further while any scenario is open, so every scenario sees the looks it
@@ -535,7 +535,8 @@ def ab_soak(args) -> int:
                       one10_noisy_red=sum(r["one10"]["verdict"] == "regression" for r in noisy),
                       one10_noisy_unstable=sum(r["one10"]["verdict"] == UNSTABLE for r in noisy),
                       one10_noisy=len(noisy))
-        print(f"  identical sides red: {null_red}/{n} (95 % Clopper-Pearson upper bound {upper:.1%}; wanted <= 5 %)")
+        print(f"  identical sides red: {null_red}/{n} (wanted at most 1 in 20, goal 0; 95 % Clopper-Pearson upper "
+              f"bound {upper:.1%})")
         print(f"  +10 % everywhere caught by the run level: {report['all10_caught']}/{n} (wanted >= 95 %)")
         print(f"  +10 % on one model (process CV <= 10 %) caught: {report['one10_quiet_caught']}/{len(quiet)} "
               f"(wanted >= 80 %); noisier models red {report['one10_noisy_red']}/{len(noisy)} (wanted 0), "
