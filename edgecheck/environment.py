@@ -14,7 +14,8 @@ from pathlib import Path
 from edgecheck import __version__
 from edgecheck.sysfs import read_text
 
-BUILD_PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "librosa", "numpy", "ai-edge-litert", "tflite", "pyts")
+BUILD_PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "librosa", "scipy", "numpy", "ai-edge-litert", "tflite",
+                  "pyts")
 MEASURE_PACKAGES = ("numpy", "ai-edge-litert", "tflite-runtime", "tflite", "pytest", "pytest-benchmark", "pycoral")
 
 

@@ -34,7 +34,7 @@ from edgecheck.files import atomic_write_bytes, atomic_write_json, hash_of, sha2
 from edgecheck.metrics import agreement, drop_ci, scores_with_ci
 
 # Bump when a change to the build would change what a given key produces.
-FEATURES_PACKAGES = ("numpy", "librosa")  # the features' numerics
+FEATURES_PACKAGES = ("numpy", "scipy")  # the features' numerics: numpy's rfft, scipy's window (spectrogram.stft)
 MODEL_PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert")  # the model's numerics
 FEATURES_REVISION = 1  # bump when a change would change the features a given key produces
 MODEL_REVISION = 2  # 2: float predictions kept, accuracy with bootstrap intervals
@@ -388,7 +388,7 @@ def _dataset_record(opts: BuildOptions, store: Path, versions: dict) -> Path | N
     """Where a named dataset's record is kept (``collar``, ``basicmotions``: generated, or read from a package),
     named by everything that makes its windows and their features: the name, seed and options, the code that
     makes, checks, splits and keys them (data.py, datafiles.py, spectrogram.py, this file), and the versions of
-    numpy, librosa and pyts. It holds the
+    numpy, scipy and pyts. It holds the
     features file's name and the dataset's description, so a rebuild whose features file is in the store (hash
     checked) neither generates nor reads the dataset again (about a second per build). None for a file."""
     if opts.dataset not in NAMED_DATASETS:

@@ -1,8 +1,8 @@
 """Joint time-frequency features: log-magnitude STFT per channel, flattened.
 
 The config object travels with every artifact, so a model's input can be
-recomputed exactly. librosa is imported only when features are computed (the
-build stage); the measuring process reads finished features from the artifacts.
+recomputed exactly. The STFT is librosa's, computed with numpy and scipy's window (``stft``);
+only the build stage computes features, the measuring process reads them from the artifacts.
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ class SpectrogramConfig:
 
     def n_frames(self, n_samples: int) -> int:
         """Frames librosa's stft produces for a window of ``n_samples``."""
-        if self.center:
-            return 1 + n_samples // self.hop_length
+        if self.center:  # n_fft // 2 zeros each side: one frame fewer than n_samples // hop for an odd n_fft
+            return 1 + (n_samples + 2 * (self.n_fft // 2) - self.n_fft) // self.hop_length
         if n_samples < self.n_fft:
             raise EdgecheckError(f"spectrogram: window of {n_samples} samples is shorter than n_fft={self.n_fft}")
         return 1 + (n_samples - self.n_fft) // self.hop_length
@@ -68,18 +68,32 @@ def config_for(sampling_rate: float, n_samples: int, n_fft: int | None = None,
     return SpectrogramConfig(sampling_rate=float(sampling_rate), n_fft=int(n_fft), hop_length=int(hop))
 
 
+def stft(X: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    """librosa.stft's result, bit for bit, computed with numpy's rfft: [..., samples] -> [..., freqs, frames]
+    complex64. librosa's own import JIT-compiles 20 numba kernels for resampling that the STFT never calls
+    (12 s of one core on a fresh install, the slowest step of a first build's features), so the STFT librosa
+    defines is computed here: its window (scipy's, periodic), its centring (``n_fft // 2`` zeros each side, its
+    ``pad_mode="constant"``), frames every ``hop_length`` samples, the float64 product of window and float32 frames,
+    rfft, complex64. tests/test_spectrogram.py checks the bytes against librosa.stft (the build extra keeps
+    librosa as the reference)."""
+    from scipy.signal import get_window
+
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if cfg.center:
+        X = np.pad(X, [(0, 0)] * (X.ndim - 1) + [(cfg.n_fft // 2, cfg.n_fft // 2)], mode="constant")
+    frames = np.lib.stride_tricks.sliding_window_view(X, cfg.n_fft, axis=-1)[..., ::cfg.hop_length, :]
+    window = get_window(cfg.window, cfg.n_fft, fftbins=True)
+    return np.swapaxes(np.fft.rfft(frames * window, axis=-1), -1, -2).astype(np.complex64)
+
+
 def log_spectrogram(X: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     """[windows, channels, samples] -> [windows, channels, freqs, frames] float32."""
-    try:
-        import librosa
-    except ImportError as e:
-        raise EdgecheckError("computing spectrograms needs librosa (pip install 'edgecheck[build]')") from e
     if X.shape[-1] < 2:
         raise EdgecheckError(f"spectrogram: windows of {X.shape[-1]} samples are too short")
-    S = librosa.stft(
-        np.ascontiguousarray(X, dtype=np.float32), n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-        window=cfg.window, center=cfg.center,
-    )
+    if not cfg.center and X.shape[-1] < cfg.n_fft:
+        raise EdgecheckError(f"spectrogram: windows of {X.shape[-1]} samples are shorter than a frame of "
+                             f"{cfg.n_fft} without centring")
+    S = stft(X, cfg)
     return np.log(np.abs(S) + cfg.log_floor).astype(np.float32)
 
 
