@@ -32,7 +32,8 @@ class Defaults:
     min_processes: int = _default(6, "processes before a model may stop early (its interval within target_ci): the "
                                      "fewest for which the order-statistic interval of the median, min to max, "
                                      "covers it with at least 95 % (1 - 2 x 0.5^6 = 96.9 %)")
-    max_extra_processes: int = _default(8, "processes added, adaptively, for models whose interval is still wide")
+    max_extra_processes: int = _default(8, "processes added, adaptively, for models whose interval is still wide and "
+                                                 "could come within target_ci with them")
     target_ci: float = _default(0.03, "relative half-width of a model's interval below which it needs no more "
                                       "processes")
     adaptive_budget: float = _default(0.5, "extra processes may add at most this share of the sweep's time")

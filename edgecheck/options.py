@@ -267,7 +267,7 @@ OPTIONS: dict[str, Option] = _options(
            help=f"fresh worker processes that time each model, in shuffled orders (at most {DEFAULTS.processes} by "
                 f"default: a model stops after {DEFAULTS.min_processes} once its interval is within "
                 f"{DEFAULTS.target_ci:.0%}, unless a --baseline is compared; models whose interval stays wide get "
-                "more, adaptively)"),
+                "more, adaptively, where more could bring it within)"),
     Option("--rounds", type=count_up_to(MAX_ROUNDS), default=DEFAULTS.rounds,
            help=f"timed rounds per model in each process, each one raw sample (default {DEFAULTS.rounds})"),
     Option("--round-time", type=seconds_up_to(MAX_ROUND_S), default=DEFAULTS.round_seconds,

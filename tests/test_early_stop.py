@@ -9,7 +9,7 @@ from edgecheck.measure.devices import select
 from edgecheck.measure.recorder import TimingOptions, start_recorder
 
 
-def processes_run(tmp_path, **timing) -> list[int]:
+def entries_of(tmp_path, **timing) -> list:
     models = [art.user_model(dense_tflite(tmp_path / f"m{i}.tflite", [32, 16, 4], seed=i)) for i in range(2)]
     (device,) = select(["cpu"]).devices
     opts = TimingOptions(processes=10, rounds=2, round_seconds=0.001, **timing)
@@ -17,7 +17,11 @@ def processes_run(tmp_path, **timing) -> list[int]:
                         plan={device.key: models}, progress=lambda _: None, idle_timeout_s=120) as recorder:
         entries = [recorder.measure(m, device) for m in models]
     assert all(e.ok for e in entries)
-    return [len(e.latency.processes) for e in entries]
+    return entries
+
+
+def processes_run(tmp_path, **timing) -> list[int]:
+    return [len(e.latency.processes) for e in entries_of(tmp_path, **timing)]
 
 
 def test_a_decided_model_stops_at_min_processes(tmp_path):
@@ -48,3 +52,28 @@ def test_the_worker_interval_at_the_floor_is_min_to_max(n):
 
     v = [1.0 + i / 100 for i in range(n)]
     assert _ci_width(v) == pytest.approx((max(v) - min(v)) / (2 * sorted(v)[n // 2]))
+
+
+def test_later_processes_take_the_first_ones_calibration(tmp_path):
+    # pyperf-style: the first process that times a model calibrates its invokes per round; later processes run
+    # that many without a calibration burst, unless a round comes out short (then they raise it themselves)
+    for e in entries_of(tmp_path, target_ci=0.0, max_extra_processes=0):
+        first = e.latency.processes[0]
+        for p in e.latency.processes[1:]:
+            if p.short_rounds == 0:
+                assert p.iterations == first.iterations, (e.model, [q.iterations for q in e.latency.processes])
+
+
+@pytest.mark.parametrize("spread, n, left, worth", [
+    (0.035, 10, 8, True),    # 3.5 % at 10: about 2.6 % at 18, within 3 %
+    (0.060, 10, 8, False),   # 6 % at 10: about 4.5 % at 18, never within 3 %
+    (0.020, 10, 8, False),   # already within: no extra process
+    (0.035, 10, 1, False),   # one left cannot narrow 3.5 % to 3 %
+])
+def test_extra_processes_go_where_they_can_decide(spread, n, left, worth):
+    from edgecheck.measure.worker import _ci_width, _worth_more
+
+    # process medians evenly spread so that the interval's half-width is about ``spread``
+    v = [1.0 + 2 * spread * (i / (n - 1) - 0.5) for i in range(n)]
+    width = _ci_width(v)
+    assert _worth_more(v, 0.03, left) is worth, width

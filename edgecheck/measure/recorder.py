@@ -111,7 +111,8 @@ class MeasureContext:
         stop = (f"; a model stops after {t.min_processes} once its interval is within {t.target_ci:.0%}"
                 if t.min_processes < t.processes else "")
         say(f"edgecheck: {device.label}: timing {len(models)} model{plural} in up to {t.processes} fresh processes "
-            f"of {t.rounds} rounds each{stop} (adaptively up to {t.max_extra_processes} more where it stays wider)")
+            f"of {t.rounds} rounds each{stop} (adaptively up to {t.max_extra_processes} more where it stays wider "
+            "and more could bring it within)")
         recover = None
         if getattr(device, "recover", None) is not None:
             def recover():

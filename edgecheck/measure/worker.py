@@ -397,11 +397,14 @@ def _per_call(invoke, timer, budget):
     return best
 
 
-def time_rounds(invoke, job, timer):
+def time_rounds(invoke, job, timer, n=None):
     """(seconds per invoke of each round, invokes per round, rounds measured again because they came out
-    shorter than half the target). The bound method is called with no argument unpacking."""
+    shorter than half the target). The bound method is called with no argument unpacking. ``n``: the invokes per
+    round an earlier process of this job calibrated for the model (pyperf's workers likewise take the loops its
+    first one calibrated): no calibration burst then, about 5 ms a model in every later process."""
     target = float(job["round_seconds"])
-    n = max(1, int(math.ceil(target / _per_call(invoke, timer, float(job["calibration_seconds"])))))
+    if not n:
+        n = max(1, int(math.ceil(target / _per_call(invoke, timer, float(job["calibration_seconds"])))))
     loop = range(n)
     for _ in range(int(job["warmup_rounds"])):
         for _ in loop:
@@ -437,7 +440,7 @@ def _timing_child(job, models, process, module, np, root, repeated, fd):
         try:
             tripped_before, g0 = _tripped(root), guards(root)  # one cpufreq reading serves both checks
             runner = Runner(job, model, module, np, windows)
-            samples, n, short = time_rounds(runner.interp.invoke, job, timer)
+            samples, n, short = time_rounds(runner.interp.invoke, job, timer, model.get("iterations"))
             tripped, g1 = _tripped(root), guards(root)
             throttle = _throttle(g0, g1, sorted(set(tripped_before) | set(tripped)), _guarded(g0, g1))
             again = repeated.get(model["name"])
@@ -531,6 +534,15 @@ def _ci_width(medians):
     lo, hi = max(0, int(math.floor(n / 2 - half)) - 1), min(n - 1, int(math.ceil(n / 2 + half)))
     mid = v[n // 2]
     return (v[hi] - v[lo]) / (2 * mid) if mid > 0 else float("inf")
+
+
+def _worth_more(medians, target, left):
+    """A model's interval is wider than ``target`` and ``left`` more processes could bring it within: its width
+    scaled by sqrt(n / (n + left)), as an interval of the median narrows. Extra processes go to models that can
+    reach the target, not to models whose processes differ too much for the extras the cap allows: those got
+    every extra and still ended wider (README, Speed)."""
+    width = _ci_width(medians)
+    return target < width and width * math.sqrt(len(medians) / float(len(medians) + left)) <= target
 
 
 class Hwmon(object):
@@ -652,9 +664,12 @@ def sweep(job, module, np, out, sensor=None):
     rng = random.Random(int(job.get("seed", 0)))
     t0 = time.perf_counter()
 
+    loops = {}  # model -> invokes per round, calibrated by the first process that timed it
+
     def run_process(process, todo, repeated=None):
         """One process's models; those measured hot or throttled run once more in a fresh process (the same
         process number: its line replaces the first), and are marked unstable if that one is too."""
+        todo = [dict(m, iterations=loops[m["name"]]) if m["name"] in loops else m for m in todo]
         timed, first = {}, list(todo)
         while todo:  # a process that dies mid-model loses that model; a fresh one measures the rest
             lines = run_child(_timing_child, (job, todo, process, module, np, root, repeated or {}), out,
@@ -668,6 +683,7 @@ def sweep(job, module, np, out, sensor=None):
         if repeated is None:
             for name, m in timed.items():
                 medians[name].append(sorted(m["samples"])[len(m["samples"]) // 2])
+                loops.setdefault(name, m["iterations"])
         return timed
 
     # A/B jobs: models carry a group, and processes alternate between the groups (A, B, B, A, ...), so drift
@@ -702,9 +718,11 @@ def sweep(job, module, np, out, sensor=None):
     processes = ran
     spent = time.perf_counter() - t0
     extra, budget = 0, spent * float(adaptive.get("budget_fraction", 0))
+    most = int(adaptive.get("max_extra_processes", 0)) * len(groups)
     t1 = time.perf_counter()
-    while extra < int(adaptive.get("max_extra_processes", 0)) * len(groups) and time.perf_counter() - t1 < budget:
-        wide = [m for m in models if medians[m["name"]] and _ci_width(medians[m["name"]]) > target]
+    while extra < most and time.perf_counter() - t1 < budget:
+        left = max(1, (most - extra) // len(groups))  # extra processes each model may still get
+        wide = [m for m in models if medians[m["name"]] and _worth_more(medians[m["name"]], target, left)]
         if not wide:
             break
         mine = [m for m in wide if (m.get("group") or "") == groups[extra % len(groups)]]
