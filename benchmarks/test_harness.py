@@ -18,6 +18,7 @@ import time
 import numpy as np
 import pytest
 
+from edgecheck.config import DEFAULTS
 from edgecheck.interpreter import make_interpreter
 from edgecheck.measure.timing import iterations_for, paired_overhead, seconds_per_invoke
 
@@ -39,7 +40,9 @@ def test_harness_overhead(which, edgecheck_session, benchmark):
         max(built, key=lambda m: m.size["params"])
     interp = make_interpreter(model.tflite, threads=local[0].threads)
     invoke = interp.invoke
-    n = iterations_for(seconds_per_invoke(invoke), 0.01)
+    # rounds as long as the suite's own (5 ms): the overhead checked is the one its rounds carry (10 ms rounds
+    # here took 2.9 s of every make bench; the limit is per invoke, so a shorter round only widens the noise)
+    n = iterations_for(seconds_per_invoke(invoke), DEFAULTS.round_seconds)
     loop = range(n)
 
     def one_round() -> None:  # what edgecheck hands pytest-benchmark
