@@ -251,3 +251,24 @@ def test_json_in_the_page_cannot_end_its_script_block():
     text = script_json(tricky)
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
     assert json.loads(text) == tricky
+
+
+def test_figures_render_png_only_when_it_can_be_the_smaller():
+    """An SVG under SVG_SURELY_SMALLER is embedded without rendering the PNG (1 s of every report); a large one
+    (thousands of points) gets the PNG too, and the smaller is embedded; the decision chart's files ask for both."""
+    from edgecheck.judge import figures
+
+    plt = figures._plt()
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3], [3, 1, 2], "o")
+    small = figures._render(fig)
+    assert small.png is None and small.smaller()[0] == "image/svg+xml"
+    fig, ax = plt.subplots()
+    ax.plot(np.random.default_rng(0).random(20000), np.random.default_rng(1).random(20000), ".")
+    large = figures._render(fig)
+    assert len(large.svg.encode()) > figures.SVG_SURELY_SMALLER and large.png[:4] == b"\x89PNG"
+    assert large.smaller() == ("image/png", large.png)
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [2, 1])
+    both = figures._render(fig, png=True)
+    assert both.png[:4] == b"\x89PNG" and both.smaller()[0] == "image/svg+xml"

@@ -37,15 +37,22 @@ def color(device: str, kind: str | None = None, role: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Rendered:
-    """One figure as PNG and as SVG (text kept as text, no timestamp: the same figure gives the same bytes)."""
+    """One figure as SVG (text kept as text, no timestamp: the same figure gives the same bytes) and, when asked
+    for or when the SVG is large, as PNG."""
 
-    png: bytes
     svg: str
+    png: bytes | None = None
 
     def smaller(self) -> tuple[str, bytes]:
         """(MIME type, bytes) of the smaller encoding, as the report embeds it."""
         svg = self.svg.encode()
-        return ("image/svg+xml", svg) if len(svg) < len(self.png) else ("image/png", self.png)
+        return ("image/svg+xml", svg) if self.png is None or len(svg) < len(self.png) else ("image/png", self.png)
+
+
+# An SVG up to this size is smaller than the figure's PNG: the default run's four figures came out 45-74 KB as SVG
+# and 86-129 KB as PNG at 110 dpi. Below it the PNG is not rendered (about 0.25 s a figure, 1 s of every report);
+# above it (a grid of hundreds of points) both are, and the smaller is embedded.
+SVG_SURELY_SMALLER = 80_000
 
 
 def require_matplotlib() -> None:
@@ -67,14 +74,20 @@ def _plt():
     return plt
 
 
-def _render(fig) -> Rendered:
+def _render(fig, png: bool = False) -> Rendered:
+    """SVG always; PNG too when ``png`` or when the SVG is larger than ``SVG_SURELY_SMALLER``."""
     import matplotlib.pyplot as plt
 
-    png, svg = io.BytesIO(), io.StringIO()
-    fig.savefig(png, format="png", dpi=110, metadata={"Software": None})
+    svg = io.StringIO()
     fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    text = svg.getvalue()
+    raster = None
+    if png or len(text.encode()) > SVG_SURELY_SMALLER:
+        out = io.BytesIO()
+        fig.savefig(out, format="png", dpi=110, metadata={"Software": None})
+        raster = out.getvalue()
     plt.close(fig)
-    return Rendered(png.getvalue(), svg.getvalue())
+    return Rendered(text, raster)
 
 
 def _log_axis(axis, fmt) -> None:
@@ -119,12 +132,12 @@ def _label_points(ax, points: list[tuple[float, float, str]], renderer, fontsize
 def chart_figure(chart) -> tuple[bytes, str]:
     """Winners over hidden layers x neurons; cells beyond the on-chip cache hatched; the crossover outlined.
     Returns (PNG bytes, SVG text)."""
-    r = chart_rendered(chart)
+    r = chart_rendered(chart, png=True)
     return r.png, r.svg
 
 
-def chart_rendered(chart) -> Rendered:
-    """The decision chart of ``chart`` (``chart.build_chart``) as a figure."""
+def chart_rendered(chart, png: bool = False) -> Rendered:
+    """The decision chart of ``chart`` (``chart.build_chart``) as a figure (``png``: as PNG too)."""
     plt = _plt()
     ws = [w for w in chart.winners if w.layers and w.width]
     if not ws:
@@ -160,7 +173,7 @@ def chart_rendered(chart) -> Rendered:
         what += f" within {fmt_time(chart.budget_s, MICRO)}"
     ax.set_title(f"Decision chart: {what} ({chart.provenance})\nhatched: weights exceed the Edge TPU's on-chip "
                  "cache; thick line: crossover", fontsize=9)
-    return _render(fig)
+    return _render(fig, png)
 
 
 def _front(rs: list[Row]) -> list[Row]:
