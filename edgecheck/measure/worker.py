@@ -121,6 +121,14 @@ def _edgetpu(job):
     return job.get("accelerator") == "edgetpu"
 
 
+def _usable_cores():
+    """The cores this process may run on (its affinity where the OS says, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 LIBEDGETPU_PACKAGES = ("libedgetpu1-std", "libedgetpu1-max", "libedgetpu1-legacy-std", "libedgetpu1-legacy-max")
 
 
@@ -489,39 +497,82 @@ def _death(status):
     return "exited with status %d" % os.WEXITSTATUS(status)
 
 
-def run_child(target, args, out, first, process):
-    """Fork a fresh process running ``target(*args, fd)``; forward its lines to ``out`` and return them.
-    A child that dies mid-model becomes an error line for that model (``first``: the model it starts with)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        os.close(r)
-        code = 0
-        try:
-            target(*args, w)
-        except BaseException:  # noqa: BLE001
-            code = 3
-        finally:
-            os._exit(code)
-    os.close(w)
-    lines, started = [], None
-    with os.fdopen(r, "rb") as pipe:
-        for raw in pipe:
+class _Child(object):
+    """A forked child running ``target(*args, fd)``: its lines as they arrive, and what its end means. A child
+    that dies mid-model becomes an error line for that model (``first``: the model it starts with)."""
+
+    def __init__(self, target, args, out, first, process):
+        self.out, self.first, self.process = out, first, process
+        self.lines, self.started, self.buf = [], None, b""
+        r, w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child
+            os.close(r)
+            code = 0
+            try:
+                target(*args, w)
+            except BaseException:  # noqa: BLE001
+                code = 3
+            finally:
+                os._exit(code)
+        os.close(w)
+        self.fd = r
+
+    def feed(self, chunk):
+        """Take bytes read from the child; forward each whole line."""
+        self.buf += chunk
+        while b"\n" in self.buf:
+            raw, self.buf = self.buf.split(b"\n", 1)
             msg = json.loads(raw.decode())
             if msg["kind"] == "start":
-                started = msg
-                out(msg)
+                self.started = msg
+                self.out(msg)
                 continue
-            started = None
-            lines.append(msg)
-            out(msg)
-    _, status = os.waitpid(pid, 0)
-    if started is not None or (not lines and status != 0):  # died while measuring (or before its first line)
-        msg = {"kind": "error", "name": started["name"] if started else first, "process": process,
-               "error": "the measuring process %s while measuring this model" % _death(status)}
-        lines.append(msg)
-        out(msg)
-    return lines
+            self.started = None
+            self.lines.append(msg)
+            self.out(msg)
+
+    def end(self):
+        """After the pipe closed: reap the child; a death mid-model (or before its first line) is said."""
+        os.close(self.fd)
+        _, status = os.waitpid(self.pid, 0)
+        if self.started is not None or (not self.lines and status != 0):
+            msg = {"kind": "error", "name": self.started["name"] if self.started else self.first,
+                   "process": self.process,
+                   "error": "the measuring process %s while measuring this model" % _death(status)}
+            self.lines.append(msg)
+            self.out(msg)
+        return self.lines
+
+
+def run_child(target, args, out, first, process):
+    """Fork a fresh process running ``target(*args, fd)``; forward its lines to ``out`` and return them."""
+    child = _Child(target, args, out, first, process)
+    while True:
+        chunk = os.read(child.fd, 1 << 16)
+        if not chunk:
+            return child.end()
+        child.feed(chunk)
+
+
+def run_children(tasks, out, lanes):
+    """``tasks`` ((target, args, first, process) each) in fresh processes, at most ``lanes`` at once; lines are
+    forwarded whole, as each arrives. For work that times nothing but itself (memory and predictions)."""
+    import select
+
+    tasks, running = list(tasks), {}
+    while tasks or running:
+        while tasks and len(running) < lanes:
+            target, args, first, process = tasks.pop(0)
+            child = _Child(target, args, out, first, process)
+            running[child.fd] = child
+        ready, _, _ = select.select(list(running), [], [])
+        for fd in ready:
+            chunk = os.read(fd, 1 << 16)
+            if chunk:
+                running[fd].feed(chunk)
+            else:
+                running.pop(fd).end()
 
 
 def _ci_width(medians):
@@ -731,8 +782,10 @@ def sweep(job, module, np, out, sensor=None):
             run_process(processes + extra, mine)
         extra += 1
     if job.get("memory", True):
-        for m in models:
-            run_child(_memory_child, (job, m, module, np), out, m["name"], "memory")
+        # memory processes time nothing but their own load and first invoke: on a CPU two run at once (the test
+        # windows' predictions are most of their time); an Edge TPU is opened by one process at a time
+        lanes = 1 if _edgetpu(job) else max(1, min(2, _usable_cores()))
+        run_children([(_memory_child, (job, m, module, np), m["name"], "memory") for m in models], out, lanes)
     if sensor is not None:
         for m in models:
             got = sorted(medians[m["name"]])
