@@ -76,7 +76,10 @@ def stft(X: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     ``pad_mode="constant"``), frames every ``hop_length`` samples, the float64 product of window and float32 frames,
     rfft, complex64. tests/test_spectrogram.py checks the bytes against librosa.stft (the build extra keeps
     librosa as the reference)."""
-    from scipy.signal import get_window
+    try:
+        from scipy.signal import get_window
+    except ImportError as e:
+        raise EdgecheckError("computing spectrograms needs scipy (pip install 'edgecheck[build]')") from e
 
     X = np.ascontiguousarray(X, dtype=np.float32)
     if cfg.center:
