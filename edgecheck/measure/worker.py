@@ -69,6 +69,7 @@ import platform
 import random
 import re
 import resource
+import select
 import shutil
 import stat
 import subprocess
@@ -547,25 +548,20 @@ class _Child(object):
 
 def run_child(target, args, out, first, process):
     """Fork a fresh process running ``target(*args, fd)``; forward its lines to ``out`` and return them."""
-    child = _Child(target, args, out, first, process)
-    while True:
-        chunk = os.read(child.fd, 1 << 16)
-        if not chunk:
-            return child.end()
-        child.feed(chunk)
+    return run_children([(target, args, first, process)], out, 1)[0]
 
 
 def run_children(tasks, out, lanes):
-    """``tasks`` ((target, args, first, process) each) in fresh processes, at most ``lanes`` at once; lines are
-    forwarded whole, as each arrives. For work that times nothing but itself (memory and predictions)."""
-    import select
-
-    tasks, running = list(tasks), {}
+    """``tasks`` ((target, args, first, process) each) in fresh processes, at most ``lanes`` at once (more than
+    one only for work that times nothing but itself: memory and predictions); lines are forwarded whole, as each
+    arrives. Returns each task's lines, in the tasks' order."""
+    tasks, running, children = list(tasks), {}, []
     while tasks or running:
         while tasks and len(running) < lanes:
             target, args, first, process = tasks.pop(0)
             child = _Child(target, args, out, first, process)
             running[child.fd] = child
+            children.append(child)
         ready, _, _ = select.select(list(running), [], [])
         for fd in ready:
             chunk = os.read(fd, 1 << 16)
@@ -573,6 +569,7 @@ def run_children(tasks, out, lanes):
                 running[fd].feed(chunk)
             else:
                 running.pop(fd).end()
+    return [c.lines for c in children]
 
 
 def _ci_width(medians):
