@@ -12,7 +12,6 @@ import ctypes.util
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -90,17 +89,12 @@ def find_edge_tpus(dev: Path = Path("/dev"), usb_sysfs: Path = Path("/sys/bus/us
 
 def runtime_info() -> dict:
     """Which libedgetpu is installed: library path, Debian package (std or max) and version."""
+    from edgecheck.measure.worker import libedgetpu_installed
+
     info: dict = {"library": ctypes.util.find_library("edgetpu")}
-    dpkg = shutil.which("dpkg-query")
-    if dpkg:
-        for pkg, variant in (("libedgetpu1-std", "std"), ("libedgetpu1-max", "max")):
-            try:
-                r = subprocess.run([dpkg, "-W", "-f=${Status} ${Version}", pkg], capture_output=True, text=True,
-                                   timeout=30)
-            except subprocess.TimeoutExpired:
-                continue
-            if r.returncode == 0 and r.stdout.startswith("install ok installed"):
-                info.update(package=pkg, variant=variant, version=r.stdout.split()[-1])
+    lib = libedgetpu_installed()  # dpkg's status file, read as the worker reads it on a board
+    if lib:
+        info.update(package=lib["package"], variant=lib["flavour"], version=lib["version"])
     try:
         from pycoral.utils.edgetpu import get_runtime_version  # Google's pycoral, only if installed
 

@@ -23,7 +23,7 @@ RUNTIME_PACKAGES = ("ai-edge-litert", "tflite-runtime", "pycoral")  # the interp
 
 
 def _lib(rec: dict | None) -> str | None:
-    """'max 16.0' from the worker's record or the tpu kind's (dpkg-query: package/variant/version)."""
+    """'max 16.0' from the worker's record (flavour) or the tpu kind's (variant), both read from dpkg's status."""
     if not rec:
         return None
     flavour = rec.get("flavour") or rec.get("variant")

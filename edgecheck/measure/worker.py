@@ -154,7 +154,8 @@ def libedgetpu_from_status(text):
     return found[0] if found else None
 
 
-def _libedgetpu(root):
+def libedgetpu_installed(root="/"):
+    """The libedgetpu package dpkg has installed under ``root`` (``libedgetpu_from_status``), or None."""
     text = _read(os.path.join(root, "var/lib/dpkg/status"), cap=1 << 26)  # Debian's package database
     return libedgetpu_from_status(text) if text else None
 
@@ -162,7 +163,7 @@ def _libedgetpu(root):
 def _host(root="/"):
     info = {"node": platform.node(), "machine": platform.machine(), "python": platform.python_version(),
             "guards_skipped": guards(root)["skipped"]}
-    lib = _libedgetpu(root)
+    lib = libedgetpu_installed(root)
     if lib:
         info["libedgetpu"] = lib
     try:
