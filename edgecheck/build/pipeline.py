@@ -459,14 +459,15 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
     n_classes = int(z["n_classes"])
     for arch in archs:  # with the data's real input size, before TensorFlow is imported
         check_size(arch, int(z["F_train"].shape[1]), n_classes, "--grid")
-    grid_archs = archs
+    grid_archs, widen = archs, None
     if opts.widen:  # the variant keeps each architecture's name; its own key keeps it apart in every store
         archs = [a.widened(opts.widen, int(z["F_train"].shape[1]), n_classes) for a in archs]
         for arch in archs:
             check_size(arch, int(z["F_train"].shape[1]), n_classes, "--widen")
-        grown = _widen_record(opts.widen, grid_archs, archs, int(z["F_train"].shape[1]), n_classes)["models"]
+        widen = _widen_record(opts.widen, grid_archs, archs, int(z["F_train"].shape[1]), n_classes)
         log(f"build: --widen {opts.widen:g}: first hidden layer " + ", ".join(
-            f"{n} {g['grid_width']}->{g['first_width']} ({g['macs_growth']:+.1%} MACs)" for n, g in grown.items()))
+            f"{n} {g['grid_width']}->{g['first_width']} ({g['macs_growth']:+.1%} MACs)"
+            for n, g in widen["models"].items()))
     entries = []
     todo = []
     shared = 0
@@ -508,8 +509,7 @@ def build(opts: BuildOptions, log: Callable[[str], None] = _log) -> dict:
         "schema": art.MANIFEST_SCHEMA,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "grid": {"spec": opts.grid, "architectures": format_grid(grid_archs)},
-        **({"widen": _widen_record(opts.widen, grid_archs, archs, int(z["F_train"].shape[1]), n_classes)}
-           if opts.widen else {}),
+        **({"widen": widen} if widen else {}),
         "dataset": described,
         "features": {"path": str(fpath.relative_to(out)), "sha256": sha256_file(fpath),
                      "n_features": int(z["F_test"].shape[1]), **finfo},

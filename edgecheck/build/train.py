@@ -74,9 +74,9 @@ def widen_trained(model, arch: Architecture, n_in: int, n_out: int):
     relu(0) = 0 and the next layer's weights from them are 0, so float and int8 predictions are the base's), and
     the kernels do the extra MACs all the same. A variant that differs from its base only in the work it does."""
     extra = (arch.first_width or arch.width) - arch.width
-    wide = keras_model(arch, n_in, n_out)
     if extra <= 0:
         return model
+    wide = keras_model(arch, n_in, n_out)
     for i, (src, dst) in enumerate(zip(model.layers[1:], wide.layers[1:])):
         w, b = src.get_weights()
         if i == 0:  # the first hidden layer: zero columns for its new neurons
