@@ -32,6 +32,7 @@ from edgecheck.config import (
     within,
 )
 from edgecheck.errors import EdgecheckError, one_line
+from edgecheck.twins.sections import TPU_HOSTS
 
 if TYPE_CHECKING:
     from edgecheck.results import Run
@@ -45,7 +46,6 @@ MAX_AB_S = 7 * 24 * 3600.0  # an A/B's --max-seconds: a week is a typo's bound, 
 MAX_ROUNDS = 100_000  # rounds per process
 MAX_THREADS = 256  # interpreter threads
 TPU_LINKS = ("pcie", "usb3", "usb2")  # twins.model.LINKS (a test keeps them equal; importing it here costs numpy)
-TPU_HOSTS = ("x86-64", "rpi4", "rpi5", "coral-dev-board", "jetson-nano")  # twins.model.TPU_HOSTS (tested equal)
 DATASET_NAMES = ("collar", "synthetic", "synthetic-collar", "basicmotions")  # build.data.load_dataset's names
 
 

@@ -23,7 +23,7 @@ from edgecheck.results import Entry, Run
 from edgecheck.twins import allocation
 from edgecheck.twins.cache import CacheGeometry, miss_fraction
 from edgecheck.twins.model import Constants, Workload, predict_a53, workload_from_sizes
-from edgecheck.twins.sections import A53, TPU
+from edgecheck.twins.sections import A53, TPU, TPU_HOSTS
 from edgecheck.twins.tpufit import TpuPoint, conformal_fit, nnls
 
 TWIN_FORM_LIMIT_PCT = 25.0  # held-out median error the twins' form aims for on a measured CPU
@@ -213,7 +213,7 @@ def _fit_tpu(results: list[dict], src: str, base: Constants, out: dict, host: st
     host = check_tpu_host(host) or ("coral-dev-board" if link == "pcie" else None)
     if host is None:
         raise EdgecheckError(f"calibrate --device tpu: the board's Edge TPU is on {link}; name its host with "
-                             "--tpu-host (x86-64, rpi4, rpi5, coral-dev-board, jetson-nano)")
+                             f"--tpu-host ({', '.join(TPU_HOSTS)})")
     clock = float(base.value(TPU, "clock_hz"))
     s_prior = 1.0 / (base.value(TPU, "matvec_utilization") * base.value(TPU, "mac_array") * clock)
     points, split_from = [], {}

@@ -23,7 +23,7 @@ from edgecheck.files import load_json, sha256_bytes
 from edgecheck.modelfile import DenseLayer, ModelInfo, read_model
 from edgecheck.twins import allocation
 from edgecheck.twins.cache import CacheGeometry, miss_fraction
-from edgecheck.twins.sections import A53, TPU
+from edgecheck.twins.sections import A53, REFERENCE_HOST, TPU, TPU_HOSTS
 
 DEFAULT_CONSTANTS = Path(__file__).with_name("constants.json")
 LINKS = ("pcie", "usb3", "usb2")
@@ -382,10 +382,6 @@ def _log_split(compiler: dict | None) -> tuple[int, int] | None:
         return (sum(m["on_chip_used_bytes"] for m in models),
                 sum(m.get("off_chip_streamed_bytes") or 0 for m in models))
     return None
-
-
-TPU_HOSTS = ("x86-64", "rpi4", "rpi5", "coral-dev-board", "jetson-nano")  # --tpu-host (tpufit.HOSTS)
-REFERENCE_HOST = "x86-64"  # no --tpu-host: the central figure is this host's, the band spans every host
 
 
 def check_tpu_host(host: str | None) -> str | None:

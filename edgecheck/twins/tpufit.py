@@ -29,7 +29,7 @@ import numpy as np
 
 from edgecheck.errors import EdgecheckError
 from edgecheck.files import load_json
-from edgecheck.twins.sections import TPU
+from edgecheck.twins.sections import REFERENCE_HOST, TPU, TPU_HOSTS
 
 PUBLISHED = Path(__file__).with_name("published_tpu_latency.json")
 PUBLISHED_FOR = TPU  # the measured kind the published points describe (``edgecheck calibrate --published``)
@@ -322,8 +322,6 @@ def predict_point(table: dict[tuple, Estimate], p: TpuPoint, end: str = "value")
 # The cached regime: compute rate from slopes, invoke overhead split into device and host
 # ----------------------------------------------------------------------------
 
-HOSTS = ("x86-64", "rpi4", "rpi5", "coral-dev-board", "jetson-nano")
-REFERENCE_HOST = "x86-64"  # no --tpu-host: the central figure is this host's (the best-ranked source's)
 PEAK_S_PER_MAC = 1 / (4096 * 500e6)  # the whole 64x64 array at 500 MHz: no slope is faster than this
 # Raspberry Pi 4 has no public Edge TPU invoke timing: its host part spans its two neighbours in the record
 # (a Cortex-A72 at 1.5-1.8 GHz sits between the Jetson Nano's A57 and the Pi 5's A76); an assumption
@@ -681,7 +679,7 @@ def cached_constants(data: dict | None = None) -> dict:
                   + "; ".join(f"{k}: {cite[k]}" for k in e.sources) + "; edgecheck.twins.tpufit.cached_model"}}
         for lk, e in cm.device.items()}
     out["hosts"] = {}
-    for h in HOSTS:
+    for h in TPU_HOSTS:
         e = cm.hosts[h]
         srcs = "; ".join(f"{k}: {cite[k]}" for k in e.sources) or \
             "; ".join(f"{k}: {cite[k]}" for n in RPI4_NEIGHBOURS for k in cm.hosts[n].sources)
