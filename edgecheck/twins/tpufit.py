@@ -97,8 +97,6 @@ def published_points(data: dict | None = None, used_only: bool = True, cached_ba
             int(r["streamed_bytes"]) == 0
         if used_only and not used and not extra:
             continue
-        if not used and not extra and used_only:
-            continue
         out.append(TpuPoint(r["src"], int(s["tier"]), r["link"], int(r["macs"]), int(r["streamed_bytes"]),
                             float(r["latency_s"]), int(r.get("io_bytes", 0)), r.get("model", ""),
                             int(r.get("runs", 1)), s.get("host_class"), s.get("slope") is True,
@@ -307,6 +305,11 @@ def _pairs(coral: dict, kind: str) -> str:
     return ", ".join(f"{m} {rows[m]['dev_board_ms']:g}/{rows[m]['usb3_desktop_ms']:g} ms" for m in coral[kind])
 
 
+def _banded(t: float, margin: float, end: str) -> float:
+    """``t`` at one end of a band of relative half-width ``margin`` ("low", "value" or "high")."""
+    return t * {"low": 1 - margin, "value": 1.0, "high": 1 + margin}[end]
+
+
 def predict_point(table: dict[tuple, Estimate], p: TpuPoint, end: str = "value") -> float:
     """The form at one point; "low"/"high" take every quantity at the end that makes latency low/high."""
     slow = {"low": "low", "value": "value", "high": "high"}[end]
@@ -315,7 +318,7 @@ def predict_point(table: dict[tuple, Estimate], p: TpuPoint, end: str = "value")
     t = (table[("overhead_s", p.link)].end(slow) + p.macs * table[("s_per_mac", None)].end(slow) + stream
          + (p.streamed_bytes + p.io_bytes) / table[("rate_Bps", p.link)].end(fast))
     m = table[("band_margin", p.regime)].value if ("band_margin", p.regime) in table else 0.0
-    return t * {"low": 1 - m, "value": 1.0, "high": 1 + m}[end]
+    return _banded(t, m, end)
 
 
 # ----------------------------------------------------------------------------
@@ -390,12 +393,13 @@ class CachedModel:
         ref = self.hosts.get(REFERENCE_HOST) or min(self.hosts.values(), key=lambda e: e.value)
         return min(e.low for e in every), ref.value, max(e.high for e in every)
 
+    def host_part(self, host: str | None, end: str) -> float:
+        """One end ("low", "value", "high") of ``host_range``."""
+        return self.host_range(host)[ENDS.index(end)]
+
     def predict(self, macs: int, link: str, host: str | None = None, end: str = "value") -> float:
-        lo, c, hi = self.host_range(host)
-        i = ENDS.index(end)
-        host_s = (lo, c, hi)[i]
-        t = self.device[link].end(end) + host_s + macs * self.s_per_mac.end(end)
-        return t * {"low": 1 - self.margin, "value": 1.0, "high": 1 + self.margin}[end]
+        t = self.device[link].end(end) + self.host_part(host, end) + macs * self.s_per_mac.end(end)
+        return _banded(t, self.margin, end)
 
 
 def cached_model(points: list[TpuPoint]) -> CachedModel:
@@ -620,13 +624,10 @@ def _streamed_point(table: dict[tuple, Estimate], cm: CachedModel, p: TpuPoint, 
     """A streamed point: the streamed form's transfer and streaming cost plus the invoke overhead split into the
     device part of the link and the host part spanning the hosts."""
     fast = {"low": "high", "value": "value", "high": "low"}[end]
-    lo, c, hi = cm.host_range(None)
-    host = {"low": lo, "value": c, "high": hi}[end]
-    t = (cm.device[p.link].end(end) + host + p.macs * cm.s_per_mac.end(end)
+    t = (cm.device[p.link].end(end) + cm.host_part(None, end) + p.macs * cm.s_per_mac.end(end)
          + table[("stream_overhead_s", p.link)].end(end)
          + (p.streamed_bytes + p.io_bytes) / table[("rate_Bps", p.link)].end(fast))
-    m = table[("band_margin", "streamed")].value
-    return t * {"low": 1 - m, "value": 1.0, "high": 1 + m}[end]
+    return _banded(t, table[("band_margin", "streamed")].value, end)
 
 
 ENVELOPE_HEADER = ("| regime | link | sources | points | coverage | median half-width | confidence |",
